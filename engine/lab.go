@@ -1,0 +1,406 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// LabConfig holds the limits and addresses of a Lab.
+type LabConfig struct {
+	// Host is the address playground servers bind (default 127.0.0.1).
+	Host string
+	// Ports is the lab port range.
+	Ports PortRange
+	// Policy decides what clients may dial; nil means the default policy
+	// (loopback on the lab range).
+	Policy *DialPolicy
+	// CaptureCap is how many bytes of each connection are kept (per
+	// connection, both directions together); negative means no cap.
+	CaptureCap int64
+	// MaxServersPerSession, MaxClientsPerSession and MaxConnsPerServer limit
+	// what one session may hold open at once (0 = no limit).
+	MaxServersPerSession int
+	MaxClientsPerSession int
+	MaxConnsPerServer    int
+	// DialTimeout bounds a client's connect (default 5s).
+	DialTimeout time.Duration
+}
+
+// Errors a Lab returns; web maps them to HTTP statuses.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrLimit       = errors.New("limit reached")
+	ErrUnknownKind = errors.New("unknown kind")
+	ErrLabClosed   = errors.New("sockplay is shutting down")
+)
+
+// ServerSpec is what a visitor asks to start.
+type ServerSpec struct {
+	Kind    string
+	Name    string
+	Port    int
+	Options json.RawMessage
+}
+
+// ClientSpec is what a visitor asks to open.
+type ClientSpec struct {
+	Kind    string
+	Target  string
+	Options json.RawMessage
+}
+
+// serverKind builds the connection handler of one kind of server from its
+// options, and returns the options as they will be shown back (defaults filled).
+type serverKind func(opts json.RawMessage) (handle func(*serverConn), shown any, err error)
+
+// serverKinds is the registry of server kinds. Later kinds (udp-echo,
+// tcp-proxy, app, http-api, tls-echo) are added here.
+var serverKinds = map[string]serverKind{
+	"tcp-echo": buildEcho,
+}
+
+// clientKinds lists the client kinds.
+var clientKinds = []string{"tcp"}
+
+// ServerKinds returns the registered server kinds, sorted.
+func ServerKinds() []string { return slices.Sorted(maps.Keys(serverKinds)) }
+
+// ClientKinds returns the client kinds.
+func ClientKinds() []string { return slices.Clone(clientKinds) }
+
+func buildEcho(raw json.RawMessage) (func(*serverConn), any, error) {
+	var in struct {
+		Mode     string  `json:"mode"`
+		Prefix   *string `json:"prefix"`
+		RecvSize int     `json:"recv_size"`
+		Oneshot  bool    `json:"oneshot"`
+	}
+	if err := decodeOptions(raw, &in); err != nil {
+		return nil, nil, err
+	}
+	o := EchoOptions{Mode: in.Mode, RecvSize: in.RecvSize, Oneshot: in.Oneshot}
+	if in.Prefix != nil {
+		o.Prefix = *in.Prefix
+	}
+	if err := o.normalize(in.Prefix != nil); err != nil {
+		return nil, nil, err
+	}
+	return echoHandler(o), o, nil
+}
+
+// decodeOptions decodes a kind's options strictly: unknown names are errors.
+func decodeOptions(raw json.RawMessage, v any) error {
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		msg := err.Error()
+		if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+			return &OptionError{Option: strings.Trim(name, `"`), Msg: "unknown option " + name}
+		}
+		return &OptionError{Msg: "options: " + strings.TrimPrefix(msg, "json: ")}
+	}
+	return nil
+}
+
+// UnknownKindError reports an unknown server or client kind, listing the valid ones.
+type UnknownKindError struct {
+	What  string // "server" or "client"
+	Kind  string
+	Valid []string
+}
+
+func (e *UnknownKindError) Error() string {
+	return fmt.Sprintf("unknown %s kind %q; valid kinds: %s", e.What, e.Kind, strings.Join(e.Valid, ", "))
+}
+
+// Unwrap returns ErrUnknownKind.
+func (e *UnknownKindError) Unwrap() error { return ErrUnknownKind }
+
+// Lab owns every running playground server and client, the port pool and the
+// dial policy. It is safe for concurrent use.
+type Lab struct {
+	cfg    LabConfig
+	sink   Sink
+	log    *slog.Logger
+	pool   *PortPool
+	policy *DialPolicy
+
+	mu      sync.Mutex
+	closed  bool
+	servers map[string]*tcpServer // running servers by id
+	clients map[string]*TCPClient // clients by id, closed ones too (bounded)
+}
+
+// closedClientsKept is how many closed clients per session stay listed (so
+// that a send on one explains itself instead of answering "not found").
+const closedClientsKept = 32
+
+// NewLab returns a Lab that emits to sink.
+func NewLab(cfg LabConfig, sink Sink, log *slog.Logger) *Lab {
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	policy := cfg.Policy
+	if policy == nil {
+		policy = &DialPolicy{LabPorts: cfg.Ports}
+	}
+	return &Lab{cfg: cfg, sink: sink, log: log, pool: NewPortPool(cfg.Host, cfg.Ports), policy: policy,
+		servers: map[string]*tcpServer{}, clients: map[string]*TCPClient{}}
+}
+
+// Ports returns the lab port range.
+func (l *Lab) Ports() PortRange { return l.cfg.Ports }
+
+// StartServer starts a server in session. It binds before returning: the
+// returned Addr is the real address (port 0 picks a free lab port).
+func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
+	kind, ok := serverKinds[spec.Kind]
+	if !ok {
+		return ServerInfo{}, &UnknownKindError{What: "server", Kind: spec.Kind, Valid: ServerKinds()}
+	}
+	handle, shown, err := kind(spec.Options)
+	if err != nil {
+		return ServerInfo{}, err
+	}
+	if spec.Port != 0 && !l.cfg.Ports.Contains(spec.Port) {
+		return ServerInfo{}, fmt.Errorf("port %d: %w %s (or 0 to pick a free one)", spec.Port, ErrPortOutOfRange, l.cfg.Ports)
+	}
+	if len(spec.Name) > 100 {
+		return ServerInfo{}, &OptionError{Option: "name", Msg: "name is longer than 100 bytes"}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ServerInfo{}, ErrLabClosed
+	}
+	if max := l.cfg.MaxServersPerSession; max > 0 && l.countServers(session) >= max {
+		return ServerInfo{}, fmt.Errorf("%w: a session may run at most %d servers at once; stop one first", ErrLimit, max)
+	}
+	id := newID("srv")
+	ln, err := l.pool.Listen(&net.ListenConfig{}, spec.Port)
+	if err != nil {
+		l.sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindError,
+			Local: net.JoinHostPort(l.cfg.Host, fmt.Sprint(spec.Port)), Err: Classify(err),
+			Meta: map[string]any{"op": "listen", "kind": spec.Kind, "port": spec.Port}})
+		return ServerInfo{}, fmt.Errorf("start %s: %w", spec.Kind, err)
+	}
+	addr := ln.Addr().String()
+	port := ln.Addr().(*net.TCPAddr).Port
+	s := &tcpServer{sink: l.sink, ln: ln, handle: handle, capLimit: l.cfg.CaptureCap,
+		maxConns: l.cfg.MaxConnsPerServer, release: func() { l.pool.Release(port) },
+		conns: map[*serverConn]struct{}{},
+		info: ServerInfo{ID: id, Session: session, Kind: spec.Kind, Name: spec.Name, Addr: addr,
+			Options: shown, State: StateRunning, StartedAt: time.Now()}}
+	l.sink.Emit(Event{Session: session, Server: id, At: s.info.StartedAt, Kind: KindServerStart, Local: addr,
+		Meta: map[string]any{"kind": spec.Kind, "name": spec.Name, "options": shown}})
+	l.sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindListen, Local: addr})
+	l.servers[id] = s
+	s.wg.Add(1)
+	go s.serve()
+	l.log.Info("server started", "session", session, "server", id, "kind", spec.Kind, "addr", addr)
+	return s.Info(), nil
+}
+
+func (l *Lab) countServers(session string) int {
+	n := 0
+	for _, s := range l.servers {
+		if s.info.Session == session {
+			n++
+		}
+	}
+	return n
+}
+
+// StopServer stops a running server of session; its connections close first.
+func (l *Lab) StopServer(session, id string) (ServerInfo, error) {
+	l.mu.Lock()
+	s, ok := l.servers[id]
+	if !ok || s.info.Session != session {
+		l.mu.Unlock()
+		return ServerInfo{}, fmt.Errorf("server %s: %w", id, ErrNotFound)
+	}
+	delete(l.servers, id)
+	l.mu.Unlock()
+	s.Close()
+	l.log.Info("server stopped", "session", session, "server", id)
+	return s.Info(), nil
+}
+
+// Servers lists the running servers of session, oldest first.
+func (l *Lab) Servers(session string) []ServerInfo {
+	l.mu.Lock()
+	var out []ServerInfo
+	for _, s := range l.servers {
+		if s.info.Session == session {
+			out = append(out, s.Info())
+		}
+	}
+	l.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.Before(out[j].StartedAt) })
+	return out
+}
+
+// OpenClient connects a client of session to spec.Target, if the dial policy
+// allows it. A failed connect emits an error event and returns the error.
+func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (ClientInfo, error) {
+	if !slices.Contains(clientKinds, spec.Kind) {
+		return ClientInfo{}, &UnknownKindError{What: "client", Kind: spec.Kind, Valid: ClientKinds()}
+	}
+	var opts ClientOptions
+	if err := decodeOptions(spec.Options, &opts); err != nil {
+		return ClientInfo{}, err
+	}
+	if opts.RecvSize == 0 {
+		opts.RecvSize = MaxRecvSize
+	}
+	if opts.RecvSize < 1 || opts.RecvSize > MaxRecvSize {
+		return ClientInfo{}, &OptionError{Option: "recv_size", Msg: fmt.Sprintf("recv_size %d: want 1 to %d bytes", opts.RecvSize, MaxRecvSize)}
+	}
+	if _, _, err := net.SplitHostPort(spec.Target); err != nil || len(spec.Target) > 300 {
+		return ClientInfo{}, &OptionError{Option: "target", Msg: fmt.Sprintf("target %q: want host:port, e.g. 127.0.0.1:%d", spec.Target, l.cfg.Ports.First)}
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ClientInfo{}, ErrLabClosed
+	}
+	if max := l.cfg.MaxClientsPerSession; max > 0 && l.countOpenClients(session) >= max {
+		l.mu.Unlock()
+		return ClientInfo{}, fmt.Errorf("%w: a session may hold at most %d open clients; close one first", ErrLimit, max)
+	}
+	l.mu.Unlock()
+	id := newID("cli")
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.DialTimeout)
+	defer cancel()
+	d := l.policy.Dialer()
+	d.Timeout = l.cfg.DialTimeout
+	c, err := dialTCP(ctx, d, l.sink, session, id, spec.Target, opts, l.cfg.CaptureCap)
+	if err != nil {
+		return ClientInfo{}, fmt.Errorf("connect to %s: %w", spec.Target, err)
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		c.Close(false)
+		return ClientInfo{}, ErrLabClosed
+	}
+	l.clients[id] = c
+	l.pruneClosedClients(session)
+	l.mu.Unlock()
+	return c.Info(), nil
+}
+
+func (l *Lab) countOpenClients(session string) int {
+	n := 0
+	for _, c := range l.clients {
+		if i := c.Info(); i.Session == session && i.State != StateClosed {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *Lab) pruneClosedClients(session string) {
+	var closed []ClientInfo
+	for _, c := range l.clients {
+		if i := c.Info(); i.Session == session && i.State == StateClosed {
+			closed = append(closed, i)
+		}
+	}
+	if len(closed) <= closedClientsKept {
+		return
+	}
+	sort.Slice(closed, func(i, j int) bool { return closed[i].ClosedAt.Before(closed[j].ClosedAt) })
+	for _, i := range closed[:len(closed)-closedClientsKept] {
+		delete(l.clients, i.ID)
+	}
+}
+
+// Client returns a client of session.
+func (l *Lab) Client(session, id string) (*TCPClient, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, ok := l.clients[id]
+	if !ok || c.Info().Session != session {
+		return nil, fmt.Errorf("client %s: %w", id, ErrNotFound)
+	}
+	return c, nil
+}
+
+// Clients lists the clients of session, oldest first.
+func (l *Lab) Clients(session string) []ClientInfo {
+	l.mu.Lock()
+	var out []ClientInfo
+	for _, c := range l.clients {
+		if i := c.Info(); i.Session == session {
+			out = append(out, i)
+		}
+	}
+	l.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].OpenedAt.Before(out[j].OpenedAt) })
+	return out
+}
+
+// CloseSession stops every server and client of session (before the session
+// is deleted).
+func (l *Lab) CloseSession(session string) {
+	l.mu.Lock()
+	var servers []*tcpServer
+	for id, s := range l.servers {
+		if s.info.Session == session {
+			servers = append(servers, s)
+			delete(l.servers, id)
+		}
+	}
+	var clients []*TCPClient
+	for id, c := range l.clients {
+		if c.Info().Session == session {
+			clients = append(clients, c)
+			delete(l.clients, id)
+		}
+	}
+	l.mu.Unlock()
+	closeAll(servers, clients)
+}
+
+// Close stops every server and client and refuses new ones. Every close is
+// emitted before Close returns.
+func (l *Lab) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	servers := slices.Collect(maps.Values(l.servers))
+	clients := slices.Collect(maps.Values(l.clients))
+	clear(l.servers)
+	clear(l.clients)
+	l.mu.Unlock()
+	closeAll(servers, clients)
+	return nil
+}
+
+func closeAll(servers []*tcpServer, clients []*TCPClient) {
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Go(func() { s.Close() })
+	}
+	for _, c := range clients {
+		wg.Go(func() { c.Close(false) })
+	}
+	wg.Wait()
+}

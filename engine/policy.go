@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"syscall"
+)
+
+// RefusedError is returned when the dial policy refuses a target.
+type RefusedError struct {
+	Target string // the address actually dialed, after name resolution
+	Reason string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("dial %s refused: %s", e.Target, e.Reason)
+}
+
+// DialPolicy decides which addresses clients (and, later, proxies) may dial.
+// By default only loopback addresses on the lab port range are allowed: the
+// instance's own playground servers. The decision is made on the resolved IP
+// inside net.Dialer.Control, so DNS rebinding and odd spellings of an address
+// (127.1, 2130706433, [::ffff:127.0.0.1]) are judged by what is really dialed.
+type DialPolicy struct {
+	// LabPorts are the ports allowed on loopback addresses.
+	LabPorts PortRange
+	// AllowPrefixes are extra networks the operator allows (any port). Naming a
+	// link-local or metadata network here is the only way to allow one.
+	AllowPrefixes []netip.Prefix
+	// AllowAddrs are extra exact ip:port targets the operator allows.
+	AllowAddrs []netip.AddrPort
+}
+
+// never-without-naming: link-local and cloud metadata addresses.
+var sensitive = []netip.Prefix{
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("fe80::/10"),
+	netip.MustParsePrefix("fd00:ec2::254/128"),
+	netip.MustParsePrefix("100.100.100.200/32"),
+}
+
+// Check returns nil if ap may be dialed, or a *RefusedError saying why not.
+func (p *DialPolicy) Check(ap netip.AddrPort) error {
+	ip := ap.Addr().Unmap()
+	port := int(ap.Port())
+	target := netip.AddrPortFrom(ip, ap.Port()).String()
+	for _, a := range p.AllowAddrs {
+		if a.Addr().Unmap() == ip && a.Port() == ap.Port() {
+			return nil
+		}
+	}
+	for _, pre := range p.AllowPrefixes {
+		if pre.Contains(ip) {
+			return nil
+		}
+	}
+	switch {
+	case ip.IsUnspecified():
+		return &RefusedError{target, "the unspecified address (0.0.0.0 or ::) is not a destination"}
+	case isSensitive(ip):
+		return &RefusedError{target, "link-local and cloud metadata addresses are never dialed unless the operator allows them by name"}
+	case ip.IsLoopback() && p.LabPorts.Contains(port):
+		return nil
+	case ip.IsLoopback():
+		return &RefusedError{target, fmt.Sprintf("only the lab ports %s are allowed on this machine (other local services such as sockplay itself, ssh or databases are off limits)", p.LabPorts)}
+	}
+	return &RefusedError{target, fmt.Sprintf("only this instance's own lab servers (loopback, ports %s) may be dialed; the operator can allow more with -dial-allow", p.LabPorts)}
+}
+
+func isSensitive(ip netip.Addr) bool {
+	for _, pre := range sensitive {
+		if pre.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// Control is a net.Dialer.Control function enforcing the policy on the
+// address being dialed, after resolution.
+func (p *DialPolicy) Control(network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return &RefusedError{address, "not an IP address and port"}
+	}
+	return p.Check(ap)
+}
+
+// Dialer returns a net.Dialer that enforces the policy.
+func (p *DialPolicy) Dialer() *net.Dialer {
+	return &net.Dialer{Control: p.Control}
+}
+
+// ParseAllow parses an operator's allow-list entry: a CIDR ("10.0.0.0/8"),
+// a single IP (any port) or an ip:port.
+func (p *DialPolicy) ParseAllow(s string) error {
+	if pre, err := netip.ParsePrefix(s); err == nil {
+		p.AllowPrefixes = append(p.AllowPrefixes, pre.Masked())
+		return nil
+	}
+	if ip, err := netip.ParseAddr(s); err == nil {
+		p.AllowPrefixes = append(p.AllowPrefixes, netip.PrefixFrom(ip, ip.BitLen()))
+		return nil
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		p.AllowAddrs = append(p.AllowAddrs, ap)
+		return nil
+	}
+	return errors.New("dial allow entry " + strconv.Quote(s) + ": want a CIDR, an IP or IP:PORT")
+}

@@ -1,0 +1,275 @@
+package sessions
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/sockplay/sockplay/engine"
+	"github.com/sockplay/sockplay/migrations"
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+)
+
+// ErrNotFound is returned for an unknown session.
+var ErrNotFound = errors.New("session not found")
+
+// Session is a recorded workspace.
+type Session struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+	// Events is the number of recorded events (the last seq).
+	Events int64 `json:"events"`
+	// LastAt is the time of the newest event, if any.
+	LastAt time.Time `json:"last_at,omitzero"`
+}
+
+// Record is a stored event: the engine's Event and its seq in the session.
+type Record struct {
+	Seq int64
+	engine.Event
+	raw []byte // cached JSON, set once before publishing
+}
+
+// Store is the SQLite database of sessions and events.
+type Store struct {
+	db  *sql.DB
+	log *slog.Logger
+}
+
+// DSN returns the connection string used for path: every pooled connection
+// gets the same pragmas (WAL, synchronous=FULL so that a committed batch is on
+// disk, a busy timeout, and foreign keys).
+func DSN(path string) string {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Open opens (creating if needed) the database at path and applies the
+// embedded migrations.
+func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
+	db, err := sql.Open("sqlite", DSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate database %s: %w", path, err)
+	}
+	return &Store{db: db, log: log}, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS)
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DB exposes the database handle for checks such as integrity tests.
+func (s *Store) DB() *sql.DB { return s.db }
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newSessionID returns 120 random bits as 24 lowercase base32 characters:
+// unguessable, so a session id can later back a read-only share link.
+func newSessionID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToLower(idEncoding.EncodeToString(b[:]))
+}
+
+// MaxNameLen bounds a session name.
+const MaxNameLen = 200
+
+// CreateSession creates a session.
+func (s *Store) CreateSession(ctx context.Context, name string) (Session, error) {
+	name = strings.TrimSpace(name)
+	if len(name) > MaxNameLen {
+		return Session{}, fmt.Errorf("session name is longer than %d bytes", MaxNameLen)
+	}
+	if name == "" {
+		name = "Session " + time.Now().UTC().Format("2006-01-02 15:04")
+	}
+	sess := Session{ID: newSessionID(), Name: name, CreatedAt: time.Now().UTC()}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (id, name, created_at) VALUES (?, ?, ?)`,
+		sess.ID, sess.Name, sess.CreatedAt.UnixNano())
+	if err != nil {
+		return Session{}, fmt.Errorf("create session: %w", err)
+	}
+	return sess, nil
+}
+
+const sessionColumns = `s.id, s.name, s.created_at,
+	COALESCE((SELECT MAX(seq) FROM events e WHERE e.session_id = s.id), 0),
+	COALESCE((SELECT at FROM events e WHERE e.session_id = s.id ORDER BY seq DESC LIMIT 1), 0)`
+
+func scanSession(sc interface{ Scan(...any) error }) (Session, error) {
+	var sess Session
+	var created, last int64
+	if err := sc.Scan(&sess.ID, &sess.Name, &created, &sess.Events, &last); err != nil {
+		return Session{}, err
+	}
+	sess.CreatedAt = time.Unix(0, created).UTC()
+	if last != 0 {
+		sess.LastAt = time.Unix(0, last).UTC()
+	}
+	return sess, nil
+}
+
+// ListSessions lists sessions, newest first.
+func (s *Store) ListSessions(ctx context.Context) ([]Session, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s ORDER BY s.created_at DESC LIMIT 1000`)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	defer rows.Close()
+	out := []Session{}
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list sessions: %w", err)
+		}
+		out = append(out, sess)
+	}
+	return out, rows.Err()
+}
+
+// GetSession returns one session or ErrNotFound.
+func (s *Store) GetSession(ctx context.Context, id string) (Session, error) {
+	sess, err := scanSession(s.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions s WHERE s.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, ErrNotFound
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("get session %s: %w", id, err)
+	}
+	return sess, nil
+}
+
+// MaxEventsPage bounds one page of events.
+const MaxEventsPage = 5000
+
+const eventColumns = `seq, at, kind, server, conn, local, remote, len, data, truncated, errno, err_message, err_hint, meta`
+
+// Events returns up to limit events of session with seq > after, oldest
+// first. before > 0 instead returns the limit events just below seq before,
+// still oldest first (for paging back through history).
+func (s *Store) Events(ctx context.Context, session string, after, before int64, limit int) ([]Record, error) {
+	if limit <= 0 || limit > MaxEventsPage {
+		limit = MaxEventsPage
+	}
+	var rows *sql.Rows
+	var err error
+	if before > 0 {
+		rows, err = s.db.QueryContext(ctx, `SELECT * FROM (SELECT `+eventColumns+` FROM events
+			WHERE session_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?) ORDER BY seq`, session, before, limit)
+	} else {
+		rows, err = s.db.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
+			WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?`, session, after, limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("events of %s: %w", session, err)
+	}
+	defer rows.Close()
+	out := []Record{}
+	for rows.Next() {
+		r := Record{Event: engine.Event{Session: session}}
+		var at int64
+		var kind string
+		var truncated bool
+		var errno, msg, hint, meta sql.NullString
+		if err := rows.Scan(&r.Seq, &at, &kind, &r.Server, &r.Conn, &r.Local, &r.Remote, &r.Len,
+			&r.Data, &truncated, &errno, &msg, &hint, &meta); err != nil {
+			return nil, fmt.Errorf("events of %s: %w", session, err)
+		}
+		r.At = time.Unix(0, at).UTC()
+		r.Kind = engine.Kind(kind)
+		r.Truncated = truncated
+		if errno.Valid {
+			r.Err = &engine.SockErr{Errno: errno.String, Message: msg.String, Hint: hint.String}
+		}
+		if meta.Valid {
+			if err := json.Unmarshal([]byte(meta.String), &r.Meta); err != nil {
+				return nil, fmt.Errorf("events of %s: seq %d: meta: %w", session, r.Seq, err)
+			}
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Endpoint is a server or client as the recording remembers it.
+type Endpoint struct {
+	ID      string         `json:"id"`
+	Kind    string         `json:"kind"`
+	Name    string         `json:"name,omitempty"`
+	Addr    string         `json:"addr,omitempty"`
+	Target  string         `json:"target,omitempty"`
+	Options map[string]any `json:"options,omitempty"`
+	Stopped bool           `json:"-"`
+	At      time.Time      `json:"started_at"`
+}
+
+// RecordedServers returns the servers and clients started in session, from
+// their lifecycle events, oldest first. The engine knows only what runs now;
+// this is what a restarted process or a replay shows.
+func (s *Store) RecordedServers(ctx context.Context, session string) (servers, clients []Endpoint, err error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, at, kind, server, local, meta FROM events
+		WHERE session_id = ? AND kind IN ('server-start', 'server-stop', 'connect') ORDER BY seq`, session)
+	if err != nil {
+		return nil, nil, fmt.Errorf("servers of %s: %w", session, err)
+	}
+	defer rows.Close()
+	index := map[string]int{}
+	for rows.Next() {
+		var seq, at int64
+		var kind, id, local string
+		var meta sql.NullString
+		if err := rows.Scan(&seq, &at, &kind, &id, &local, &meta); err != nil {
+			return nil, nil, fmt.Errorf("servers of %s: %w", session, err)
+		}
+		var m map[string]any
+		if meta.Valid {
+			_ = json.Unmarshal([]byte(meta.String), &m)
+		}
+		str := func(k string) string { v, _ := m[k].(string); return v }
+		switch engine.Kind(kind) {
+		case engine.KindServerStart:
+			opts, _ := m["options"].(map[string]any)
+			index[id] = len(servers)
+			servers = append(servers, Endpoint{ID: id, Kind: str("kind"), Name: str("name"), Addr: local,
+				Options: opts, At: time.Unix(0, at).UTC()})
+		case engine.KindServerStop:
+			if i, ok := index[id]; ok {
+				servers[i].Stopped = true
+			}
+		case engine.KindConnect:
+			clients = append(clients, Endpoint{ID: id, Kind: str("client"), Target: str("target"),
+				Addr: local, At: time.Unix(0, at).UTC()})
+		}
+	}
+	return servers, clients, rows.Err()
+}
