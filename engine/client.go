@@ -165,13 +165,13 @@ func (c *TCPClient) Send(b []byte) error {
 		c.tap.fail(err, map[string]any{"op": "send", "state": state})
 		return err
 	}
+	// As for servers, the send event precedes the write so that it comes
+	// before the peer's recv of the same bytes.
+	c.tap.data(KindSend, b)
 	n, err := c.conn.Write(b)
-	if n > 0 {
-		c.tap.data(KindSend, b[:n])
-		c.setState(func(i *ClientInfo) { i.Sent += int64(n) })
-	}
+	c.setState(func(i *ClientInfo) { i.Sent += int64(n) })
 	if err != nil {
-		c.tap.fail(err, map[string]any{"op": "send"})
+		c.tap.fail(err, map[string]any{"op": "send", "written": n})
 		return err
 	}
 	return nil

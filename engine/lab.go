@@ -404,3 +404,22 @@ func closeAll(servers []*tcpServer, clients []*TCPClient) {
 	}
 	wg.Wait()
 }
+
+// Send writes b on client id of session in one write call.
+func (l *Lab) Send(session, id string, b []byte) error {
+	c, err := l.Client(session, id)
+	if err != nil {
+		return err
+	}
+	return c.Send(b)
+}
+
+// CloseClient closes (or half-closes) client id of session.
+func (l *Lab) CloseClient(session, id string, half bool) (ClientInfo, error) {
+	c, err := l.Client(session, id)
+	if err != nil {
+		return ClientInfo{}, err
+	}
+	err = c.Close(half)
+	return c.Info(), err
+}

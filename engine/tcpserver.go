@@ -193,17 +193,19 @@ func (c *serverConn) readFailed(err error) {
 
 // write does one Write of b and emits the send event (and an error event if
 // it fails). It reports whether the write succeeded.
+//
+// The send event is emitted before the write, so that it precedes the peer's
+// recv of the same bytes in the recording (net.Conn.Write sends everything or
+// fails; a failure is an error event saying how much was written).
 func (c *serverConn) write(b []byte) bool {
+	c.tap.data(KindSend, b)
 	n, err := c.Conn.Write(b)
-	if n > 0 {
-		c.tap.data(KindSend, b[:n])
-	}
 	if err != nil {
 		c.mu.Lock()
 		stopped := c.stopped
 		c.mu.Unlock()
 		if !stopped {
-			c.tap.fail(err, map[string]any{"op": "send"})
+			c.tap.fail(err, map[string]any{"op": "send", "written": n})
 		}
 		return false
 	}

@@ -1,0 +1,227 @@
+// Command sockplay serves a web-based socket playground: visitors start real
+// TCP servers and clients inside this process, talk to them from the browser
+// or their own terminal, and watch every socket event and byte live, recorded
+// in SQLite.
+//
+// Run it with `go run .` and open http://127.0.0.1:8080; `-h` lists every
+// setting and its SOCKPLAY_* environment variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sockplay/sockplay/engine"
+	"github.com/sockplay/sockplay/sessions"
+	"github.com/sockplay/sockplay/web"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "sockplay:", err)
+		os.Exit(1)
+	}
+}
+
+// config is every setting; each has a flag and a SOCKPLAY_* variable.
+type config struct {
+	Addr           string
+	DB             string
+	LabHost        string
+	LabPorts       engine.PortRange
+	CaptureCap     int64
+	MaxServers     int
+	MaxClients     int
+	MaxConns       int
+	MaxBody        int64
+	MaxMessage     int
+	MaxSubscribers int
+	LiveBuffer     int
+	Queue          int
+	DialAllow      []string
+	AllowedHosts   []string
+	HeaderTimeout  time.Duration
+	ShutdownWait   time.Duration
+	LogLevel       slog.Level
+}
+
+// parseConfig reads flags, falling back to SOCKPLAY_* variables, then to the
+// defaults. A flag given on the command line wins over the variable.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	fs := flag.NewFlagSet("sockplay", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var errs []error
+	str := func(name, env, def, usage string) *string {
+		if v := getenv(env); v != "" {
+			def = v
+		}
+		return fs.String(name, def, usage+" ($"+env+")")
+	}
+	num := func(name, env string, def int64, usage string) *int64 {
+		if v := getenv(env); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("$%s=%q: want a whole number", env, v))
+			}
+			def = n
+		}
+		return fs.Int64(name, def, usage+" ($"+env+")")
+	}
+	dur := func(name, env string, def time.Duration, usage string) *time.Duration {
+		if v := getenv(env); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("$%s=%q: want a duration such as 10s", env, v))
+			}
+			def = d
+		}
+		return fs.Duration(name, def, usage+" ($"+env+")")
+	}
+	addr := str("addr", "SOCKPLAY_ADDR", "127.0.0.1:8080", "web server address; keep it on loopback unless you mean to share the instance")
+	db := str("db", "SOCKPLAY_DB", "sockplay.db", "SQLite database file")
+	labHost := str("lab-host", "SOCKPLAY_LAB_HOST", "127.0.0.1", "address playground servers bind")
+	labPorts := str("lab-ports", "SOCKPLAY_LAB_PORTS", "20000-20999", "port range for playground servers (and the default dial allow-list)")
+	capture := num("capture-cap", "SOCKPLAY_CAPTURE_CAP", 1<<20, "bytes captured per connection; later events keep their lengths and say truncated (-1: no cap)")
+	maxServers := num("max-servers", "SOCKPLAY_MAX_SERVERS", 20, "servers running at once per session")
+	maxClients := num("max-clients", "SOCKPLAY_MAX_CLIENTS", 50, "open clients per session")
+	maxConns := num("max-conns", "SOCKPLAY_MAX_CONNS", 200, "open connections per server")
+	maxBody := num("max-body", "SOCKPLAY_MAX_BODY", 1<<20, "bytes in one API request body")
+	maxMessage := num("max-message", "SOCKPLAY_MAX_MESSAGE", 64<<10, "bytes in one client send")
+	maxSubs := num("max-subscribers", "SOCKPLAY_MAX_SUBSCRIBERS", 32, "live WebSocket viewers per session")
+	liveBuffer := num("live-buffer", "SOCKPLAY_LIVE_BUFFER", 4096, "events buffered per live viewer before it gets a gap notice")
+	queue := num("queue", "SOCKPLAY_QUEUE", 16384, "events waiting for the database before sockets wait (backpressure)")
+	dialAllow := str("dial-allow", "SOCKPLAY_DIAL_ALLOW", "", "extra targets clients may dial: comma-separated CIDRs, IPs or IP:PORTs")
+	hosts := str("allowed-hosts", "SOCKPLAY_ALLOWED_HOSTS", "", "extra Host names the web server answers to, comma-separated (* for any)")
+	headerTimeout := dur("header-timeout", "SOCKPLAY_HEADER_TIMEOUT", 10*time.Second, "time to read a request's headers")
+	shutdownWait := dur("shutdown-wait", "SOCKPLAY_SHUTDOWN_WAIT", 10*time.Second, "time given to HTTP requests to finish at shutdown")
+	logLevel := str("log-level", "SOCKPLAY_LOG_LEVEL", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q; settings are flags (-h lists them)", fs.Arg(0))
+	}
+	if len(errs) > 0 {
+		return config{}, errors.Join(errs...)
+	}
+	c := config{Addr: *addr, DB: *db, LabHost: *labHost, CaptureCap: *capture,
+		MaxServers: int(*maxServers), MaxClients: int(*maxClients), MaxConns: int(*maxConns),
+		MaxBody: *maxBody, MaxMessage: int(*maxMessage), MaxSubscribers: int(*maxSubs),
+		LiveBuffer: int(*liveBuffer), Queue: int(*queue), DialAllow: splitList(*dialAllow),
+		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, ShutdownWait: *shutdownWait}
+	var err error
+	if c.LabPorts, err = engine.ParsePortRange(*labPorts); err != nil {
+		return config{}, fmt.Errorf("-lab-ports: %w", err)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return config{}, fmt.Errorf("-log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	for name, v := range map[string]int64{"max-body": c.MaxBody, "max-message": int64(c.MaxMessage),
+		"live-buffer": int64(c.LiveBuffer), "queue": int64(c.Queue), "max-subscribers": int64(c.MaxSubscribers)} {
+		if v <= 0 {
+			return config{}, fmt.Errorf("-%s must be positive", name)
+		}
+	}
+	return c, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// run is main without the process: it parses the settings, listens and
+// serves until ctx ends, then shuts down gracefully.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	return serve(ctx, cfg, ln, log)
+}
+
+// serve runs sockplay on ln until ctx ends. Shutdown follows SECURITY.md:
+// stop accepting HTTP, close live WebSocket streams (going away), close the
+// engine's servers and clients (their close events are emitted), drain the
+// recorder, close the database. Nothing emitted is dropped.
+func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) error {
+	policy := &engine.DialPolicy{LabPorts: cfg.LabPorts}
+	for _, a := range cfg.DialAllow {
+		if err := policy.ParseAllow(a); err != nil {
+			ln.Close()
+			return fmt.Errorf("-dial-allow: %w", err)
+		}
+	}
+	store, err := sessions.Open(ctx, cfg.DB, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	hub := sessions.NewHub(cfg.LiveBuffer)
+	rec := sessions.NewRecorder(store, hub, sessions.RecorderConfig{QueueSize: cfg.Queue}, log)
+	lab := engine.NewLab(engine.LabConfig{Host: cfg.LabHost, Ports: cfg.LabPorts, Policy: policy,
+		CaptureCap: cfg.CaptureCap, MaxServersPerSession: cfg.MaxServers,
+		MaxClientsPerSession: cfg.MaxClients, MaxConnsPerServer: cfg.MaxConns}, rec, log)
+	site := web.NewServer(web.Deps{Lab: lab, Store: store, Recorder: rec, Hub: hub, Log: log,
+		Config: web.Config{LabHost: cfg.LabHost, MaxBodyBytes: cfg.MaxBody, MaxMessageBytes: cfg.MaxMessage,
+			AllowedHosts: cfg.AllowedHosts, ListenAddr: ln.Addr().String(), MaxSubscribers: cfg.MaxSubscribers}})
+	srv := &http.Server{Handler: site, ReadHeaderTimeout: cfg.HeaderTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("sockplay is serving", "url", "http://"+ln.Addr().String(), "db", cfg.DB,
+		"lab", net.JoinHostPort(cfg.LabHost, cfg.LabPorts.String()))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-serveErr:
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownWait)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("HTTP shutdown", "err", err)
+	}
+	hub.Close()
+	site.Wait()
+	lab.Close()
+	rec.Close()
+	st := rec.Stats()
+	if err := store.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("close database: %w", err))
+	}
+	log.Info("stopped", "events_recorded", st.Committed, "backpressure_waits", st.Waits)
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	return runErr
+}

@@ -1,0 +1,479 @@
+package web
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/sockplay/sockplay/engine"
+	"github.com/sockplay/sockplay/sessions"
+)
+
+func itoa[T ~int | ~int64](n T) string { return strconv.FormatInt(int64(n), 10) }
+
+// decode reads a JSON body strictly: bounded size, unknown fields refused,
+// exactly one value.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &tooBig):
+			return err
+		case errors.Is(err, io.EOF):
+			return badRequest("the request body is empty; send a JSON object")
+		case errors.As(err, &syn):
+			return badRequest(fmt.Sprintf("malformed JSON at byte %d: %s", syn.Offset, syn.Error()))
+		case errors.As(err, &typ):
+			return badRequest(fmt.Sprintf("field %q must be a JSON %s, not %s", typ.Field, typ.Type, typ.Value))
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return badRequest("unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return badRequest("malformed JSON: " + strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return badRequest("the request body must hold a single JSON object")
+	}
+	return nil
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	st := s.recorder.Stats()
+	if st.Failing {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "recording is failing: %s\n", st.LastError)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// session loads the session named in the URL.
+func (s *Server) session(r *http.Request) (sessions.Session, error) {
+	return s.store.GetSession(r.Context(), chi.URLParam(r, "id"))
+}
+
+func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
+	list, err := s.store.ListSessions(r.Context())
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": list})
+}
+
+func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if r.ContentLength != 0 {
+		if err := s.decode(w, r, &in); err != nil {
+			s.respondError(w, r, err)
+			return
+		}
+	}
+	if len(in.Name) > sessions.MaxNameLen {
+		s.respondError(w, r, badRequest(fmt.Sprintf("name is longer than %d bytes", sessions.MaxNameLen)))
+		return
+	}
+	sess, err := s.store.CreateSession(r.Context(), in.Name)
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/sessions/"+sess.ID)
+	writeJSON(w, http.StatusCreated, sess)
+}
+
+// sessionView is a session with what runs in it and what the recording
+// remembers having run.
+type sessionView struct {
+	sessions.Session
+	Lab     labInfo      `json:"lab"`
+	Servers []serverView `json:"servers"`
+	Clients []clientView `json:"clients"`
+}
+
+type labInfo struct {
+	Host  string `json:"host"`
+	Ports string `json:"ports"`
+}
+
+type serverView struct {
+	engine.ServerInfo
+	Snippets snippets `json:"snippets"`
+}
+
+type clientView struct {
+	engine.ClientInfo
+}
+
+type snippets struct {
+	NC     string `json:"nc"`
+	Python string `json:"python"`
+}
+
+func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, error) {
+	v := sessionView{Session: sess, Lab: labInfo{Host: s.cfg.LabHost, Ports: s.lab.Ports().String()},
+		Servers: []serverView{}, Clients: []clientView{}}
+	running := map[string]bool{}
+	live := s.lab.Servers(sess.ID)
+	for _, info := range live {
+		running[info.ID] = true
+	}
+	recorded, recClients, err := s.store.RecordedServers(r.Context(), sess.ID)
+	if err != nil {
+		return v, err
+	}
+	// Recorded order is start order; running servers replace their record.
+	byID := map[string]engine.ServerInfo{}
+	for _, info := range live {
+		byID[info.ID] = info
+	}
+	for _, e := range recorded {
+		info, ok := byID[e.ID]
+		if !ok {
+			info = engine.ServerInfo{ID: e.ID, Session: sess.ID, Kind: e.Kind, Name: e.Name, Addr: e.Addr,
+				Options: e.Options, State: engine.StateStopped, StartedAt: e.At}
+		}
+		delete(byID, e.ID)
+		v.Servers = append(v.Servers, serverView{ServerInfo: info, Snippets: makeSnippets(info.Addr)})
+	}
+	for _, info := range live { // started but not yet committed to the recording
+		if _, ok := byID[info.ID]; ok {
+			v.Servers = append(v.Servers, serverView{ServerInfo: info, Snippets: makeSnippets(info.Addr)})
+		}
+	}
+	liveClients := map[string]engine.ClientInfo{}
+	for _, c := range s.lab.Clients(sess.ID) {
+		liveClients[c.ID] = c
+	}
+	for _, e := range recClients {
+		c, ok := liveClients[e.ID]
+		if !ok {
+			c = engine.ClientInfo{ID: e.ID, Session: sess.ID, Kind: e.Kind, Target: e.Target, Local: e.Addr,
+				State: engine.StateClosed, OpenedAt: e.At}
+		}
+		delete(liveClients, e.ID)
+		v.Clients = append(v.Clients, clientView{c})
+	}
+	for _, c := range s.lab.Clients(sess.ID) {
+		if _, ok := liveClients[c.ID]; ok {
+			v.Clients = append(v.Clients, clientView{c})
+		}
+	}
+	return v, nil
+}
+
+func makeSnippets(addr string) snippets {
+	host, port, _ := strings.Cut(addr, ":")
+	if i := strings.LastIndex(addr, ":"); i >= 0 {
+		host, port = strings.Trim(addr[:i], "[]"), addr[i+1:]
+	}
+	return snippets{
+		NC: "nc " + host + " " + port,
+		Python: "import socket\n\n" +
+			"with socket.create_connection((\"" + host + "\", " + port + ")) as s:\n" +
+			"    s.sendall(b\"hello\\n\")\n" +
+			"    print(s.recv(4096).decode(errors=\"replace\"))\n",
+	}
+}
+
+func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.session(r)
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	v, err := s.view(r, sess)
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.session(r)
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	s.lab.CloseSession(sess.ID)
+	if err := s.recorder.DeleteSession(r.Context(), sess.ID); err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	s.hub.CloseSession(sess.ID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// queryInt parses an optional non-negative integer query parameter.
+func queryInt(r *http.Request, name string) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, badRequest(fmt.Sprintf("query parameter %s=%q: want a non-negative integer", name, v))
+	}
+	return n, nil
+}
+
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.session(r)
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	after, err := queryInt(r, "after")
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	before, err := queryInt(r, "before")
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	if limit == 0 {
+		limit = 1000
+	}
+	if limit > sessions.MaxEventsPage {
+		s.respondError(w, r, badRequest(fmt.Sprintf("limit %d: at most %d events per page", limit, sessions.MaxEventsPage)))
+		return
+	}
+	recs, err := s.store.Events(r.Context(), sess.ID, after, before, int(limit))
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": recs, "last_seq": sess.Events})
+}
+
+func (s *Server) handleStartServer(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.session(r)
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	var in struct {
+		Kind    string          `json:"kind"`
+		Name    string          `json:"name"`
+		Port    *int            `json:"port"`
+		Options json.RawMessage `json:"options"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	if in.Kind == "" {
+		s.respondError(w, r, badRequest("kind is required; valid kinds: "+strings.Join(engine.ServerKinds(), ", ")))
+		return
+	}
+	port := 0
+	if in.Port != nil {
+		port = *in.Port
+		if port < 0 || port > 65535 {
+			s.respondError(w, r, badRequest(fmt.Sprintf("port %d is not a port number; use 0 to pick a free lab port (%s)", port, s.lab.Ports())))
+			return
+		}
+	}
+	info, err := s.lab.StartServer(sess.ID, engine.ServerSpec{Kind: in.Kind, Name: in.Name, Port: port, Options: in.Options})
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, serverView{ServerInfo: info, Snippets: makeSnippets(info.Addr)})
+}
+
+func (s *Server) handleStopServer(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.session(r)
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	info, err := s.lab.StopServer(sess.ID, chi.URLParam(r, "sid"))
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Server) handleOpenClient(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.session(r)
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	var in struct {
+		Kind    string          `json:"kind"`
+		Target  string          `json:"target"`
+		Options json.RawMessage `json:"options"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	if in.Kind == "" {
+		in.Kind = "tcp"
+	}
+	info, err := s.lab.OpenClient(r.Context(), sess.ID, engine.ClientSpec{Kind: in.Kind, Target: in.Target, Options: in.Options})
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, clientView{info})
+}
+
+// payload decodes the one of text, hex or base64 that a send carries.
+func payload(text, hx, b64 *string) ([]byte, error) {
+	n := 0
+	for _, p := range []*string{text, hx, b64} {
+		if p != nil {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, badRequest(`send exactly one of "text", "hex" or "base64"`)
+	}
+	switch {
+	case text != nil:
+		return []byte(*text), nil
+	case hx != nil:
+		return parseHex(*hx)
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(*b64))
+	if err != nil {
+		var ce base64.CorruptInputError
+		if errors.As(err, &ce) {
+			return nil, badRequest(fmt.Sprintf("invalid base64 at position %d", int64(ce)))
+		}
+		return nil, badRequest("invalid base64: " + err.Error())
+	}
+	return b, nil
+}
+
+// parseHex reads bytes written as pairs of hex digits, optionally separated
+// by white space ("68 65 6c 6c 6f" or "68656c6c6f"). An error names the
+// position (0-based, in characters) of the offending character.
+func parseHex(s string) ([]byte, error) {
+	out := make([]byte, 0, len(s)/2)
+	var hi byte
+	half, start := false, 0
+	for i, c := range s {
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if half {
+				return nil, badRequest(fmt.Sprintf("invalid hex at position %d: the byte starting at position %d has one digit; write two per byte (e.g. 0a)", i, start))
+			}
+			continue
+		}
+		v, ok := hexVal(c)
+		if !ok {
+			return nil, badRequest(fmt.Sprintf("invalid hex at position %d: %q is not a hex digit (0-9, a-f)", i, c))
+		}
+		if !half {
+			hi, half, start = v, true, i
+			continue
+		}
+		out = append(out, hi<<4|v)
+		half = false
+	}
+	if half {
+		return nil, badRequest(fmt.Sprintf("invalid hex at position %d: the last byte has one digit; write two per byte (e.g. 0a)", start))
+	}
+	return out, nil
+}
+
+func hexVal(c rune) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return byte(c - '0'), true
+	case c >= 'a' && c <= 'f':
+		return byte(c - 'a' + 10), true
+	case c >= 'A' && c <= 'F':
+		return byte(c - 'A' + 10), true
+	}
+	return 0, false
+}
+
+func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.session(r)
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	var in struct {
+		Text   *string `json:"text"`
+		Hex    *string `json:"hex"`
+		Base64 *string `json:"base64"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	b, err := payload(in.Text, in.Hex, in.Base64)
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	if len(b) > s.cfg.MaxMessageBytes {
+		s.respondError(w, r, &apiError{http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("message is %d bytes; the limit is %d bytes per send", len(b), s.cfg.MaxMessageBytes)})
+		return
+	}
+	if len(b) == 0 {
+		s.respondError(w, r, badRequest("nothing to send: the message is empty"))
+		return
+	}
+	if err := s.lab.Send(sess.ID, chi.URLParam(r, "cid"), b); err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sent": len(b)})
+}
+
+func (s *Server) handleCloseClient(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.session(r)
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	var in struct {
+		Half bool `json:"half"`
+	}
+	if r.ContentLength != 0 {
+		if err := s.decode(w, r, &in); err != nil {
+			s.respondError(w, r, err)
+			return
+		}
+	}
+	info, err := s.lab.CloseClient(sess.ID, chi.URLParam(r, "cid"), in.Half)
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, clientView{info})
+}

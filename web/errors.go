@@ -1,0 +1,110 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/sockplay/sockplay/engine"
+	"github.com/sockplay/sockplay/sessions"
+)
+
+// apiError is an error already written for the person who made the request.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(msg string) error { return &apiError{http.StatusBadRequest, msg} }
+
+// errorBody is the JSON of every error answer. Socket errors also carry the
+// errno name and the hint a learner needs.
+type errorBody struct {
+	Error string `json:"error"`
+	Errno string `json:"errno,omitempty"`
+	Hint  string `json:"hint,omitempty"`
+}
+
+// respondError answers a JSON API request with err.
+func (s *Server) respondError(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := s.errorResponse(r, err)
+	writeJSON(w, status, body)
+}
+
+// errorResponse maps err to a status and a message meant for a person: the
+// one place where errors become HTTP.
+func (s *Server) errorResponse(r *http.Request, err error) (int, errorBody) {
+	var (
+		ae      *apiError
+		optErr  *engine.OptionError
+		kindErr *engine.UnknownKindError
+		refused *engine.RefusedError
+		closed  *engine.SendClosedError
+		tooBig  *http.MaxBytesError
+	)
+	body := errorBody{Error: err.Error()}
+	status := http.StatusInternalServerError
+	switch {
+	case errors.As(err, &ae):
+		status = ae.status
+	case errors.As(err, &tooBig):
+		status, body.Error = http.StatusRequestEntityTooLarge, "request body is larger than the limit of "+itoa(tooBig.Limit)+" bytes"
+	case errors.As(err, &kindErr):
+		status, body.Error = http.StatusBadRequest, kindErr.Error()
+	case errors.As(err, &optErr):
+		status, body.Error = http.StatusBadRequest, optErr.Error()
+	case errors.Is(err, engine.ErrPortOutOfRange):
+		status = http.StatusBadRequest
+	case errors.Is(err, engine.ErrNotFound), errors.Is(err, sessions.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, engine.ErrLimit), errors.Is(err, engine.ErrNoFreePort):
+		status = http.StatusTooManyRequests
+	case errors.As(err, &refused):
+		status = http.StatusForbidden
+		body.Errno, body.Hint = sockErr(err)
+	case errors.As(err, &closed):
+		status = http.StatusConflict
+		body.Errno, body.Hint = sockErr(err)
+	case errors.Is(err, engine.ErrLabClosed), errors.Is(err, sessions.ErrRecorderClosed):
+		status = http.StatusServiceUnavailable
+	default:
+		se := engine.Classify(err)
+		switch se.Errno {
+		case "EADDRINUSE":
+			status = http.StatusConflict
+		case "ERROR":
+		default:
+			// The target did not accept or keep the connection: sockplay
+			// acted as a gateway and the upstream failed.
+			status = http.StatusBadGateway
+		}
+		if status != http.StatusInternalServerError {
+			body.Errno, body.Hint = se.Errno, se.Hint
+		}
+	}
+	if status == http.StatusInternalServerError {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		body = errorBody{Error: "internal error; the server log has the details"}
+	}
+	return status, body
+}
+
+func sockErr(err error) (errno, hint string) {
+	se := engine.Classify(err)
+	return se.Errno, se.Hint
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,170 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sockplay/sockplay/sessions"
+)
+
+const (
+	// wsWriteTimeout bounds every WebSocket write: a browser that stops
+	// reading is disconnected rather than holding a goroutine forever.
+	wsWriteTimeout = 15 * time.Second
+	// maxFrameBytes bounds one {"events":[…]} frame; more events are split
+	// over several frames.
+	maxFrameBytes = 1 << 20
+	// historyPage is how many stored events are read per query while a
+	// subscriber catches up.
+	historyPage = 2000
+)
+
+// handleLive streams a session's events over a WebSocket: first the stored
+// events after ?after=SEQ, then the live tail. Messages are {"events":[…]}
+// (oldest first, several per frame when they come fast) and {"gap":{from,to}}
+// when this subscriber fell behind (fetch those seqs from the API).
+func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.session(r)
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	after, err := queryInt(r, "after")
+	if err != nil {
+		s.respondError(w, r, err)
+		return
+	}
+	if !s.claimSubscriber(sess.ID) {
+		writeError(w, http.StatusTooManyRequests, "too many live viewers of this session; close another tab")
+		return
+	}
+	defer s.releaseSubscriber(sess.ID)
+	c, err := websocket.Accept(w, r, nil) // nil options: the Origin must match the Host
+	if err != nil {
+		return // Accept has answered the request
+	}
+	s.streams.Add(1)
+	defer s.streams.Done()
+	c.SetReadLimit(1024)
+	// The page sends nothing; CloseRead handles pings and the close handshake,
+	// and closes the connection if a data message arrives.
+	ctx := c.CloseRead(r.Context())
+
+	sub := s.hub.Subscribe(sess.ID) // register first, then read the store
+	defer s.hub.Unsubscribe(sub)
+
+	err = s.stream(ctx, c, sess.ID, after, sub)
+	switch {
+	case errors.Is(err, sessions.ErrSubscriberClosed):
+		c.Close(websocket.StatusGoingAway, "sockplay is shutting down or the session was deleted")
+	case err != nil && websocket.CloseStatus(err) == -1 && ctx.Err() == nil:
+		s.log.Debug("live stream ended", "session", sess.ID, "err", err)
+		c.CloseNow()
+	default:
+		c.CloseNow()
+	}
+}
+
+func (s *Server) claimSubscriber(id string) bool {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.subs[id] >= s.cfg.MaxSubscribers {
+		return false
+	}
+	s.subs[id]++
+	return true
+}
+
+func (s *Server) releaseSubscriber(id string) {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.subs[id]--; s.subs[id] <= 0 {
+		delete(s.subs, id)
+	}
+}
+
+func (s *Server) stream(ctx context.Context, c *websocket.Conn, session string, last int64, sub *sessions.Subscriber) error {
+	for {
+		recs, err := s.store.Events(ctx, session, last, 0, historyPage)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			break
+		}
+		if err := writeEvents(ctx, c, recs); err != nil {
+			return err
+		}
+		last = recs[len(recs)-1].Seq
+	}
+	for {
+		recs, gap, err := sub.Next(ctx)
+		if err != nil {
+			return err
+		}
+		// Skip what the history already delivered.
+		i := 0
+		for i < len(recs) && recs[i].Seq <= last {
+			i++
+		}
+		if recs = recs[i:]; len(recs) > 0 {
+			if err := writeEvents(ctx, c, recs); err != nil {
+				return err
+			}
+			last = recs[len(recs)-1].Seq
+		}
+		if gap != nil && gap.To > last {
+			gap.From = max(gap.From, last+1)
+			b, _ := json.Marshal(map[string]any{"gap": gap})
+			if err := write(ctx, c, b); err != nil {
+				return err
+			}
+			last = gap.To
+		}
+	}
+}
+
+// writeEvents sends recs as {"events":[…]} frames of at most maxFrameBytes
+// (a single larger event still goes alone).
+func writeEvents(ctx context.Context, c *websocket.Conn, recs []sessions.Record) error {
+	var buf bytes.Buffer
+	n := 0
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		buf.WriteString("]}")
+		err := write(ctx, c, buf.Bytes())
+		buf.Reset()
+		n = 0
+		return err
+	}
+	for i := range recs {
+		b := recs[i].JSON()
+		if n > 0 && buf.Len()+len(b) > maxFrameBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if n == 0 {
+			buf.WriteString(`{"events":[`)
+		} else {
+			buf.WriteByte(',')
+		}
+		buf.Write(b)
+		n++
+	}
+	return flush()
+}
+
+func write(ctx context.Context, c *websocket.Conn, b []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
+	defer cancel()
+	return c.Write(ctx, websocket.MessageText, b)
+}

@@ -1,0 +1,54 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/sockplay/sockplay/static"
+)
+
+// routes lists every route, top to bottom.
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.Use(s.checkHost)
+
+	r.Get("/healthz", s.handleHealth)
+	r.Handle("/static/*", http.StripPrefix("/static/", static.Handler()))
+
+	// The WebSocket stream is outside the cross-origin middleware group: it is
+	// a GET (which that middleware lets through anyway), and websocket.Accept
+	// checks the Origin itself.
+	r.Get("/ws/sessions/{id}", s.handleLive)
+
+	r.Group(func(r chi.Router) {
+		r.Use(http.NewCrossOriginProtection().Handler)
+
+		r.Get("/", s.handleHome)
+		r.Post("/sessions", s.handleNewSessionForm)
+		r.Get("/s/{id}", s.handleSessionPage)
+		r.Get("/s/{id}/endpoints", s.handleEndpointsFragment)
+
+		r.Route("/api", func(r chi.Router) {
+			r.Get("/sessions", s.handleListSessions)
+			r.Post("/sessions", s.handleCreateSession)
+			r.Get("/sessions/{id}", s.handleGetSession)
+			r.Delete("/sessions/{id}", s.handleDeleteSession)
+			r.Get("/sessions/{id}/events", s.handleEvents)
+			r.Post("/sessions/{id}/servers", s.handleStartServer)
+			r.Delete("/sessions/{id}/servers/{sid}", s.handleStopServer)
+			r.Post("/sessions/{id}/clients", s.handleOpenClient)
+			r.Post("/sessions/{id}/clients/{cid}/send", s.handleSend)
+			r.Post("/sessions/{id}/clients/{cid}/close", s.handleCloseClient)
+			r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+				writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
+			})
+			r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+				writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path)
+			})
+		})
+	})
+	return r
+}

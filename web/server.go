@@ -1,0 +1,150 @@
+// Package web serves sockplay's pages, its JSON API and the live WebSocket
+// stream. It takes its dependencies through the small interfaces below, so
+// main wires the real engine and sessions packages and tests can do the same.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/sockplay/sockplay/engine"
+	"github.com/sockplay/sockplay/sessions"
+)
+
+// Lab is what web needs of the engine.
+type Lab interface {
+	StartServer(session string, spec engine.ServerSpec) (engine.ServerInfo, error)
+	StopServer(session, id string) (engine.ServerInfo, error)
+	Servers(session string) []engine.ServerInfo
+	OpenClient(ctx context.Context, session string, spec engine.ClientSpec) (engine.ClientInfo, error)
+	Send(session, id string, b []byte) error
+	CloseClient(session, id string, half bool) (engine.ClientInfo, error)
+	Clients(session string) []engine.ClientInfo
+	CloseSession(session string)
+	Ports() engine.PortRange
+}
+
+// Store is what web reads of the recording.
+type Store interface {
+	CreateSession(ctx context.Context, name string) (sessions.Session, error)
+	ListSessions(ctx context.Context) ([]sessions.Session, error)
+	GetSession(ctx context.Context, id string) (sessions.Session, error)
+	Events(ctx context.Context, session string, after, before int64, limit int) ([]sessions.Record, error)
+	RecordedServers(ctx context.Context, session string) (servers, clients []sessions.Endpoint, err error)
+}
+
+// Recorder is what web needs of the recorder.
+type Recorder interface {
+	DeleteSession(ctx context.Context, id string) error
+	Stats() sessions.RecorderStats
+}
+
+// Hub is the live fan-out.
+type Hub interface {
+	Subscribe(session string) *sessions.Subscriber
+	Unsubscribe(s *sessions.Subscriber)
+	CloseSession(session string)
+}
+
+// Config holds web's settings.
+type Config struct {
+	// LabHost is the host playground servers bind, shown in snippets.
+	LabHost string
+	// MaxBodyBytes bounds a JSON request body (default 1 MiB).
+	MaxBodyBytes int64
+	// MaxMessageBytes bounds one client send (default 64 KiB).
+	MaxMessageBytes int
+	// AllowedHosts are extra Host header names accepted besides loopback
+	// names and the listen address's host ("*" accepts any).
+	AllowedHosts []string
+	// ListenAddr is the web server's own address, whose host is allowed.
+	ListenAddr string
+	// MaxSubscribers bounds live WebSocket subscribers per session.
+	MaxSubscribers int
+}
+
+// Deps are the server's dependencies.
+type Deps struct {
+	Lab      Lab
+	Store    Store
+	Recorder Recorder
+	Hub      Hub
+	Log      *slog.Logger
+	Config   Config
+}
+
+// Server is the HTTP handler of sockplay.
+type Server struct {
+	lab      Lab
+	store    Store
+	recorder Recorder
+	hub      Hub
+	log      *slog.Logger
+	cfg      Config
+	hosts    map[string]bool
+	handler  http.Handler
+
+	streams sync.WaitGroup // live WebSocket handlers, waited for at shutdown
+	subsMu  sync.Mutex
+	subs    map[string]int
+}
+
+// NewServer builds the handler.
+func NewServer(d Deps) *Server {
+	if d.Config.MaxBodyBytes <= 0 {
+		d.Config.MaxBodyBytes = 1 << 20
+	}
+	if d.Config.MaxMessageBytes <= 0 {
+		d.Config.MaxMessageBytes = 64 << 10
+	}
+	if d.Config.MaxSubscribers <= 0 {
+		d.Config.MaxSubscribers = 32
+	}
+	if d.Config.LabHost == "" {
+		d.Config.LabHost = "127.0.0.1"
+	}
+	s := &Server{lab: d.Lab, store: d.Store, recorder: d.Recorder, hub: d.Hub, log: d.Log, cfg: d.Config,
+		hosts: allowedHosts(d.Config), subs: map[string]int{}}
+	s.handler = s.routes()
+	return s
+}
+
+func allowedHosts(cfg Config) map[string]bool {
+	h := map[string]bool{"127.0.0.1": true, "localhost": true, "::1": true}
+	if host, _, err := net.SplitHostPort(cfg.ListenAddr); err == nil && host != "" && host != "0.0.0.0" && host != "::" {
+		h[strings.ToLower(host)] = true
+	}
+	for _, a := range cfg.AllowedHosts {
+		h[strings.ToLower(strings.TrimSpace(a))] = true
+	}
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Wait blocks until every WebSocket stream has ended (after the hub closed
+// its subscribers at shutdown).
+func (s *Server) Wait() { s.streams.Wait() }
+
+// checkHost refuses requests whose Host is not a name of this instance, so a
+// web page on another site cannot reach it through DNS rebinding.
+func (s *Server) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.ToLower(strings.Trim(host, "[]"))
+		if !s.hosts["*"] && !s.hosts[host] {
+			writeError(w, http.StatusMisdirectedRequest, "this sockplay instance does not answer to the host name "+
+				r.Host+"; the operator can allow it with -allowed-hosts")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
