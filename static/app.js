@@ -149,7 +149,7 @@ function rowFor(ev) {
   cell(tr, "kind", ev.kind);
   cell(tr, "conn", ev.conn || "");
   cell(tr, "who", ev.server || "");
-  cell(tr, "addr", ev.local || ev.remote ? `${ev.local || "?"} → ${ev.remote || "?"}` : "");
+  cell(tr, "addr", ev.remote ? `${ev.local || "?"} → ${ev.remote}` : ev.local || "");
   cell(tr, "len", ev.kind === "recv" || ev.kind === "send" ? ev.len : "");
   const d = details(ev);
   const td = document.createElement("td");

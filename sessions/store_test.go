@@ -1,0 +1,290 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// migrationState returns the tables of the database and the goose versions
+// recorded as applied.
+func migrationState(tb testing.TB, st *Store) (tables []string, versions []int64) {
+	tb.Helper()
+	rows, err := st.db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			tb.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	if err := rows.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	rows, err = st.db.Query(`SELECT version_id FROM goose_db_version WHERE is_applied ORDER BY id`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			tb.Fatal(err)
+		}
+		versions = append(versions, v)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return tables, versions
+}
+
+func TestOpenAppliesMigrationsToNewFile(t *testing.T) {
+	st := mustOpen(t)
+	tables, versions := migrationState(t, st)
+	if want := []string{"events", "goose_db_version", "sessions"}; !slices.Equal(tables, want) {
+		t.Errorf("tables = %v, want %v", tables, want)
+	}
+	// goose records version 0 for its own table, then each migration.
+	if want := []int64{0, 1}; !slices.Equal(versions, want) {
+		t.Errorf("applied versions = %v, want %v", versions, want)
+	}
+}
+
+func TestOpenAgainIsIdempotent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sockplay.db")
+	st := mustOpenAt(t, path)
+	sess := mustCreate(t, st, "kept")
+	wantTables, wantVersions := migrationState(t, st)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for i := range 2 {
+		st = mustOpenAt(t, path)
+		tables, versions := migrationState(t, st)
+		if !slices.Equal(tables, wantTables) || !slices.Equal(versions, wantVersions) {
+			t.Errorf("reopen %d: tables %v versions %v, want %v %v", i+1, tables, versions, wantTables, wantVersions)
+		}
+		if _, err := st.GetSession(context.Background(), sess.ID); err != nil {
+			t.Errorf("reopen %d: GetSession: %v", i+1, err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCreateSessionName(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want func(string) bool
+		desc string
+	}{
+		{"given", "My lab", func(s string) bool { return s == "My lab" }, `"My lab"`},
+		{"trimmed", "  padded \t", func(s string) bool { return s == "padded" }, `"padded"`},
+		{"exactly max length", strings.Repeat("n", MaxNameLen), func(s string) bool { return s == strings.Repeat("n", MaxNameLen) }, "the name unchanged"},
+		{"empty gets default", "", isDefaultName, `"Session YYYY-MM-DD HH:MM"`},
+		{"blank gets default", "   ", isDefaultName, `"Session YYYY-MM-DD HH:MM"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := mustOpen(t)
+			sess, err := st.CreateSession(context.Background(), tt.in)
+			if err != nil {
+				t.Fatalf("CreateSession(%q): %v", tt.in, err)
+			}
+			if !tt.want(sess.Name) {
+				t.Errorf("name = %q, want %s", sess.Name, tt.desc)
+			}
+			got, err := st.GetSession(context.Background(), sess.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Name != sess.Name {
+				t.Errorf("stored name = %q, CreateSession returned %q", got.Name, sess.Name)
+			}
+			if len(sess.ID) != 24 || strings.ToLower(sess.ID) != sess.ID {
+				t.Errorf("id %q: want 24 lowercase base32 characters", sess.ID)
+			}
+		})
+	}
+}
+
+func isDefaultName(s string) bool {
+	rest, ok := strings.CutPrefix(s, "Session ")
+	if !ok {
+		return false
+	}
+	_, err := time.Parse("2006-01-02 15:04", rest)
+	return err == nil
+}
+
+func TestCreateSessionRejectsTooLongName(t *testing.T) {
+	st := mustOpen(t)
+	_, err := st.CreateSession(context.Background(), strings.Repeat("x", MaxNameLen+1))
+	if err == nil {
+		t.Fatal("CreateSession accepted a name longer than MaxNameLen")
+	}
+	if list, err := st.ListSessions(context.Background()); err != nil || len(list) != 0 {
+		t.Errorf("after the refusal ListSessions = %v, %v; want no sessions", list, err)
+	}
+}
+
+func TestListSessionsNewestFirstWithEventCounts(t *testing.T) {
+	st := mustOpen(t)
+	rec := newRecorder(t, st, nil, RecorderConfig{})
+	counts := []int{3, 0, 7}
+	var created []Session
+	for i, n := range counts {
+		sess := mustCreate(t, st, "s"+string(rune('a'+i)))
+		created = append(created, sess)
+		for j := range n {
+			rec.Emit(recvEvent(sess.ID, "c", j))
+		}
+	}
+	mustFlush(t, rec)
+
+	list, err := st.ListSessions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != len(created) {
+		t.Fatalf("ListSessions returned %d sessions, want %d", len(list), len(created))
+	}
+	for i, got := range list {
+		k := len(created) - 1 - i // newest first
+		want := created[k]
+		if got.ID != want.ID || got.Name != want.Name {
+			t.Errorf("list[%d] = %s %q, want %s %q (newest first)", i, got.ID, got.Name, want.ID, want.Name)
+			continue
+		}
+		if got.Events != int64(counts[k]) {
+			t.Errorf("list[%d] (%s): Events = %d, want %d", i, got.Name, got.Events, counts[k])
+		}
+		if !got.CreatedAt.Equal(want.CreatedAt) {
+			t.Errorf("list[%d]: CreatedAt = %v, want %v", i, got.CreatedAt, want.CreatedAt)
+		}
+		// recvEvent stamps event j at 1_700_000_000 s + j ns.
+		wantLast := time.Time{}
+		if counts[k] > 0 {
+			wantLast = time.Unix(1_700_000_000, int64(counts[k]-1)).UTC()
+		}
+		if !got.LastAt.Equal(wantLast) {
+			t.Errorf("list[%d]: LastAt = %v, want %v", i, got.LastAt, wantLast)
+		}
+	}
+}
+
+func TestGetSessionUnknownIsNotFound(t *testing.T) {
+	st := mustOpen(t)
+	mustCreate(t, st, "other")
+	_, err := st.GetSession(context.Background(), "no-such-session")
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetSession(unknown) error = %v, want ErrNotFound", err)
+	}
+}
+
+// TestPragmasOnEveryPooledConnection holds several connections of the pool
+// open at once, so each is a separate SQLite connection, and checks that the
+// DSN's pragmas are in force on every one of them.
+func TestPragmasOnEveryPooledConnection(t *testing.T) {
+	st := mustOpen(t)
+	const conns = 4
+	st.db.SetMaxOpenConns(conns)
+	st.db.SetMaxIdleConns(conns)
+	ctx := testCtx(t)
+
+	pragmas := []struct {
+		pragma string
+		want   string
+	}{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"foreign_keys", "1"},
+		{"busy_timeout", "10000"},
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, conns*len(pragmas))
+	held := make(chan struct{})
+	ready := make(chan struct{}, conns)
+	for i := range conns {
+		wg.Go(func() {
+			c, err := st.db.Conn(ctx)
+			if err != nil {
+				errs <- err
+				ready <- struct{}{}
+				return
+			}
+			defer c.Close()
+			ready <- struct{}{}
+			<-held // keep every connection checked out until all are
+			for _, p := range pragmas {
+				var got string
+				if err := c.QueryRowContext(ctx, "PRAGMA "+p.pragma).Scan(&got); err != nil {
+					errs <- err
+					continue
+				}
+				if !strings.EqualFold(got, p.want) {
+					errs <- fmt.Errorf("connection %d: PRAGMA %s = %s, want %s", i, p.pragma, got, p.want)
+				}
+			}
+		})
+	}
+	for range conns {
+		<-ready
+	}
+	if n := st.db.Stats().OpenConnections; n != conns {
+		t.Errorf("%d connections open, want %d distinct ones", n, conns)
+	}
+	close(held)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestOpenPathWithURICharacters opens databases whose file names contain
+// characters that mean something in a URI. The database must be created at
+// exactly that path (DSN builds a "file:" URI from the path).
+func TestOpenPathWithURICharacters(t *testing.T) {
+	for _, name := range []string{"lab #2.db", "%41%42.db", "what?.db"} {
+		t.Run(strings.Map(func(r rune) rune {
+			if r == '#' || r == '%' || r == '?' || r == ' ' {
+				return '_'
+			}
+			return r
+		}, name), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, name)
+			st, err := Open(context.Background(), path, testLog)
+			if err != nil {
+				t.Fatalf("Open(%q): %v", path, err)
+			}
+			defer st.Close()
+			mustCreate(t, st, "x")
+			entries, _ := filepath.Glob(filepath.Join(dir, "*"))
+			found := false
+			for _, e := range entries {
+				if e == path {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("Open(%q) created %q instead of the file asked for", path, entries)
+			}
+		})
+	}
+}

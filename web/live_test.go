@@ -1,0 +1,302 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sockplay/sockplay/engine"
+	"github.com/sockplay/sockplay/sessions"
+)
+
+// liveMsg is one message of the live stream.
+type liveMsg struct {
+	Events []sessions.Record `json:"events"`
+	Gap    *sessions.Gap     `json:"gap"`
+}
+
+func (a *testApp) dialLive(ctx context.Context, session string, after int64, hdr http.Header) (*websocket.Conn, *http.Response, error) {
+	url := "ws" + strings.TrimPrefix(a.URL, "http") + "/ws/sessions/" + session + "?after=" + itoa(after)
+	c, res, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: hdr})
+	if err == nil {
+		c.SetReadLimit(64 << 20)
+	}
+	return c, res, err
+}
+
+// collect reads the live stream until done(seen) holds, checking that seqs
+// arrive in order without duplicates or holes (a gap notice counts as
+// delivered: the page fetches it).
+func collect(ctx context.Context, t *testing.T, c *websocket.Conn, after int64, done func([]sessions.Record) bool) ([]sessions.Record, []sessions.Gap) {
+	t.Helper()
+	evs, gaps, err := collectErr(ctx, c, after, done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs, gaps
+}
+
+func collectErr(ctx context.Context, c *websocket.Conn, after int64, done func([]sessions.Record) bool) ([]sessions.Record, []sessions.Gap, error) {
+	var evs []sessions.Record
+	var gaps []sessions.Gap
+	next := after + 1
+	for !done(evs) {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			return evs, gaps, fmt.Errorf("read live stream after seq %d: %w", next-1, err)
+		}
+		var m liveMsg
+		if err := json.Unmarshal(b, &m); err != nil {
+			return evs, gaps, fmt.Errorf("live message %.200q: %w", b, err)
+		}
+		for _, e := range m.Events {
+			if e.Seq != next {
+				return evs, gaps, fmt.Errorf("live stream: got seq %d, want %d (duplicate or hole)", e.Seq, next)
+			}
+			next++
+			evs = append(evs, e)
+		}
+		if m.Gap != nil {
+			if m.Gap.From != next || m.Gap.To < m.Gap.From {
+				return evs, gaps, fmt.Errorf("gap %+v does not continue the stream at %d", *m.Gap, next)
+			}
+			gaps = append(gaps, *m.Gap)
+			next = m.Gap.To + 1
+		}
+	}
+	return evs, gaps, nil
+}
+
+func hasRecv(data string) func([]sessions.Record) bool {
+	return func(evs []sessions.Record) bool {
+		for _, e := range evs {
+			if e.Kind == engine.KindRecv && string(e.Data) == data && strings.HasPrefix(e.Server, "cli-") {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func TestLiveStreamsClientEvents(t *testing.T) {
+	a := newTestApp(t)
+	sid := a.newSession()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := a.dialLive(ctx, sid, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+
+	_, addr := a.startEcho(sid, map[string]any{"mode": "upper"})
+	cid := a.openClient(sid, addr)
+	if code := a.do("POST", "/api/sessions/"+sid+"/clients/"+cid+"/send", map[string]string{"text": "hello"}, nil); code != http.StatusOK {
+		t.Fatalf("send: %d", code)
+	}
+	evs, gaps := collect(ctx, t, c, 0, hasRecv("HELLO"))
+	if len(gaps) > 0 {
+		t.Fatalf("unexpected gaps %v", gaps)
+	}
+	kinds := map[engine.Kind]bool{}
+	for _, e := range evs {
+		kinds[e.Kind] = true
+	}
+	for _, k := range []engine.Kind{engine.KindServerStart, engine.KindListen, engine.KindConnect, engine.KindAccept, engine.KindSend, engine.KindRecv} {
+		if !kinds[k] {
+			t.Errorf("live stream has no %s event; got %v", k, kinds)
+		}
+	}
+}
+
+func TestLiveResumeAfterHasNoDuplicatesOrHoles(t *testing.T) {
+	a := newTestApp(t)
+	sid := a.newSession()
+	_, addr := a.startEcho(sid, nil)
+	cid := a.openClient(sid, addr)
+	send := func(text string) {
+		if code := a.do("POST", "/api/sessions/"+sid+"/clients/"+cid+"/send", map[string]string{"text": text}, nil); code != http.StatusOK {
+			t.Fatalf("send %q: %d", text, code)
+		}
+	}
+	send("one")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	c, _, err := a.dialLive(ctx, sid, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := collect(ctx, t, c, 0, hasRecv("one"))
+	c.Close(websocket.StatusNormalClosure, "")
+	last := first[len(first)-1].Seq
+
+	// Events happen while nobody watches; the resumed stream starts right
+	// after the last seq seen, from the store, then continues live.
+	send("two")
+	a.waitEvents(sid, "the echo of two", hasRecv("two"))
+	c2, _, err := a.dialLive(ctx, sid, last, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.CloseNow()
+	send("three")
+	second, _ := collect(ctx, t, c2, last, hasRecv("three"))
+	if second[0].Seq != last+1 {
+		t.Fatalf("resumed at seq %d, want %d", second[0].Seq, last+1)
+	}
+	if !hasRecv("two")(second) {
+		t.Fatal("resumed stream misses the events that happened while disconnected")
+	}
+}
+
+// A browser that stops reading never slows a socket nor other viewers: its
+// buffer overflows into a gap notice, and the store still has everything.
+func TestLiveSlowSubscriberGetsGapNotice(t *testing.T) {
+	a := newTestApp(t, withLiveBuffer(64))
+	sid := a.newSession()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	slow, _, err := a.dialLive(ctx, sid, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.CloseNow()
+	fast, _, err := a.dialLive(ctx, sid, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fast.CloseNow()
+	waitFor(t, "two live subscribers", func() bool { return a.Hub.Subscribers(sid) == 2 })
+
+	// Enough bytes to fill the slow reader's socket buffers many times over.
+	const n = 3000
+	payload := []byte(strings.Repeat("x", 8<<10))
+	type result struct {
+		evs  []sessions.Record
+		gaps []sessions.Gap
+		err  error
+	}
+	fastDone := make(chan result, 1)
+	go func() {
+		evs, gaps, err := collectErr(ctx, fast, 0, func(evs []sessions.Record) bool { return len(evs) > 0 && evs[len(evs)-1].Seq >= n })
+		fastDone <- result{evs, gaps, err}
+	}()
+	for i := range n {
+		a.Rec.Emit(engine.Event{Session: sid, At: time.Now(), Kind: engine.KindRecv, Conn: "c-test",
+			Data: payload, Len: len(payload), Meta: map[string]any{"i": i}})
+	}
+	waitFor(t, "a gap for the slow subscriber", func() bool { return a.Hub.Gaps() > 0 })
+
+	// Sockets are unaffected: an echo server answers while the viewer stalls.
+	_, addr := a.startEcho(sid, nil)
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := conn.Read(buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo while a viewer stalls: %q, %v", buf, err)
+	}
+
+	// The other subscriber has every event (live or through its gap fills).
+	select {
+	case r := <-fastDone:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		seen := map[int64]bool{}
+		for _, e := range r.evs {
+			seen[e.Seq] = true
+		}
+		for _, g := range r.gaps { // the page fetches these from the API
+			for _, e := range a.events(sid, g.From-1)[:g.To-g.From+1] {
+				seen[e.Seq] = true
+			}
+		}
+		for seq := int64(1); seq <= n; seq++ {
+			if !seen[seq] {
+				t.Fatalf("fast subscriber never got seq %d", seq)
+			}
+		}
+	case <-ctx.Done():
+		t.Fatal("fast subscriber did not receive all events")
+	}
+
+	// The slow one, reading at last, is told what it missed.
+	_, gaps := collect(ctx, t, slow, 0, func(evs []sessions.Record) bool {
+		return len(evs) > 0 && evs[len(evs)-1].Seq >= n+2 // n events, then the echo server's start
+	})
+	if len(gaps) == 0 {
+		t.Fatal("slow subscriber got no gap notice")
+	}
+}
+
+func TestLiveRefusesForeignOrigin(t *testing.T) {
+	a := newTestApp(t)
+	sid := a.newSession()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, res, err := a.dialLive(ctx, sid, 0, http.Header{"Origin": {"https://evil.example"}})
+	if err == nil {
+		t.Fatal("a WebSocket from a foreign origin was accepted")
+	}
+	if res == nil || res.StatusCode != http.StatusForbidden {
+		t.Fatalf("foreign origin: got %v, want 403", res)
+	}
+}
+
+func TestLiveUnknownSessionIs404(t *testing.T) {
+	a := newTestApp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, res, err := a.dialLive(ctx, "nosuchsession", 0, nil)
+	if err == nil || res == nil || res.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown session: got %v %v, want 404", res, err)
+	}
+}
+
+func TestLiveShutdownClosesWithGoingAway(t *testing.T) {
+	a := newTestApp(t)
+	sid := a.newSession()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := a.dialLive(ctx, sid, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	waitFor(t, "the subscriber", func() bool { return a.Hub.Subscribers(sid) == 1 })
+	a.Hub.Close()
+	_, _, err = c.Read(ctx)
+	if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
+		t.Fatalf("close status %v (%v), want going away", got, err)
+	}
+	a.Site.Wait()
+}
+
+// waitFor polls cond until it holds or a generous deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
