@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sockplay/sockplay/sessions"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+func testConfig(t *testing.T, args ...string) config {
+	t.Helper()
+	base := []string{"-db", filepath.Join(t.TempDir(), "sockplay.db"), "-lab-ports", "34000-34999"}
+	cfg, err := parseConfig(append(base, args...), func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func postJSON(t *testing.T, url string, body string, out any) {
+	t.Helper()
+	res, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 300 {
+		t.Fatalf("POST %s: %d %s", url, res.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Shutting down with live connections loses nothing: every event emitted,
+// including the closes the shutdown itself causes, is in the database after
+// serve returns.
+func TestShutdownWithLiveConnectionsLosesNoEvent(t *testing.T) {
+	cfg := testConfig(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, ln, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	base := "http://" + ln.Addr().String()
+
+	var sess struct{ ID string }
+	postJSON(t, base+"/api/sessions", `{"name":"shutdown"}`, &sess)
+	var srv struct{ Addr string }
+	postJSON(t, base+"/api/sessions/"+sess.ID+"/servers", `{"kind":"tcp-echo","options":{"mode":"echo"}}`, &srv)
+	var cl struct{ ID string }
+	postJSON(t, base+"/api/sessions/"+sess.ID+"/clients", `{"kind":"tcp","target":"`+srv.Addr+`"}`, &cl)
+
+	// Terminal-style connections that stay open, each with traffic.
+	const conns = 5
+	var open []net.Conn
+	for range conns {
+		c, err := net.Dial("tcp", srv.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		for range 20 {
+			if _, err := c.Write([]byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		open = append(open, c)
+	}
+	for range 10 {
+		postJSON(t, base+"/api/sessions/"+sess.ID+"/clients/"+cl.ID+"/send", `{"text":"hello"}`, nil)
+	}
+	// Wait until the echoes are back (the client's counter), so that the
+	// byte count below does not race the shutdown.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var v struct{ Clients []struct{ Received int } }
+		res, err := http.Get(base + "/api/sessions/" + sess.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(res.Body).Decode(&v)
+		res.Body.Close()
+		if len(v.Clients) == 1 && v.Clients[0].Received == 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the client never received its 50 echoed bytes: %+v", v)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	http.DefaultClient.CloseIdleConnections()
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not return after cancel")
+	}
+	// The shutdown closed the terminal connections from the server side.
+	for _, c := range open {
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatal("a connection stayed open after shutdown")
+		}
+	}
+
+	db, err := sql.Open("sqlite", sessions.DSN(cfg.DB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	count := func(where string) int {
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM events WHERE session_id = ? AND `+where, sess.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// The server saw: 5 terminal connections + 1 client, each accepted and
+	// closed by the shutdown; the client's own close; the server's stop.
+	checks := []struct {
+		what  string
+		where string
+		want  int
+	}{
+		{"accepts", `kind = 'accept'`, conns + 1},
+		{"server recvs of ping", `kind = 'recv' AND server LIKE 'srv-%' AND data = CAST('ping' AS BLOB)`, conns * 20},
+		{"client recvs of hello", `kind = 'recv' AND server LIKE 'cli-%'`, -1},
+		{"server-side closes at shutdown", `kind = 'close' AND server LIKE 'srv-%' AND json_extract(meta, '$.reason') = 'server stopped'`, conns + 1},
+		{"client close", `kind = 'close' AND server LIKE 'cli-%' AND json_extract(meta, '$.by') = 'local'`, 1},
+		{"server-stop", `kind = 'server-stop'`, 1},
+	}
+	for _, c := range checks {
+		got := count(c.where)
+		if c.want >= 0 && got != c.want {
+			t.Errorf("%s: %d events recorded, want %d", c.what, got, c.want)
+		}
+	}
+	// The client's 10 sends of 5 bytes are all echoed back in some split.
+	var echoed int
+	if err := db.QueryRow(`SELECT COALESCE(SUM(len), 0) FROM events WHERE session_id = ? AND kind = 'recv' AND server LIKE 'cli-%'`, sess.ID).Scan(&echoed); err != nil {
+		t.Fatal(err)
+	}
+	if echoed != 50 {
+		t.Errorf("client received %d bytes, want 50", echoed)
+	}
+	// Seqs are gapless 1..N.
+	var n, maxSeq int
+	if err := db.QueryRow(`SELECT COUNT(*), MAX(seq) FROM events WHERE session_id = ?`, sess.ID).Scan(&n, &maxSeq); err != nil {
+		t.Fatal(err)
+	}
+	if n != maxSeq {
+		t.Errorf("%d events but last seq %d: the numbering has holes", n, maxSeq)
+	}
+	var ok string
+	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+		t.Errorf("integrity_check: %q %v", ok, err)
+	}
+}
+
+func TestConfigFlagsOverrideEnvironment(t *testing.T) {
+	env := map[string]string{"SOCKPLAY_ADDR": "127.0.0.1:9999", "SOCKPLAY_LAB_PORTS": "21000-21009", "SOCKPLAY_MAX_SERVERS": "3"}
+	cfg, err := parseConfig([]string{"-addr", "127.0.0.1:7777"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:7777" || cfg.LabPorts.First != 21000 || cfg.LabPorts.Last != 21009 || cfg.MaxServers != 3 {
+		t.Fatalf("config %+v", cfg)
+	}
+}
+
+func TestConfigRejectsBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-lab-ports", "9-1"}, nil, "port range"},
+		{[]string{"-lab-ports", "abc"}, nil, "port range"},
+		{nil, map[string]string{"SOCKPLAY_MAX_SERVERS": "many"}, "SOCKPLAY_MAX_SERVERS"},
+		{[]string{"-log-level", "loud"}, nil, "log-level"},
+		{[]string{"-queue", "0"}, nil, "queue"},
+		{[]string{"extra"}, nil, "unexpected argument"},
+	} {
+		_, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseConfig(%v, %v) = %v, want an error mentioning %q", tc.args, tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestHelpListsEveryEnvironmentVariable(t *testing.T) {
+	var out bytes.Buffer
+	_, err := parseConfig([]string{"-h"}, func(string) string { return "" }, &out)
+	if err == nil {
+		t.Fatal("-h did not stop")
+	}
+	for _, v := range []string{"SOCKPLAY_ADDR", "SOCKPLAY_DB", "SOCKPLAY_LAB_HOST", "SOCKPLAY_LAB_PORTS", "SOCKPLAY_CAPTURE_CAP"} {
+		if !strings.Contains(out.String(), v) {
+			t.Errorf("-h does not mention %s", v)
+		}
+	}
+}
