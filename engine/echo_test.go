@@ -498,3 +498,133 @@ func TestEventsConnIDsAreDistinct(t *testing.T) {
 		seen[ev.Conn] = true
 	}
 }
+
+func TestStartServerRejectsBadOptions(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{})
+	tests := []struct {
+		name   string
+		spec   ServerSpec
+		option string
+	}{
+		{"prefix over 1024 bytes", ServerSpec{Kind: "tcp-echo", Options: []byte(`{"mode":"prefix","prefix":"` + strings.Repeat("x", 1025) + `"}`)}, "prefix"},
+		{"recv_size of the wrong type", ServerSpec{Kind: "tcp-echo", Options: []byte(`{"recv_size":"big"}`)}, ""},
+		{"options not an object", ServerSpec{Kind: "tcp-echo", Options: []byte(`[1]`)}, ""},
+		{"name over 100 bytes", ServerSpec{Kind: "tcp-echo", Name: strings.Repeat("n", 101)}, "name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := lab.StartServer("s", tt.spec)
+			var oe *OptionError
+			if !errors.As(err, &oe) || oe.Option != tt.option {
+				t.Errorf("err = %v, want an *OptionError on %q", err, tt.option)
+			}
+		})
+	}
+	if evs := sink.events(); len(evs) != 0 {
+		t.Errorf("rejected specs emitted events:\n%s", dumpEvents(evs))
+	}
+}
+
+func TestMaxConnsPerServerRefusesExtraConnection(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{MaxConnsPerServer: 1, CaptureCap: -1})
+	srv := startEcho(t, lab, "s", `{"mode":"echo"}`)
+	first := dial(t, srv.Addr)
+	write(t, first, []byte("1"))
+	readN(t, first, 1)
+
+	second := dial(t, srv.Addr)
+	if _, err := second.Read(make([]byte, 1)); !isEOFOrReset(err) {
+		t.Fatalf("second connection: read %v, want EOF or reset", err)
+	}
+	evs := sink.waitFor(t, "the refused connection's close", func(evs []Event) bool {
+		return indexOf(evs, func(ev Event) bool { return ev.Kind == KindClose && ev.Meta["reason"] == "connection limit reached" }) >= 0
+	})
+	conn := evs[indexOf(evs, func(ev Event) bool { return ev.Kind == KindAccept && ev.Remote == second.LocalAddr().String() })].Conn
+	var kinds []Kind
+	for _, ev := range connEvents(evs, conn) {
+		kinds = append(kinds, ev.Kind)
+		if ev.Kind == KindError && (ev.Meta["op"] != "accept" || ev.Meta["limit"] != 1) {
+			t.Errorf("error event meta %v, want op=accept limit=1", ev.Meta)
+		}
+	}
+	if want := []Kind{KindAccept, KindError, KindClose}; !slices.Equal(kinds, want) {
+		t.Errorf("refused connection's events %v, want %v", kinds, want)
+	}
+	// The first connection is still served.
+	write(t, first, []byte("2"))
+	if got := readN(t, first, 1); string(got) != "2" {
+		t.Errorf("first connection got %q, want \"2\"", got)
+	}
+	if info := lab.Servers("s")[0]; info.Conns != 1 || info.Accepted != 1 {
+		t.Errorf("server conns %d accepted %d, want 1 and 1", info.Conns, info.Accepted)
+	}
+}
+
+func TestPortPoolSkipsBusyPort(t *testing.T) {
+	first := freeLabPorts(t, 2)
+	busy := listenLoopback(t, first)
+	lab, _ := newTestLab(t, LabConfig{Ports: PortRange{first, first + 1}})
+	srv := startEcho(t, lab, "s", "")
+	if got := portNum(t, srv.Addr); got != first+1 {
+		t.Errorf("server on port %d, want %d (%s is busy)", got, first+1, busy.Addr())
+	}
+	if _, err := lab.StartServer("s", ServerSpec{Kind: "tcp-echo"}); !errors.Is(err, ErrNoFreePort) {
+		t.Errorf("with every port taken: err = %v, want ErrNoFreePort", err)
+	}
+}
+
+// A port that was just closed may have connections in TIME_WAIT, so the pool
+// hands out the others first.
+func TestPortPoolAvoidsJustClosedPort(t *testing.T) {
+	first := freeLabPorts(t, 2)
+	lab, _ := newTestLab(t, LabConfig{Ports: PortRange{first, first + 1}})
+	var got []int
+	for range 3 {
+		srv := startEcho(t, lab, "s", "")
+		got = append(got, portNum(t, srv.Addr))
+		if _, err := lab.StopServer("s", srv.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := []int{first, first + 1, first}; !slices.Equal(got, want) {
+		t.Errorf("ports handed out %v, want %v", got, want)
+	}
+}
+
+func TestEventsPeerResetIsReported(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{})
+	srv := startEcho(t, lab, "s", `{"mode":"echo"}`)
+	c := dial(t, srv.Addr)
+	write(t, c, []byte("x"))
+	readN(t, c, 1)
+	// SO_LINGER 0 makes close send an RST instead of a FIN.
+	if err := c.SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	evs := sink.waitFor(t, "the server's close after the reset", func(evs []Event) bool {
+		return len(filter(evs, KindClose, srv.ID)) > 0
+	})
+	// Let the handler finish: once the server is stopped no event can follow.
+	if _, err := lab.StopServer("s", srv.ID); err != nil {
+		t.Fatal(err)
+	}
+	evs = sink.events()
+	var kinds []Kind
+	for _, ev := range connEvents(evs, filter(evs, KindAccept, srv.ID)[0].Conn) {
+		kinds = append(kinds, ev.Kind)
+		switch ev.Kind {
+		case KindError:
+			if ev.Err == nil || ev.Err.Errno != "ECONNRESET" || ev.Err.Hint == "" || ev.Meta["op"] != "recv" {
+				t.Errorf("error event %+v meta %v, want ECONNRESET with a hint, op=recv", ev.Err, ev.Meta)
+			}
+		case KindClose:
+			if !isClose(ev, "peer", false) || ev.Meta["reason"] != "reset by peer (RST)" {
+				t.Errorf("close meta %v, want by=peer half=false reason \"reset by peer (RST)\"", ev.Meta)
+			}
+		}
+	}
+	if want := []Kind{KindAccept, KindRecv, KindSend, KindError, KindClose}; !slices.Equal(kinds, want) {
+		t.Errorf("connection events %v, want %v (one close: the reset ends it)\n%s", kinds, want, dumpEvents(evs))
+	}
+}

@@ -163,7 +163,7 @@ func readClosed(t *testing.T) error {
 // callers can test them with errors.Is as well as read the errno name.
 func TestClassifyRealDialErrorFromLab(t *testing.T) {
 	lab, _ := newTestLab(t, LabConfig{})
-	target := "127.0.0.1:" + strconv.Itoa(closedLabPort(t))
+	target := "127.0.0.1:" + strconv.Itoa(freeLabPort(t))
 	_, err := lab.OpenClient(context.Background(), "s", ClientSpec{Kind: "tcp", Target: target})
 	if got := Classify(err); got == nil || got.Errno != "ECONNREFUSED" {
 		t.Errorf("Classify(%v) = %+v, want ECONNREFUSED", err, got)

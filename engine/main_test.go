@@ -222,9 +222,10 @@ func readToEOF(t testing.TB, c net.Conn) []byte {
 	return b
 }
 
-// closedLabPort returns a port of the test range on which nothing listens:
-// it binds one and closes it again.
-func closedLabPort(t testing.TB) int {
+// freeLabPort returns a port of the test range on which nothing listens: it
+// binds one and closes it again. It searches from the top of the range, away
+// from the ports the pool hands out first.
+func freeLabPort(t testing.TB) int {
 	t.Helper()
 	for p := testPorts.Last; p >= testPorts.First; p-- {
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
@@ -237,10 +238,6 @@ func closedLabPort(t testing.TB) int {
 	t.Fatal("no free port in the test range")
 	return 0
 }
-
-// freeLabPort is closedLabPort under the name that says what the caller
-// does with it: bind it next.
-func freeLabPort(t testing.TB) int { t.Helper(); return closedLabPort(t) }
 
 // isEOFOrReset reports whether err is how a reader sees a closed connection.
 func isEOFOrReset(err error) bool {
@@ -259,4 +256,30 @@ func portNum(t testing.TB, addr string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// freeLabPorts returns the first of n consecutive ports of the test range on
+// which nothing listens.
+func freeLabPorts(t testing.TB, n int) int {
+	t.Helper()
+next:
+	for first := testPorts.First; first+n-1 <= testPorts.Last; first++ {
+		var lns []net.Listener
+		for p := first; p < first+n; p++ {
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				for _, ln := range lns {
+					ln.Close()
+				}
+				continue next
+			}
+			lns = append(lns, ln)
+		}
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return first
+	}
+	t.Fatalf("no %d consecutive free ports in the test range", n)
+	return 0
 }

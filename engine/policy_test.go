@@ -149,7 +149,7 @@ func TestDialPolicyControlRefusesNonIP(t *testing.T) {
 	}
 }
 
-// Linking to a link-local IPv6 address needs its zone ("%eth0"): connect(2)
+// Dialing a link-local IPv6 address needs its zone ("%eth0"): connect(2)
 // to a bare fe80:: address fails with EINVAL. So naming fe80::/10 as allowed
 // must allow the zoned addresses the dialer really passes to Control.
 func TestDialPolicyAllowedLinkLocalKeepsZone(t *testing.T) {
@@ -166,6 +166,23 @@ func TestDialPolicyAllowedLinkLocalKeepsZone(t *testing.T) {
 	err := (&DialPolicy{LabPorts: testPorts}).Control("tcp", "[fe80::1%eth0]:80", nil)
 	if !errors.As(err, &re) || !strings.Contains(re.Reason, "link-local") {
 		t.Errorf("Control([fe80::1%%eth0]:80) = %v, want refused as link-local", err)
+	}
+}
+
+// An operator may write an allowed address the way the dialer may meet it,
+// IPv4-mapped; the policy unmaps what it judges, so it must read allow
+// entries the same way.
+func TestDialPolicyParseAllowReadsMappedAddresses(t *testing.T) {
+	for _, allow := range []string{"[::ffff:192.0.2.7]:8080", "::ffff:192.0.2.7", "::ffff:192.0.2.0/120"} {
+		p := &DialPolicy{LabPorts: testPorts}
+		if err := p.ParseAllow(allow); err != nil {
+			t.Fatalf("ParseAllow(%q): %v", allow, err)
+		}
+		for _, target := range []string{"192.0.2.7:8080", "[::ffff:192.0.2.7]:8080"} {
+			if err := p.Check(netip.MustParseAddrPort(target)); err != nil {
+				t.Errorf("after ParseAllow(%q), Check(%s) = %v, want allowed", allow, target, err)
+			}
+		}
 	}
 }
 

@@ -100,7 +100,16 @@ func (h *Hub) Publish(session string, recs []Record) {
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for s := range h.subs[session] {
+	subs := h.subs[session]
+	if len(subs) == 0 {
+		return
+	}
+	// Encode once for all subscribers. Publish runs only on the recorder's
+	// writer goroutine, so the records are not shared with anyone yet.
+	for i := range recs {
+		recs[i].encode()
+	}
+	for s := range subs {
 		if s.offer(recs) {
 			h.gaps.Add(1)
 		}

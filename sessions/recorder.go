@@ -55,6 +55,10 @@ type op struct {
 	ack    chan error // non-nil for barriers
 }
 
+// groupCommitWindow is how long the writer waits for more events before
+// committing a batch. It bounds the added latency of the live view.
+const groupCommitWindow = 2 * time.Millisecond
+
 // NewRecorder starts the writer goroutine. Close stops it.
 func NewRecorder(store *Store, hub *Hub, cfg RecorderConfig, log *slog.Logger) *Recorder {
 	if cfg.QueueSize <= 0 {
@@ -169,19 +173,27 @@ func (r *Recorder) run() {
 			return
 		}
 		batch = append(batch[:0], o)
-	drain:
-		for len(batch) < r.cfg.MaxBatch {
+		// Group commit: gather what arrives within a short window, so that a
+		// trickle of events (a request/response exchange) costs one
+		// transaction and one fsync per window instead of one per event.
+		window := time.NewTimer(groupCommitWindow)
+	gather:
+		for len(batch) < r.cfg.MaxBatch && o.ack == nil {
 			select {
-			case o, ok := <-r.queue:
+			case o, ok = <-r.queue:
 				if !ok {
-					break drain
+					break gather
 				}
 				batch = append(batch, o)
-			default:
-				break drain
+			case <-window.C:
+				break gather
 			}
 		}
+		window.Stop()
 		r.handle(batch)
+		if !ok {
+			return
+		}
 	}
 }
 
@@ -233,9 +245,6 @@ func (r *Recorder) commit(ops []op) {
 			end++
 		}
 		part := recs[start:end]
-		for i := range part {
-			part[i].encode()
-		}
 		r.hub.Publish(part[0].Session, part)
 		start = end
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -180,9 +181,10 @@ func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, erro
 }
 
 func makeSnippets(addr string) snippets {
-	host, port, _ := strings.Cut(addr, ":")
-	if i := strings.LastIndex(addr, ":"); i >= 0 {
-		host, port = strings.Trim(addr[:i], "[]"), addr[i+1:]
+	host, port, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		// A lab bound to all interfaces (in a container) is reached locally.
+		host = "127.0.0.1"
 	}
 	return snippets{
 		NC: "nc " + host + " " + port,

@@ -1,0 +1,190 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sockplay/sockplay/engine"
+	"github.com/sockplay/sockplay/sessions"
+)
+
+// The benchmarks compare sockplay's instrumented and recorded echo with a
+// bare echo in the same run and report the ratio, so that a noisy machine
+// moves both sides alike.
+//
+//	go test -run XXX -bench Echo -benchtime 20x ./engine/
+
+// plainEcho is the baseline the issue names: accept and io.Copy, nothing
+// else. On Linux io.Copy between TCP sockets uses splice(2).
+func plainEcho(b *testing.B) (addr string, stop func()) {
+	return bareEcho(b, func(c net.Conn) { io.Copy(c, c) })
+}
+
+// loopEcho is a second baseline: the same read/write loop as sockplay's echo
+// (one read of up to size bytes, one write), without events or recording.
+// It isolates what instrumentation costs.
+func loopEcho(b *testing.B, size int) (addr string, stop func()) {
+	return bareEcho(b, func(c net.Conn) {
+		buf := make([]byte, size)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	})
+}
+
+func bareEcho(b *testing.B, serve func(net.Conn)) (addr string, stop func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { serve(c); c.Close() }()
+		}
+	}()
+	return ln.Addr().String(), func() { ln.Close(); <-done }
+}
+
+// recordedEcho is a tcp-echo server of a Lab whose sink is the real
+// recorder on a SQLite file.
+func recordedEcho(b *testing.B, recvSize int) (addr string, rec *sessions.Recorder, stop func()) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, err := sessions.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sess, err := store.CreateSession(context.Background(), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec = sessions.NewRecorder(store, sessions.NewHub(4096), sessions.RecorderConfig{}, log)
+	ports, _ := engine.ParsePortRange("35000-35999")
+	lab := engine.NewLab(engine.LabConfig{Ports: ports, CaptureCap: 1 << 20}, rec, log)
+	opts, _ := json.Marshal(map[string]any{"mode": "echo", "recv_size": recvSize})
+	info, err := lab.StartServer(sess.ID, engine.ServerSpec{Kind: "tcp-echo", Options: opts})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return info.Addr, rec, func() { lab.Close(); rec.Close(); store.Close() }
+}
+
+// bulk pushes n bytes through the echo at addr and reads them back.
+func bulk(b *testing.B, addr string, n int) time.Duration {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() {
+		chunk := make([]byte, 64<<10)
+		for sent := 0; sent < n; sent += len(chunk) {
+			if _, err := c.Write(chunk); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	if _, err := io.CopyN(io.Discard, c, int64(n)); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// BenchmarkEchoBulk: throughput of sockplay's echo (one event per read and
+// per write, recorded to SQLite) over a bare io.Copy echo. Goal: ratio >= 0.6.
+func BenchmarkEchoBulk(b *testing.B) {
+	const n = 16 << 20
+	plainAddr, stopPlain := plainEcho(b)
+	defer stopPlain()
+	loopAddr, stopLoop := loopEcho(b, 65536)
+	defer stopLoop()
+	addr, rec, stop := recordedEcho(b, 65536)
+	defer stop()
+	var plain, loop, play time.Duration
+	for b.Loop() {
+		plain += bulk(b, plainAddr, n)
+		play += bulk(b, addr, n)
+		loop += bulk(b, loopAddr, n)
+	}
+	if err := rec.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	mb := float64(n) * float64(b.N) / (1 << 20)
+	b.ReportMetric(mb/plain.Seconds(), "iocopy-MB/s")
+	b.ReportMetric(mb/loop.Seconds(), "loop-MB/s")
+	b.ReportMetric(mb/play.Seconds(), "sockplay-MB/s")
+	b.ReportMetric(plain.Seconds()/play.Seconds(), "ratio-vs-iocopy")
+	b.ReportMetric(loop.Seconds()/play.Seconds(), "ratio-vs-loop")
+}
+
+// roundTrips does k 64-byte request/response exchanges on one connection.
+func roundTrips(b *testing.B, addr string, k int) time.Duration {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	msg := make([]byte, 64)
+	buf := make([]byte, 64)
+	start := time.Now()
+	for range k {
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
+}
+
+// BenchmarkEchoRoundTrip64: 64-byte request/response rate of sockplay's
+// echo over a bare io.Copy echo. Goal: ratio >= 0.9.
+func BenchmarkEchoRoundTrip64(b *testing.B) {
+	const k = 2000
+	plainAddr, stopPlain := plainEcho(b)
+	defer stopPlain()
+	loopAddr, stopLoop := loopEcho(b, 4096)
+	defer stopLoop()
+	addr, rec, stop := recordedEcho(b, 4096)
+	defer stop()
+	var plain, loop, play time.Duration
+	for b.Loop() {
+		plain += roundTrips(b, plainAddr, k)
+		play += roundTrips(b, addr, k)
+		loop += roundTrips(b, loopAddr, k)
+	}
+	if err := rec.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	total := float64(k) * float64(b.N)
+	b.ReportMetric(total/plain.Seconds(), "iocopy-rt/s")
+	b.ReportMetric(total/loop.Seconds(), "loop-rt/s")
+	b.ReportMetric(total/play.Seconds(), "sockplay-rt/s")
+	b.ReportMetric(plain.Seconds()/play.Seconds(), "ratio-vs-iocopy")
+	b.ReportMetric(loop.Seconds()/play.Seconds(), "ratio-vs-loop")
+}

@@ -1,0 +1,117 @@
+package sessions
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sockplay/sockplay/engine"
+)
+
+// benchBatch is how many rows the baseline inserts per transaction (the
+// recorder's default MaxBatch).
+const benchBatch = 4096
+
+// benchEvent is the event both benchmarks write: a 16-byte recv, no meta.
+func benchEvent(session string, at time.Time) engine.Event {
+	return engine.Event{Session: session, Server: "srv-bench", Conn: "c-1", At: at, Kind: engine.KindRecv,
+		Local: "127.0.0.1:20000", Remote: "127.0.0.1:40000", Data: []byte("0123456789abcdef"), Len: 16}
+}
+
+// prepareRecorder opens a fresh database file with a session and a Recorder
+// and returns the measured part: emit n events into the session, flush, and
+// report how long that took.
+func prepareRecorder(b *testing.B) func(n int) time.Duration {
+	st := mustOpen(b)
+	rec := newRecorder(b, st, NewHub(16), RecorderConfig{})
+	sess := mustCreate(b, st, "bench")
+	at := time.Now()
+	return func(n int) time.Duration {
+		start := time.Now()
+		for range n {
+			rec.Emit(benchEvent(sess.ID, at))
+		}
+		mustFlush(b, rec)
+		elapsed := time.Since(start)
+		if got := rec.Stats().Committed; got != int64(n) {
+			b.Fatalf("recorder committed %d events, want %d", got, n)
+		}
+		return elapsed
+	}
+}
+
+// prepareBaseline opens a fresh database file with a session and returns the
+// measured part: insert n rows of the same event with a bare prepared INSERT,
+// benchBatch rows per transaction, and report how long that took. It is the
+// floor against which the recorder's own cost (queue, seq numbering,
+// publishing) shows.
+func prepareBaseline(b *testing.B) func(n int) time.Duration {
+	st := mustOpen(b)
+	sess := mustCreate(b, st, "baseline")
+	ev := benchEvent(sess.ID, time.Now())
+	ctx := context.Background()
+	return func(n int) time.Duration {
+		start := time.Now()
+		for seq := 0; seq < n; {
+			tx, err := st.db.BeginTx(ctx, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (session_id, seq, at, kind, server, conn, local, remote,
+				len, data, truncated, errno, err_message, err_hint, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for end := min(seq+benchBatch, n); seq < end; {
+				seq++
+				if _, err := stmt.ExecContext(ctx, ev.Session, seq, ev.At.UnixNano(), string(ev.Kind), ev.Server, ev.Conn,
+					ev.Local, ev.Remote, ev.Len, ev.Data, ev.Truncated, nil, nil, nil, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := stmt.Close(); err != nil {
+				b.Fatal(err)
+			}
+			if err := tx.Commit(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		elapsed := time.Since(start)
+		if got := countRows(b, st, sess.ID); got != n {
+			b.Fatalf("baseline inserted %d rows, want %d", got, n)
+		}
+		return elapsed
+	}
+}
+
+// BenchmarkRecorder measures b.N events through the Recorder (ns/op and
+// events/s) and then, with the timer stopped, the same number of rows through
+// the bare baseline on another fresh file, and reports both rates and the
+// ratio recorder/baseline.
+func BenchmarkRecorder(b *testing.B) {
+	b.ReportAllocs()
+	b.StopTimer()
+	record := prepareRecorder(b)
+	baseline := prepareBaseline(b)
+
+	b.StartTimer()
+	rec := record(b.N)
+	b.StopTimer()
+	base := baseline(b.N)
+
+	recRate := float64(b.N) / rec.Seconds()
+	baseRate := float64(b.N) / base.Seconds()
+	b.ReportMetric(recRate, "events/s")
+	b.ReportMetric(baseRate, "baseline-events/s")
+	b.ReportMetric(recRate/baseRate, "ratio")
+}
+
+// BenchmarkRecorderBaseline measures the bare prepared INSERT alone.
+func BenchmarkRecorderBaseline(b *testing.B) {
+	b.StopTimer()
+	baseline := prepareBaseline(b)
+	b.StartTimer()
+	base := baseline(b.N)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/base.Seconds(), "events/s")
+}
