@@ -237,7 +237,7 @@ func TestStopServerClosesLiveConnection(t *testing.T) {
 	const session = "s"
 	lab, sink := newTestLab(t, LabConfig{})
 	srv := startEcho(t, lab, session, `{"mode":"echo"}`)
-	port := srv.Addr[strings.LastIndexByte(srv.Addr, ':')+1:]
+	port := portNum(t, srv.Addr)
 	c := dial(t, srv.Addr)
 	write(t, c, []byte("x"))
 	readN(t, c, 1)
@@ -268,16 +268,16 @@ func TestStopServerClosesLiveConnection(t *testing.T) {
 		t.Errorf("Servers after stop = %v, want none", got)
 	}
 	lab.pool.mu.Lock()
-	held := lab.pool.inUse[portNum(t, srv.Addr)]
+	held := lab.pool.inUse[port]
 	lab.pool.mu.Unlock()
 	if held {
-		t.Errorf("port %s is still marked in use in the pool after stop", port)
+		t.Errorf("port %d is still marked in use in the pool after stop", port)
 	}
 	// The port is really free: a new server binds it (SO_REUSEADDR lets it
 	// past the old connection's TIME_WAIT).
-	again, err := lab.StartServer(session, ServerSpec{Kind: "tcp-echo", Port: portNum(t, srv.Addr)})
+	again, err := lab.StartServer(session, ServerSpec{Kind: "tcp-echo", Port: port})
 	if err != nil {
-		t.Fatalf("restart on port %s: %v", port, err)
+		t.Fatalf("restart on port %d: %v", port, err)
 	}
 	if again.Addr != srv.Addr {
 		t.Errorf("restarted on %s, want %s", again.Addr, srv.Addr)

@@ -541,23 +541,31 @@ func TestAPIHappyClientHalfClose(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	evs := a.events(sess, 0)
-	if _, ok := findEvent(evs, func(e sessions.Record) bool {
-		return e.Kind == engine.KindClose && e.Server == cid && e.Meta["by"] == "local" && e.Meta["half"] == true
-	}); !ok {
-		t.Error("no half-close event of the client")
-	}
-	if _, ok := findEvent(evs, func(e sessions.Record) bool {
-		return e.Kind == engine.KindClose && e.Server == cid && e.Meta["by"] == "peer"
-	}); !ok {
-		t.Error("no close event saying the peer closed")
-	}
+	a.waitEvents(sess, "the client's half-close and the peer's close", func(evs []sessions.Record) bool {
+		_, half := findEvent(evs, func(e sessions.Record) bool {
+			return e.Kind == engine.KindClose && e.Server == cid && e.Meta["by"] == "local" && e.Meta["half"] == true
+		})
+		_, peer := findEvent(evs, func(e sessions.Record) bool {
+			return e.Kind == engine.KindClose && e.Server == cid && e.Meta["by"] == "peer"
+		})
+		return half && peer
+	})
+}
+
+// serverStarted waits until the recording holds server id's server-start.
+func serverStarted(a *testApp, sess, id string) {
+	a.t.Helper()
+	a.waitEvents(sess, "server-start of "+id, func(evs []sessions.Record) bool {
+		_, ok := findEvent(evs, func(e sessions.Record) bool { return e.Kind == engine.KindServerStart && e.Server == id })
+		return ok
+	})
 }
 
 func TestAPIHappyStopServer(t *testing.T) {
 	a := newTestApp(t)
 	sess := a.newSession()
 	id, addr := a.startEcho(sess, nil)
+	serverStarted(a, sess, id) // as on the page: the server was seen running
 	var stopped apiServer
 	if code := a.do("DELETE", "/api/sessions/"+sess+"/servers/"+id, nil, &stopped); code != http.StatusOK {
 		t.Fatalf("stop: status %d", code)
@@ -576,6 +584,28 @@ func TestAPIHappyStopServer(t *testing.T) {
 	})
 	var e apiErrBody
 	checkErr(t, "stop again", a.do("DELETE", "/api/sessions/"+sess+"/servers/"+id, nil, &e), e, http.StatusNotFound, "", "not found")
+}
+
+// A server stopped right after it started is still listed, as stopped, in
+// the answer to the very next GET: the listing must not depend on whether the
+// recorder has committed the server-start event yet.
+func TestAPIServerStoppedRightAfterStartIsListed(t *testing.T) {
+	a := newTestApp(t)
+	sess := a.newSession()
+	id, addr := a.startEcho(sess, nil)
+	if code := a.do("DELETE", "/api/sessions/"+sess+"/servers/"+id, nil, nil); code != http.StatusOK {
+		t.Fatalf("stop: status %d", code)
+	}
+	got, ok := a.getSession(sess).server(id)
+	if ok && got.State == engine.StateStopped && got.Addr == addr {
+		return
+	}
+	t.Errorf("GET session right after the stop lists %+v (found %v), want %s stopped at %s", got, ok, id, addr)
+	serverStarted(a, sess, id)
+	if _, ok := a.getSession(sess).server(id); ok {
+		t.Log("it is listed once the recorder has committed its server-start: " +
+			"view() shows a server only if it is running or its server-start is committed")
+	}
 }
 
 func TestAPIHappyDeleteSessionStopsItsServers(t *testing.T) {
@@ -806,7 +836,7 @@ func TestAPIBadServerStart(t *testing.T) {
 		post("wrong type", `{"kind":"tcp-echo","port":"x"}`, 400, `"port"`, "string"),
 		post("empty body", "", 400, "empty"),
 		post("two JSON values", `{"kind":"tcp-echo"} {"kind":"tcp-echo"}`, 400, "single JSON object"),
-		post("JSON array", `[1,2]`, 400, "JSON"),
+		post("JSON array", `[1,2]`, 400, "JSON object"),
 		post("name too long", map[string]any{"kind": "tcp-echo", "name": strings.Repeat("n", 101)}, 400, "name"),
 		post("body over the limit", `{"kind":"tcp-echo","name":"`+strings.Repeat("x", 2<<20)+`"}`, 413, "1048576"),
 	})
@@ -964,10 +994,42 @@ func TestAPISendOnClosedClient(t *testing.T) {
 	f.undisturbed(t)
 }
 
+// holdingPeer listens on a free lab port with a plain socket that accepts
+// and then neither reads nor closes until the test ends: a peer that keeps
+// its side open after ours is shut down. It returns the address.
+func holdingPeer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(freeLabPort(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		close(conns)
+		for c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
 func TestAPISendAfterHalfClose(t *testing.T) {
 	f := newFixture(t)
 	a := f.a
-	cid := a.openClient(f.sess, f.echoAddr)
+	cid := a.openClient(f.sess, holdingPeer(t))
 	if code := a.do("POST", "/api/sessions/"+f.sess+"/clients/"+cid+"/close", map[string]bool{"half": true}, nil); code != http.StatusOK {
 		t.Fatalf("half-close: status %d", code)
 	}

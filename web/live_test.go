@@ -36,18 +36,20 @@ func (a *testApp) dialLive(ctx context.Context, session string, after int64, hdr
 // delivered: the page fetches it).
 func collect(ctx context.Context, t *testing.T, c *websocket.Conn, after int64, done func([]sessions.Record) bool) ([]sessions.Record, []sessions.Gap) {
 	t.Helper()
-	evs, gaps, err := collectErr(ctx, c, after, done)
+	evs, gaps, err := collectErr(ctx, c, after, func(evs []sessions.Record, _ int64) bool { return done(evs) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	return evs, gaps
 }
 
-func collectErr(ctx context.Context, c *websocket.Conn, after int64, done func([]sessions.Record) bool) ([]sessions.Record, []sessions.Gap, error) {
+// collectErr is collect for any goroutine; done also gets the last seq
+// covered by events or gaps.
+func collectErr(ctx context.Context, c *websocket.Conn, after int64, done func(evs []sessions.Record, covered int64) bool) ([]sessions.Record, []sessions.Gap, error) {
 	var evs []sessions.Record
 	var gaps []sessions.Gap
 	next := after + 1
-	for !done(evs) {
+	for !done(evs, next-1) {
 		_, b, err := c.Read(ctx)
 		if err != nil {
 			return evs, gaps, fmt.Errorf("read live stream after seq %d: %w", next-1, err)
@@ -187,7 +189,7 @@ func TestLiveSlowSubscriberGetsGapNotice(t *testing.T) {
 	}
 	fastDone := make(chan result, 1)
 	go func() {
-		evs, gaps, err := collectErr(ctx, fast, 0, func(evs []sessions.Record) bool { return len(evs) > 0 && evs[len(evs)-1].Seq >= n })
+		evs, gaps, err := collectErr(ctx, fast, 0, func(_ []sessions.Record, covered int64) bool { return covered >= n })
 		fastDone <- result{evs, gaps, err}
 	}()
 	for i := range n {
@@ -237,9 +239,12 @@ func TestLiveSlowSubscriberGetsGapNotice(t *testing.T) {
 	}
 
 	// The slow one, reading at last, is told what it missed.
-	_, gaps := collect(ctx, t, slow, 0, func(evs []sessions.Record) bool {
-		return len(evs) > 0 && evs[len(evs)-1].Seq >= n+2 // n events, then the echo server's start
+	_, gaps, err := collectErr(ctx, slow, 0, func(_ []sessions.Record, covered int64) bool {
+		return covered >= n+2 // n events, then the echo server's start and listen
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(gaps) == 0 {
 		t.Fatal("slow subscriber got no gap notice")
 	}
