@@ -192,11 +192,12 @@ func (c *TCPClient) Close(half bool) error {
 	}
 	if half {
 		c.mu.Unlock()
+		// Emitted first so that it precedes the peer's reaction to our FIN.
+		c.tap.closed("local", true, "shutdown(SHUT_WR): no more sends from this side")
 		if err := c.conn.CloseWrite(); err != nil {
 			c.tap.fail(err, map[string]any{"op": "shutdown"})
 			return err
 		}
-		c.tap.closed("local", true, "shutdown(SHUT_WR): no more sends from this side")
 		c.setState(func(i *ClientInfo) {
 			if i.State == StatePeerClosed {
 				i.State, i.ClosedAt = StateClosed, time.Now()

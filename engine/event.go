@@ -47,8 +47,11 @@ type Event struct {
 	Local   string
 	Remote  string
 	// Data is the captured bytes of a recv/send (a copy the event owns). Len is
-	// the real length of the read or write; when the connection's capture cap
-	// is reached Data holds fewer bytes than Len and Truncated is set.
+	// the length read, or the length passed to the write call (a send is
+	// emitted just before its write so that it precedes the peer's recv; a
+	// failed write is followed by an error event whose meta says how much was
+	// written). When the connection's capture cap is reached Data holds fewer
+	// bytes than Len and Truncated is set.
 	Data      []byte
 	Len       int
 	Truncated bool

@@ -44,11 +44,19 @@ var sensitive = []netip.Prefix{
 
 // Check returns nil if ap may be dialed, or a *RefusedError saying why not.
 func (p *DialPolicy) Check(ap netip.AddrPort) error {
-	ip := ap.Addr().Unmap()
+	// Judge the address without its zone (fe80::1%eth0) and in its IPv4 form
+	// when it is IPv4-mapped; report it as dialed.
+	ip := ap.Addr().Unmap().WithZone("")
 	port := int(ap.Port())
-	target := netip.AddrPortFrom(ip, ap.Port()).String()
+	target := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	if isSensitive(ip) {
+		if p.namesSensitive(ip, ap.Port()) {
+			return nil
+		}
+		return &RefusedError{target, "link-local and cloud metadata addresses are never dialed unless the operator allows them by name"}
+	}
 	for _, a := range p.AllowAddrs {
-		if a.Addr().Unmap() == ip && a.Port() == ap.Port() {
+		if a.Addr() == ip && a.Port() == ap.Port() {
 			return nil
 		}
 	}
@@ -60,14 +68,34 @@ func (p *DialPolicy) Check(ap netip.AddrPort) error {
 	switch {
 	case ip.IsUnspecified():
 		return &RefusedError{target, "the unspecified address (0.0.0.0 or ::) is not a destination"}
-	case isSensitive(ip):
-		return &RefusedError{target, "link-local and cloud metadata addresses are never dialed unless the operator allows them by name"}
 	case ip.IsLoopback() && p.LabPorts.Contains(port):
 		return nil
 	case ip.IsLoopback():
 		return &RefusedError{target, fmt.Sprintf("only the lab ports %s are allowed on this machine (other local services such as sockplay itself, ssh or databases are off limits)", p.LabPorts)}
 	}
 	return &RefusedError{target, fmt.Sprintf("only this instance's own lab servers (loopback, ports %s) may be dialed; the operator can allow more with -dial-allow", p.LabPorts)}
+}
+
+// namesSensitive reports whether the operator allowed a link-local or
+// metadata address by name: an exact ip:port, or a network inside a
+// sensitive range. A broad entry such as 0.0.0.0/0 does not count.
+func (p *DialPolicy) namesSensitive(ip netip.Addr, port uint16) bool {
+	for _, a := range p.AllowAddrs {
+		if a.Addr() == ip && a.Port() == port {
+			return true
+		}
+	}
+	for _, pre := range p.AllowPrefixes {
+		if !pre.Contains(ip) {
+			continue
+		}
+		for _, s := range sensitive {
+			if s.Contains(pre.Addr()) && pre.Bits() >= s.Bits() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isSensitive(ip netip.Addr) bool {
@@ -98,15 +126,19 @@ func (p *DialPolicy) Dialer() *net.Dialer {
 // a single IP (any port) or an ip:port.
 func (p *DialPolicy) ParseAllow(s string) error {
 	if pre, err := netip.ParsePrefix(s); err == nil {
+		if a := pre.Addr(); a.Is4In6() && pre.Bits() >= 96 {
+			pre = netip.PrefixFrom(a.Unmap(), pre.Bits()-96)
+		}
 		p.AllowPrefixes = append(p.AllowPrefixes, pre.Masked())
 		return nil
 	}
 	if ip, err := netip.ParseAddr(s); err == nil {
+		ip = ip.Unmap().WithZone("")
 		p.AllowPrefixes = append(p.AllowPrefixes, netip.PrefixFrom(ip, ip.BitLen()))
 		return nil
 	}
 	if ap, err := netip.ParseAddrPort(s); err == nil {
-		p.AllowAddrs = append(p.AllowAddrs, ap)
+		p.AllowAddrs = append(p.AllowAddrs, netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()))
 		return nil
 	}
 	return errors.New("dial allow entry " + strconv.Quote(s) + ": want a CIDR, an IP or IP:PORT")

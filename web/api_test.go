@@ -859,6 +859,8 @@ func TestAPIBadSend(t *testing.T) {
 		send("odd-length hex", map[string]string{"hex": "686"}, 400, "hex", "position 2", "two"),
 		send("half byte before a space", map[string]string{"hex": "6 86"}, 400, "position 1"),
 		send("invalid base64", map[string]string{"base64": "aGVs*G8="}, 400, "base64", "position 4"),
+		// Positions count in what the user sent, as they do for hex.
+		send("invalid base64 after leading spaces", map[string]string{"base64": "  aGVs*G8="}, 400, "base64", "position 6"),
 		send("text and hex", map[string]string{"text": "hi", "hex": "6869"}, 400, "exactly one"),
 		send("text, hex and base64", map[string]string{"text": "hi", "hex": "6869", "base64": "aGk="}, 400, "exactly one"),
 		send("nothing", `{}`, 400, "exactly one"),
