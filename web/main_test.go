@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // testApp is the whole of sockplay wired as main wires it: a real SQLite file,
 // a real lab on loopback, the recorder and hub, served by httptest.
 type testApp struct {
-	t     *testing.T
+	t     testing.TB
 	URL   string
 	Store *sessions.Store
 	Rec   *sessions.Recorder
@@ -50,7 +50,7 @@ func withLiveBuffer(n int) appOption {
 
 // newTestApp starts sockplay for one test and stops it in Cleanup, in the
 // shutdown order of SECURITY.md.
-func newTestApp(t *testing.T, opts ...appOption) *testApp {
+func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dbPath := filepath.Join(t.TempDir(), "sockplay.db")
