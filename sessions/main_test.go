@@ -115,6 +115,7 @@ func countRows(tb testing.TB, st *Store, session string) int {
 // recvEvent returns a small recv event of session whose Conn and Data say who
 // emitted it and in which order, so a test can check it came back in place.
 func recvEvent(session, who string, i int) engine.Event {
+	data := fmt.Appendf(nil, "%s#%d", who, i)
 	return engine.Event{
 		Session: session,
 		Server:  "srv-test",
@@ -123,8 +124,8 @@ func recvEvent(session, who string, i int) engine.Event {
 		Kind:    engine.KindRecv,
 		Local:   "127.0.0.1:20000",
 		Remote:  "127.0.0.1:40000",
-		Data:    fmt.Appendf(nil, "%s#%d", who, i),
-		Len:     len(fmt.Sprintf("%s#%d", who, i)),
+		Data:    data,
+		Len:     len(data),
 	}
 }
 
@@ -190,4 +191,38 @@ func withBuffer(h *Hub, session string, n int) *Subscriber {
 	s.limit = n
 	s.mu.Unlock()
 	return s
+}
+
+// waitUntil polls cond until it holds, failing the test after waitTimeout.
+func waitUntil(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting until %s", waitTimeout, what)
+		}
+		<-tick.C
+	}
+}
+
+// breakInserts makes every insert into events fail, as a full or broken disk
+// would, until repairInserts (registered as a cleanup too, so that a failed
+// test never leaves the recorder retrying forever in its Close).
+func breakInserts(tb testing.TB, st *Store) {
+	tb.Helper()
+	if _, err := st.db.Exec(`CREATE TRIGGER fail_inserts BEFORE INSERT ON events
+		BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END`); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { repairInserts(tb, st) })
+}
+
+// repairInserts undoes breakInserts.
+func repairInserts(tb testing.TB, st *Store) {
+	tb.Helper()
+	if _, err := st.db.Exec(`DROP TRIGGER IF EXISTS fail_inserts`); err != nil {
+		tb.Error(err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,9 @@ type RecorderConfig struct {
 	QueueSize int
 	// MaxBatch is the most events committed in one transaction (default 4096).
 	MaxBatch int
+	// MaxHeld is how many events are held in memory while the store fails
+	// (default 100000); past it events are counted into a loss marker.
+	MaxHeld int
 }
 
 // Recorder implements engine.Sink: it numbers events per session, commits
@@ -38,13 +42,17 @@ type Recorder struct {
 	closeMu sync.RWMutex // held for reading by Emit, for writing by Close
 	closed  bool
 
-	lastSeq map[string]int64 // writer goroutine only; -1 = session does not exist
+	lastSeq map[string]int64     // writer goroutine only
+	held    []op                 // writer only: events waiting for a failing store
+	lost    map[string]*lossInfo // writer only: events past MaxHeld, per session
 
 	waits     atomic.Int64 // Emit calls that found the queue full
 	committed atomic.Int64 // events committed
 	dropped   atomic.Int64 // events for sessions that do not exist
 	failing   atomic.Bool  // the last commit failed
 	lastErr   atomic.Value // string
+	lostTotal atomic.Int64 // events past MaxHeld while the store failed
+	heldCount atomic.Int64 // len(held), for Stats
 }
 
 // op is an event to record, or a barrier (flush or delete) the writer
@@ -67,8 +75,12 @@ func NewRecorder(store *Store, hub *Hub, cfg RecorderConfig, log *slog.Logger) *
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 4096
 	}
+	if cfg.MaxHeld <= 0 {
+		cfg.MaxHeld = 100000
+	}
 	r := &Recorder{store: store, hub: hub, log: log, cfg: cfg,
-		queue: make(chan op, cfg.QueueSize), done: make(chan struct{}), lastSeq: map[string]int64{}}
+		queue: make(chan op, cfg.QueueSize), done: make(chan struct{}), lastSeq: map[string]int64{},
+		lost: map[string]*lossInfo{}}
 	go r.run()
 	return r
 }
@@ -77,7 +89,8 @@ func NewRecorder(store *Store, hub *Hub, cfg RecorderConfig, log *slog.Logger) *
 var ErrRecorderClosed = errors.New("recorder closed")
 
 // Emit queues ev for recording. It returns at once unless the queue is full,
-// in which case it waits for the disk (counted in Stats().Waits). After
+// in which case it waits for the disk (counted in Stats().Waits). A failing
+// store does not make it wait: the writer holds events and retries. After
 // Close, events are dropped with a log line: by then every engine component
 // has been closed, so there are none in a correct shutdown.
 func (r *Recorder) Emit(ev engine.Event) {
@@ -150,6 +163,8 @@ type RecorderStats struct {
 	Waits     int64  `json:"waits"`   // times Emit waited for the disk
 	Dropped   int64  `json:"dropped"` // events of deleted or unknown sessions
 	Queued    int    `json:"queued"`
+	Held      int64  `json:"held"` // events waiting for a failing store
+	Lost      int64  `json:"lost"` // events past the held buffer (loss markers)
 	Failing   bool   `json:"failing"`
 	LastError string `json:"last_error,omitempty"`
 }
@@ -157,7 +172,8 @@ type RecorderStats struct {
 // Stats returns the recorder's counters.
 func (r *Recorder) Stats() RecorderStats {
 	s := RecorderStats{Committed: r.committed.Load(), Waits: r.waits.Load(), Dropped: r.dropped.Load(),
-		Queued: len(r.queue), Failing: r.failing.Load()}
+		Queued: len(r.queue), Failing: r.failing.Load(),
+		Held: r.heldCount.Load(), Lost: r.lostTotal.Load()}
 	if s.Failing {
 		s.LastError, _ = r.lastErr.Load().(string)
 	}
@@ -167,9 +183,34 @@ func (r *Recorder) Stats() RecorderStats {
 func (r *Recorder) run() {
 	defer close(r.done)
 	batch := make([]op, 0, r.cfg.MaxBatch)
+	backoff := minRetry
 	for {
-		o, ok := <-r.queue
+		var retry <-chan time.Time
+		var timer *time.Timer
+		if r.holding() {
+			timer = time.NewTimer(backoff)
+			retry = timer.C
+		}
+		var o op
+		ok, retrying := true, false
+		select {
+		case o, ok = <-r.queue:
+		case <-retry:
+			retrying = true
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if retrying {
+			if r.flushHeld() != nil {
+				backoff = min(backoff*2, maxRetry)
+			} else {
+				backoff = minRetry
+			}
+			continue
+		}
 		if !ok {
+			r.finalFlush()
 			return
 		}
 		batch = append(batch[:0], o)
@@ -192,47 +233,117 @@ func (r *Recorder) run() {
 		window.Stop()
 		r.handle(batch)
 		if !ok {
+			r.finalFlush()
 			return
 		}
 	}
 }
 
-// handle commits the events of batch, running barriers in order.
+// Retry pacing while the store fails.
+const (
+	minRetry = 50 * time.Millisecond
+	maxRetry = 5 * time.Second
+)
+
+// handle records the events of batch, running barriers in order.
 func (r *Recorder) handle(batch []op) {
 	start := 0
 	for i, o := range batch {
 		if o.ack == nil {
 			continue
 		}
-		r.commit(batch[start:i])
+		r.record(batch[start:i])
 		start = i + 1
-		var err error
-		if o.delete != "" {
+		err := r.flushHeld()
+		if err == nil && o.delete != "" {
 			err = r.deleteSession(o.delete)
 		}
 		o.ack <- err
 	}
-	r.commit(batch[start:])
+	r.record(batch[start:])
 }
 
-// commit writes events in one transaction, retrying until it succeeds, then
-// publishes them. Nothing is dropped: while the store fails, Emit callers
-// wait (the queue is full), which is reported through Stats and /healthz.
-func (r *Recorder) commit(ops []op) {
+// record commits ops, or holds them while the store is failing: sockets keep
+// running and nothing is lost silently (see hold).
+func (r *Recorder) record(ops []op) {
 	if len(ops) == 0 {
 		return
 	}
-	recs := make([]Record, 0, len(ops))
-	for backoff := 50 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
-		var err error
-		recs, err = r.write(ops, recs[:0])
-		if err == nil {
-			break
+	if !r.holding() && r.commit(ops) == nil {
+		return
+	}
+	r.hold(ops)
+}
+
+func (r *Recorder) holding() bool { return len(r.held) > 0 || len(r.lost) > 0 }
+
+// hold keeps events the store could not take, up to MaxHeld; past that each
+// session's lost events are counted and recorded as one loss marker (how
+// many, first and last time) as soon as the store works again.
+func (r *Recorder) hold(ops []op) {
+	for _, o := range ops {
+		if len(r.held) < r.cfg.MaxHeld {
+			r.held = append(r.held, o)
+			r.heldCount.Store(int64(len(r.held)))
+			continue
 		}
+		l := r.lost[o.ev.Session]
+		if l == nil {
+			l = &lossInfo{first: o.ev.At}
+			r.lost[o.ev.Session] = l
+		}
+		l.n++
+		l.last = o.ev.At
+		r.lostTotal.Add(1)
+	}
+}
+
+type lossInfo struct {
+	n           int64
+	first, last time.Time
+}
+
+// flushHeld tries to commit what is held, followed by a loss marker per
+// session that lost events.
+func (r *Recorder) flushHeld() error {
+	if !r.holding() {
+		return nil
+	}
+	ops := r.held
+	for session, l := range r.lost {
+		ops = append(ops, op{ev: engine.Event{Session: session, At: time.Now(), Kind: engine.KindLoss,
+			Meta: map[string]any{"events": l.n, "from": l.first.UTC().Format(TimeLayout), "to": l.last.UTC().Format(TimeLayout),
+				"reason": "the database was failing and sockplay's buffer of unwritten events was full"}}})
+	}
+	if err := r.commit(ops); err != nil {
+		return err
+	}
+	r.held = nil
+	r.heldCount.Store(0)
+	clear(r.lost)
+	return nil
+}
+
+// finalFlush is the last chance at Close: retry for a while, then say what
+// could not be written.
+func (r *Recorder) finalFlush() {
+	deadline := time.Now().Add(maxRetry)
+	for r.holding() && r.flushHeld() != nil && time.Now().Before(deadline) {
+		time.Sleep(minRetry)
+	}
+	if r.holding() {
+		r.log.Error("closing with events the database would not take", "events", len(r.held), "lost", r.lostTotal.Load())
+	}
+}
+
+// commit writes events in one transaction and publishes them.
+func (r *Recorder) commit(ops []op) error {
+	recs, err := r.write(ops, make([]Record, 0, len(ops)))
+	if err != nil {
 		r.failing.Store(true)
 		r.lastErr.Store(err.Error())
-		r.log.Error("recording events failed; retrying", "events", len(ops), "err", err, "retry_in", backoff)
-		time.Sleep(backoff)
+		r.log.Error("recording events failed; holding them and retrying", "events", len(ops), "err", err)
+		return err
 	}
 	if r.failing.Swap(false) {
 		r.log.Info("recording recovered")
@@ -248,7 +359,33 @@ func (r *Recorder) commit(ops []op) {
 		r.hub.Publish(part[0].Session, part)
 		start = end
 	}
+	return nil
 }
+
+// insertRows is how many events one INSERT statement carries: multi-row
+// statements cut the per-statement cost of database/sql and SQLite's VM.
+const insertRows = 64
+
+const insertColumns = 15
+
+func insertSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO events (session_id, seq, at, kind, server, conn, local, remote,
+		len, data, truncated, errno, err_message, err_hint, meta) VALUES `)
+	row := "(" + strings.Repeat("?, ", insertColumns-1) + "?)"
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	return b.String()
+}
+
+var (
+	insertManySQL = insertSQL(insertRows)
+	insertOneSQL  = insertSQL(1)
+)
 
 // write numbers and inserts events in one transaction and returns their
 // records. Seqs are committed to lastSeq only if the transaction commits.
@@ -259,12 +396,6 @@ func (r *Recorder) write(ops []op, recs []Record) ([]Record, error) {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (session_id, seq, at, kind, server, conn, local, remote,
-		len, data, truncated, errno, err_message, err_hint, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
-	}
-	defer stmt.Close()
 	next := map[string]int64{}
 	for _, o := range ops {
 		ev := o.ev
@@ -282,25 +413,34 @@ func (r *Recorder) write(ops []op, recs []Record) ([]Record, error) {
 		}
 		seq++
 		next[ev.Session] = seq
-		var errno, msg, hint sql.NullString
-		if ev.Err != nil {
-			errno = sql.NullString{String: ev.Err.Errno, Valid: true}
-			msg = sql.NullString{String: ev.Err.Message, Valid: true}
-			hint = sql.NullString{String: ev.Err.Hint, Valid: true}
-		}
-		var meta sql.NullString
-		if len(ev.Meta) > 0 {
-			b, err := json.Marshal(ev.Meta)
-			if err != nil {
-				b, _ = json.Marshal(map[string]any{"meta_error": err.Error()})
-			}
-			meta = sql.NullString{String: string(b), Valid: true}
-		}
-		if _, err := stmt.ExecContext(ctx, ev.Session, seq, ev.At.UnixNano(), string(ev.Kind), ev.Server, ev.Conn,
-			ev.Local, ev.Remote, ev.Len, ev.Data, ev.Truncated, errno, msg, hint, meta); err != nil {
-			return nil, fmt.Errorf("insert event: %w", err)
-		}
 		recs = append(recs, Record{Seq: seq, Event: ev})
+	}
+	args := make([]any, 0, insertRows*insertColumns)
+	var many, one *sql.Stmt
+	for start := 0; start < len(recs); {
+		n := min(insertRows, len(recs)-start)
+		if n < insertRows {
+			n = 1
+		}
+		args = args[:0]
+		for i := start; i < start+n; i++ {
+			args = appendArgs(args, &recs[i])
+		}
+		stmt := &many
+		query := insertManySQL
+		if n == 1 {
+			stmt, query = &one, insertOneSQL
+		}
+		if *stmt == nil {
+			if *stmt, err = tx.PrepareContext(ctx, query); err != nil {
+				return nil, fmt.Errorf("prepare: %w", err)
+			}
+			defer (*stmt).Close()
+		}
+		if _, err := (*stmt).ExecContext(ctx, args...); err != nil {
+			return nil, fmt.Errorf("insert events: %w", err)
+		}
+		start += n
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
@@ -311,6 +451,27 @@ func (r *Recorder) write(ops []op, recs []Record) ([]Record, error) {
 		}
 	}
 	return recs, nil
+}
+
+// appendArgs appends the insert arguments of one record.
+func appendArgs(args []any, rec *Record) []any {
+	ev := &rec.Event
+	var errno, msg, hint sql.NullString
+	if ev.Err != nil {
+		errno = sql.NullString{String: ev.Err.Errno, Valid: true}
+		msg = sql.NullString{String: ev.Err.Message, Valid: true}
+		hint = sql.NullString{String: ev.Err.Hint, Valid: true}
+	}
+	var meta sql.NullString
+	if len(ev.Meta) > 0 {
+		b, err := json.Marshal(ev.Meta)
+		if err != nil {
+			b, _ = json.Marshal(map[string]any{"meta_error": err.Error()})
+		}
+		meta = sql.NullString{String: string(b), Valid: true}
+	}
+	return append(args, ev.Session, rec.Seq, ev.At.UnixNano(), string(ev.Kind), ev.Server, ev.Conn,
+		ev.Local, ev.Remote, ev.Len, ev.Data, ev.Truncated, errno, msg, hint, meta)
 }
 
 // lastSeqOf returns the last committed seq of session, or -1 if the session

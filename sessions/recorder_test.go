@@ -2,11 +2,15 @@ package sessions
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,13 +70,14 @@ func TestRecorderRoundTripsEveryField(t *testing.T) {
 	rec := newRecorder(t, st, nil, RecorderConfig{})
 	sess := mustCreate(t, st, "fields")
 	paris := time.FixedZone("CET", 3600)
-	// Meta values are what encoding/json decodes into: float64, string, bool,
-	// nil, []any and map[string]any.
+	// Meta is stored as JSON, so its numbers cannot keep their Go types;
+	// Meta is compared as JSON values, exactly (see sameJSON).
 	meta := map[string]any{
-		"by":   "peer",
-		"half": true,
-		"n":    float64(42),
-		"none": nil,
+		"by":    "peer",
+		"half":  true,
+		"port":  20001,
+		"bytes": int64(1) << 40,
+		"none":  nil,
 		"options": map[string]any{
 			"delay_ms": 1.5,
 			"modes":    []any{"echo", "upper"},
@@ -122,8 +127,15 @@ func TestRecorderRoundTripsEveryField(t *testing.T) {
 		if r.At.Location() != time.UTC {
 			t.Errorf("event %d: At in %v, want UTC", i, r.At.Location())
 		}
-		if !reflect.DeepEqual(r.Event, want) {
-			t.Errorf("event %d round trip:\n got  %#v\n want %#v", i, r.Event, want)
+		gotMeta, err1 := json.Marshal(r.Meta)
+		wantMeta, err2 := json.Marshal(want.Meta)
+		if err1 != nil || err2 != nil || !sameJSON(t, gotMeta, wantMeta) {
+			t.Errorf("event %d meta round trip: got %s, want %s (%v, %v)", i, gotMeta, wantMeta, err1, err2)
+		}
+		got := r.Event
+		got.Meta, want.Meta = nil, nil
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("event %d round trip:\n got  %#v\n want %#v", i, got, want)
 		}
 	}
 }
@@ -413,4 +425,127 @@ func TestRecorderBackpressureLosesNothing(t *testing.T) {
 		t.Errorf("Stats() = %+v, want Committed %d, Dropped 0", s, goroutines*each)
 	}
 	t.Logf("Emit waited %d times", s.Waits)
+}
+
+// TestRecorderEmitDoesNotBlockWhileStoreFails: SECURITY.md, "Lose nothing": a
+// failing store (disk full, I/O error) is not a slow one; the recorder
+// reports it and keeps serving sockets, holding events in a bounded buffer
+// and recording a loss marker if that overflows. Emit must therefore return
+// while the store fails, even when more events arrive than the queue holds.
+func TestRecorderEmitDoesNotBlockWhileStoreFails(t *testing.T) {
+	st := mustOpen(t)
+	rec := newRecorder(t, st, nil, RecorderConfig{QueueSize: 4})
+	sess := mustCreate(t, st, "failing")
+	breakInserts(t, st)
+
+	rec.Emit(recvEvent(sess.ID, "c", 0))
+	waitUntil(t, "the recorder reports the failing store", func() bool { return rec.Stats().Failing })
+	// The writer is now retrying that event; emit more than the queue holds.
+	const n = 50
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i <= n; i++ {
+			rec.Emit(recvEvent(sess.ID, "c", i))
+		}
+	}()
+	// The engine's socket goroutines call Emit; give them a generous second.
+	timer := time.NewTimer(time.Second)
+	defer timer.Stop()
+	blocked := false
+	var stalled RecorderStats
+	select {
+	case <-done:
+	case <-timer.C:
+		blocked, stalled = true, rec.Stats()
+	}
+	repairInserts(t, st)
+	waitUntil(t, "the emitter finishes once the store works again", func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	})
+	if blocked {
+		t.Errorf("Emit blocked while the store was failing (Stats %+v): a failing store stalls every socket "+
+			"instead of buffering and recording a loss marker", stalled)
+	}
+}
+
+// TestRecorderReportsFailingStoreAndAccountsForEveryEvent: while inserts fail
+// Stats says so (with the error); once the store works again the flag clears
+// and every event emitted meanwhile is stored or counted by a loss marker.
+func TestRecorderReportsFailingStoreAndAccountsForEveryEvent(t *testing.T) {
+	st := mustOpen(t)
+	rec := newRecorder(t, st, nil, RecorderConfig{})
+	sess := mustCreate(t, st, "failing")
+	breakInserts(t, st)
+
+	const n = 20
+	for i := range n {
+		rec.Emit(recvEvent(sess.ID, "c", i))
+	}
+	waitUntil(t, "the recorder reports the failing store", func() bool { return rec.Stats().Failing })
+	if s := rec.Stats(); !strings.Contains(s.LastError, "injected disk failure") {
+		t.Errorf("Stats().LastError = %q, want the store's error", s.LastError)
+	}
+	repairInserts(t, st)
+	mustFlush(t, rec)
+	if s := rec.Stats(); s.Failing || s.LastError != "" {
+		t.Errorf("after recovery Stats() = %+v, want not failing", s)
+	}
+
+	stored, lost := 0, 0
+	for _, r := range allEvents(t, st, sess.ID) {
+		switch r.Kind {
+		case engine.KindRecv:
+			if want := fmt.Sprintf("c#%d", stored+lost); string(r.Data) != want {
+				t.Errorf("seq %d: %q, want %q", r.Seq, r.Data, want)
+			}
+			stored++
+		case engine.KindLoss:
+			c, _ := r.Meta["count"].(float64)
+			lost += int(c)
+		}
+	}
+	if stored+lost != n {
+		t.Errorf("%d events stored and %d counted as lost, want %d in all", stored, lost, n)
+	}
+}
+
+// retryCounter is a slog handler that counts the recorder's "retrying" log
+// lines, so a test can tell that a failing batch was attempted again.
+type retryCounter struct{ n atomic.Int64 }
+
+func (h *retryCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (h *retryCounter) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "retrying") {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h *retryCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *retryCounter) WithGroup(string) slog.Handler      { return h }
+
+// TestRecorderCountsDroppedEventsOnceAcrossRetries: an event of an unknown
+// session in a batch that fails and is retried is still one dropped event.
+func TestRecorderCountsDroppedEventsOnceAcrossRetries(t *testing.T) {
+	st := mustOpen(t)
+	retries := &retryCounter{}
+	rec := NewRecorder(st, NewHub(16), RecorderConfig{}, slog.New(retries))
+	t.Cleanup(func() { rec.Close() })
+	sess := mustCreate(t, st, "failing")
+	breakInserts(t, st)
+
+	rec.Emit(recvEvent("no-such-session", "c", 0)) // same batch as the next one
+	rec.Emit(recvEvent(sess.ID, "c", 0))
+	waitUntil(t, "the failing batch is retried", func() bool { return retries.n.Load() >= 2 })
+	repairInserts(t, st)
+	mustFlush(t, rec)
+
+	if s := rec.Stats(); s.Dropped != 1 || s.Committed != 1 {
+		t.Errorf("Stats() = %+v, want Dropped 1 (one event of an unknown session) and Committed 1", s)
+	}
 }

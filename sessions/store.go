@@ -55,7 +55,9 @@ func DSN(path string) string {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	return "file:" + path + "?" + q.Encode()
+	// SQLite decodes %XX in a URI filename and stops it at ? or #.
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + esc + "?" + q.Encode()
 }
 
 // Open opens (creating if needed) the database at path and applies the
@@ -212,7 +214,7 @@ func (s *Store) Events(ctx context.Context, session string, after, before int64,
 			r.Err = &engine.SockErr{Errno: errno.String, Message: msg.String, Hint: hint.String}
 		}
 		if meta.Valid {
-			if err := json.Unmarshal([]byte(meta.String), &r.Meta); err != nil {
+			if err := decodeMeta(meta.String, &r.Meta); err != nil {
 				return nil, fmt.Errorf("events of %s: seq %d: meta: %w", session, r.Seq, err)
 			}
 		}
@@ -272,4 +274,12 @@ func (s *Store) RecordedServers(ctx context.Context, session string) (servers, c
 		}
 	}
 	return servers, clients, rows.Err()
+}
+
+// decodeMeta decodes stored meta, keeping numbers exact (json.Number) so a
+// 64-bit count reads back as it was recorded.
+func decodeMeta(s string, m *map[string]any) error {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	return dec.Decode(m)
 }
