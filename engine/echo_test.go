@@ -264,8 +264,8 @@ func TestStopServerClosesLiveConnection(t *testing.T) {
 	if n := len(filter(evs, KindServerStop, srv.ID)); n != 1 {
 		t.Errorf("%d server-stop events, want 1", n)
 	}
-	if got := lab.Servers(session); len(got) != 0 {
-		t.Errorf("Servers after stop = %v, want none", got)
+	if got := lab.Servers(session); len(got) != 1 || got[0].State != StateStopped || got[0].StoppedAt.IsZero() {
+		t.Errorf("Servers after stop = %v, want it listed once as stopped", got)
 	}
 	lab.pool.mu.Lock()
 	held := lab.pool.inUse[port]

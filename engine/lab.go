@@ -142,12 +142,17 @@ type Lab struct {
 	mu      sync.Mutex
 	closed  bool
 	servers map[string]*tcpServer // running servers by id
+	stopped []ServerInfo          // recently stopped servers, newest last (bounded)
 	clients map[string]*TCPClient // clients by id, closed ones too (bounded)
 }
 
 // closedClientsKept is how many closed clients per session stay listed (so
 // that a send on one explains itself instead of answering "not found").
 const closedClientsKept = 32
+
+// stoppedServersKept is how many stopped servers (all sessions) stay listed
+// by the lab; older ones are listed from the recording.
+const stoppedServersKept = 256
 
 // NewLab returns a Lab that emits to sink.
 func NewLab(cfg LabConfig, sink Sink, log *slog.Logger) *Lab {
@@ -239,17 +244,32 @@ func (l *Lab) StopServer(session, id string) (ServerInfo, error) {
 	delete(l.servers, id)
 	l.mu.Unlock()
 	s.Close()
+	info := s.Info()
+	l.mu.Lock()
+	// Listed until the recording surely has it (its server-start may still
+	// be in the recorder's queue right after a quick start and stop).
+	l.stopped = append(l.stopped, info)
+	if len(l.stopped) > stoppedServersKept {
+		l.stopped = slices.Delete(l.stopped, 0, len(l.stopped)-stoppedServersKept)
+	}
+	l.mu.Unlock()
 	l.log.Info("server stopped", "session", session, "server", id)
-	return s.Info(), nil
+	return info, nil
 }
 
-// Servers lists the running servers of session, oldest first.
+// Servers lists the running and recently stopped servers of session, oldest
+// first.
 func (l *Lab) Servers(session string) []ServerInfo {
 	l.mu.Lock()
 	var out []ServerInfo
 	for _, s := range l.servers {
 		if s.info.Session == session {
 			out = append(out, s.Info())
+		}
+	}
+	for _, info := range l.stopped {
+		if info.Session == session {
+			out = append(out, info)
 		}
 	}
 	l.mu.Unlock()

@@ -45,6 +45,8 @@ type Recorder struct {
 	lastSeq map[string]int64     // writer goroutine only
 	held    []op                 // writer only: events waiting for a failing store
 	lost    map[string]*lossInfo // writer only: events past MaxHeld, per session
+	retryAt time.Time            // writer only: next try to write what is held
+	backoff time.Duration        // writer only: current retry pace
 
 	waits     atomic.Int64 // Emit calls that found the queue full
 	committed atomic.Int64 // events committed
@@ -183,12 +185,11 @@ func (r *Recorder) Stats() RecorderStats {
 func (r *Recorder) run() {
 	defer close(r.done)
 	batch := make([]op, 0, r.cfg.MaxBatch)
-	backoff := minRetry
 	for {
 		var retry <-chan time.Time
 		var timer *time.Timer
 		if r.holding() {
-			timer = time.NewTimer(backoff)
+			timer = time.NewTimer(time.Until(r.retryAt))
 			retry = timer.C
 		}
 		var o op
@@ -202,11 +203,7 @@ func (r *Recorder) run() {
 			timer.Stop()
 		}
 		if retrying {
-			if r.flushHeld() != nil {
-				backoff = min(backoff*2, maxRetry)
-			} else {
-				backoff = minRetry
-			}
+			r.retryHeld()
 			continue
 		}
 		if !ok {
@@ -269,10 +266,30 @@ func (r *Recorder) record(ops []op) {
 	if len(ops) == 0 {
 		return
 	}
-	if !r.holding() && r.commit(ops) == nil {
+	if !r.holding() {
+		if r.commit(ops) == nil {
+			return
+		}
+		r.hold(ops)
+		r.backoff = minRetry
+		r.retryAt = time.Now().Add(r.backoff)
 		return
 	}
 	r.hold(ops)
+	// A steady stream of events must not postpone the retry forever.
+	if !time.Now().Before(r.retryAt) {
+		r.retryHeld()
+	}
+}
+
+// retryHeld tries to write what is held and paces the next try.
+func (r *Recorder) retryHeld() {
+	if r.flushHeld() == nil {
+		r.backoff = minRetry
+		return
+	}
+	r.backoff = min(max(r.backoff*2, minRetry), maxRetry)
+	r.retryAt = time.Now().Add(r.backoff)
 }
 
 func (r *Recorder) holding() bool { return len(r.held) > 0 || len(r.lost) > 0 }
@@ -338,7 +355,7 @@ func (r *Recorder) finalFlush() {
 
 // commit writes events in one transaction and publishes them.
 func (r *Recorder) commit(ops []op) error {
-	recs, err := r.write(ops, make([]Record, 0, len(ops)))
+	recs, drops, err := r.write(ops, make([]Record, 0, len(ops)))
 	if err != nil {
 		r.failing.Store(true)
 		r.lastErr.Store(err.Error())
@@ -349,6 +366,10 @@ func (r *Recorder) commit(ops []op) error {
 		r.log.Info("recording recovered")
 	}
 	r.committed.Add(int64(len(recs)))
+	if drops > 0 {
+		r.dropped.Add(int64(drops))
+		r.log.Warn("events for sessions that do not exist (deleted); not recorded", "events", drops)
+	}
 	// Publish per session, in seq order, after the commit.
 	for start := 0; start < len(recs); {
 		end := start + 1
@@ -389,11 +410,11 @@ var (
 
 // write numbers and inserts events in one transaction and returns their
 // records. Seqs are committed to lastSeq only if the transaction commits.
-func (r *Recorder) write(ops []op, recs []Record) ([]Record, error) {
+func (r *Recorder) write(ops []op, recs []Record) (_ []Record, drops int, err error) {
 	ctx := context.Background()
 	tx, err := r.store.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return nil, 0, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
 	next := map[string]int64{}
@@ -402,13 +423,12 @@ func (r *Recorder) write(ops []op, recs []Record) ([]Record, error) {
 		seq, ok := next[ev.Session]
 		if !ok {
 			if seq, err = r.lastSeqOf(tx, ev.Session); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		}
 		if seq < 0 {
 			next[ev.Session] = seq
-			r.dropped.Add(1)
-			r.log.Warn("event for a session that does not exist; not recorded", "session", ev.Session, "kind", ev.Kind)
+			drops++
 			continue
 		}
 		seq++
@@ -433,24 +453,24 @@ func (r *Recorder) write(ops []op, recs []Record) ([]Record, error) {
 		}
 		if *stmt == nil {
 			if *stmt, err = tx.PrepareContext(ctx, query); err != nil {
-				return nil, fmt.Errorf("prepare: %w", err)
+				return nil, 0, fmt.Errorf("prepare: %w", err)
 			}
 			defer (*stmt).Close()
 		}
 		if _, err := (*stmt).ExecContext(ctx, args...); err != nil {
-			return nil, fmt.Errorf("insert events: %w", err)
+			return nil, 0, fmt.Errorf("insert events: %w", err)
 		}
 		start += n
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
+		return nil, 0, fmt.Errorf("commit: %w", err)
 	}
 	for s, seq := range next {
 		if seq >= 0 {
 			r.lastSeq[s] = seq
 		}
 	}
-	return recs, nil
+	return recs, drops, nil
 }
 
 // appendArgs appends the insert arguments of one record.

@@ -506,8 +506,7 @@ func TestRecorderReportsFailingStoreAndAccountsForEveryEvent(t *testing.T) {
 			}
 			stored++
 		case engine.KindLoss:
-			c, _ := r.Meta["count"].(float64)
-			lost += int(c)
+			lost += int(metaInt(t, r.Meta, "events"))
 		}
 	}
 	if stored+lost != n {
@@ -547,5 +546,100 @@ func TestRecorderCountsDroppedEventsOnceAcrossRetries(t *testing.T) {
 
 	if s := rec.Stats(); s.Dropped != 1 || s.Committed != 1 {
 		t.Errorf("Stats() = %+v, want Dropped 1 (one event of an unknown session) and Committed 1", s)
+	}
+}
+
+// metaInt reads the integer Meta[key] of a stored record, whichever way
+// encoding/json decoded it.
+func metaInt(tb testing.TB, meta map[string]any, key string) int64 {
+	tb.Helper()
+	switch v := meta[key].(type) {
+	case json.Number:
+		n, err := v.Int64()
+		if err != nil {
+			tb.Fatalf("meta %s = %v: %v", key, v, err)
+		}
+		return n
+	case float64:
+		return int64(v)
+	default:
+		tb.Fatalf("meta %s = %#v, want a number (meta %v)", key, meta[key], meta)
+		return 0
+	}
+}
+
+// TestRecorderRecordsLossMarkerPastMaxHeld: while the store fails the
+// recorder holds up to MaxHeld events; the rest are counted, and once the
+// store works again the held events are written in order, followed by one
+// loss marker saying how many were lost and when, and recording goes on.
+func TestRecorderRecordsLossMarkerPastMaxHeld(t *testing.T) {
+	st := mustOpen(t)
+	rec := newRecorder(t, st, nil, RecorderConfig{MaxHeld: 5})
+	sess := mustCreate(t, st, "lossy")
+	breakInserts(t, st)
+
+	const n = 20
+	for i := range n {
+		rec.Emit(recvEvent(sess.ID, "c", i))
+	}
+	waitUntil(t, "5 events held and 15 lost", func() bool { s := rec.Stats(); return s.Held == 5 && s.Lost == n-5 })
+	repairInserts(t, st)
+	mustFlush(t, rec)
+	rec.Emit(recvEvent(sess.ID, "c", n))
+	mustFlush(t, rec)
+
+	recs := allEvents(t, st, sess.ID)
+	checkGapless(t, sess.ID, recs, 5+1+1)
+	for i, r := range recs[:5] {
+		if r.Kind != engine.KindRecv || string(r.Data) != fmt.Sprintf("c#%d", i) {
+			t.Errorf("seq %d: %s %q, want held event c#%d", r.Seq, r.Kind, r.Data, i)
+		}
+	}
+	loss := recs[5]
+	if loss.Kind != engine.KindLoss {
+		t.Fatalf("seq 6 is %s %q, want the loss marker", loss.Kind, loss.Data)
+	}
+	if got := metaInt(t, loss.Meta, "events"); got != n-5 {
+		t.Errorf("loss marker counts %d events, want %d (meta %v)", got, n-5, loss.Meta)
+	}
+	wantFrom := recvEvent("", "c", 5).At.Format(TimeLayout)
+	wantTo := recvEvent("", "c", n-1).At.Format(TimeLayout)
+	if loss.Meta["from"] != wantFrom || loss.Meta["to"] != wantTo {
+		t.Errorf("loss marker range %v..%v, want %s..%s", loss.Meta["from"], loss.Meta["to"], wantFrom, wantTo)
+	}
+	if last := recs[6]; string(last.Data) != fmt.Sprintf("c#%d", n) {
+		t.Errorf("seq 7 = %s %q, want the event emitted after recovery", last.Kind, last.Data)
+	}
+	if s := rec.Stats(); s.Held != 0 || s.Failing {
+		t.Errorf("after recovery Stats() = %+v, want nothing held, not failing", s)
+	}
+}
+
+// TestRecorderRecoversUnderSteadyTraffic: once the store works again, held
+// events are written and recording resumes even though events keep arriving
+// (a busy connection), without anyone calling Flush.
+func TestRecorderRecoversUnderSteadyTraffic(t *testing.T) {
+	st := mustOpen(t)
+	rec := newRecorder(t, st, nil, RecorderConfig{})
+	sess := mustCreate(t, st, "busy")
+	breakInserts(t, st)
+	rec.Emit(recvEvent(sess.ID, "c", 0))
+	waitUntil(t, "the recorder reports the failing store", func() bool { return rec.Stats().Failing })
+	repairInserts(t, st)
+
+	// A connection that sends every 10 ms; the first retry is due after
+	// 50-100 ms, so two seconds is plenty.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(2 * time.Second)
+	i := 1
+	for rec.Stats().Committed == 0 && time.Now().Before(deadline) {
+		<-tick.C
+		rec.Emit(recvEvent(sess.ID, "c", i))
+		i++
+	}
+	if s := rec.Stats(); s.Committed == 0 {
+		t.Errorf("store repaired, %d events emitted every 10 ms over 2 s, none committed: Stats %+v "+
+			"(the retry timer restarts on every event, so a busy recorder never retries)", i, s)
 	}
 }

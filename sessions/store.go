@@ -22,6 +22,9 @@ import (
 // ErrNotFound is returned for an unknown session.
 var ErrNotFound = errors.New("session not found")
 
+// ErrInvalid is wrapped by errors about bad input (a name too long).
+var ErrInvalid = errors.New("invalid input")
+
 // Session is a recorded workspace.
 type Session struct {
 	ID        string    `json:"id"`
@@ -110,7 +113,7 @@ const MaxNameLen = 200
 func (s *Store) CreateSession(ctx context.Context, name string) (Session, error) {
 	name = strings.TrimSpace(name)
 	if len(name) > MaxNameLen {
-		return Session{}, fmt.Errorf("session name is longer than %d bytes", MaxNameLen)
+		return Session{}, fmt.Errorf("%w: session name is longer than %d bytes", ErrInvalid, MaxNameLen)
 	}
 	if name == "" {
 		name = "Session " + time.Now().UTC().Format("2006-01-02 15:04")

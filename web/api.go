@@ -36,6 +36,8 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 			return badRequest("the request body is empty; send a JSON object")
 		case errors.As(err, &syn):
 			return badRequest(fmt.Sprintf("malformed JSON at byte %d: %s", syn.Offset, syn.Error()))
+		case errors.As(err, &typ) && typ.Field == "":
+			return badRequest(fmt.Sprintf("the request body must be a JSON object, not %s", typ.Value))
 		case errors.As(err, &typ):
 			return badRequest(fmt.Sprintf("field %q must be a JSON %s, not %s", typ.Field, typ.Type, typ.Value))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -366,11 +368,14 @@ func payload(text, hx, b64 *string) ([]byte, error) {
 	case hx != nil:
 		return parseHex(*hx)
 	}
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(*b64))
+	trimmed := strings.TrimLeft(*b64, " \t\r\n")
+	lead := len(*b64) - len(trimmed)
+	b, err := base64.StdEncoding.DecodeString(strings.TrimRight(trimmed, " \t\r\n"))
 	if err != nil {
 		var ce base64.CorruptInputError
 		if errors.As(err, &ce) {
-			return nil, badRequest(fmt.Sprintf("invalid base64 at position %d", int64(ce)))
+			// Positions count in what the visitor typed, leading spaces included.
+			return nil, badRequest(fmt.Sprintf("invalid base64 at position %d", int64(ce)+int64(lead)))
 		}
 		return nil, badRequest("invalid base64: " + err.Error())
 	}

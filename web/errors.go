@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/sockplay/sockplay/engine"
 	"github.com/sockplay/sockplay/sessions"
@@ -55,6 +56,8 @@ func (s *Server) errorResponse(r *http.Request, err error) (int, errorBody) {
 		status, body.Error = http.StatusBadRequest, kindErr.Error()
 	case errors.As(err, &optErr):
 		status, body.Error = http.StatusBadRequest, optErr.Error()
+	case errors.Is(err, sessions.ErrInvalid):
+		status, body.Error = http.StatusBadRequest, strings.TrimPrefix(err.Error(), sessions.ErrInvalid.Error()+": ")
 	case errors.Is(err, engine.ErrPortOutOfRange):
 		status = http.StatusBadRequest
 	case errors.Is(err, engine.ErrNotFound), errors.Is(err, sessions.ErrNotFound):

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -25,6 +26,15 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 // handleNewSessionForm is the home page's form: it works without JS.
 func (s *Server) handleNewSessionForm(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.pageError(w, r, err)
+			return
+		}
+		s.pageError(w, r, badRequest("the form could not be read: "+err.Error()))
+		return
+	}
 	name := r.PostFormValue("name")
 	sess, err := s.store.CreateSession(r.Context(), name)
 	if err != nil {

@@ -24,7 +24,11 @@ func (s *Server) routes() http.Handler {
 	r.Get("/ws/sessions/{id}", s.handleLive)
 
 	r.Group(func(r chi.Router) {
-		r.Use(http.NewCrossOriginProtection().Handler)
+		cop := http.NewCrossOriginProtection()
+		cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusForbidden, "cross-site request refused: this action must come from sockplay's own pages (or a client without browser origin headers, such as curl)")
+		}))
+		r.Use(cop.Handler)
 
 		r.Get("/", s.handleHome)
 		r.Post("/sessions", s.handleNewSessionForm)
