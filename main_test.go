@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 
 func testConfig(t *testing.T, args ...string) config {
 	t.Helper()
-	base := []string{"-db", filepath.Join(t.TempDir(), "sockplay.db"), "-lab-ports", "34000-34999"}
+	base := []string{"-db", filepath.Join(t.TempDir(), "sockplay.db"), "-lab-ports", "24000-24999"}
 	cfg, err := parseConfig(append(base, args...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -76,7 +76,7 @@ func recordedEcho(b *testing.B, recvSize int) (addr string, rec *sessions.Record
 		b.Fatal(err)
 	}
 	rec = sessions.NewRecorder(store, sessions.NewHub(4096), sessions.RecorderConfig{}, log)
-	ports, _ := engine.ParsePortRange("35000-35999")
+	ports, _ := engine.ParsePortRange("25000-25999")
 	lab := engine.NewLab(engine.LabConfig{Ports: ports, CaptureCap: 1 << 20}, rec, log)
 	opts, _ := json.Marshal(map[string]any{"mode": "echo", "recv_size": recvSize})
 	info, err := lab.StartServer(sess.ID, engine.ServerSpec{Kind: "tcp-echo", Options: opts})

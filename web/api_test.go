@@ -31,7 +31,7 @@ import (
 // ---------------------------------------------------------------------------
 // helpers
 
-const apiLabFirst, apiLabLast = 33000, 33999 // the harness's lab range
+const apiLabFirst, apiLabLast = 23000, 23999 // the harness's lab range
 
 // apiErrBody is the JSON of an error answer.
 type apiErrBody struct {
@@ -432,8 +432,8 @@ func TestAPIHappySessionLifecycle(t *testing.T) {
 	if v.ID != s.ID || v.Name != s.Name {
 		t.Errorf("GET session: %+v", v)
 	}
-	if v.Lab.Host != "127.0.0.1" || v.Lab.Ports != "33000-33999" {
-		t.Errorf("lab %+v, want host 127.0.0.1 ports 33000-33999", v.Lab)
+	if v.Lab.Host != "127.0.0.1" || v.Lab.Ports != "23000-23999" {
+		t.Errorf("lab %+v, want host 127.0.0.1 ports 23000-23999", v.Lab)
 	}
 	if v.Servers == nil || v.Clients == nil || len(v.Servers)+len(v.Clients) != 0 {
 		t.Errorf("new session: servers %v clients %v, want two empty lists", v.Servers, v.Clients)
@@ -893,7 +893,7 @@ func TestAPIBadServerStart(t *testing.T) {
 		post("unknown mode", echo(`{"mode":"shout"}`), 400, "shout", "accept-close", "prefix"),
 		post("unknown option", echo(`{"bogus":1}`), 400, `"bogus"`),
 		post("recv_size too big", echo(`{"recv_size":70000}`), 400, "recv_size"),
-		post("port outside the lab range", `{"kind":"tcp-echo","port":80}`, 400, "80", "33000-33999"),
+		post("port outside the lab range", `{"kind":"tcp-echo","port":80}`, 400, "80", "23000-23999"),
 		post("negative port", `{"kind":"tcp-echo","port":-1}`, 400, "-1"),
 		post("port above 65535", `{"kind":"tcp-echo","port":70000}`, 400, "70000"),
 		post("malformed JSON", `{"kind": tcp-echo}`, 400, "JSON"),
@@ -957,7 +957,7 @@ func TestAPIUnknownIDs(t *testing.T) {
 		{name: "DELETE session", method: "DELETE", path: "/api/sessions/" + noSess, status: 404, want: []string{"session not found"}},
 		{name: "GET events", method: "GET", path: "/api/sessions/" + noSess + "/events", status: 404, want: []string{"session not found"}},
 		{name: "POST servers", method: "POST", path: "/api/sessions/" + noSess + "/servers", body: map[string]any{"kind": "tcp-echo"}, status: 404, want: []string{"session not found"}},
-		{name: "POST clients", method: "POST", path: "/api/sessions/" + noSess + "/clients", body: map[string]any{"target": "127.0.0.1:33000"}, status: 404, want: []string{"session not found"}},
+		{name: "POST clients", method: "POST", path: "/api/sessions/" + noSess + "/clients", body: map[string]any{"target": "127.0.0.1:23000"}, status: 404, want: []string{"session not found"}},
 		{name: "GET ws", method: "GET", path: "/ws/sessions/" + noSess, status: 404, want: []string{"session not found"}},
 		{name: "DELETE unknown server", method: "DELETE", path: "/api/sessions/{s}/servers/srv-00000000", status: 404, want: []string{"srv-00000000", "not found"}},
 		{name: "DELETE server of the session under another session", method: "DELETE", path: "/api/sessions/" + noSess + "/servers/{srv}", status: 404, want: []string{"not found"}},
@@ -1191,10 +1191,10 @@ func TestAPIBadClientOpen(t *testing.T) {
 	runBad(t, []badCase{
 		open("target nonsense", map[string]any{"kind": "tcp", "target": "nonsense"}, "nonsense", "host:port"),
 		open("target empty", map[string]any{"kind": "tcp"}, "host:port"),
-		open("unknown kind", map[string]any{"kind": "sctp", "target": "127.0.0.1:33000"}, "sctp", "tcp"),
-		open("unknown option", map[string]any{"target": "127.0.0.1:33000", "options": map[string]any{"nodelay": true}}, `"nodelay"`),
-		open("recv_size too big", map[string]any{"target": "127.0.0.1:33000", "options": map[string]any{"recv_size": 1 << 20}}, "recv_size"),
-		open("wrong type", `{"target":33000}`, `"target"`),
+		open("unknown kind", map[string]any{"kind": "sctp", "target": "127.0.0.1:23000"}, "sctp", "tcp"),
+		open("unknown option", map[string]any{"target": "127.0.0.1:23000", "options": map[string]any{"nodelay": true}}, `"nodelay"`),
+		open("recv_size too big", map[string]any{"target": "127.0.0.1:23000", "options": map[string]any{"recv_size": 1 << 20}}, "recv_size"),
+		open("wrong type", `{"target":23000}`, `"target"`),
 	})
 }
 

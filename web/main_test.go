@@ -58,7 +58,7 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ports, err := engine.ParsePortRange("33000-33999")
+	ports, err := engine.ParsePortRange("23000-23999")
 	if err != nil {
 		t.Fatal(err)
 	}
