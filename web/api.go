@@ -70,36 +70,76 @@ func (s *Server) session(r *http.Request) (sessions.Session, error) {
 	return s.store.GetSession(r.Context(), chi.URLParam(r, "id"))
 }
 
-func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
-	list, err := s.store.ListSessions(r.Context())
-	if err != nil {
-		s.respondError(w, r, err)
-		return
+// handlerFunc is a handler that returns its error instead of writing it;
+// api and page write it in one place each.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// sessionHandlerFunc is a handler of a route under /…/{id}: it receives the
+// session, already loaded (404 when it does not exist).
+type sessionHandlerFunc func(w http.ResponseWriter, r *http.Request, sess sessions.Session) error
+
+// api adapts h to http.HandlerFunc, answering errors as JSON.
+func (s *Server) api(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.respondError(w, r, err)
+		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": list})
 }
 
-func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
+// page adapts h to http.HandlerFunc, answering errors as plain text.
+func (s *Server) page(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.pageError(w, r, err)
+		}
+	}
+}
+
+// inSession loads the session named in the URL and hands it to h.
+func (s *Server) inSession(h sessionHandlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		sess, err := s.session(r)
+		if err != nil {
+			return err
+		}
+		return h(w, r, sess)
+	}
+}
+
+// respond writes v as JSON with status; it returns nil so handlers can end
+// with it.
+func respond(w http.ResponseWriter, status int, v any) error {
+	writeJSON(w, status, v)
+	return nil
+}
+
+func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) error {
+	list, err := s.store.ListSessions(r.Context())
+	if err != nil {
+		return err
+	}
+	return respond(w, http.StatusOK, map[string]any{"sessions": list})
+}
+
+func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		Name string `json:"name"`
 	}
 	if r.ContentLength != 0 {
 		if err := s.decode(w, r, &in); err != nil {
-			s.respondError(w, r, err)
-			return
+			return err
 		}
 	}
 	if len(in.Name) > sessions.MaxNameLen {
-		s.respondError(w, r, badRequest(fmt.Sprintf("name is longer than %d bytes", sessions.MaxNameLen)))
-		return
+		return badRequest(fmt.Sprintf("name is longer than %d bytes", sessions.MaxNameLen))
 	}
 	sess, err := s.store.CreateSession(r.Context(), in.Name)
 	if err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/api/sessions/"+sess.ID)
-	writeJSON(w, http.StatusCreated, sess)
+	return respond(w, http.StatusCreated, sess)
 }
 
 // sessionView is a session with what runs in it and what the recording
@@ -197,33 +237,22 @@ func makeSnippets(addr string) snippets {
 	}
 }
 
-func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.session(r)
-	if err != nil {
-		s.respondError(w, r, err)
-		return
-	}
+func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
 	v, err := s.view(r, sess)
 	if err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, v)
+	return respond(w, http.StatusOK, v)
 }
 
-func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.session(r)
-	if err != nil {
-		s.respondError(w, r, err)
-		return
-	}
+func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
 	s.lab.CloseSession(sess.ID)
 	if err := s.recorder.DeleteSession(r.Context(), sess.ID); err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
 	s.hub.CloseSession(sess.ID)
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // queryInt parses an optional non-negative integer query parameter.
@@ -239,48 +268,33 @@ func queryInt(r *http.Request, name string) (int64, error) {
 	return n, nil
 }
 
-func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.session(r)
-	if err != nil {
-		s.respondError(w, r, err)
-		return
-	}
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
 	after, err := queryInt(r, "after")
 	if err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
 	before, err := queryInt(r, "before")
 	if err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
 	limit, err := queryInt(r, "limit")
 	if err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
 	if limit == 0 {
 		limit = 1000
 	}
 	if limit > sessions.MaxEventsPage {
-		s.respondError(w, r, badRequest(fmt.Sprintf("limit %d: at most %d events per page", limit, sessions.MaxEventsPage)))
-		return
+		return badRequest(fmt.Sprintf("limit %d: at most %d events per page", limit, sessions.MaxEventsPage))
 	}
 	recs, err := s.store.Events(r.Context(), sess.ID, after, before, int(limit))
 	if err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": recs, "last_seq": sess.Events})
+	return respond(w, http.StatusOK, map[string]any{"events": recs, "last_seq": sess.Events})
 }
 
-func (s *Server) handleStartServer(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.session(r)
-	if err != nil {
-		s.respondError(w, r, err)
-		return
-	}
+func (s *Server) handleStartServer(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
 	var in struct {
 		Kind    string          `json:"kind"`
 		Name    string          `json:"name"`
@@ -288,67 +302,50 @@ func (s *Server) handleStartServer(w http.ResponseWriter, r *http.Request) {
 		Options json.RawMessage `json:"options"`
 	}
 	if err := s.decode(w, r, &in); err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
 	if in.Kind == "" {
-		s.respondError(w, r, badRequest("kind is required; valid kinds: "+strings.Join(engine.ServerKinds(), ", ")))
-		return
+		return badRequest("kind is required; valid kinds: " + strings.Join(engine.ServerKinds(), ", "))
 	}
 	port := 0
 	if in.Port != nil {
 		port = *in.Port
 		if port < 0 || port > 65535 {
-			s.respondError(w, r, badRequest(fmt.Sprintf("port %d is not a port number; use 0 to pick a free lab port (%s)", port, s.lab.Ports())))
-			return
+			return badRequest(fmt.Sprintf("port %d is not a port number; use 0 to pick a free lab port (%s)", port, s.lab.Ports()))
 		}
 	}
 	info, err := s.lab.StartServer(sess.ID, engine.ServerSpec{Kind: in.Kind, Name: in.Name, Port: port, Options: in.Options})
 	if err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, serverView{ServerInfo: info, Snippets: makeSnippets(info.Addr)})
+	return respond(w, http.StatusCreated, serverView{ServerInfo: info, Snippets: makeSnippets(info.Addr)})
 }
 
-func (s *Server) handleStopServer(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.session(r)
-	if err != nil {
-		s.respondError(w, r, err)
-		return
-	}
+func (s *Server) handleStopServer(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
 	info, err := s.lab.StopServer(sess.ID, chi.URLParam(r, "sid"))
 	if err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, info)
+	return respond(w, http.StatusOK, info)
 }
 
-func (s *Server) handleOpenClient(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.session(r)
-	if err != nil {
-		s.respondError(w, r, err)
-		return
-	}
+func (s *Server) handleOpenClient(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
 	var in struct {
 		Kind    string          `json:"kind"`
 		Target  string          `json:"target"`
 		Options json.RawMessage `json:"options"`
 	}
 	if err := s.decode(w, r, &in); err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
 	if in.Kind == "" {
 		in.Kind = "tcp"
 	}
 	info, err := s.lab.OpenClient(r.Context(), sess.ID, engine.ClientSpec{Kind: in.Kind, Target: in.Target, Options: in.Options})
 	if err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, clientView{info})
+	return respond(w, http.StatusCreated, clientView{info})
 }
 
 // payload decodes the one of text, hex or base64 that a send carries.
@@ -426,61 +423,44 @@ func hexVal(c rune) (byte, bool) {
 	return 0, false
 }
 
-func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.session(r)
-	if err != nil {
-		s.respondError(w, r, err)
-		return
-	}
+func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
 	var in struct {
 		Text   *string `json:"text"`
 		Hex    *string `json:"hex"`
 		Base64 *string `json:"base64"`
 	}
 	if err := s.decode(w, r, &in); err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
 	b, err := payload(in.Text, in.Hex, in.Base64)
 	if err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
 	if len(b) > s.cfg.MaxMessageBytes {
-		s.respondError(w, r, &apiError{http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("message is %d bytes; the limit is %d bytes per send", len(b), s.cfg.MaxMessageBytes)})
-		return
+		return &apiError{http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("message is %d bytes; the limit is %d bytes per send", len(b), s.cfg.MaxMessageBytes)}
 	}
 	if len(b) == 0 {
-		s.respondError(w, r, badRequest("nothing to send: the message is empty"))
-		return
+		return badRequest("nothing to send: the message is empty")
 	}
 	if err := s.lab.Send(sess.ID, chi.URLParam(r, "cid"), b); err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sent": len(b)})
+	return respond(w, http.StatusOK, map[string]any{"sent": len(b)})
 }
 
-func (s *Server) handleCloseClient(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.session(r)
-	if err != nil {
-		s.respondError(w, r, err)
-		return
-	}
+func (s *Server) handleCloseClient(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
 	var in struct {
 		Half bool `json:"half"`
 	}
 	if r.ContentLength != 0 {
 		if err := s.decode(w, r, &in); err != nil {
-			s.respondError(w, r, err)
-			return
+			return err
 		}
 	}
 	info, err := s.lab.CloseClient(sess.ID, chi.URLParam(r, "cid"), in.Half)
 	if err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, clientView{info})
+	return respond(w, http.StatusOK, clientView{info})
 }

@@ -29,25 +29,21 @@ const (
 // events after ?after=SEQ, then the live tail. Messages are {"events":[…]}
 // (oldest first, several per frame when they come fast) and {"gap":{from,to}}
 // when this subscriber fell behind (fetch those seqs from the API).
-func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.session(r)
-	if err != nil {
-		s.respondError(w, r, err)
-		return
-	}
+//
+// Errors before the upgrade are answered as JSON; after it, the stream ends
+// with a close status.
+func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
 	after, err := queryInt(r, "after")
 	if err != nil {
-		s.respondError(w, r, err)
-		return
+		return err
 	}
 	if !s.claimSubscriber(sess.ID) {
-		writeError(w, http.StatusTooManyRequests, "too many live viewers of this session; close another tab")
-		return
+		return &apiError{http.StatusTooManyRequests, "too many live viewers of this session; close another tab"}
 	}
 	defer s.releaseSubscriber(sess.ID)
 	c, err := websocket.Accept(w, r, nil) // nil options: the Origin must match the Host
 	if err != nil {
-		return // Accept has answered the request
+		return nil // Accept has answered the request
 	}
 	s.streams.Add(1)
 	defer s.streams.Done()
@@ -69,6 +65,7 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
 	default:
 		c.CloseNow()
 	}
+	return nil
 }
 
 func (s *Server) claimSubscriber(id string) bool {

@@ -8,68 +8,54 @@ import (
 	"strings"
 
 	"github.com/a-h/templ"
+
+	"github.com/sockplay/sockplay/sessions"
 )
 
-func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) error {
 	if r.URL.Path != "/" {
-		http.NotFound(w, r)
-		return
+		return &apiError{http.StatusNotFound, "no such page: " + r.URL.Path}
 	}
 	list, err := s.store.ListSessions(r.Context())
 	if err != nil {
-		s.pageError(w, r, err)
-		return
+		return err
 	}
-	render(w, r, homePage(list))
+	return render(w, r, homePage(list))
 }
 
 // handleNewSessionForm is the home page's form: it works without JS.
-func (s *Server) handleNewSessionForm(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleNewSessionForm(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			s.pageError(w, r, err)
-			return
+			return err
 		}
-		s.pageError(w, r, badRequest("the form could not be read: "+err.Error()))
-		return
+		return badRequest("the form could not be read: " + err.Error())
 	}
 	name := r.PostFormValue("name")
 	sess, err := s.store.CreateSession(r.Context(), name)
 	if err != nil {
-		s.pageError(w, r, err)
-		return
+		return err
 	}
 	http.Redirect(w, r, "/s/"+sess.ID, http.StatusSeeOther)
+	return nil
 }
 
-func (s *Server) handleSessionPage(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.session(r)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
+func (s *Server) handleSessionPage(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
 	v, err := s.view(r, sess)
 	if err != nil {
-		s.pageError(w, r, err)
-		return
+		return err
 	}
-	render(w, r, sessionPage(v))
+	return render(w, r, sessionPage(v))
 }
 
-func (s *Server) handleEndpointsFragment(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.session(r)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
+func (s *Server) handleEndpointsFragment(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
 	v, err := s.view(r, sess)
 	if err != nil {
-		s.pageError(w, r, err)
-		return
+		return err
 	}
-	render(w, r, endpoints(v))
+	return render(w, r, endpoints(v))
 }
 
 // pageError answers a page request with a plain message.
@@ -82,12 +68,14 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	http.Error(w, msg, status)
 }
 
-func render(w http.ResponseWriter, r *http.Request, c templ.Component) {
+// render writes a page. It returns nil even when rendering fails midway:
+// the status line is gone by then, so the log is all that can help.
+func render(w http.ResponseWriter, r *http.Request, c templ.Component) error {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := c.Render(r.Context(), w); err != nil {
-		// Headers are gone by now; the log is all that can help.
 		slog.Default().Error("render page", "path", r.URL.Path, "err", err)
 	}
+	return nil
 }
 
 func optionsText(opts any) string {

@@ -21,7 +21,7 @@ func (s *Server) routes() http.Handler {
 	// The WebSocket stream is outside the cross-origin middleware group: it is
 	// a GET (which that middleware lets through anyway), and websocket.Accept
 	// checks the Origin itself.
-	r.Get("/ws/sessions/{id}", s.handleLive)
+	r.Get("/ws/sessions/{id}", s.api(s.inSession(s.handleLive)))
 
 	r.Group(func(r chi.Router) {
 		cop := http.NewCrossOriginProtection()
@@ -30,22 +30,22 @@ func (s *Server) routes() http.Handler {
 		}))
 		r.Use(cop.Handler)
 
-		r.Get("/", s.handleHome)
-		r.Post("/sessions", s.handleNewSessionForm)
-		r.Get("/s/{id}", s.handleSessionPage)
-		r.Get("/s/{id}/endpoints", s.handleEndpointsFragment)
+		r.Get("/", s.page(s.handleHome))
+		r.Post("/sessions", s.page(s.handleNewSessionForm))
+		r.Get("/s/{id}", s.page(s.inSession(s.handleSessionPage)))
+		r.Get("/s/{id}/endpoints", s.page(s.inSession(s.handleEndpointsFragment)))
 
 		r.Route("/api", func(r chi.Router) {
-			r.Get("/sessions", s.handleListSessions)
-			r.Post("/sessions", s.handleCreateSession)
-			r.Get("/sessions/{id}", s.handleGetSession)
-			r.Delete("/sessions/{id}", s.handleDeleteSession)
-			r.Get("/sessions/{id}/events", s.handleEvents)
-			r.Post("/sessions/{id}/servers", s.handleStartServer)
-			r.Delete("/sessions/{id}/servers/{sid}", s.handleStopServer)
-			r.Post("/sessions/{id}/clients", s.handleOpenClient)
-			r.Post("/sessions/{id}/clients/{cid}/send", s.handleSend)
-			r.Post("/sessions/{id}/clients/{cid}/close", s.handleCloseClient)
+			r.Get("/sessions", s.api(s.handleListSessions))
+			r.Post("/sessions", s.api(s.handleCreateSession))
+			r.Get("/sessions/{id}", s.api(s.inSession(s.handleGetSession)))
+			r.Delete("/sessions/{id}", s.api(s.inSession(s.handleDeleteSession)))
+			r.Get("/sessions/{id}/events", s.api(s.inSession(s.handleEvents)))
+			r.Post("/sessions/{id}/servers", s.api(s.inSession(s.handleStartServer)))
+			r.Delete("/sessions/{id}/servers/{sid}", s.api(s.inSession(s.handleStopServer)))
+			r.Post("/sessions/{id}/clients", s.api(s.inSession(s.handleOpenClient)))
+			r.Post("/sessions/{id}/clients/{cid}/send", s.api(s.inSession(s.handleSend)))
+			r.Post("/sessions/{id}/clients/{cid}/close", s.api(s.inSession(s.handleCloseClient)))
 			r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 				writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 			})
