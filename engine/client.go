@@ -112,15 +112,7 @@ func (c *TCPClient) readLoop(size int) {
 		case local:
 		case errors.Is(err, io.EOF):
 			c.tap.closed("peer", true, "the peer sent FIN: recv returned 0 bytes")
-			c.setState(func(i *ClientInfo) {
-				if i.State == StateWriteClosed {
-					// Both directions are done: the connection is over.
-					i.State, i.ClosedAt = StateClosed, time.Now()
-					c.conn.Close()
-				} else {
-					i.State = StatePeerClosed
-				}
-			})
+			c.directionDone(StatePeerClosed, StateWriteClosed)
 		default:
 			c.tap.fail(err, map[string]any{"op": "recv"})
 			c.mu.Lock()
@@ -142,6 +134,20 @@ func (c *TCPClient) setState(f func(*ClientInfo)) {
 	c.mu.Lock()
 	f(&c.info)
 	c.mu.Unlock()
+}
+
+// directionDone records that one direction of the connection ended (state
+// becomes done), unless the other had already ended (state other): then the
+// connection is over and its socket is closed.
+func (c *TCPClient) directionDone(done, other string) {
+	c.setState(func(i *ClientInfo) {
+		if i.State == other {
+			i.State, i.ClosedAt = StateClosed, time.Now()
+			c.conn.Close()
+			return
+		}
+		i.State = done
+	})
 }
 
 // Info returns the client's description.
@@ -198,14 +204,7 @@ func (c *TCPClient) Close(half bool) error {
 			c.tap.fail(err, map[string]any{"op": "shutdown"})
 			return err
 		}
-		c.setState(func(i *ClientInfo) {
-			if i.State == StatePeerClosed {
-				i.State, i.ClosedAt = StateClosed, time.Now()
-				c.conn.Close()
-			} else {
-				i.State = StateWriteClosed
-			}
-		})
+		c.directionDone(StateWriteClosed, StatePeerClosed)
 		return nil
 	}
 	c.localClose = true
