@@ -464,6 +464,32 @@ document.getElementById("endpoints").addEventListener("click", async (e) => {
   }
 });
 
+// ---- recorder health ------------------------------------------------------
+
+// The page shows a banner while recording fails (events are held in memory
+// and written when the database recovers) and how often the disk made
+// sockets wait.
+const health = document.getElementById("health");
+const diskState = document.getElementById("disk-state");
+async function pollStatus() {
+  try {
+    const st = await call("GET", "/api/status");
+    const rec = st.recording;
+    if (!st.healthy) {
+      health.textContent = `Recording is failing: ${rec.last_error || "the database refuses writes"}. ` +
+        `${rec.held} events are held in memory and will be written when it recovers` +
+        (rec.lost ? `; ${rec.lost} could not be held and are recorded as a loss marker.` : ".");
+      health.hidden = false;
+    } else {
+      health.hidden = true;
+    }
+    diskState.hidden = !rec.waits;
+    diskState.textContent = rec.waits ? `disk backpressure: sockets waited ${rec.waits}×` : "";
+  } catch { /* the next poll retries */ }
+}
+setInterval(pollStatus, 2000);
+pollStatus();
+
 // ---- start -----------------------------------------------------------------
 
 updateTargets();

@@ -55,6 +55,14 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
+// handleStatus reports the recorder's health for the page's banner: whether
+// recording is failing (and what is held meanwhile) and how often sockets
+// had to wait for the disk.
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
+	st := s.recorder.Stats()
+	return respond(w, http.StatusOK, map[string]any{"healthy": !st.Failing, "recording": st})
+}
+
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	st := s.recorder.Stats()
 	if st.Failing {

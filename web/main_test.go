@@ -161,21 +161,28 @@ func (a *testApp) openClient(session, target string) string {
 	return out.ID
 }
 
-// events fetches stored events after seq through the API.
+// events fetches every stored event after seq through the API, page by page.
 func (a *testApp) events(session string, after int64) []sessions.Record {
 	a.t.Helper()
-	var out struct{ Events []sessions.Record }
-	if code := a.do("GET", "/api/sessions/"+session+"/events?limit=5000&after="+itoa(after), nil, &out); code != http.StatusOK {
-		a.t.Fatalf("events: status %d", code)
+	var all []sessions.Record
+	for {
+		var out struct{ Events []sessions.Record }
+		if code := a.do("GET", "/api/sessions/"+session+"/events?limit=5000&after="+itoa(after), nil, &out); code != http.StatusOK {
+			a.t.Fatalf("events: status %d", code)
+		}
+		all = append(all, out.Events...)
+		if len(out.Events) < 5000 {
+			return all
+		}
+		after = out.Events[len(out.Events)-1].Seq
 	}
-	return out.Events
 }
 
 // waitEvents polls the API until cond holds over the session's stored
 // events, or fails after a generous deadline.
 func (a *testApp) waitEvents(session string, what string, cond func([]sessions.Record) bool) []sessions.Record {
 	a.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		evs := a.events(session, 0)
 		if cond(evs) {

@@ -36,6 +36,7 @@ func (s *Server) routes() http.Handler {
 		r.Get("/s/{id}/endpoints", s.page(s.inSession(s.handleEndpointsFragment)))
 
 		r.Route("/api", func(r chi.Router) {
+			r.Get("/status", s.api(s.handleStatus))
 			r.Get("/sessions", s.api(s.handleListSessions))
 			r.Post("/sessions", s.api(s.handleCreateSession))
 			r.Get("/sessions/{id}", s.api(s.inSession(s.handleGetSession)))
