@@ -35,9 +35,13 @@ func (r Record) MarshalJSON() ([]byte, error) {
 	if r.raw != nil {
 		return r.raw, nil
 	}
+	meta := r.Meta
+	if len(meta) == 0 {
+		meta = nil // stored as NULL: live and reloaded events look the same
+	}
 	return json.Marshal(wireEvent{Seq: r.Seq, Session: r.Session, Server: r.Server, Conn: r.Conn,
 		At: r.At.UTC().Format(TimeLayout), Kind: r.Kind, Local: r.Local, Remote: r.Remote, Len: r.Len,
-		Data: r.Data, Truncated: r.Truncated, Err: r.Err, Meta: r.Meta})
+		Data: r.Data, Truncated: r.Truncated, Err: r.Err, Meta: meta})
 }
 
 // UnmarshalJSON reads the event JSON of DESIGN.md.

@@ -71,6 +71,9 @@ const groupCommitWindow = 2 * time.Millisecond
 
 // NewRecorder starts the writer goroutine. Close stops it.
 func NewRecorder(store *Store, hub *Hub, cfg RecorderConfig, log *slog.Logger) *Recorder {
+	if log == nil {
+		log = slog.Default()
+	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 16384
 	}
