@@ -899,7 +899,7 @@ func TestAPIBadServerStart(t *testing.T) {
 		post("malformed JSON", `{"kind": tcp-echo}`, 400, "JSON"),
 		post("truncated JSON", `{"kind":"tcp-echo"`, 400, "JSON"),
 		post("unknown field", `{"kind":"tcp-echo","colour":"red"}`, 400, `"colour"`),
-		post("wrong type", `{"kind":"tcp-echo","port":"x"}`, 400, `"port"`, "string"),
+		post("wrong type", `{"kind":"tcp-echo","port":"x"}`, 400, `"port"`, "whole number", "string"),
 		post("empty body", "", 400, "empty"),
 		post("two JSON values", `{"kind":"tcp-echo"} {"kind":"tcp-echo"}`, 400, "single JSON object"),
 		post("JSON array", `[1,2]`, 400, "JSON object"),
