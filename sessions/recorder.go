@@ -36,11 +36,19 @@ type Recorder struct {
 	log   *slog.Logger
 	cfg   RecorderConfig
 
-	queue chan op
-	done  chan struct{}
-
-	closeMu sync.RWMutex // held for reading by Emit, for writing by Close
-	closed  bool
+	// The queue is a slice under a mutex rather than a channel: a channel
+	// receive per event wakes the writer once per event, and those wake-ups
+	// cost the sockets more than the recording itself. Emit signals wake
+	// only when the queue becomes non-empty; the writer then waits out the
+	// group-commit window and takes everything at once.
+	mu     sync.Mutex
+	space  *sync.Cond // broadcast when the writer takes the queue or closes
+	queue  []op       // guarded by mu
+	urgent bool       // guarded by mu: a barrier, a full queue or Close is waiting
+	closed bool       // guarded by mu
+	wake   chan struct{}
+	done   chan struct{}
+	spare  []op // writer only: the previous queue's array, reused
 
 	lastSeq map[string]int64     // writer goroutine only
 	held    []op                 // writer only: events waiting for a failing store
@@ -84,8 +92,9 @@ func NewRecorder(store *Store, hub *Hub, cfg RecorderConfig, log *slog.Logger) *
 		cfg.MaxHeld = 100000
 	}
 	r := &Recorder{store: store, hub: hub, log: log, cfg: cfg,
-		queue: make(chan op, cfg.QueueSize), done: make(chan struct{}), lastSeq: map[string]int64{},
+		wake: make(chan struct{}, 1), done: make(chan struct{}), lastSeq: map[string]int64{},
 		lost: map[string]*lossInfo{}}
+	r.space = sync.NewCond(&r.mu)
 	go r.run()
 	return r
 }
@@ -99,35 +108,48 @@ var ErrRecorderClosed = errors.New("recorder closed")
 // Close, events are dropped with a log line: by then every engine component
 // has been closed, so there are none in a correct shutdown.
 func (r *Recorder) Emit(ev engine.Event) {
-	r.closeMu.RLock()
-	defer r.closeMu.RUnlock()
+	r.mu.Lock()
+	if len(r.queue) >= r.cfg.QueueSize && !r.closed {
+		r.waits.Add(1)
+		for len(r.queue) >= r.cfg.QueueSize && !r.closed {
+			r.urgent = true // no group-commit delay while sockets wait
+			r.signal()
+			r.space.Wait()
+		}
+	}
 	if r.closed {
+		r.mu.Unlock()
 		r.log.Error("event emitted after the recorder closed; not recorded", "session", ev.Session, "kind", ev.Kind)
 		return
 	}
+	r.queue = append(r.queue, op{ev: ev})
+	first := len(r.queue) == 1
+	r.mu.Unlock()
+	if first {
+		r.signal()
+	}
+}
+
+// signal wakes the writer (without blocking: one pending wake-up is enough).
+func (r *Recorder) signal() {
 	select {
-	case r.queue <- op{ev: ev}:
+	case r.wake <- struct{}{}:
 	default:
-		r.waits.Add(1)
-		r.queue <- op{ev: ev}
 	}
 }
 
 // barrier queues o and waits for the writer to handle it.
 func (r *Recorder) barrier(ctx context.Context, o op) error {
 	o.ack = make(chan error, 1)
-	r.closeMu.RLock()
+	r.mu.Lock()
 	if r.closed {
-		r.closeMu.RUnlock()
+		r.mu.Unlock()
 		return ErrRecorderClosed
 	}
-	select {
-	case r.queue <- o:
-	case <-ctx.Done():
-		r.closeMu.RUnlock()
-		return ctx.Err()
-	}
-	r.closeMu.RUnlock()
+	r.queue = append(r.queue, o)
+	r.urgent = true
+	r.mu.Unlock()
+	r.signal()
 	select {
 	case err := <-o.ack:
 		return err
@@ -149,15 +171,13 @@ func (r *Recorder) DeleteSession(ctx context.Context, id string) error {
 // Close commits everything queued and stops the writer. Call it after the
 // engine is closed.
 func (r *Recorder) Close() error {
-	r.closeMu.Lock()
-	if r.closed {
-		r.closeMu.Unlock()
-		<-r.done
-		return nil
+	r.mu.Lock()
+	if !r.closed {
+		r.closed, r.urgent = true, true
+		r.space.Broadcast()
 	}
-	r.closed = true
-	close(r.queue)
-	r.closeMu.Unlock()
+	r.mu.Unlock()
+	r.signal()
 	<-r.done
 	return nil
 }
@@ -177,7 +197,7 @@ type RecorderStats struct {
 // Stats returns the recorder's counters.
 func (r *Recorder) Stats() RecorderStats {
 	s := RecorderStats{Committed: r.committed.Load(), Waits: r.waits.Load(), Dropped: r.dropped.Load(),
-		Queued: len(r.queue), Failing: r.failing.Load(),
+		Queued: r.queued(), Failing: r.failing.Load(),
 		Held: r.heldCount.Load(), Lost: r.lostTotal.Load()}
 	if s.Failing {
 		s.LastError, _ = r.lastErr.Load().(string)
@@ -185,9 +205,14 @@ func (r *Recorder) Stats() RecorderStats {
 	return s
 }
 
+func (r *Recorder) queued() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.queue)
+}
+
 func (r *Recorder) run() {
 	defer close(r.done)
-	batch := make([]op, 0, r.cfg.MaxBatch)
 	for {
 		var retry <-chan time.Time
 		var timer *time.Timer
@@ -195,10 +220,9 @@ func (r *Recorder) run() {
 			timer = time.NewTimer(time.Until(r.retryAt))
 			retry = timer.C
 		}
-		var o op
-		ok, retrying := true, false
+		retrying := false
 		select {
-		case o, ok = <-r.queue:
+		case <-r.wake:
 		case <-retry:
 			retrying = true
 		}
@@ -209,30 +233,33 @@ func (r *Recorder) run() {
 			r.retryHeld()
 			continue
 		}
-		if !ok {
-			r.finalFlush()
-			return
-		}
-		batch = append(batch[:0], o)
-		// Group commit: gather what arrives within a short window, so that a
-		// trickle of events (a request/response exchange) costs one
-		// transaction and one fsync per window instead of one per event.
-		window := time.NewTimer(groupCommitWindow)
-	gather:
-		for len(batch) < r.cfg.MaxBatch && o.ack == nil {
+		// Group commit: let what arrives within a short window join the
+		// batch, so that a trickle of events (a request/response exchange)
+		// costs one transaction and one fsync per window instead of one per
+		// event. A barrier, a full queue or Close cuts the window short.
+		r.mu.Lock()
+		urgent := r.urgent
+		r.mu.Unlock()
+		if !urgent {
+			window := time.NewTimer(groupCommitWindow)
 			select {
-			case o, ok = <-r.queue:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, o)
 			case <-window.C:
-				break gather
+			case <-r.wake:
+				window.Stop()
 			}
 		}
-		window.Stop()
-		r.handle(batch)
-		if !ok {
+		r.mu.Lock()
+		batch := r.queue
+		r.queue, r.urgent = r.spare[:0], false
+		closed := r.closed
+		r.space.Broadcast()
+		r.mu.Unlock()
+		for start := 0; start < len(batch); start += r.cfg.MaxBatch {
+			r.handle(batch[start:min(start+r.cfg.MaxBatch, len(batch))])
+		}
+		clear(batch) // drop references to the events' bytes
+		r.spare = batch[:0]
+		if closed {
 			r.finalFlush()
 			return
 		}
