@@ -5,21 +5,29 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
 	"github.com/sockplay/sockplay/sessions"
 )
 
 func TestMain(m *testing.M) {
+	if addrFile := os.Getenv("SOCKPLAY_TEST_CHILD_ADDR_FILE"); addrFile != "" {
+		crashChild(addrFile)
+		return
+	}
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
@@ -232,5 +240,142 @@ func TestHelpListsEveryEnvironmentVariable(t *testing.T) {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("-h does not mention %s", v)
 		}
+	}
+}
+
+// crashChild runs sockplay as a separate process for the crash test: the
+// test binary re-executes itself with SOCKPLAY_TEST_CHILD_ADDR_FILE set, and
+// this child serves until it is killed, writing its address to that file.
+func crashChild(addrFile string) {
+	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := os.WriteFile(addrFile+".tmp", []byte(ln.Addr().String()), 0o600); err != nil {
+		os.Exit(2)
+	}
+	os.Rename(addrFile+".tmp", addrFile)
+	serve(context.Background(), cfg, ln, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	os.Exit(0)
+}
+
+// kill -9 in the middle of a flood: the database opens, passes
+// integrity_check, and holds every event a live viewer was sent (the hub
+// publishes only committed events), gaplessly.
+func TestKillNineLosesNothingAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "sockplay.db")
+	addrFile := filepath.Join(dir, "addr")
+	cmd := exec.Command(os.Args[0], "-db", db, "-lab-ports", "24500-24599")
+	cmd.Env = append(os.Environ(), "SOCKPLAY_TEST_CHILD_ADDR_FILE="+addrFile)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	defer func() {
+		if !killed {
+			cmd.Process.Kill()
+		}
+		cmd.Wait()
+	}()
+	var addr string
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, err := os.ReadFile(addrFile)
+		if err == nil {
+			addr = string(b)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child sockplay did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	base := "http://" + addr
+	var sess struct{ ID string }
+	postJSON(t, base+"/api/sessions", `{"name":"crash"}`, &sess)
+	var srv struct{ Addr string }
+	postJSON(t, base+"/api/sessions/"+sess.ID+"/servers", `{"kind":"tcp-echo","options":{"recv_size":1024}}`, &srv)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/sessions/"+sess.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(64 << 20)
+
+	// Flood the echo server from a terminal-like client until killed.
+	conn, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go io.Copy(io.Discard, conn)
+	go func() {
+		chunk := bytes.Repeat([]byte("flood\n"), 200)
+		for {
+			if _, err := conn.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+
+	// Read the live stream; every event in it has been committed.
+	var seen int64
+	for seen < 3000 {
+		_, msg, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("live stream: %v (after seq %d)", err, seen)
+		}
+		var m struct {
+			Events []struct{ Seq int64 }
+			Gap    *sessions.Gap
+		}
+		if err := json.Unmarshal(msg, &m); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range m.Events {
+			seen = max(seen, e.Seq)
+		}
+		if m.Gap != nil {
+			seen = max(seen, m.Gap.To)
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed = true
+	cmd.Wait()
+
+	store, err := sessions.Open(context.Background(), db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("reopen after kill -9: %v", err)
+	}
+	defer store.Close()
+	var ok string
+	if err := store.DB().QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+		t.Fatalf("integrity_check after kill -9: %q %v", ok, err)
+	}
+	var n, last int64
+	if err := store.DB().QueryRow(`SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM events WHERE session_id = ?`, sess.ID).Scan(&n, &last); err != nil {
+		t.Fatal(err)
+	}
+	if last < seen {
+		t.Fatalf("the viewer was sent seq %d, but the database ends at %d", seen, last)
+	}
+	if n != last {
+		t.Fatalf("%d events up to seq %d: holes after kill -9", n, last)
 	}
 }
