@@ -450,6 +450,7 @@ document.getElementById("endpoints").addEventListener("submit", async (e) => {
 document.getElementById("endpoints").addEventListener("click", async (e) => {
   const btn = e.target.closest("button[data-action]");
   if (!btn) return;
+  e.preventDefault(); // the button's form is the no-JavaScript fallback
   const id = btn.dataset.id;
   try {
     switch (btn.dataset.action) {

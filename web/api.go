@@ -172,6 +172,8 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) err
 // remembers having run.
 type sessionView struct {
 	sessions.Session
+	// Notice is an error to show on the page (a form that failed without JS).
+	Notice  string       `json:"-"`
 	Lab     labInfo      `json:"lab"`
 	Servers []serverView `json:"servers"`
 	Clients []clientView `json:"clients"`
@@ -330,21 +332,27 @@ func (s *Server) handleStartServer(w http.ResponseWriter, r *http.Request, sess 
 	if err := s.decode(w, r, &in); err != nil {
 		return err
 	}
-	if in.Kind == "" {
-		return badRequest("kind is required; valid kinds: " + strings.Join(engine.ServerKinds(), ", "))
-	}
-	port := 0
-	if in.Port != nil {
-		port = *in.Port
-		if port < 0 || port > 65535 {
-			return badRequest(fmt.Sprintf("port %d is not a port number; use 0 to pick a free lab port (%s)", port, s.lab.Ports()))
-		}
-	}
-	info, err := s.lab.StartServer(sess.ID, engine.ServerSpec{Kind: in.Kind, Name: in.Name, Port: port, Options: in.Options})
+	info, err := s.startServer(sess, in.Kind, in.Name, in.Port, in.Options)
 	if err != nil {
 		return err
 	}
 	return respond(w, http.StatusCreated, serverView{ServerInfo: info, Snippets: makeSnippets(info.Addr)})
+}
+
+// startServer validates what the API and the page's form share and starts
+// the server.
+func (s *Server) startServer(sess sessions.Session, kind, name string, port *int, options json.RawMessage) (engine.ServerInfo, error) {
+	if kind == "" {
+		return engine.ServerInfo{}, badRequest("kind is required; valid kinds: " + strings.Join(engine.ServerKinds(), ", "))
+	}
+	p := 0
+	if port != nil {
+		p = *port
+		if p < 0 || p > 65535 {
+			return engine.ServerInfo{}, badRequest(fmt.Sprintf("port %d is not a port number; use 0 to pick a free lab port (%s)", p, s.lab.Ports()))
+		}
+	}
+	return s.lab.StartServer(sess.ID, engine.ServerSpec{Kind: kind, Name: name, Port: p, Options: options})
 }
 
 func (s *Server) handleStopServer(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
@@ -458,21 +466,28 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, sess session
 	if err := s.decode(w, r, &in); err != nil {
 		return err
 	}
-	b, err := payload(in.Text, in.Hex, in.Base64)
+	n, err := s.send(sess, chi.URLParam(r, "cid"), in.Text, in.Hex, in.Base64)
 	if err != nil {
 		return err
 	}
+	return respond(w, http.StatusOK, map[string]any{"sent": n})
+}
+
+// send decodes one of text, hex or base64, checks its size and sends it on
+// a client: what the API and the page's form share.
+func (s *Server) send(sess sessions.Session, cid string, text, hx, b64 *string) (int, error) {
+	b, err := payload(text, hx, b64)
+	if err != nil {
+		return 0, err
+	}
 	if len(b) > s.cfg.MaxMessageBytes {
-		return &apiError{http.StatusRequestEntityTooLarge,
+		return 0, &apiError{http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("message is %d bytes; the limit is %d bytes per send", len(b), s.cfg.MaxMessageBytes)}
 	}
 	if len(b) == 0 {
-		return badRequest("nothing to send: the message is empty")
+		return 0, badRequest("nothing to send: the message is empty")
 	}
-	if err := s.lab.Send(sess.ID, chi.URLParam(r, "cid"), b); err != nil {
-		return err
-	}
-	return respond(w, http.StatusOK, map[string]any{"sent": len(b)})
+	return len(b), s.lab.Send(sess.ID, cid, b)
 }
 
 func (s *Server) handleCloseClient(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {

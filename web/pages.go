@@ -3,12 +3,16 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/a-h/templ"
+	"github.com/go-chi/chi/v5"
 
+	"github.com/sockplay/sockplay/engine"
 	"github.com/sockplay/sockplay/sessions"
 )
 
@@ -87,4 +91,110 @@ func optionsText(opts any) string {
 		return ""
 	}
 	return strings.Trim(string(b), "{}")
+}
+
+// The session page's forms post here when JavaScript is off (with it, the
+// page calls the JSON API instead). Each answers 303 back to the page, or
+// the page again with the error in its banner and the error's status.
+
+// formHandlerFunc handles one form post of a session page.
+type formHandlerFunc func(r *http.Request, sess sessions.Session) error
+
+// form parses a small urlencoded body and runs h.
+func (s *Server) form(h formHandlerFunc) handlerFunc {
+	return s.inSession(func(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		err := r.ParseForm()
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if !errors.As(err, &tooBig) {
+				err = badRequest("the form could not be read: " + err.Error())
+			}
+		} else {
+			err = h(r, sess)
+		}
+		if err == nil {
+			http.Redirect(w, r, "/s/"+sess.ID, http.StatusSeeOther)
+			return nil
+		}
+		status, body := s.errorResponse(r, err)
+		v, verr := s.view(r, sess)
+		if verr != nil {
+			return err
+		}
+		v.Notice = body.Error
+		if body.Errno != "" {
+			v.Notice = body.Errno + ": " + v.Notice
+		}
+		if body.Hint != "" {
+			v.Notice += " — " + body.Hint
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(status)
+		return render(w, r, sessionPage(v))
+	})
+}
+
+func (s *Server) formStartServer(r *http.Request, sess sessions.Session) error {
+	opts := map[string]any{"mode": r.PostFormValue("mode"), "oneshot": r.PostFormValue("oneshot") != ""}
+	if v := r.PostFormValue("recv_size"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return badRequest(fmt.Sprintf("recv_size %q: want a number of bytes", v))
+		}
+		opts["recv_size"] = n
+	}
+	if opts["mode"] == "prefix" {
+		opts["prefix"] = r.PostFormValue("prefix")
+	}
+	raw, err := json.Marshal(opts)
+	if err != nil {
+		return err
+	}
+	var port *int
+	if v := strings.TrimSpace(r.PostFormValue("port")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return badRequest(fmt.Sprintf("port %q: want a number (0 picks a free lab port)", v))
+		}
+		port = &n
+	}
+	kind := r.PostFormValue("kind")
+	if kind == "" {
+		kind = "tcp-echo"
+	}
+	_, err = s.startServer(sess, kind, r.PostFormValue("name"), port, raw)
+	return err
+}
+
+func (s *Server) formStopServer(r *http.Request, sess sessions.Session) error {
+	_, err := s.lab.StopServer(sess.ID, chi.URLParam(r, "sid"))
+	return err
+}
+
+func (s *Server) formOpenClient(r *http.Request, sess sessions.Session) error {
+	_, err := s.lab.OpenClient(r.Context(), sess.ID, engine.ClientSpec{Kind: "tcp", Target: strings.TrimSpace(r.PostFormValue("target"))})
+	return err
+}
+
+func (s *Server) formSend(r *http.Request, sess sessions.Session) error {
+	data := r.PostFormValue("data")
+	var err error
+	if r.PostFormValue("format") == "hex" {
+		if r.PostFormValue("newline") != "" {
+			data += " 0a"
+		}
+		_, err = s.send(sess, chi.URLParam(r, "cid"), nil, &data, nil)
+	} else {
+		if r.PostFormValue("newline") != "" {
+			data += "\n"
+		}
+		_, err = s.send(sess, chi.URLParam(r, "cid"), &data, nil, nil)
+	}
+	return err
+}
+
+func (s *Server) formCloseClient(r *http.Request, sess sessions.Session) error {
+	_, err := s.lab.CloseClient(sess.ID, chi.URLParam(r, "cid"), r.PostFormValue("half") != "")
+	return err
 }

@@ -34,6 +34,11 @@ func (s *Server) routes() http.Handler {
 		r.Post("/sessions", s.page(s.handleNewSessionForm))
 		r.Get("/s/{id}", s.page(s.inSession(s.handleSessionPage)))
 		r.Get("/s/{id}/endpoints", s.page(s.inSession(s.handleEndpointsFragment)))
+		r.Post("/s/{id}/servers", s.page(s.form(s.formStartServer)))
+		r.Post("/s/{id}/servers/{sid}/stop", s.page(s.form(s.formStopServer)))
+		r.Post("/s/{id}/clients", s.page(s.form(s.formOpenClient)))
+		r.Post("/s/{id}/clients/{cid}/send", s.page(s.form(s.formSend)))
+		r.Post("/s/{id}/clients/{cid}/close", s.page(s.form(s.formCloseClient)))
 
 		r.Route("/api", func(r chi.Router) {
 			r.Get("/status", s.api(s.handleStatus))
