@@ -190,17 +190,22 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	if len(spec.Name) > 100 {
 		return ServerInfo{}, &OptionError{Option: "name", Msg: "name is longer than 100 bytes"}
 	}
+	// Bind and register under the lock (so the per-session limit holds), but
+	// emit after releasing it: Emit may wait for the disk, and listing or
+	// stopping servers must not wait with it.
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return ServerInfo{}, ErrLabClosed
 	}
 	if max := l.cfg.MaxServersPerSession; max > 0 && l.countServers(session) >= max {
+		l.mu.Unlock()
 		return ServerInfo{}, fmt.Errorf("%w: a session may run at most %d servers at once; stop one first", ErrLimit, max)
 	}
 	id := newID("srv")
 	ln, err := l.pool.Listen(&net.ListenConfig{}, spec.Port)
 	if err != nil {
+		l.mu.Unlock()
 		l.sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindError,
 			Local: net.JoinHostPort(l.cfg.Host, fmt.Sprint(spec.Port)), Err: Classify(err),
 			Meta: map[string]any{"op": "listen", "kind": spec.Kind, "port": spec.Port}})
@@ -210,15 +215,18 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	s := &tcpServer{sink: l.sink, ln: ln, handle: handle, capLimit: l.cfg.CaptureCap,
 		maxConns: l.cfg.MaxConnsPerServer, release: func() { l.pool.Release(port) },
-		conns: map[*serverConn]struct{}{},
+		conns: map[*serverConn]struct{}{}, started: make(chan struct{}),
 		info: ServerInfo{ID: id, Session: session, Kind: spec.Kind, Name: spec.Name, Addr: addr,
 			Options: shown, State: StateRunning, StartedAt: time.Now()}}
+	l.servers[id] = s
+	l.mu.Unlock()
+
 	l.sink.Emit(Event{Session: session, Server: id, At: s.info.StartedAt, Kind: KindServerStart, Local: addr,
 		Meta: map[string]any{"kind": spec.Kind, "name": spec.Name, "options": shown}})
 	l.sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindListen, Local: addr})
-	l.servers[id] = s
 	s.wg.Add(1)
 	go s.serve()
+	close(s.started) // a Close waiting for it now emits server-stop after server-start
 	l.log.Info("server started", "session", session, "server", id, "kind", spec.Kind, "addr", addr)
 	return s.Info(), nil
 }

@@ -48,6 +48,7 @@ type tcpServer struct {
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	started   chan struct{} // closed once server-start and listen are emitted
 }
 
 func (s *tcpServer) serve() {
@@ -120,6 +121,7 @@ func (s *tcpServer) Info() ServerInfo {
 // waits for all goroutines and emits server-stop. It is idempotent.
 func (s *tcpServer) Close() error {
 	s.closeOnce.Do(func() {
+		<-s.started
 		s.mu.Lock()
 		s.stopping = true
 		for sc := range s.conns {
