@@ -18,4 +18,4 @@ USER nonroot:nonroot
 # and the lab bind all interfaces here, and only here, by explicit flags.
 # Publish the ports on the host's loopback: docker run -p 127.0.0.1:8080:8080 …
 ENTRYPOINT ["/sockplay"]
-CMD ["-addr", "0.0.0.0:8080", "-lab-host", "0.0.0.0", "-db", "/data/sockplay.db", "-allowed-hosts", "localhost,127.0.0.1"]
+CMD ["-addr", "0.0.0.0:8080", "-lab-host", "0.0.0.0", "-db", "/data/sockplay.db"]

@@ -229,8 +229,9 @@ func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, erro
 			v.Servers = append(v.Servers, serverView{ServerInfo: info, Snippets: makeSnippets(info.Addr)})
 		}
 	}
+	current := s.lab.Clients(sess.ID)
 	liveClients := map[string]engine.ClientInfo{}
-	for _, c := range s.lab.Clients(sess.ID) {
+	for _, c := range current {
 		liveClients[c.ID] = c
 	}
 	for _, e := range recClients {
@@ -242,7 +243,7 @@ func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, erro
 		delete(liveClients, e.ID)
 		v.Clients = append(v.Clients, clientView{c})
 	}
-	for _, c := range s.lab.Clients(sess.ID) {
+	for _, c := range current { // opened but not yet committed to the recording
 		if _, ok := liveClients[c.ID]; ok {
 			v.Clients = append(v.Clients, clientView{c})
 		}
