@@ -104,10 +104,11 @@ func (h *Hub) Publish(session string, recs []Record) {
 	if len(subs) == 0 {
 		return
 	}
-	// Encode once for all subscribers. Publish runs only on the recorder's
-	// writer goroutine, so the records are not shared with anyone yet.
+	// Encode once for all subscribers (the recorder's records carry the
+	// JSON they were stored as). Publish runs only on the recorder's writer
+	// goroutine, so the records are not shared with anyone yet.
 	for i := range recs {
-		recs[i].encode()
+		recs[i].JSON()
 	}
 	for s := range subs {
 		if s.offer(recs) {

@@ -292,7 +292,7 @@ var jsonRecords = []struct {
 		Local: "127.0.0.1:20000", Remote: "127.0.0.1:51000",
 		Data: []byte{0, 1, 2, 0xfe, 0xff}, Len: 9000, Truncated: true,
 		Err:  &engine.SockErr{Errno: "ECONNRESET", Message: "connection reset by peer", Hint: "The peer closed abruptly."},
-		Meta: map[string]any{"by": "peer", "half": false, "opts": map[string]any{"n": 1.5, "l": []any{"a", nil}}}}}},
+		Meta: map[string]any{"by": "peer", "half": false, "opts": map[string]any{"n": json.Number("1.5"), "l": []any{"a", nil}}}}}},
 	{"microseconds", Record{Seq: 3, Event: engine.Event{Session: "s", Kind: engine.KindSend,
 		At: time.Date(2026, 1, 2, 3, 4, 5, 1000, time.UTC), Data: []byte("x"), Len: 1}}},
 }

@@ -1,8 +1,11 @@
 package sessions
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/sockplay/sockplay/engine"
@@ -14,6 +17,7 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
 // wireEvent is the event JSON of DESIGN.md, field for field. Every key is
 // always present (null when empty), so clients need no special cases.
+// appendRecord writes the same keys in the same order without reflection.
 type wireEvent struct {
 	Seq       int64           `json:"seq"`
 	Session   string          `json:"session"`
@@ -35,19 +39,16 @@ func (r Record) MarshalJSON() ([]byte, error) {
 	if r.raw != nil {
 		return r.raw, nil
 	}
-	meta := r.Meta
-	if len(meta) == 0 {
-		meta = nil // stored as NULL: live and reloaded events look the same
-	}
-	return json.Marshal(wireEvent{Seq: r.Seq, Session: r.Session, Server: r.Server, Conn: r.Conn,
-		At: r.At.UTC().Format(TimeLayout), Kind: r.Kind, Local: r.Local, Remote: r.Remote, Len: r.Len,
-		Data: r.Data, Truncated: r.Truncated, Err: r.Err, Meta: meta})
+	return appendRecord(nil, &r), nil
 }
 
-// UnmarshalJSON reads the event JSON of DESIGN.md.
+// UnmarshalJSON reads the event JSON of DESIGN.md. Numbers in meta stay
+// exact (json.Number), so a 64-bit count reads back as it was recorded.
 func (r *Record) UnmarshalJSON(b []byte) error {
 	var w wireEvent
-	if err := json.Unmarshal(b, &w); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&w); err != nil {
 		return err
 	}
 	at, err := time.Parse(time.RFC3339Nano, w.At)
@@ -55,28 +56,124 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("event at: %w", err)
 	}
 	*r = Record{Seq: w.Seq, Event: engine.Event{Session: w.Session, Server: w.Server, Conn: w.Conn,
-		At: at, Kind: w.Kind, Local: w.Local, Remote: w.Remote, Len: w.Len, Data: w.Data,
+		At: at.UTC(), Kind: w.Kind, Local: w.Local, Remote: w.Remote, Len: w.Len, Data: w.Data,
 		Truncated: w.Truncated, Err: w.Err, Meta: w.Meta}}
 	return nil
 }
 
-// encode caches the record's JSON so that it is built once however many
-// subscribers receive it.
-func (r *Record) encode() {
-	b, err := r.MarshalJSON()
-	if err != nil {
-		// Meta values come from the engine and are JSON-encodable; should one
-		// not be, keep the event and say so rather than drop it.
-		r.Meta = map[string]any{"meta_error": err.Error()}
-		b, _ = r.MarshalJSON()
-	}
-	r.raw = b
-}
-
-// JSON returns the record's event JSON.
+// JSON returns the record's event JSON, built once however many subscribers
+// receive it.
 func (r *Record) JSON() []byte {
 	if r.raw == nil {
-		r.encode()
+		r.raw = appendRecord(nil, r)
 	}
 	return r.raw
+}
+
+// appendRecord appends the event JSON of r to b. It is the recorder's hot
+// path (every event is stored as this JSON), so it writes the fixed keys
+// directly; err and meta, rare and free-form, go through encoding/json.
+// Should meta not be encodable, the event is kept and its meta replaced by
+// a meta_error saying why, rather than dropped.
+func appendRecord(b []byte, r *Record) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendInt(b, r.Seq, 10)
+	b = append(b, `,"session":`...)
+	b = appendString(b, r.Session)
+	b = append(b, `,"server":`...)
+	b = appendString(b, r.Server)
+	b = append(b, `,"conn":`...)
+	b = appendString(b, r.Conn)
+	b = append(b, `,"at":"`...)
+	b = appendTime(b, r.At)
+	b = append(b, `","kind":`...)
+	b = appendString(b, string(r.Kind))
+	b = append(b, `,"local":`...)
+	b = appendString(b, r.Local)
+	b = append(b, `,"remote":`...)
+	b = appendString(b, r.Remote)
+	b = append(b, `,"len":`...)
+	b = strconv.AppendInt(b, int64(r.Len), 10)
+	b = append(b, `,"data":`...)
+	if r.Data == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, r.Data)
+		b = append(b, '"')
+	}
+	b = append(b, `,"truncated":`...)
+	b = strconv.AppendBool(b, r.Truncated)
+	b = append(b, `,"err":`...)
+	if r.Err == nil {
+		b = append(b, "null"...)
+	} else {
+		e, _ := json.Marshal(r.Err) // strings only: cannot fail
+		b = append(b, e...)
+	}
+	b = append(b, `,"meta":`...)
+	if len(r.Meta) == 0 {
+		b = append(b, "null"...) // stored as null: live and reloaded events look the same
+	} else {
+		m, err := json.Marshal(r.Meta)
+		if err != nil {
+			r.Meta = map[string]any{"meta_error": err.Error()}
+			m, _ = json.Marshal(r.Meta)
+		}
+		b = append(b, m...)
+	}
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string. The engine's identifiers and
+// addresses are plain ASCII and are copied as they are; anything else goes
+// through encoding/json's escaping.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendTime appends t in UTC as TimeLayout does (time.AppendFormat, which
+// interprets the layout on every call, cost the recorder a fifth of its time).
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond(), 9)
+	return append(b, 'Z')
+}
+
+// appendDigits appends v (non-negative) in exactly width decimal digits.
+func appendDigits(b []byte, v, width int) []byte {
+	n := len(b)
+	for range width {
+		b = append(b, 0)
+	}
+	for i := n + width - 1; i >= n; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
 }

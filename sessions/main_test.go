@@ -207,12 +207,12 @@ func waitUntil(tb testing.TB, what string, cond func() bool) {
 	}
 }
 
-// breakInserts makes every insert into events fail, as a full or broken disk
+// breakInserts makes every insert of events fail, as a full or broken disk
 // would, until repairInserts (registered as a cleanup too, so that a failed
 // test never leaves the recorder retrying forever in its Close).
 func breakInserts(tb testing.TB, st *Store) {
 	tb.Helper()
-	if _, err := st.db.Exec(`CREATE TRIGGER fail_inserts BEFORE INSERT ON events
+	if _, err := st.db.Exec(`CREATE TRIGGER fail_inserts BEFORE INSERT ON event_chunks
 		BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END`); err != nil {
 		tb.Fatal(err)
 	}

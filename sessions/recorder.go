@@ -3,11 +3,9 @@ package sessions
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -413,33 +411,14 @@ func (r *Recorder) commit(ops []op) error {
 	return nil
 }
 
-// insertRows is how many events one INSERT statement carries: multi-row
-// statements cut the per-statement cost of database/sql and SQLite's VM.
-const insertRows = 64
+// insertChunkSQL stores one chunk (see chunks.go). The events are bound as
+// text: the view over them reads them with SQLite's JSON functions.
+const insertChunkSQL = `INSERT INTO event_chunks (session_id, first_seq, last_seq, first_at, last_at, lifecycle, events)
+	VALUES (?, ?, ?, ?, ?, ?, ?)`
 
-const insertColumns = 15
-
-func insertSQL(rows int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO events (session_id, seq, at, kind, server, conn, local, remote,
-		len, data, truncated, errno, err_message, err_hint, meta) VALUES `)
-	row := "(" + strings.Repeat("?, ", insertColumns-1) + "?)"
-	for i := range rows {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(row)
-	}
-	return b.String()
-}
-
-var (
-	insertManySQL = insertSQL(insertRows)
-	insertOneSQL  = insertSQL(1)
-)
-
-// write numbers and inserts events in one transaction and returns their
-// records. Seqs are committed to lastSeq only if the transaction commits.
+// write numbers events and stores them in one transaction, and returns
+// their records (with their JSON). Seqs are committed to lastSeq only if the
+// transaction commits.
 func (r *Recorder) write(ops []op, recs []Record) (_ []Record, drops int, err error) {
 	ctx := context.Background()
 	tx, err := r.store.db.BeginTx(ctx, nil)
@@ -465,32 +444,12 @@ func (r *Recorder) write(ops []op, recs []Record) (_ []Record, drops int, err er
 		next[ev.Session] = seq
 		recs = append(recs, Record{Seq: seq, Event: ev})
 	}
-	args := make([]any, 0, insertRows*insertColumns)
-	var many, one *sql.Stmt
-	for start := 0; start < len(recs); {
-		n := min(insertRows, len(recs)-start)
-		if n < insertRows {
-			n = 1
-		}
-		args = args[:0]
-		for i := start; i < start+n; i++ {
-			args = appendArgs(args, &recs[i])
-		}
-		stmt := &many
-		query := insertManySQL
-		if n == 1 {
-			stmt, query = &one, insertOneSQL
-		}
-		if *stmt == nil {
-			if *stmt, err = tx.PrepareContext(ctx, query); err != nil {
-				return nil, 0, fmt.Errorf("prepare: %w", err)
-			}
-			defer (*stmt).Close()
-		}
-		if _, err := (*stmt).ExecContext(ctx, args...); err != nil {
-			return nil, 0, fmt.Errorf("insert events: %w", err)
-		}
-		start += n
+	var chunks chunker
+	for i := range recs {
+		chunks.add(&recs[i], len(recs)-i-1)
+	}
+	if err := insertChunks(ctx, tx, chunks.finish()); err != nil {
+		return nil, 0, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, 0, fmt.Errorf("commit: %w", err)
@@ -503,27 +462,6 @@ func (r *Recorder) write(ops []op, recs []Record) (_ []Record, drops int, err er
 	return recs, drops, nil
 }
 
-// appendArgs appends the insert arguments of one record.
-func appendArgs(args []any, rec *Record) []any {
-	ev := &rec.Event
-	var errno, msg, hint sql.NullString
-	if ev.Err != nil {
-		errno = sql.NullString{String: ev.Err.Errno, Valid: true}
-		msg = sql.NullString{String: ev.Err.Message, Valid: true}
-		hint = sql.NullString{String: ev.Err.Hint, Valid: true}
-	}
-	var meta sql.NullString
-	if len(ev.Meta) > 0 {
-		b, err := json.Marshal(ev.Meta)
-		if err != nil {
-			b, _ = json.Marshal(map[string]any{"meta_error": err.Error()})
-		}
-		meta = sql.NullString{String: string(b), Valid: true}
-	}
-	return append(args, ev.Session, rec.Seq, ev.At.UnixNano(), string(ev.Kind), ev.Server, ev.Conn,
-		ev.Local, ev.Remote, ev.Len, ev.Data, ev.Truncated, errno, msg, hint, meta)
-}
-
 // lastSeqOf returns the last committed seq of session, or -1 if the session
 // does not exist.
 func (r *Recorder) lastSeqOf(tx *sql.Tx, session string) (int64, error) {
@@ -533,7 +471,7 @@ func (r *Recorder) lastSeqOf(tx *sql.Tx, session string) (int64, error) {
 	var exists bool
 	var seq int64
 	err := tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?),
-		COALESCE((SELECT MAX(seq) FROM events WHERE session_id = ?), 0)`, session, session).Scan(&exists, &seq)
+		COALESCE((SELECT MAX(last_seq) FROM event_chunks WHERE session_id = ?), 0)`, session, session).Scan(&exists, &seq)
 	if err != nil {
 		return 0, fmt.Errorf("last seq of %s: %w", session, err)
 	}

@@ -13,9 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pressly/goose/v3"
 	"github.com/sockplay/sockplay/engine"
-	"github.com/sockplay/sockplay/migrations"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 )
 
@@ -81,15 +79,6 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	return &Store{db: db, log: log}, nil
 }
 
-func migrate(ctx context.Context, db *sql.DB) error {
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS)
-	if err != nil {
-		return err
-	}
-	_, err = p.Up(ctx)
-	return err
-}
-
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
@@ -128,8 +117,8 @@ func (s *Store) CreateSession(ctx context.Context, name string) (Session, error)
 }
 
 const sessionColumns = `s.id, s.name, s.created_at,
-	COALESCE((SELECT MAX(seq) FROM events e WHERE e.session_id = s.id), 0),
-	COALESCE((SELECT at FROM events e WHERE e.session_id = s.id ORDER BY seq DESC LIMIT 1), 0)`
+	COALESCE((SELECT MAX(last_seq) FROM event_chunks c WHERE c.session_id = s.id), 0),
+	COALESCE((SELECT last_at FROM event_chunks c WHERE c.session_id = s.id ORDER BY last_seq DESC LIMIT 1), 0)`
 
 func scanSession(sc interface{ Scan(...any) error }) (Session, error) {
 	var sess Session
@@ -177,8 +166,6 @@ func (s *Store) GetSession(ctx context.Context, id string) (Session, error) {
 // MaxEventsPage bounds one page of events.
 const MaxEventsPage = 5000
 
-const eventColumns = `seq, at, kind, server, conn, local, remote, len, data, truncated, errno, err_message, err_hint, meta`
-
 // Events returns up to limit events of session with seq > after, oldest
 // first. before > 0 instead returns the limit events just below seq before,
 // still oldest first (for paging back through history).
@@ -186,44 +173,63 @@ func (s *Store) Events(ctx context.Context, session string, after, before int64,
 	if limit <= 0 || limit > MaxEventsPage {
 		limit = MaxEventsPage
 	}
-	var rows *sql.Rows
-	var err error
 	if before > 0 {
-		rows, err = s.db.QueryContext(ctx, `SELECT * FROM (SELECT `+eventColumns+` FROM events
-			WHERE session_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?) ORDER BY seq`, session, before, limit)
-	} else {
-		rows, err = s.db.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
-			WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?`, session, after, limit)
+		return s.eventsBefore(ctx, session, before, limit)
 	}
+	rows, err := s.db.QueryContext(ctx, `SELECT first_seq, events FROM event_chunks
+		WHERE session_id = ? AND last_seq > ? ORDER BY last_seq`, session, after)
 	if err != nil {
 		return nil, fmt.Errorf("events of %s: %w", session, err)
 	}
 	defer rows.Close()
 	out := []Record{}
-	for rows.Next() {
-		r := Record{Event: engine.Event{Session: session}}
-		var at int64
-		var kind string
-		var truncated bool
-		var errno, msg, hint, meta sql.NullString
-		if err := rows.Scan(&r.Seq, &at, &kind, &r.Server, &r.Conn, &r.Local, &r.Remote, &r.Len,
-			&r.Data, &truncated, &errno, &msg, &hint, &meta); err != nil {
-			return nil, fmt.Errorf("events of %s: %w", session, err)
+	for len(out) < limit && rows.Next() {
+		recs, err := scanChunk(rows, session, after, 0)
+		if err != nil {
+			return nil, err
 		}
-		r.At = time.Unix(0, at).UTC()
-		r.Kind = engine.Kind(kind)
-		r.Truncated = truncated
-		if errno.Valid {
-			r.Err = &engine.SockErr{Errno: errno.String, Message: msg.String, Hint: hint.String}
-		}
-		if meta.Valid {
-			if err := decodeMeta(meta.String, &r.Meta); err != nil {
-				return nil, fmt.Errorf("events of %s: seq %d: meta: %w", session, r.Seq, err)
-			}
-		}
-		out = append(out, r)
+		out = append(out, recs[:min(len(recs), limit-len(out))]...)
 	}
 	return out, rows.Err()
+}
+
+// eventsBefore returns the limit events just below seq before, oldest first.
+func (s *Store) eventsBefore(ctx context.Context, session string, before int64, limit int) ([]Record, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT first_seq, events FROM event_chunks
+		WHERE session_id = ? AND first_seq < ? ORDER BY first_seq DESC`, session, before)
+	if err != nil {
+		return nil, fmt.Errorf("events of %s: %w", session, err)
+	}
+	defer rows.Close()
+	var newestFirst [][]Record
+	n := 0
+	for n < limit && rows.Next() {
+		recs, err := scanChunk(rows, session, 0, before)
+		if err != nil {
+			return nil, err
+		}
+		newestFirst = append(newestFirst, recs)
+		n += len(recs)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("events of %s: %w", session, err)
+	}
+	out := make([]Record, 0, n)
+	for i := len(newestFirst) - 1; i >= 0; i-- {
+		out = append(out, newestFirst[i]...)
+	}
+	return out[max(0, len(out)-limit):], nil
+}
+
+// scanChunk reads a row of (first_seq, events) and decodes the chunk's
+// events with seqs in (after, before).
+func scanChunk(rows *sql.Rows, session string, after, before int64) ([]Record, error) {
+	var first int64
+	var body []byte
+	if err := rows.Scan(&first, &body); err != nil {
+		return nil, fmt.Errorf("events of %s: %w", session, err)
+	}
+	return decodeChunk(session, first, body, after, before)
 }
 
 // Endpoint is a server or client as the recording remembers it.
@@ -242,38 +248,34 @@ type Endpoint struct {
 // their lifecycle events, oldest first. The engine knows only what runs now;
 // this is what a restarted process or a replay shows.
 func (s *Store) RecordedServers(ctx context.Context, session string) (servers, clients []Endpoint, err error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, at, kind, server, local, meta FROM events
-		WHERE session_id = ? AND kind IN ('server-start', 'server-stop', 'connect') ORDER BY seq`, session)
+	rows, err := s.db.QueryContext(ctx, `SELECT first_seq, events FROM event_chunks
+		WHERE session_id = ? AND lifecycle > 0 ORDER BY last_seq`, session)
 	if err != nil {
 		return nil, nil, fmt.Errorf("servers of %s: %w", session, err)
 	}
 	defer rows.Close()
 	index := map[string]int{}
 	for rows.Next() {
-		var seq, at int64
-		var kind, id, local string
-		var meta sql.NullString
-		if err := rows.Scan(&seq, &at, &kind, &id, &local, &meta); err != nil {
-			return nil, nil, fmt.Errorf("servers of %s: %w", session, err)
+		recs, err := scanChunk(rows, session, 0, 0)
+		if err != nil {
+			return nil, nil, err
 		}
-		var m map[string]any
-		if meta.Valid {
-			_ = json.Unmarshal([]byte(meta.String), &m)
-		}
-		str := func(k string) string { v, _ := m[k].(string); return v }
-		switch engine.Kind(kind) {
-		case engine.KindServerStart:
-			opts, _ := m["options"].(map[string]any)
-			index[id] = len(servers)
-			servers = append(servers, Endpoint{ID: id, Kind: str("kind"), Name: str("name"), Addr: local,
-				Options: opts, At: time.Unix(0, at).UTC()})
-		case engine.KindServerStop:
-			if i, ok := index[id]; ok {
-				servers[i].Stopped = true
+		for _, r := range recs {
+			str := func(k string) string { v, _ := r.Meta[k].(string); return v }
+			switch r.Kind {
+			case engine.KindServerStart:
+				opts, _ := r.Meta["options"].(map[string]any)
+				index[r.Server] = len(servers)
+				servers = append(servers, Endpoint{ID: r.Server, Kind: str("kind"), Name: str("name"), Addr: r.Local,
+					Options: opts, At: r.At})
+			case engine.KindServerStop:
+				if i, ok := index[r.Server]; ok {
+					servers[i].Stopped = true
+				}
+			case engine.KindConnect:
+				clients = append(clients, Endpoint{ID: r.Server, Kind: str("client"), Target: str("target"),
+					Addr: r.Local, At: r.At})
 			}
-		case engine.KindConnect:
-			clients = append(clients, Endpoint{ID: id, Kind: str("client"), Target: str("target"),
-				Addr: local, At: time.Unix(0, at).UTC()})
 		}
 	}
 	return servers, clients, rows.Err()

@@ -16,7 +16,7 @@ import (
 // recorded as applied.
 func migrationState(tb testing.TB, st *Store) (tables []string, versions []int64) {
 	tb.Helper()
-	rows, err := st.db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	rows, err := st.db.Query(`SELECT type || ' ' || name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name`)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -51,11 +51,11 @@ func migrationState(tb testing.TB, st *Store) (tables []string, versions []int64
 func TestOpenAppliesMigrationsToNewFile(t *testing.T) {
 	st := mustOpen(t)
 	tables, versions := migrationState(t, st)
-	if want := []string{"events", "goose_db_version", "sessions"}; !slices.Equal(tables, want) {
+	if want := []string{"table event_chunks", "view events", "table goose_db_version", "table sessions"}; !slices.Equal(tables, want) {
 		t.Errorf("tables = %v, want %v", tables, want)
 	}
 	// goose records version 0 for its own table, then each migration.
-	if want := []int64{0, 1}; !slices.Equal(versions, want) {
+	if want := []int64{0, 1, 2}; !slices.Equal(versions, want) {
 		t.Errorf("applied versions = %v, want %v", versions, want)
 	}
 }

@@ -258,7 +258,7 @@ func TestBrowserShowsBannerWhileRecordingFails(t *testing.T) {
 	sid := a.newSession()
 	openSession(t, ctx, a, sid)
 
-	if _, err := a.Store.DB().Exec(`CREATE TRIGGER fail_inserts BEFORE INSERT ON events
+	if _, err := a.Store.DB().Exec(`CREATE TRIGGER fail_inserts BEFORE INSERT ON event_chunks
 		BEGIN SELECT RAISE(ABORT, 'disk failure injected by the test'); END`); err != nil {
 		t.Fatal(err)
 	}

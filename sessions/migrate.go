@@ -1,0 +1,149 @@
+package sessions
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/sockplay/sockplay/engine"
+	"github.com/sockplay/sockplay/migrations"
+)
+
+// migrate applies the embedded SQL migrations of package migrations and the
+// Go migrations below, in version order, each in its own transaction.
+func migrate(ctx context.Context, db *sql.DB) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS, goose.WithGoMigrations(
+		goose.NewGoMigration(2, &goose.GoFunc{RunTx: chunkEvents}, &goose.GoFunc{RunTx: cannotUndo(2)}),
+	))
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
+
+func cannotUndo(version int) func(context.Context, *sql.Tx) error {
+	return func(context.Context, *sql.Tx) error {
+		return fmt.Errorf("migration %d cannot be undone; restore a backup of the database instead", version)
+	}
+}
+
+// Migration 2 stores events in chunks (see chunks.go): it creates
+// event_chunks, moves the rows of the events table of migration 1 into it,
+// and replaces that table with a view of the same name that shows one row
+// per event, for reading the database with SQL.
+const chunksSchema = `
+CREATE TABLE event_chunks (
+    session_id TEXT    NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    first_seq  INTEGER NOT NULL,
+    last_seq   INTEGER NOT NULL,
+    first_at   INTEGER NOT NULL, -- Unix nanoseconds
+    last_at    INTEGER NOT NULL,
+    lifecycle  INTEGER NOT NULL, -- how many server-start, server-stop and connect events
+    events     TEXT    NOT NULL  -- JSON array of the events, seqs first_seq..last_seq
+);
+CREATE UNIQUE INDEX event_chunks_first ON event_chunks (session_id, first_seq);
+CREATE UNIQUE INDEX event_chunks_last ON event_chunks (session_id, last_seq);
+CREATE INDEX event_chunks_lifecycle ON event_chunks (session_id, last_seq) WHERE lifecycle > 0;
+`
+
+const eventsView = `
+CREATE VIEW events AS
+SELECT c.session_id               AS session_id,
+       c.first_seq + e.key        AS seq,
+       e.value ->> 'at'           AS at,
+       e.value ->> 'kind'         AS kind,
+       e.value ->> 'server'       AS server,
+       e.value ->> 'conn'         AS conn,
+       e.value ->> 'local'        AS local,
+       e.value ->> 'remote'       AS remote,
+       e.value ->> 'len'          AS len,
+       e.value ->> 'data'         AS data, -- base64
+       e.value ->> 'truncated'    AS truncated,
+       e.value ->> '$.err.errno'  AS errno,
+       e.value -> 'meta'          AS meta,
+       e.value                    AS event
+FROM event_chunks AS c, json_each(c.events) AS e;
+`
+
+func chunkEvents(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, chunksSchema); err != nil {
+		return fmt.Errorf("create event_chunks: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT session_id, seq, at, kind, server, conn, local, remote,
+		len, data, truncated, errno, err_message, err_hint, meta FROM events ORDER BY session_id, seq`)
+	if err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	var recs []Record
+	for rows.Next() {
+		r, err := scanRowEvent(rows)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("read events: %w", err)
+		}
+		recs = append(recs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	var c chunker
+	for i := range recs {
+		c.add(&recs[i], len(recs)-i-1)
+	}
+	if err := insertChunks(ctx, tx, c.finish()); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE events`); err != nil {
+		return fmt.Errorf("drop the events table: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, eventsView); err != nil {
+		return fmt.Errorf("create the events view: %w", err)
+	}
+	return nil
+}
+
+// scanRowEvent reads one row of migration 1's events table.
+func scanRowEvent(rows *sql.Rows) (Record, error) {
+	var r Record
+	var at int64
+	var kind string
+	var errno, msg, hint, meta sql.NullString
+	if err := rows.Scan(&r.Session, &r.Seq, &at, &kind, &r.Server, &r.Conn, &r.Local, &r.Remote, &r.Len,
+		&r.Data, &r.Truncated, &errno, &msg, &hint, &meta); err != nil {
+		return Record{}, err
+	}
+	r.At = time.Unix(0, at).UTC()
+	r.Kind = engine.Kind(kind)
+	if errno.Valid {
+		r.Err = &engine.SockErr{Errno: errno.String, Message: msg.String, Hint: hint.String}
+	}
+	if meta.Valid {
+		if err := decodeMeta(meta.String, &r.Meta); err != nil {
+			return Record{}, fmt.Errorf("seq %d: meta: %w", r.Seq, err)
+		}
+	}
+	return r, nil
+}
+
+// insertChunks stores chunks in tx.
+func insertChunks(ctx context.Context, tx *sql.Tx, chunks []*chunk) error {
+	if len(chunks) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, insertChunkSQL)
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	defer stmt.Close()
+	for _, ch := range chunks {
+		if _, err := stmt.ExecContext(ctx, ch.session, ch.first, ch.last, ch.firstAt, ch.lastAt, ch.lifecycle,
+			string(ch.body)); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package sessions
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/sockplay/sockplay/engine"
+	"github.com/sockplay/sockplay/migrations"
+)
+
+// v1Database creates a database file as sockplay's first release left it:
+// migration 1 only, one row per event.
+func v1Database(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", DSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(testCtx(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// The events of a database written before chunked storage are moved into
+// chunks when it is opened: every field reads back as it was, the session
+// keeps its count, its servers are still listed, and numbering continues.
+func TestOpenMigratesRowEventsIntoChunks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db := v1Database(t, path)
+	at := time.Date(2026, 11, 24, 9, 0, 0, 123456789, time.UTC)
+	if _, err := db.Exec(`INSERT INTO sessions (id, name, created_at) VALUES ('old', 'Old session', ?), ('empty', 'Empty', ?)`,
+		at.UnixNano(), at.UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	const n = 600 // more than one chunk
+	want := make([]Record, 0, n)
+	for seq := int64(1); seq <= n; seq++ {
+		r := Record{Seq: seq, Event: engine.Event{Session: "old", Server: "srv-1", Conn: "c-1",
+			At: at.Add(time.Duration(seq) * time.Microsecond), Kind: engine.KindRecv,
+			Local: "127.0.0.1:20000", Remote: "127.0.0.1:40000", Len: 5, Data: []byte{0, 'h', 'i', 0xff, byte(seq)}}}
+		switch seq {
+		case 1:
+			r.Kind, r.Conn, r.Remote, r.Len, r.Data = engine.KindServerStart, "", "", 0, nil
+			r.Meta = map[string]any{"kind": "tcp-echo", "options": map[string]any{"mode": "echo"}}
+		case 2:
+			r.Kind, r.Data, r.Len, r.Truncated = engine.KindSend, nil, 9000, true // past the capture cap
+		case 3:
+			r.Kind, r.Data, r.Len = engine.KindError, nil, 0
+			r.Err = &engine.SockErr{Errno: "ECONNRESET", Message: "connection reset by peer", Hint: "The peer closed abruptly."}
+			r.Meta = map[string]any{"big": json.Number("9007199254740993")}
+		case n:
+			r.Kind, r.Conn, r.Remote, r.Len, r.Data = engine.KindServerStop, "", "", 0, nil
+		}
+		var errno, msg, hint, meta any
+		if r.Err != nil {
+			errno, msg, hint = r.Err.Errno, r.Err.Message, r.Err.Hint
+		}
+		if r.Meta != nil {
+			b, _ := json.Marshal(r.Meta)
+			meta = string(b)
+		}
+		if _, err := db.Exec(`INSERT INTO events (session_id, seq, at, kind, server, conn, local, remote,
+			len, data, truncated, errno, err_message, err_hint, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.Session, r.Seq, r.At.UnixNano(), string(r.Kind), r.Server, r.Conn, r.Local, r.Remote,
+			r.Len, r.Data, r.Truncated, errno, msg, hint, meta); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r)
+	}
+	db.Close()
+
+	st := mustOpenAt(t, path)
+	got, err := st.Events(testCtx(t), "old", 0, 0, MaxEventsPage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("%d events after migrating, want %d", len(got), n)
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if !g.At.Equal(w.At) {
+			t.Errorf("seq %d: at %v, want %v", w.Seq, g.At, w.At)
+		}
+		g.At, w.At, g.raw = w.At, w.At, nil
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("seq %d after migrating:\n got  %#v\n want %#v", w.Seq, g, w)
+		}
+	}
+	sess, err := st.GetSession(testCtx(t), "old")
+	if err != nil || sess.Events != n || !sess.LastAt.Equal(want[n-1].At) {
+		t.Errorf("GetSession = %+v, %v; want %d events, last at %v", sess, err, n, want[n-1].At)
+	}
+	servers, _, err := st.RecordedServers(testCtx(t), "old")
+	if err != nil || len(servers) != 1 || servers[0].ID != "srv-1" || !servers[0].Stopped || servers[0].Kind != "tcp-echo" {
+		t.Errorf("RecordedServers = %+v, %v; want the stopped srv-1", servers, err)
+	}
+	var viewRows int
+	if err := st.DB().QueryRow(`SELECT COUNT(*) FROM events WHERE session_id = 'old'`).Scan(&viewRows); err != nil || viewRows != n {
+		t.Errorf("the events view has %d rows (%v), want %d", viewRows, err, n)
+	}
+
+	// Recording continues the old numbering.
+	rec := newRecorder(t, st, nil, RecorderConfig{})
+	rec.Emit(engine.Event{Session: "old", At: time.Now(), Kind: engine.KindListen})
+	mustFlush(t, rec)
+	next, err := st.Events(testCtx(t), "old", n, 0, 10)
+	if err != nil || len(next) != 1 || next[0].Seq != n+1 {
+		t.Errorf("event after migrating: %+v, %v; want seq %d", next, err, n+1)
+	}
+}
+
+// Migration 2 refuses to be undone rather than leave the database without
+// its events.
+func TestMigrationTwoCannotBeUndone(t *testing.T) {
+	st := mustOpen(t)
+	p, err := goose.NewProvider(goose.DialectSQLite3, st.DB(), migrations.FS, goose.WithGoMigrations(
+		goose.NewGoMigration(2, &goose.GoFunc{RunTx: chunkEvents}, &goose.GoFunc{RunTx: cannotUndo(2)})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Down(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "cannot be undone") {
+		t.Fatalf("Down = %v, want a refusal", err)
+	}
+	var tables int
+	if err := st.DB().QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE name = 'event_chunks'`).Scan(&tables); err != nil || tables != 1 {
+		t.Errorf("event_chunks is gone after the refused Down (%v)", err)
+	}
+}
