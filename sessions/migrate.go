@@ -49,22 +49,25 @@ CREATE UNIQUE INDEX event_chunks_last ON event_chunks (session_id, last_seq);
 CREATE INDEX event_chunks_lifecycle ON event_chunks (session_id, last_seq) WHERE lifecycle > 0;
 `
 
+// eventsView uses json_extract rather than the -> and ->> operators, which
+// an sqlite3 shell older than 3.38 cannot parse (and then cannot open the
+// database at all).
 const eventsView = `
 CREATE VIEW events AS
-SELECT c.session_id               AS session_id,
-       c.first_seq + e.key        AS seq,
-       e.value ->> 'at'           AS at,
-       e.value ->> 'kind'         AS kind,
-       e.value ->> 'server'       AS server,
-       e.value ->> 'conn'         AS conn,
-       e.value ->> 'local'        AS local,
-       e.value ->> 'remote'       AS remote,
-       e.value ->> 'len'          AS len,
-       e.value ->> 'data'         AS data, -- base64
-       e.value ->> 'truncated'    AS truncated,
-       e.value ->> '$.err.errno'  AS errno,
-       e.value -> 'meta'          AS meta,
-       e.value                    AS event
+SELECT c.session_id                               AS session_id,
+       c.first_seq + e.key                        AS seq,
+       json_extract(e.value, '$.at')              AS at,
+       json_extract(e.value, '$.kind')            AS kind,
+       json_extract(e.value, '$.server')          AS server,
+       json_extract(e.value, '$.conn')            AS conn,
+       json_extract(e.value, '$.local')           AS local,
+       json_extract(e.value, '$.remote')          AS remote,
+       json_extract(e.value, '$.len')             AS len,
+       json_extract(e.value, '$.data')            AS data, -- base64
+       json_extract(e.value, '$.truncated')       AS truncated,
+       json_extract(e.value, '$.err.errno')       AS errno,
+       json_extract(e.value, '$.meta')            AS meta,
+       e.value                                    AS event
 FROM event_chunks AS c, json_each(c.events) AS e;
 `
 
