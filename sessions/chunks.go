@@ -88,13 +88,17 @@ func (c *chunker) finish() []*chunk {
 	return c.chunks
 }
 
-// decodeChunk returns the records of a stored chunk whose first seq is
-// first, keeping only seqs in (after, before) (before <= 0: no upper bound).
-// Each record keeps its stored JSON, so serving it costs no re-encoding.
-func decodeChunk(session string, first int64, body []byte, after, before int64) ([]Record, error) {
+// decodeChunk returns the records of a stored chunk of seqs first..last,
+// keeping only seqs in (after, before) (before <= 0: no upper bound). Each
+// record keeps its stored JSON, so serving it costs no re-encoding. A chunk
+// that does not hold exactly its seqs is an error, never a silent hole.
+func decodeChunk(session string, first, last int64, body []byte, after, before int64) ([]Record, error) {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
 		return nil, fmt.Errorf("chunk of %s at seq %d: %w", session, first, err)
+	}
+	if int64(len(raws)) != last-first+1 {
+		return nil, fmt.Errorf("chunk of %s at seqs %d..%d holds %d events", session, first, last, len(raws))
 	}
 	out := make([]Record, 0, len(raws))
 	for i, raw := range raws {

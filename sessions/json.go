@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sockplay/sockplay/engine"
@@ -51,7 +52,7 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 	if err := dec.Decode(&w); err != nil {
 		return err
 	}
-	at, err := time.Parse(time.RFC3339Nano, w.At)
+	at, err := parseTime(w.At)
 	if err != nil {
 		return fmt.Errorf("event at: %w", err)
 	}
@@ -163,6 +164,31 @@ func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, '.')
 	b = appendDigits(b, t.Nanosecond(), 9)
 	return append(b, 'Z')
+}
+
+// parseTime reads a time written by appendTime. RFC 3339 has four-digit
+// years only; for a year outside 0..9999 appendTime writes what time.Format
+// does (more digits, or a minus sign), and parseTime reads that back too, so
+// whatever the recorder stores stays readable.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err == nil || len(s) < 2 {
+		return t, err
+	}
+	end := strings.IndexByte(s[1:], '-') + 1 // the year's end; s[0] may be its sign
+	if end <= 0 {
+		return time.Time{}, err
+	}
+	year, yerr := strconv.Atoi(s[:end])
+	if yerr != nil || (year >= 0 && year <= 9999) {
+		return time.Time{}, err
+	}
+	rest, rerr := time.Parse(time.RFC3339Nano, "2000"+s[end:]) // 2000: a leap year, so Feb 29 parses
+	if rerr != nil {
+		return time.Time{}, err
+	}
+	return time.Date(year, rest.Month(), rest.Day(), rest.Hour(), rest.Minute(), rest.Second(),
+		rest.Nanosecond(), rest.Location()), nil
 }
 
 // appendDigits appends v (non-negative) in exactly width decimal digits.

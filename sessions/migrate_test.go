@@ -95,7 +95,7 @@ func TestOpenMigratesRowEventsIntoChunks(t *testing.T) {
 		if !g.At.Equal(w.At) {
 			t.Errorf("seq %d: at %v, want %v", w.Seq, g.At, w.At)
 		}
-		g.At, w.At, g.raw = w.At, w.At, nil
+		g.At, g.raw = w.At, nil
 		if !reflect.DeepEqual(g, w) {
 			t.Errorf("seq %d after migrating:\n got  %#v\n want %#v", w.Seq, g, w)
 		}

@@ -176,7 +176,7 @@ func (s *Store) Events(ctx context.Context, session string, after, before int64,
 	if before > 0 {
 		return s.eventsBefore(ctx, session, before, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT first_seq, events FROM event_chunks
+	rows, err := s.db.QueryContext(ctx, `SELECT first_seq, last_seq, events FROM event_chunks
 		WHERE session_id = ? AND last_seq > ? ORDER BY last_seq`, session, after)
 	if err != nil {
 		return nil, fmt.Errorf("events of %s: %w", session, err)
@@ -195,7 +195,7 @@ func (s *Store) Events(ctx context.Context, session string, after, before int64,
 
 // eventsBefore returns the limit events just below seq before, oldest first.
 func (s *Store) eventsBefore(ctx context.Context, session string, before int64, limit int) ([]Record, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT first_seq, events FROM event_chunks
+	rows, err := s.db.QueryContext(ctx, `SELECT first_seq, last_seq, events FROM event_chunks
 		WHERE session_id = ? AND first_seq < ? ORDER BY first_seq DESC`, session, before)
 	if err != nil {
 		return nil, fmt.Errorf("events of %s: %w", session, err)
@@ -221,15 +221,15 @@ func (s *Store) eventsBefore(ctx context.Context, session string, before int64, 
 	return out[max(0, len(out)-limit):], nil
 }
 
-// scanChunk reads a row of (first_seq, events) and decodes the chunk's
-// events with seqs in (after, before).
+// scanChunk reads a row of (first_seq, last_seq, events) and decodes the
+// chunk's events with seqs in (after, before).
 func scanChunk(rows *sql.Rows, session string, after, before int64) ([]Record, error) {
-	var first int64
+	var first, last int64
 	var body []byte
-	if err := rows.Scan(&first, &body); err != nil {
+	if err := rows.Scan(&first, &last, &body); err != nil {
 		return nil, fmt.Errorf("events of %s: %w", session, err)
 	}
-	return decodeChunk(session, first, body, after, before)
+	return decodeChunk(session, first, last, body, after, before)
 }
 
 // Endpoint is a server or client as the recording remembers it.
@@ -248,7 +248,7 @@ type Endpoint struct {
 // their lifecycle events, oldest first. The engine knows only what runs now;
 // this is what a restarted process or a replay shows.
 func (s *Store) RecordedServers(ctx context.Context, session string) (servers, clients []Endpoint, err error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT first_seq, events FROM event_chunks
+	rows, err := s.db.QueryContext(ctx, `SELECT first_seq, last_seq, events FROM event_chunks
 		WHERE session_id = ? AND lifecycle > 0 ORDER BY last_seq`, session)
 	if err != nil {
 		return nil, nil, fmt.Errorf("servers of %s: %w", session, err)
