@@ -1,8 +1,11 @@
 package sessions
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"unsafe"
 
 	"github.com/sockplay/sockplay/engine"
 )
@@ -39,8 +42,55 @@ func isLifecycle(k engine.Kind) bool {
 // slice of its chunk's body, so encoding happens once for storage and for
 // every live subscriber.
 type chunker struct {
-	open   map[string]*chunk // per session, the chunk being filled
-	chunks []*chunk          // in order of opening
+	open    map[string]*chunk // per session, the chunk being filled
+	chunks  []*chunk          // in order of opening
+	scratch []byte            // the first record of a new chunk, to size it
+	pool    *bodyPool         // optional: bodies to reuse
+}
+
+// bodyPool keeps chunk bodies nobody references any more (their events were
+// stored and no live viewer kept them) for the next batches: a flood then
+// costs the garbage collector no body per chunk. Writer goroutine only.
+type bodyPool struct{ free [][]byte }
+
+// maxPooledBodies bounds the pool (each body is at most about
+// chunkMaxBytes).
+const maxPooledBodies = 16
+
+// get returns an empty body with room for at least n bytes.
+func (p *bodyPool) get(n int) []byte {
+	if p != nil {
+		for i := len(p.free) - 1; i >= 0; i-- {
+			if b := p.free[i]; cap(b) >= n {
+				p.free[i] = p.free[len(p.free)-1]
+				p.free = p.free[:len(p.free)-1]
+				return b[:0]
+			}
+		}
+	}
+	return make([]byte, 0, n)
+}
+
+// put returns b for reuse. The caller guarantees that nothing refers to it.
+func (p *bodyPool) put(b []byte) {
+	if p == nil || cap(b) > 2*chunkMaxBytes {
+		return
+	}
+	if len(p.free) >= maxPooledBodies {
+		// Keep the larger bodies: they fit more chunks.
+		i := 0
+		for j := range p.free {
+			if cap(p.free[j]) < cap(p.free[i]) {
+				i = j
+			}
+		}
+		if cap(p.free[i]) >= cap(b) {
+			return
+		}
+		p.free[i] = b[:0]
+		return
+	}
+	p.free = append(p.free, b[:0])
 }
 
 // add appends rec (numbered) to its session's open chunk, starting a new
@@ -55,12 +105,11 @@ func (c *chunker) add(rec *Record, more int) {
 	start := 1
 	if ch == nil {
 		ch = &chunk{session: rec.Session, first: rec.Seq, firstAt: at}
-		ch.body = appendRecord(append(make([]byte, 0, 1024), '['), rec)
+		c.scratch = appendRecord(append(c.scratch[:0], '['), rec)
 		// Size the chunk for the events likely to follow, alike in size to
 		// this one, rather than grow it by doubling.
-		if want := min(chunkMaxBytes+len(ch.body), len(ch.body)*min(chunkMaxEvents, 1+more)*9/8+64); want > cap(ch.body) {
-			ch.body = append(make([]byte, 0, want), ch.body...)
-		}
+		n := len(c.scratch)
+		ch.body = append(c.pool.get(min(chunkMaxBytes+n, n*min(chunkMaxEvents, 1+more)*9/8+64)), c.scratch...)
 		if c.open == nil {
 			c.open = map[string]*chunk{}
 		}
@@ -117,4 +166,31 @@ func decodeChunk(session string, first, last int64, body []byte, after, before i
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// insertChunkSQL stores one chunk.
+const insertChunkSQL = `INSERT INTO event_chunks (session_id, first_seq, last_seq, first_at, last_at, lifecycle, events)
+	VALUES (?, ?, ?, ?, ?, ?, ?)`
+
+// insertChunks stores chunks in tx.
+func insertChunks(ctx context.Context, tx *sql.Tx, chunks []*chunk) error {
+	if len(chunks) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, insertChunkSQL)
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	defer stmt.Close()
+	for _, ch := range chunks {
+		// The body is bound as text (the view reads it with SQLite's JSON
+		// functions, which take a blob for JSONB) without copying it to a
+		// Go string first: the driver copies it into SQLite, and the body
+		// does not change while the statement runs.
+		if _, err := stmt.ExecContext(ctx, ch.session, ch.first, ch.last, ch.firstAt, ch.lastAt, ch.lifecycle,
+			unsafe.String(unsafe.SliceData(ch.body), len(ch.body))); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+	}
+	return nil
 }

@@ -93,16 +93,17 @@ func (h *Hub) Subscribers(session string) int {
 func (h *Hub) Gaps() int64 { return h.gaps.Load() }
 
 // Publish hands recs (one session's, in seq order, already committed) to
-// that session's subscribers.
-func (h *Hub) Publish(session string, recs []Record) {
+// that session's subscribers. It reports whether any subscriber kept them:
+// if none did, the caller may reuse the records' memory.
+func (h *Hub) Publish(session string, recs []Record) (kept bool) {
 	if len(recs) == 0 {
-		return
+		return false
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	subs := h.subs[session]
 	if len(subs) == 0 {
-		return
+		return false
 	}
 	// Encode once for all subscribers (the recorder's records carry the
 	// JSON they were stored as). Publish runs only on the recorder's writer
@@ -115,6 +116,7 @@ func (h *Hub) Publish(session string, recs []Record) {
 			h.gaps.Add(1)
 		}
 	}
+	return true
 }
 
 // CloseSession closes the subscribers of one session (it was deleted).

@@ -131,22 +131,3 @@ func scanRowEvent(rows *sql.Rows) (Record, error) {
 	}
 	return r, nil
 }
-
-// insertChunks stores chunks in tx.
-func insertChunks(ctx context.Context, tx *sql.Tx, chunks []*chunk) error {
-	if len(chunks) == 0 {
-		return nil
-	}
-	stmt, err := tx.PrepareContext(ctx, insertChunkSQL)
-	if err != nil {
-		return fmt.Errorf("prepare: %w", err)
-	}
-	defer stmt.Close()
-	for _, ch := range chunks {
-		if _, err := stmt.ExecContext(ctx, ch.session, ch.first, ch.last, ch.firstAt, ch.lastAt, ch.lifecycle,
-			string(ch.body)); err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
-	}
-	return nil
-}

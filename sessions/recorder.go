@@ -46,7 +46,12 @@ type Recorder struct {
 	closed bool       // guarded by mu
 	wake   chan struct{}
 	done   chan struct{}
-	spare  []op // writer only: the previous queue's array, reused
+	ckpt   chan struct{} // wakes the checkpointer; closed when the writer ends
+	ckptWG sync.WaitGroup
+	walNew int      // writer only: bytes committed since the last checkpoint request
+	spare  []op     // writer only: the previous queue's array, reused
+	recs   []Record // writer only: the records of the last commit, reused (the hub copies them)
+	bodies bodyPool // writer only: chunk bodies to reuse
 
 	lastSeq map[string]int64     // writer goroutine only
 	held    []op                 // writer only: events waiting for a failing store
@@ -383,7 +388,11 @@ func (r *Recorder) finalFlush() {
 
 // commit writes events in one transaction and publishes them.
 func (r *Recorder) commit(ops []op) error {
-	recs, drops, err := r.write(ops, make([]Record, 0, len(ops)))
+	recs, chunks, drops, err := r.write(ops, r.recs[:0])
+	defer func() {
+		clear(recs) // drop references to the events' bytes
+		r.recs = recs[:0]
+	}()
 	if err != nil {
 		r.failing.Store(true)
 		r.lastErr.Store(err.Error())
@@ -399,31 +408,39 @@ func (r *Recorder) commit(ops []op) error {
 		r.log.Warn("events for sessions that do not exist (deleted); not recorded", "events", drops)
 	}
 	// Publish per session, in seq order, after the commit.
+	var kept map[string]bool
 	for start := 0; start < len(recs); {
 		end := start + 1
 		for end < len(recs) && recs[end].Session == recs[start].Session {
 			end++
 		}
 		part := recs[start:end]
-		r.hub.Publish(part[0].Session, part)
+		if r.hub.Publish(part[0].Session, part) {
+			if kept == nil {
+				kept = map[string]bool{}
+			}
+			kept[part[0].Session] = true
+		}
 		start = end
+	}
+	// The records' JSON are slices of their chunks' bodies: a body no
+	// viewer kept is free again once the records are cleared (deferred).
+	for _, ch := range chunks {
+		if !kept[ch.session] {
+			r.bodies.put(ch.body)
+		}
 	}
 	return nil
 }
 
-// insertChunkSQL stores one chunk (see chunks.go). The events are bound as
-// text: the view over them reads them with SQLite's JSON functions.
-const insertChunkSQL = `INSERT INTO event_chunks (session_id, first_seq, last_seq, first_at, last_at, lifecycle, events)
-	VALUES (?, ?, ?, ?, ?, ?, ?)`
-
 // write numbers events and stores them in one transaction, and returns
-// their records (with their JSON). Seqs are committed to lastSeq only if the
+// their records (with their JSON) and the chunks that hold them. Seqs are committed to lastSeq only if the
 // transaction commits.
-func (r *Recorder) write(ops []op, recs []Record) (_ []Record, drops int, err error) {
+func (r *Recorder) write(ops []op, recs []Record) (_ []Record, _ []*chunk, drops int, err error) {
 	ctx := context.Background()
 	tx, err := r.store.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, 0, fmt.Errorf("begin: %w", err)
+		return nil, nil, 0, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
 	next := map[string]int64{}
@@ -432,7 +449,7 @@ func (r *Recorder) write(ops []op, recs []Record) (_ []Record, drops int, err er
 		seq, ok := next[ev.Session]
 		if !ok {
 			if seq, err = r.lastSeqOf(tx, ev.Session); err != nil {
-				return nil, 0, err
+				return nil, nil, 0, err
 			}
 		}
 		if seq < 0 {
@@ -444,22 +461,23 @@ func (r *Recorder) write(ops []op, recs []Record) (_ []Record, drops int, err er
 		next[ev.Session] = seq
 		recs = append(recs, Record{Seq: seq, Event: ev})
 	}
-	var chunks chunker
+	c := chunker{pool: &r.bodies}
 	for i := range recs {
-		chunks.add(&recs[i], len(recs)-i-1)
+		c.add(&recs[i], len(recs)-i-1)
 	}
-	if err := insertChunks(ctx, tx, chunks.finish()); err != nil {
-		return nil, 0, err
+	chunks := c.finish()
+	if err := insertChunks(ctx, tx, chunks); err != nil {
+		return nil, nil, 0, err
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, 0, fmt.Errorf("commit: %w", err)
+		return nil, nil, 0, fmt.Errorf("commit: %w", err)
 	}
 	for s, seq := range next {
 		if seq >= 0 {
 			r.lastSeq[s] = seq
 		}
 	}
-	return recs, drops, nil
+	return recs, chunks, drops, nil
 }
 
 // lastSeqOf returns the last committed seq of session, or -1 if the session

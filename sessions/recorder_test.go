@@ -1,11 +1,13 @@
 package sessions
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -642,4 +644,65 @@ func TestRecorderRecoversUnderSteadyTraffic(t *testing.T) {
 		t.Errorf("store repaired, %d events emitted every 10 ms over 2 s, none committed: Stats %+v "+
 			"(the retry timer restarts on every event, so a busy recorder never retries)", i, s)
 	}
+}
+
+// A long recording keeps the write-ahead log bounded: it is checkpointed
+// into the database file as it grows, so the WAL file is reused rather than
+// growing with everything ever recorded.
+func TestRecorderKeepsTheWALBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sockplay.db")
+	st := mustOpenAt(t, path)
+	rec := newRecorder(t, st, nil, RecorderConfig{})
+	sess := mustCreate(t, st, "wal")
+	data := make([]byte, 16<<10)    // about 22 KiB of JSON per event
+	const rounds, perRound = 60, 64 // about 80 MiB of events in all
+	for range rounds {
+		for range perRound {
+			rec.Emit(engine.Event{Session: sess.ID, At: time.Now(), Kind: engine.KindRecv, Conn: "c-1", Data: data, Len: len(data)})
+		}
+		mustFlush(t, rec)
+	}
+	if got := countRows(t, st, sess.ID); got != rounds*perRound {
+		t.Fatalf("%d events recorded, want %d", got, rounds*perRound)
+	}
+	fi, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 40<<20 {
+		t.Errorf("the WAL is %d MiB after recording about 80 MiB: it is not being checkpointed", fi.Size()>>20)
+	}
+}
+
+// The writer reuses the memory of stored chunks that no live viewer kept.
+// A viewer's events must never change under it: session a has a viewer that
+// reads only at the end, session b has none (its chunks are reused round
+// after round), and every event a's viewer gets is exactly what is stored.
+func TestRecorderReusesOnlyChunksNoViewerKept(t *testing.T) {
+	st := mustOpen(t)
+	hub := NewHub(1 << 16)
+	rec := newRecorder(t, st, hub, RecorderConfig{})
+	a, b := mustCreate(t, st, "a"), mustCreate(t, st, "b")
+	sub := hub.Subscribe(a.ID)
+	defer hub.Unsubscribe(sub)
+	const rounds, perRound = 40, 300
+	for r := range rounds {
+		for i := range perRound {
+			rec.Emit(variedEvent(a.ID, "a", r*perRound+i))
+			rec.Emit(variedEvent(b.ID, "b", r*perRound+i))
+		}
+		mustFlush(t, rec) // the next round's chunks may reuse this round's
+	}
+	live := collect(t, sub, rounds*perRound)
+	stored := allEvents(t, st, a.ID)
+	if len(stored) != len(live) {
+		t.Fatalf("%d events stored, %d live", len(stored), len(live))
+	}
+	for i := range live {
+		if !bytes.Equal(live[i].JSON(), stored[i].JSON()) {
+			t.Fatalf("seq %d changed under the viewer:\n live   %s\n stored %s", stored[i].Seq, live[i].JSON(), stored[i].JSON())
+		}
+	}
+	api := newAPIEvents(func(seq int64) engine.Event { return variedEvent(b.ID, "b", int(seq-1)) })
+	api.check(t, "stored b", allEvents(t, st, b.ID), seqRange(1, rounds*perRound))
 }
