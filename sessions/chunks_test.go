@@ -668,7 +668,7 @@ func TestRecorderChunksAreContiguousAndBounded(t *testing.T) {
 			t.Errorf("events view: %d rows of session %s, want %d", got, s.who, s.n)
 		}
 	}
-	list, err := st.ListSessions(context.Background())
+	list, _, err := st.ListSessions(context.Background(), "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,8 @@ func cannotUndo(version int) func(context.Context, *sql.Tx) error {
 // Migration 2 stores events in chunks (see chunks.go): it creates
 // event_chunks, moves the rows of the events table of migration 1 into it,
 // and replaces that table with a view of the same name that shows one row
-// per event, for reading the database with SQL.
+// per event, for reading the database with SQL. It also indexes sessions
+// by creation for paging through them.
 const chunksSchema = `
 CREATE TABLE event_chunks (
     session_id TEXT    NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
@@ -47,6 +48,8 @@ CREATE TABLE event_chunks (
 CREATE UNIQUE INDEX event_chunks_first ON event_chunks (session_id, first_seq);
 CREATE UNIQUE INDEX event_chunks_last ON event_chunks (session_id, last_seq);
 CREATE INDEX event_chunks_lifecycle ON event_chunks (session_id, last_seq) WHERE lifecycle > 0;
+-- ListSessions pages newest first.
+CREATE INDEX sessions_created ON sessions (created_at, id);
 `
 
 // eventsView uses json_extract rather than the -> and ->> operators, which

@@ -133,22 +133,57 @@ func scanSession(sc interface{ Scan(...any) error }) (Session, error) {
 	return sess, nil
 }
 
-// ListSessions lists sessions, newest first.
-func (s *Store) ListSessions(ctx context.Context) ([]Session, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s ORDER BY s.created_at DESC LIMIT 1000`)
+// DefaultSessionsPage and MaxSessionsPage bound one page of ListSessions.
+const (
+	DefaultSessionsPage = 200
+	MaxSessionsPage     = 1000
+)
+
+// ListSessions lists up to limit sessions, newest first; with before set,
+// the ones created before that session (the previous page's next). next
+// is the id to pass as before for the page after this one, or "" if this
+// is the last. An unknown before is ErrNotFound.
+func (s *Store) ListSessions(ctx context.Context, before string, limit int) (list []Session, next string, err error) {
+	if limit <= 0 || limit > MaxSessionsPage {
+		limit = DefaultSessionsPage
+	}
+	var rows *sql.Rows
+	if before == "" {
+		rows, err = s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s
+			ORDER BY s.created_at DESC, s.id DESC LIMIT ?`, limit+1)
+	} else {
+		var exists bool
+		if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?)`, before).Scan(&exists); err != nil {
+			return nil, "", fmt.Errorf("list sessions: %w", err)
+		}
+		if !exists {
+			return nil, "", ErrNotFound
+		}
+		// Keyset paging: stable while sessions are created or deleted.
+		rows, err = s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s
+			WHERE (s.created_at, s.id) < (SELECT created_at, id FROM sessions WHERE id = ?)
+			ORDER BY s.created_at DESC, s.id DESC LIMIT ?`, before, limit+1)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("list sessions: %w", err)
+		return nil, "", fmt.Errorf("list sessions: %w", err)
 	}
 	defer rows.Close()
-	out := []Session{}
+	list = []Session{}
 	for rows.Next() {
 		sess, err := scanSession(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list sessions: %w", err)
+			return nil, "", fmt.Errorf("list sessions: %w", err)
 		}
-		out = append(out, sess)
+		list = append(list, sess)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list sessions: %w", err)
+	}
+	if len(list) > limit {
+		list = list[:limit]
+		next = list[limit-1].ID
+	}
+	return list, next, nil
 }
 
 // GetSession returns one session or ErrNotFound.

@@ -136,7 +136,7 @@ func TestCreateSessionRejectsTooLongName(t *testing.T) {
 	if err == nil {
 		t.Fatal("CreateSession accepted a name longer than MaxNameLen")
 	}
-	if list, err := st.ListSessions(context.Background()); err != nil || len(list) != 0 {
+	if list, _, err := st.ListSessions(context.Background(), "", 0); err != nil || len(list) != 0 {
 		t.Errorf("after the refusal ListSessions = %v, %v; want no sessions", list, err)
 	}
 }
@@ -155,7 +155,7 @@ func TestListSessionsNewestFirstWithEventCounts(t *testing.T) {
 	}
 	mustFlush(t, rec)
 
-	list, err := st.ListSessions(context.Background())
+	list, _, err := st.ListSessions(context.Background(), "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,5 +286,58 @@ func TestOpenPathWithURICharacters(t *testing.T) {
 				t.Errorf("Open(%q) created %q instead of the file asked for", path, entries)
 			}
 		})
+	}
+}
+
+// Sessions page newest first by keyset: every session exactly once however
+// the pages are cut, even with sessions created or deleted between pages.
+func TestListSessionsPages(t *testing.T) {
+	st := mustOpen(t)
+	ctx := context.Background()
+	var ids []string // newest first
+	for i := range 7 {
+		ids = append([]string{mustCreate(t, st, fmt.Sprint("s", i)).ID}, ids...)
+	}
+	for _, limit := range []int{1, 2, 3, 6, 7, 8} {
+		var got []string
+		var meanwhile string
+		before, pages := "", 0
+		for {
+			list, next, err := st.ListSessions(ctx, before, limit)
+			if err != nil {
+				t.Fatalf("limit %d, before %q: %v", limit, before, err)
+			}
+			pages++
+			if len(list) > limit {
+				t.Fatalf("limit %d: a page of %d", limit, len(list))
+			}
+			for _, s := range list {
+				got = append(got, s.ID)
+			}
+			if next == "" {
+				break
+			}
+			if next != list[len(list)-1].ID {
+				t.Fatalf("limit %d: next %q is not the page's last session", limit, next)
+			}
+			if pages > len(ids)+1 {
+				t.Fatalf("limit %d: paging does not end", limit)
+			}
+			before = next
+			if limit == 2 && pages == 1 {
+				// A session created meanwhile is newer: it is not in the
+				// later pages, and nothing is skipped or repeated.
+				meanwhile = mustCreate(t, st, "meanwhile").ID
+			}
+		}
+		if !slices.Equal(got, ids) {
+			t.Errorf("limit %d: paged %v, want %v", limit, got, ids)
+		}
+		if meanwhile != "" {
+			ids = append([]string{meanwhile}, ids...) // the newest from now on
+		}
+	}
+	if _, _, err := st.ListSessions(ctx, "no-such-session", 10); !errors.Is(err, ErrNotFound) {
+		t.Errorf("before an unknown session: %v, want ErrNotFound", err)
 	}
 }

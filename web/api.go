@@ -144,11 +144,33 @@ func respond(w http.ResponseWriter, status int, v any) error {
 }
 
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) error {
-	list, err := s.store.ListSessions(r.Context())
+	list, next, err := s.listSessions(r)
 	if err != nil {
 		return err
 	}
-	return respond(w, http.StatusOK, map[string]any{"sessions": list})
+	out := map[string]any{"sessions": list}
+	if next != "" {
+		out["next"] = next // pass as before= for the next page
+	}
+	return respond(w, http.StatusOK, out)
+}
+
+// listSessions reads one page of sessions as ?before=ID&limit=N ask (the
+// API and the home page).
+func (s *Server) listSessions(r *http.Request) ([]sessions.Session, string, error) {
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		return nil, "", err
+	}
+	if limit > sessions.MaxSessionsPage {
+		return nil, "", badRequest(fmt.Sprintf("limit %d: at most %d sessions per page", limit, sessions.MaxSessionsPage))
+	}
+	before := r.URL.Query().Get("before")
+	list, next, err := s.store.ListSessions(r.Context(), before, int(limit))
+	if errors.Is(err, sessions.ErrNotFound) {
+		return nil, "", &apiError{http.StatusNotFound, fmt.Sprintf("before=%q: no such session to list from", before)}
+	}
+	return list, next, err
 }
 
 func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) error {

@@ -916,6 +916,60 @@ func TestAPIBadSessionCreate(t *testing.T) {
 	})
 }
 
+func TestAPIBadSessionList(t *testing.T) {
+	runBad(t, []badCase{
+		{name: "limit not a number", method: "GET", path: "/api/sessions?limit=ten", status: 400, want: []string{"limit", "ten"}},
+		{name: "limit too large", method: "GET", path: "/api/sessions?limit=5000", status: 400, want: []string{"5000", "1000"}},
+		{name: "before an unknown session", method: "GET", path: "/api/sessions?before=nope", status: 404, want: []string{`"nope"`}},
+	})
+}
+
+// GET /api/sessions pages newest first: next is the before= of the next
+// page, absent on the last; the home page links the pages the same way.
+func TestAPIListSessionsPages(t *testing.T) {
+	a := newTestApp(t)
+	var ids []string // newest first
+	for range 5 {
+		ids = append([]string{a.newSession()}, ids...)
+	}
+	var got []string
+	path := "/api/sessions?limit=2"
+	for range 4 {
+		var out struct {
+			Sessions []sessions.Session `json:"sessions"`
+			Next     string             `json:"next"`
+		}
+		if code := a.do("GET", path, nil, &out); code != http.StatusOK {
+			t.Fatalf("GET %s: status %d", path, code)
+		}
+		for _, s := range out.Sessions {
+			got = append(got, s.ID)
+		}
+		if out.Next == "" {
+			break
+		}
+		path = "/api/sessions?limit=2&before=" + out.Next
+	}
+	if !slices.Equal(got, ids) {
+		t.Errorf("paged %v, want %v", got, ids)
+	}
+
+	first := a.request("GET", "/?limit=2", "", nil)
+	older := `href="/?before=` + ids[1] + `"`
+	if first.Status != http.StatusOK || !strings.Contains(string(first.Body), older) || strings.Contains(string(first.Body), ids[2]) {
+		t.Fatalf("home page ?limit=2: status %d, want a link %s and not the third session", first.Status, older)
+	}
+	last := a.request("GET", "/?limit=3&before="+ids[1], "", nil)
+	body := string(last.Body)
+	if !strings.Contains(body, ids[4]) || strings.Contains(body, ids[1]) || strings.Contains(body, "older-sessions") ||
+		!strings.Contains(body, `data-testid="newest-sessions"`) {
+		t.Errorf("home page of the last sessions: want sessions 3-5, a link to the newest and none to older ones:\n%s", body)
+	}
+	if res := a.request("GET", "/?before=nope", "", nil); res.Status != http.StatusNotFound {
+		t.Errorf("home page before an unknown session: status %d, want 404", res.Status)
+	}
+}
+
 func TestAPIBadSend(t *testing.T) {
 	send := func(name string, body any, status int, want ...string) badCase {
 		return badCase{name: name, method: "POST", path: "/api/sessions/{s}/clients/{cli}/send", body: body, status: status, want: want}

@@ -20,11 +20,11 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) error {
 	if r.URL.Path != "/" {
 		return &apiError{http.StatusNotFound, "no such page: " + r.URL.Path}
 	}
-	list, err := s.store.ListSessions(r.Context())
+	list, next, err := s.listSessions(r)
 	if err != nil {
 		return err
 	}
-	return render(w, r, homePage(list))
+	return render(w, r, homePage(list, next, r.URL.Query().Get("before") != ""))
 }
 
 // handleNewSessionForm is the home page's form: it works without JS.

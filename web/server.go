@@ -31,7 +31,7 @@ type Lab interface {
 // Store is what web reads of the recording.
 type Store interface {
 	CreateSession(ctx context.Context, name string) (sessions.Session, error)
-	ListSessions(ctx context.Context) ([]sessions.Session, error)
+	ListSessions(ctx context.Context, before string, limit int) (list []sessions.Session, next string, err error)
 	GetSession(ctx context.Context, id string) (sessions.Session, error)
 	Events(ctx context.Context, session string, after, before int64, limit int) ([]sessions.Record, error)
 	RecordedServers(ctx context.Context, session string) (servers, clients []sessions.Endpoint, err error)
