@@ -618,6 +618,22 @@ func seqRange(from, to int64) []int64 {
 	return out
 }
 
+// emitInterleaved emits n varied events into session a and, interleaved,
+// n/2 into session b while the writer is blocked (so they arrive in at most
+// two batches), and flushes.
+func emitInterleaved(t *testing.T, st *Store, rec *Recorder, a, b string, n int) {
+	t.Helper()
+	release := blockWriter(t, st)
+	for i := range n {
+		rec.Emit(variedEvent(a, "a", i))
+		if i%2 == 0 {
+			rec.Emit(variedEvent(b, "b", i/2))
+		}
+	}
+	release()
+	mustFlush(t, rec)
+}
+
 // TestRecorderChunksAreContiguousAndBounded emits 1000 events into one
 // session and, interleaved, 500 into another: each session's chunks follow
 // each other from seq 1, hold at most chunkMaxEvents events, and the
@@ -628,15 +644,7 @@ func TestRecorderChunksAreContiguousAndBounded(t *testing.T) {
 	a := mustCreate(t, st, "a")
 	b := mustCreate(t, st, "b")
 	const nA, nB = 1000, 500
-	release := blockWriter(t, st)
-	for i := range nA {
-		rec.Emit(variedEvent(a.ID, "a", i))
-		if i%2 == 0 {
-			rec.Emit(variedEvent(b.ID, "b", i/2))
-		}
-	}
-	release()
-	mustFlush(t, rec)
+	emitInterleaved(t, st, rec, a.ID, b.ID, nA)
 
 	for _, s := range []struct {
 		id, who string
@@ -694,15 +702,7 @@ func TestLiveJSONOfChunkedEventsMatchesStored(t *testing.T) {
 	defer hub.Unsubscribe(subA)
 	defer hub.Unsubscribe(subB)
 	const nA, nB = 700, 350
-	release := blockWriter(t, st)
-	for i := range nA {
-		rec.Emit(variedEvent(a.ID, "a", i))
-		if i%2 == 0 {
-			rec.Emit(variedEvent(b.ID, "b", i/2))
-		}
-	}
-	release()
-	mustFlush(t, rec)
+	emitInterleaved(t, st, rec, a.ID, b.ID, nA)
 
 	for _, s := range []struct {
 		id, who string
