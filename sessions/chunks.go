@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -142,6 +143,12 @@ func (c *chunker) finish() []*chunk {
 // record keeps its stored JSON, so serving it costs no re-encoding. A chunk
 // that does not hold exactly its seqs is an error, never a silent hole.
 func decodeChunk(session string, first, last int64, body []byte, after, before int64) ([]Record, error) {
+	return decodeChunkKinds(session, first, last, body, after, before, nil)
+}
+
+// decodeChunkKinds is decodeChunk keeping only events for which keep(kind)
+// is true (nil: all). It reads an event's kind without decoding the rest.
+func decodeChunkKinds(session string, first, last int64, body []byte, after, before int64, keep func(engine.Kind) bool) ([]Record, error) {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
 		return nil, fmt.Errorf("chunk of %s at seq %d: %w", session, first, err)
@@ -155,6 +162,11 @@ func decodeChunk(session string, first, last int64, body []byte, after, before i
 		if seq <= after || (before > 0 && seq >= before) {
 			continue
 		}
+		if keep != nil {
+			if k, ok := peekKind(raw); ok && !keep(k) {
+				continue
+			}
+		}
 		var r Record
 		if err := r.UnmarshalJSON(raw); err != nil {
 			return nil, fmt.Errorf("chunk of %s: seq %d: %w", session, seq, err)
@@ -162,10 +174,34 @@ func decodeChunk(session string, first, last int64, body []byte, after, before i
 		if r.Seq != seq || r.Session != session {
 			return nil, fmt.Errorf("chunk of %s at seq %d: event %d says session %q seq %d", session, first, i, r.Session, r.Seq)
 		}
+		if keep != nil && !keep(r.Kind) {
+			continue
+		}
 		r.raw = raw
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// kindKey precedes an event's kind in appendRecord's JSON. Inside a JSON
+// string a quote is always escaped, so the unescaped sequence can only be
+// the key itself, and appendRecord writes kind before the free-form err
+// and meta objects.
+var kindKey = []byte(`,"kind":"`)
+
+// peekKind reads the kind of an event JSON as appendRecord writes it; ok is
+// false when it cannot tell (the caller then decodes the whole event).
+func peekKind(raw []byte) (engine.Kind, bool) {
+	i := bytes.Index(raw, kindKey)
+	if i < 0 {
+		return "", false
+	}
+	rest := raw[i+len(kindKey):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 || bytes.IndexByte(rest[:j], '\\') >= 0 {
+		return "", false
+	}
+	return engine.Kind(rest[:j]), true
 }
 
 // insertChunkSQL stores one chunk.

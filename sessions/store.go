@@ -291,7 +291,12 @@ func (s *Store) RecordedServers(ctx context.Context, session string) (servers, c
 	defer rows.Close()
 	index := map[string]int{}
 	for rows.Next() {
-		recs, err := scanChunk(rows, session, 0, 0)
+		var first, last int64
+		var body []byte
+		if err := rows.Scan(&first, &last, &body); err != nil {
+			return nil, nil, fmt.Errorf("servers of %s: %w", session, err)
+		}
+		recs, err := decodeChunkKinds(session, first, last, body, 0, 0, isLifecycle)
 		if err != nil {
 			return nil, nil, err
 		}
