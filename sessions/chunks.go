@@ -1,7 +1,6 @@
 package sessions
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -30,8 +29,12 @@ type chunk struct {
 	session         string
 	first, last     int64 // seqs
 	firstAt, lastAt int64 // Unix nanoseconds
-	lifecycle       int   // events that RecordedServers reads
 	body            []byte
+	// lifecycle is a JSON array of the chunk's events that RecordedServers
+	// reads (server-start, server-stop, connect), or nil: a second copy of
+	// a few small events, so that listing a session's servers reads these
+	// instead of every event of the chunks that hold them.
+	lifecycle []byte
 }
 
 // isLifecycle reports whether RecordedServers needs events of kind k.
@@ -45,6 +48,7 @@ func isLifecycle(k engine.Kind) bool {
 type chunker struct {
 	open    map[string]*chunk // per session, the chunk being filled
 	chunks  []*chunk          // in order of opening
+	left    map[string]int    // per session, records still to add (addAll)
 	scratch []byte            // the first record of a new chunk, to size it
 	pool    *bodyPool         // optional: bodies to reuse
 }
@@ -58,11 +62,13 @@ type bodyPool struct{ free [][]byte }
 // chunkMaxBytes).
 const maxPooledBodies = 16
 
-// get returns an empty body with room for at least n bytes.
+// get returns an empty body with room for at least n bytes and not much
+// more: a live viewer may keep the body as long as it keeps one of its
+// events, so a small chunk must not sit in a large body.
 func (p *bodyPool) get(n int) []byte {
 	if p != nil {
 		for i := len(p.free) - 1; i >= 0; i-- {
-			if b := p.free[i]; cap(b) >= n {
+			if b := p.free[i]; cap(b) >= n && cap(b) <= 2*n+4096 {
 				p.free[i] = p.free[len(p.free)-1]
 				p.free = p.free[:len(p.free)-1]
 				return b[:0]
@@ -72,31 +78,39 @@ func (p *bodyPool) get(n int) []byte {
 	return make([]byte, 0, n)
 }
 
-// put returns b for reuse. The caller guarantees that nothing refers to it.
+// put returns b for reuse (replacing the oldest when the pool is full). The
+// caller guarantees that nothing refers to it.
 func (p *bodyPool) put(b []byte) {
 	if p == nil || cap(b) > 2*chunkMaxBytes {
 		return
 	}
 	if len(p.free) >= maxPooledBodies {
-		// Keep the larger bodies: they fit more chunks.
-		i := 0
-		for j := range p.free {
-			if cap(p.free[j]) < cap(p.free[i]) {
-				i = j
-			}
-		}
-		if cap(p.free[i]) >= cap(b) {
-			return
-		}
-		p.free[i] = b[:0]
-		return
+		copy(p.free, p.free[1:])
+		p.free = p.free[:len(p.free)-1]
 	}
 	p.free = append(p.free, b[:0])
 }
 
+// addAll adds recs (numbered, in order) with add.
+func (c *chunker) addAll(recs []Record) {
+	if c.left == nil {
+		c.left = map[string]int{}
+	}
+	clear(c.left)
+	for i := range recs {
+		c.left[recs[i].Session]++
+	}
+	for i := range recs {
+		s := recs[i].Session
+		c.left[s]--
+		c.add(&recs[i], c.left[s])
+	}
+}
+
 // add appends rec (numbered) to its session's open chunk, starting a new
 // chunk when that one is full or rec's seq does not follow it. more is how
-// many records may follow in this batch: a hint for sizing a new chunk.
+// many records of rec's session follow in this batch: a hint for sizing a
+// new chunk.
 func (c *chunker) add(rec *Record, more int) {
 	ch := c.open[rec.Session]
 	if ch != nil && (ch.last-ch.first+1 >= chunkMaxEvents || len(ch.body) >= chunkMaxBytes || rec.Seq != ch.last+1) {
@@ -122,18 +136,26 @@ func (c *chunker) add(rec *Record, more int) {
 		ch.body = appendRecord(ch.body, rec)
 	}
 	ch.last, ch.lastAt = rec.Seq, at
-	if isLifecycle(rec.Kind) {
-		ch.lifecycle++
-	}
 	// Cap the slice: appending to the body later must not write into it
 	// (and if the body grows, the record keeps its own bytes).
 	rec.raw = ch.body[start:len(ch.body):len(ch.body)]
+	if isLifecycle(rec.Kind) {
+		if ch.lifecycle == nil {
+			ch.lifecycle = []byte{'['}
+		} else {
+			ch.lifecycle = append(ch.lifecycle, ',')
+		}
+		ch.lifecycle = append(ch.lifecycle, rec.raw...)
+	}
 }
 
-// finish closes every chunk's JSON array and returns the chunks.
+// finish closes every chunk's JSON arrays and returns the chunks.
 func (c *chunker) finish() []*chunk {
 	for _, ch := range c.chunks {
 		ch.body = append(ch.body, ']')
+		if ch.lifecycle != nil {
+			ch.lifecycle = append(ch.lifecycle, ']')
+		}
 	}
 	return c.chunks
 }
@@ -143,12 +165,6 @@ func (c *chunker) finish() []*chunk {
 // record keeps its stored JSON, so serving it costs no re-encoding. A chunk
 // that does not hold exactly its seqs is an error, never a silent hole.
 func decodeChunk(session string, first, last int64, body []byte, after, before int64) ([]Record, error) {
-	return decodeChunkKinds(session, first, last, body, after, before, nil)
-}
-
-// decodeChunkKinds is decodeChunk keeping only events for which keep(kind)
-// is true (nil: all). It reads an event's kind without decoding the rest.
-func decodeChunkKinds(session string, first, last int64, body []byte, after, before int64, keep func(engine.Kind) bool) ([]Record, error) {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
 		return nil, fmt.Errorf("chunk of %s at seq %d: %w", session, first, err)
@@ -162,11 +178,6 @@ func decodeChunkKinds(session string, first, last int64, body []byte, after, bef
 		if seq <= after || (before > 0 && seq >= before) {
 			continue
 		}
-		if keep != nil {
-			if k, ok := peekKind(raw); ok && !keep(k) {
-				continue
-			}
-		}
 		var r Record
 		if err := r.UnmarshalJSON(raw); err != nil {
 			return nil, fmt.Errorf("chunk of %s: seq %d: %w", session, seq, err)
@@ -174,34 +185,28 @@ func decodeChunkKinds(session string, first, last int64, body []byte, after, bef
 		if r.Seq != seq || r.Session != session {
 			return nil, fmt.Errorf("chunk of %s at seq %d: event %d says session %q seq %d", session, first, i, r.Session, r.Seq)
 		}
-		if keep != nil && !keep(r.Kind) {
-			continue
-		}
 		r.raw = raw
 		out = append(out, r)
 	}
 	return out, nil
 }
 
-// kindKey precedes an event's kind in appendRecord's JSON. Inside a JSON
-// string a quote is always escaped, so the unescaped sequence can only be
-// the key itself, and appendRecord writes kind before the free-form err
-// and meta objects.
-var kindKey = []byte(`,"kind":"`)
-
-// peekKind reads the kind of an event JSON as appendRecord writes it; ok is
-// false when it cannot tell (the caller then decodes the whole event).
-func peekKind(raw []byte) (engine.Kind, bool) {
-	i := bytes.Index(raw, kindKey)
-	if i < 0 {
-		return "", false
+// decodeLifecycle returns the events of a chunk's lifecycle array.
+func decodeLifecycle(session string, list []byte) ([]Record, error) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(list, &raws); err != nil {
+		return nil, fmt.Errorf("lifecycle events of %s: %w", session, err)
 	}
-	rest := raw[i+len(kindKey):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 || bytes.IndexByte(rest[:j], '\\') >= 0 {
-		return "", false
+	out := make([]Record, len(raws))
+	for i, raw := range raws {
+		if err := out[i].UnmarshalJSON(raw); err != nil {
+			return nil, fmt.Errorf("lifecycle events of %s: %w", session, err)
+		}
+		if out[i].Session != session {
+			return nil, fmt.Errorf("lifecycle events of %s: an event of session %q", session, out[i].Session)
+		}
 	}
-	return engine.Kind(rest[:j]), true
+	return out, nil
 }
 
 // insertChunkSQL stores one chunk.
@@ -223,7 +228,11 @@ func insertChunks(ctx context.Context, tx *sql.Tx, chunks []*chunk) error {
 		// functions, which take a blob for JSONB) without copying it to a
 		// Go string first: the driver copies it into SQLite, and the body
 		// does not change while the statement runs.
-		if _, err := stmt.ExecContext(ctx, ch.session, ch.first, ch.last, ch.firstAt, ch.lastAt, ch.lifecycle,
+		var lifecycle any // NULL
+		if ch.lifecycle != nil {
+			lifecycle = string(ch.lifecycle)
+		}
+		if _, err := stmt.ExecContext(ctx, ch.session, ch.first, ch.last, ch.firstAt, ch.lastAt, lifecycle,
 			unsafe.String(unsafe.SliceData(ch.body), len(ch.body))); err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}

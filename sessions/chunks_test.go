@@ -481,7 +481,7 @@ type chunkRow struct {
 // chunkRows reads the event_chunks rows of session, by first seq.
 func chunkRows(tb testing.TB, st *Store, session string) []chunkRow {
 	tb.Helper()
-	rows, err := st.db.Query(`SELECT first_seq, last_seq, first_at, last_at, lifecycle,
+	rows, err := st.db.Query(`SELECT first_seq, last_seq, first_at, last_at, COALESCE(json_array_length(lifecycle), 0),
 		json_array_length(events), length(events) FROM event_chunks WHERE session_id = ? ORDER BY first_seq`, session)
 	if err != nil {
 		tb.Fatalf("read chunks of %s: %v", session, err)
@@ -1006,7 +1006,7 @@ func TestEventsViewShowsOneRowPerEvent(t *testing.T) {
 
 // TestRecordedServersAcrossManyChunks spreads lifecycle events over a long
 // recording, thousands of recv events apart: RecordedServers finds them all,
-// and the chunks it skips (lifecycle 0) are exactly those without any.
+// and each chunk lists exactly its own lifecycle events (NULL for none).
 func TestRecordedServersAcrossManyChunks(t *testing.T) {
 	st := mustOpen(t)
 	rec := newRecorder(t, st, nil, RecorderConfig{})
@@ -1057,10 +1057,12 @@ func TestRecordedServersAcrossManyChunks(t *testing.T) {
 		t.Errorf("clients:\n got  %+v\n want %+v", clients, wantClients)
 	}
 
-	// The lifecycle column counts exactly the chunk's server-start,
-	// server-stop and connect events, so chunks with 0 hold none.
-	rows, err := st.db.Query(`SELECT c.first_seq, c.lifecycle,
+	// The lifecycle column holds exactly the chunk's server-start,
+	// server-stop and connect events (NULL for none), in order.
+	rows, err := st.db.Query(`SELECT c.first_seq, COALESCE(json_array_length(c.lifecycle), 0),
 		(SELECT COUNT(*) FROM json_each(c.events) AS e
+		 WHERE e.value ->> 'kind' IN ('server-start', 'server-stop', 'connect')),
+		COALESCE(json(c.lifecycle), '[]') = (SELECT json_group_array(json(e.value)) FROM json_each(c.events) AS e
 		 WHERE e.value ->> 'kind' IN ('server-start', 'server-stop', 'connect'))
 		FROM event_chunks AS c WHERE c.session_id = ? ORDER BY c.first_seq`, sess.ID)
 	if err != nil {
@@ -1071,12 +1073,13 @@ func TestRecordedServersAcrossManyChunks(t *testing.T) {
 	for rows.Next() {
 		var first int64
 		var lifecycle, actual int
-		if err := rows.Scan(&first, &lifecycle, &actual); err != nil {
+		var same bool
+		if err := rows.Scan(&first, &lifecycle, &actual, &same); err != nil {
 			t.Fatal(err)
 		}
 		chunks++
-		if lifecycle != actual {
-			t.Errorf("chunk at seq %d: lifecycle %d, but it holds %d lifecycle events", first, lifecycle, actual)
+		if lifecycle != actual || !same {
+			t.Errorf("chunk at seq %d: %d lifecycle events listed (the same ones: %v), but it holds %d", first, lifecycle, same, actual)
 		}
 		if lifecycle > 0 {
 			withLifecycle++

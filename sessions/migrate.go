@@ -42,12 +42,12 @@ CREATE TABLE event_chunks (
     last_seq   INTEGER NOT NULL,
     first_at   INTEGER NOT NULL, -- Unix nanoseconds
     last_at    INTEGER NOT NULL,
-    lifecycle  INTEGER NOT NULL, -- how many server-start, server-stop and connect events
+    lifecycle  TEXT,             -- JSON array of its server-start, server-stop and connect events, or NULL
     events     TEXT    NOT NULL  -- JSON array of the events, seqs first_seq..last_seq
 );
 CREATE UNIQUE INDEX event_chunks_first ON event_chunks (session_id, first_seq);
 CREATE UNIQUE INDEX event_chunks_last ON event_chunks (session_id, last_seq);
-CREATE INDEX event_chunks_lifecycle ON event_chunks (session_id, last_seq) WHERE lifecycle > 0;
+CREATE INDEX event_chunks_lifecycle ON event_chunks (session_id, last_seq) WHERE lifecycle IS NOT NULL;
 -- ListSessions pages newest first.
 CREATE INDEX sessions_created ON sessions (created_at, id);
 `
@@ -69,39 +69,38 @@ SELECT c.session_id                               AS session_id,
        json_extract(e.value, '$.data')            AS data, -- base64
        json_extract(e.value, '$.truncated')       AS truncated,
        json_extract(e.value, '$.err.errno')       AS errno,
+       json_extract(e.value, '$.err.message')     AS err_message,
+       json_extract(e.value, '$.err.hint')        AS err_hint,
        json_extract(e.value, '$.meta')            AS meta,
        e.value                                    AS event
 FROM event_chunks AS c, json_each(c.events) AS e;
 `
 
+// migrateBlock is how many old rows migration 2 holds at a time: memory
+// stays flat however large the recording.
+const migrateBlock = 4096
+
 func chunkEvents(ctx context.Context, tx *sql.Tx) error {
 	if _, err := tx.ExecContext(ctx, chunksSchema); err != nil {
 		return fmt.Errorf("create event_chunks: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT session_id, seq, at, kind, server, conn, local, remote,
-		len, data, truncated, errno, err_message, err_hint, meta FROM events ORDER BY session_id, seq`)
-	if err != nil {
-		return fmt.Errorf("read events: %w", err)
-	}
-	var recs []Record
-	for rows.Next() {
-		r, err := scanRowEvent(rows)
+	// Keyset pages over the unique (session_id, seq) index of migration 1.
+	session, seq := "", int64(0)
+	for {
+		recs, err := oldEvents(ctx, tx, session, seq)
 		if err != nil {
-			rows.Close()
-			return fmt.Errorf("read events: %w", err)
+			return err
 		}
-		recs = append(recs, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read events: %w", err)
-	}
-	var c chunker
-	for i := range recs {
-		c.add(&recs[i], len(recs)-i-1)
-	}
-	if err := insertChunks(ctx, tx, c.finish()); err != nil {
-		return err
+		if len(recs) == 0 {
+			break
+		}
+		var c chunker
+		c.addAll(recs)
+		if err := insertChunks(ctx, tx, c.finish()); err != nil {
+			return err
+		}
+		last := recs[len(recs)-1]
+		session, seq = last.Session, last.Seq
 	}
 	if _, err := tx.ExecContext(ctx, `DROP TABLE events`); err != nil {
 		return fmt.Errorf("drop the events table: %w", err)
@@ -110,6 +109,30 @@ func chunkEvents(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("create the events view: %w", err)
 	}
 	return nil
+}
+
+// oldEvents reads the next migrateBlock rows of migration 1's events table
+// after (session, seq).
+func oldEvents(ctx context.Context, tx *sql.Tx, session string, seq int64) ([]Record, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT session_id, seq, at, kind, server, conn, local, remote,
+		len, data, truncated, errno, err_message, err_hint, meta FROM events
+		WHERE (session_id, seq) > (?, ?) ORDER BY session_id, seq LIMIT ?`, session, seq, migrateBlock)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	defer rows.Close()
+	var recs []Record
+	for rows.Next() {
+		r, err := scanRowEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read events: %w", err)
+		}
+		recs = append(recs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	return recs, nil
 }
 
 // scanRowEvent reads one row of migration 1's events table.

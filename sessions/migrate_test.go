@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -139,5 +140,47 @@ func TestMigrationTwoCannotBeUndone(t *testing.T) {
 	var tables int
 	if err := st.DB().QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE name = 'event_chunks'`).Scan(&tables); err != nil || tables != 1 {
 		t.Errorf("event_chunks is gone after the refused Down (%v)", err)
+	}
+}
+
+// Migration 2 reads the old rows in blocks (memory stays flat): sessions
+// that span blocks, and blocks that hold several sessions, come out whole.
+func TestOpenMigratesManyRowsInBlocks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db := v1Database(t, path)
+	sizes := map[string]int{"a": migrateBlock + 100, "b": 3, "c": migrateBlock*2 - 50}
+	for id, n := range sizes {
+		if _, err := db.Exec(`INSERT INTO sessions (id, name, created_at) VALUES (?, ?, 1)`, id, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?)
+			INSERT INTO events (session_id, seq, at, kind, server, conn, local, remote, len, data)
+			SELECT ?, i, 1700000000000000000 + i, 'recv', 'srv-1', 'c-1', '127.0.0.1:20000', '127.0.0.1:40000', 4, CAST(printf('%04d', i % 10000) AS BLOB) FROM s`,
+			n, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	st := mustOpenAt(t, path)
+	for id, n := range sizes {
+		var got []Record
+		for after := int64(0); ; {
+			page, err := st.Events(testCtx(t), id, after, 0, MaxEventsPage)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			got = append(got, page...)
+			after = page[len(page)-1].Seq
+		}
+		checkGapless(t, id, got, n)
+		for _, r := range got {
+			if want := fmt.Sprintf("%04d", r.Seq%10000); string(r.Data) != want || r.Session != id {
+				t.Fatalf("session %s seq %d: data %q, want %q", id, r.Seq, r.Data, want)
+			}
+		}
 	}
 }

@@ -46,9 +46,6 @@ type Recorder struct {
 	closed bool       // guarded by mu
 	wake   chan struct{}
 	done   chan struct{}
-	ckpt   chan struct{} // wakes the checkpointer; closed when the writer ends
-	ckptWG sync.WaitGroup
-	walNew int      // writer only: bytes committed since the last checkpoint request
 	spare  []op     // writer only: the previous queue's array, reused
 	recs   []Record // writer only: the records of the last commit, reused (the hub copies them)
 	bodies bodyPool // writer only: chunk bodies to reuse
@@ -462,9 +459,7 @@ func (r *Recorder) write(ops []op, recs []Record) (_ []Record, _ []*chunk, drops
 		recs = append(recs, Record{Seq: seq, Event: ev})
 	}
 	c := chunker{pool: &r.bodies}
-	for i := range recs {
-		c.add(&recs[i], len(recs)-i-1)
-	}
+	c.addAll(recs)
 	chunks := c.finish()
 	if err := insertChunks(ctx, tx, chunks); err != nil {
 		return nil, nil, 0, err

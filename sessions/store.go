@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -139,10 +140,12 @@ const (
 	MaxSessionsPage     = 1000
 )
 
-// ListSessions lists up to limit sessions, newest first; with before set,
-// the ones created before that session (the previous page's next). next
-// is the id to pass as before for the page after this one, or "" if this
-// is the last. An unknown before is ErrNotFound.
+// ListSessions lists up to limit sessions, newest first; with before set
+// (the previous page's next), the ones after that page. next is the cursor
+// for the page after this one, or "" if this is the last. A cursor names a
+// place in the order, not a session, so paging stays exact while sessions
+// are created or deleted, the cursor's own included. A malformed cursor
+// is ErrInvalid.
 func (s *Store) ListSessions(ctx context.Context, before string, limit int) (list []Session, next string, err error) {
 	if limit <= 0 || limit > MaxSessionsPage {
 		limit = DefaultSessionsPage
@@ -152,17 +155,13 @@ func (s *Store) ListSessions(ctx context.Context, before string, limit int) (lis
 		rows, err = s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s
 			ORDER BY s.created_at DESC, s.id DESC LIMIT ?`, limit+1)
 	} else {
-		var exists bool
-		if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?)`, before).Scan(&exists); err != nil {
-			return nil, "", fmt.Errorf("list sessions: %w", err)
+		created, id, ok := parseCursor(before)
+		if !ok {
+			return nil, "", fmt.Errorf("%w: before=%q is not a cursor from a previous page's next", ErrInvalid, before)
 		}
-		if !exists {
-			return nil, "", ErrNotFound
-		}
-		// Keyset paging: stable while sessions are created or deleted.
 		rows, err = s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s
-			WHERE (s.created_at, s.id) < (SELECT created_at, id FROM sessions WHERE id = ?)
-			ORDER BY s.created_at DESC, s.id DESC LIMIT ?`, before, limit+1)
+			WHERE (s.created_at, s.id) < (?, ?)
+			ORDER BY s.created_at DESC, s.id DESC LIMIT ?`, created, id, limit+1)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("list sessions: %w", err)
@@ -181,9 +180,20 @@ func (s *Store) ListSessions(ctx context.Context, before string, limit int) (lis
 	}
 	if len(list) > limit {
 		list = list[:limit]
-		next = list[limit-1].ID
+		last := list[limit-1]
+		next = strconv.FormatInt(last.CreatedAt.UnixNano(), 10) + "." + last.ID
 	}
 	return list, next, nil
+}
+
+// parseCursor reads a next of ListSessions: creation time and id.
+func parseCursor(c string) (created int64, id string, ok bool) {
+	t, id, found := strings.Cut(c, ".")
+	if !found || id == "" {
+		return 0, "", false
+	}
+	created, err := strconv.ParseInt(t, 10, 64)
+	return created, id, err == nil
 }
 
 // GetSession returns one session or ErrNotFound.
@@ -283,20 +293,19 @@ type Endpoint struct {
 // their lifecycle events, oldest first. The engine knows only what runs now;
 // this is what a restarted process or a replay shows.
 func (s *Store) RecordedServers(ctx context.Context, session string) (servers, clients []Endpoint, err error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT first_seq, last_seq, events FROM event_chunks
-		WHERE session_id = ? AND lifecycle > 0 ORDER BY last_seq`, session)
+	rows, err := s.db.QueryContext(ctx, `SELECT lifecycle FROM event_chunks
+		WHERE session_id = ? AND lifecycle IS NOT NULL ORDER BY last_seq`, session)
 	if err != nil {
 		return nil, nil, fmt.Errorf("servers of %s: %w", session, err)
 	}
 	defer rows.Close()
 	index := map[string]int{}
 	for rows.Next() {
-		var first, last int64
-		var body []byte
-		if err := rows.Scan(&first, &last, &body); err != nil {
+		var list []byte
+		if err := rows.Scan(&list); err != nil {
 			return nil, nil, fmt.Errorf("servers of %s: %w", session, err)
 		}
-		recs, err := decodeChunkKinds(session, first, last, body, 0, 0, isLifecycle)
+		recs, err := decodeLifecycle(session, list)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -317,8 +317,8 @@ func TestListSessionsPages(t *testing.T) {
 			if next == "" {
 				break
 			}
-			if next != list[len(list)-1].ID {
-				t.Fatalf("limit %d: next %q is not the page's last session", limit, next)
+			if !strings.HasSuffix(next, "."+list[len(list)-1].ID) {
+				t.Fatalf("limit %d: next %q does not point after the page's last session", limit, next)
 			}
 			if pages > len(ids)+1 {
 				t.Fatalf("limit %d: paging does not end", limit)
@@ -337,7 +337,31 @@ func TestListSessionsPages(t *testing.T) {
 			ids = append([]string{meanwhile}, ids...) // the newest from now on
 		}
 	}
-	if _, _, err := st.ListSessions(ctx, "no-such-session", 10); !errors.Is(err, ErrNotFound) {
-		t.Errorf("before an unknown session: %v, want ErrNotFound", err)
+	for _, bad := range []string{"no-such-session", "x.abc", "123.", "123"} {
+		if _, _, err := st.ListSessions(ctx, bad, 10); !errors.Is(err, ErrInvalid) {
+			t.Errorf("before=%q: %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+// Deleting the session a cursor was taken after does not break paging.
+func TestListSessionsCursorSurvivesDeletion(t *testing.T) {
+	st := mustOpen(t)
+	rec := newRecorder(t, st, nil, RecorderConfig{})
+	ctx := testCtx(t)
+	var ids []string // newest first
+	for i := range 4 {
+		ids = append([]string{mustCreate(t, st, fmt.Sprint("s", i)).ID}, ids...)
+	}
+	_, next, err := st.ListSessions(ctx, "", 2)
+	if err != nil || next == "" {
+		t.Fatalf("first page: next %q, %v", next, err)
+	}
+	if err := rec.DeleteSession(ctx, ids[1]); err != nil { // the page's last
+		t.Fatal(err)
+	}
+	list, _, err := st.ListSessions(ctx, next, 2)
+	if err != nil || len(list) != 2 || list[0].ID != ids[2] || list[1].ID != ids[3] {
+		t.Errorf("the page after a deleted cursor session: %v, %v; want %v", list, err, ids[2:])
 	}
 }

@@ -165,12 +165,7 @@ func (s *Server) listSessions(r *http.Request) ([]sessions.Session, string, erro
 	if limit > sessions.MaxSessionsPage {
 		return nil, "", badRequest(fmt.Sprintf("limit %d: at most %d sessions per page", limit, sessions.MaxSessionsPage))
 	}
-	before := r.URL.Query().Get("before")
-	list, next, err := s.store.ListSessions(r.Context(), before, int(limit))
-	if errors.Is(err, sessions.ErrNotFound) {
-		return nil, "", &apiError{http.StatusNotFound, fmt.Sprintf("before=%q: no such session to list from", before)}
-	}
-	return list, next, err
+	return s.store.ListSessions(r.Context(), r.URL.Query().Get("before"), int(limit))
 }
 
 func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) error {

@@ -920,7 +920,7 @@ func TestAPIBadSessionList(t *testing.T) {
 	runBad(t, []badCase{
 		{name: "limit not a number", method: "GET", path: "/api/sessions?limit=ten", status: 400, want: []string{"limit", "ten"}},
 		{name: "limit too large", method: "GET", path: "/api/sessions?limit=5000", status: 400, want: []string{"5000", "1000"}},
-		{name: "before an unknown session", method: "GET", path: "/api/sessions?before=nope", status: 404, want: []string{`"nope"`}},
+		{name: "before not a cursor", method: "GET", path: "/api/sessions?before=nope", status: 400, want: []string{`"nope"`, "next"}},
 	})
 }
 
@@ -932,7 +932,7 @@ func TestAPIListSessionsPages(t *testing.T) {
 	for range 5 {
 		ids = append([]string{a.newSession()}, ids...)
 	}
-	var got []string
+	var got, cursors []string
 	path := "/api/sessions?limit=2"
 	for range 4 {
 		var out struct {
@@ -948,25 +948,29 @@ func TestAPIListSessionsPages(t *testing.T) {
 		if out.Next == "" {
 			break
 		}
-		path = "/api/sessions?limit=2&before=" + out.Next
+		cursors = append(cursors, out.Next)
+		path = "/api/sessions?limit=2&before=" + url.QueryEscape(out.Next)
 	}
 	if !slices.Equal(got, ids) {
 		t.Errorf("paged %v, want %v", got, ids)
 	}
 
+	if len(cursors) != 2 {
+		t.Fatalf("%d pages of 2 for 5 sessions, want 3", len(cursors)+1)
+	}
 	first := a.request("GET", "/?limit=2", "", nil)
-	older := `href="/?before=` + ids[1] + `"`
+	older := `href="/?before=` + url.QueryEscape(cursors[0]) + `"`
 	if first.Status != http.StatusOK || !strings.Contains(string(first.Body), older) || strings.Contains(string(first.Body), ids[2]) {
 		t.Fatalf("home page ?limit=2: status %d, want a link %s and not the third session", first.Status, older)
 	}
-	last := a.request("GET", "/?limit=3&before="+ids[1], "", nil)
+	last := a.request("GET", "/?limit=3&before="+url.QueryEscape(cursors[0]), "", nil)
 	body := string(last.Body)
 	if !strings.Contains(body, ids[4]) || strings.Contains(body, ids[1]) || strings.Contains(body, "older-sessions") ||
 		!strings.Contains(body, `data-testid="newest-sessions"`) {
 		t.Errorf("home page of the last sessions: want sessions 3-5, a link to the newest and none to older ones:\n%s", body)
 	}
-	if res := a.request("GET", "/?before=nope", "", nil); res.Status != http.StatusNotFound {
-		t.Errorf("home page before an unknown session: status %d, want 404", res.Status)
+	if res := a.request("GET", "/?before=nope", "", nil); res.Status != http.StatusBadRequest {
+		t.Errorf("home page before=nope: status %d, want 400", res.Status)
 	}
 }
 
