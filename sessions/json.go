@@ -43,13 +43,18 @@ func (r Record) MarshalJSON() ([]byte, error) {
 	return appendRecord(nil, &r), nil
 }
 
+// wireEventIn is wireEvent as read: meta is decoded apart, only when
+// present (most events have none), keeping its numbers exact.
+type wireEventIn struct {
+	wireEvent
+	Meta json.RawMessage `json:"meta"`
+}
+
 // UnmarshalJSON reads the event JSON of DESIGN.md. Numbers in meta stay
 // exact (json.Number), so a 64-bit count reads back as it was recorded.
 func (r *Record) UnmarshalJSON(b []byte) error {
-	var w wireEvent
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&w); err != nil {
+	var w wireEventIn
+	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
 	at, err := parseTime(w.At)
@@ -58,7 +63,14 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 	}
 	*r = Record{Seq: w.Seq, Event: engine.Event{Session: w.Session, Server: w.Server, Conn: w.Conn,
 		At: at.UTC(), Kind: w.Kind, Local: w.Local, Remote: w.Remote, Len: w.Len, Data: w.Data,
-		Truncated: w.Truncated, Err: w.Err, Meta: w.Meta}}
+		Truncated: w.Truncated, Err: w.Err}}
+	if len(w.Meta) > 0 && string(w.Meta) != "null" {
+		dec := json.NewDecoder(bytes.NewReader(w.Meta))
+		dec.UseNumber()
+		if err := dec.Decode(&r.Meta); err != nil {
+			return fmt.Errorf("event meta: %w", err)
+		}
+	}
 	return nil
 }
 
