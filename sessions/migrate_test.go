@@ -164,18 +164,7 @@ func TestOpenMigratesManyRowsInBlocks(t *testing.T) {
 
 	st := mustOpenAt(t, path)
 	for id, n := range sizes {
-		var got []Record
-		for after := int64(0); ; {
-			page, err := st.Events(testCtx(t), id, after, 0, MaxEventsPage)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(page) == 0 {
-				break
-			}
-			got = append(got, page...)
-			after = page[len(page)-1].Seq
-		}
+		got := allEvents(t, st, id)
 		checkGapless(t, id, got, n)
 		for _, r := range got {
 			if want := fmt.Sprintf("%04d", r.Seq%10000); string(r.Data) != want || r.Session != id {
