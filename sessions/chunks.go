@@ -226,8 +226,9 @@ func insertChunks(ctx context.Context, tx *sql.Tx, chunks []*chunk) error {
 	for _, ch := range chunks {
 		// The body is bound as text (the view reads it with SQLite's JSON
 		// functions, which take a blob for JSONB) without copying it to a
-		// Go string first: the driver copies it into SQLite, and the body
-		// does not change while the statement runs.
+		// Go string first. This relies on modernc.org/sqlite copying bound
+		// text into SQLite's memory (its bindText does) and on the body not
+		// changing while ExecContext runs; the pool may reuse it after.
 		var lifecycle any // NULL
 		if ch.lifecycle != nil {
 			lifecycle = string(ch.lifecycle)
