@@ -218,54 +218,52 @@ type snippets struct {
 func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, error) {
 	v := sessionView{Session: sess, Lab: labInfo{Host: s.cfg.LabHost, Ports: s.lab.Ports().String()},
 		Servers: []serverView{}, Clients: []clientView{}}
-	running := map[string]bool{}
-	live := s.lab.Servers(sess.ID)
-	for _, info := range live {
-		running[info.ID] = true
-	}
 	recorded, recClients, err := s.store.RecordedServers(r.Context(), sess.ID)
 	if err != nil {
 		return v, err
 	}
-	// Recorded order is start order; running servers replace their record.
-	byID := map[string]engine.ServerInfo{}
-	for _, info := range live {
-		byID[info.ID] = info
-	}
-	for _, e := range recorded {
-		info, ok := byID[e.ID]
-		if !ok {
-			info = engine.ServerInfo{ID: e.ID, Session: sess.ID, Kind: e.Kind, Name: e.Name, Addr: e.Addr,
+	servers := merge(recorded, s.lab.Servers(sess.ID), func(i engine.ServerInfo) string { return i.ID },
+		func(e sessions.Endpoint) engine.ServerInfo {
+			return engine.ServerInfo{ID: e.ID, Session: sess.ID, Kind: e.Kind, Name: e.Name, Addr: e.Addr,
 				Options: e.Options, State: engine.StateStopped, StartedAt: e.At}
-		}
-		delete(byID, e.ID)
+		})
+	for _, info := range servers {
 		v.Servers = append(v.Servers, serverView{ServerInfo: info, Snippets: makeSnippets(info.Addr)})
 	}
-	for _, info := range live { // started but not yet committed to the recording
-		if _, ok := byID[info.ID]; ok {
-			v.Servers = append(v.Servers, serverView{ServerInfo: info, Snippets: makeSnippets(info.Addr)})
-		}
-	}
-	current := s.lab.Clients(sess.ID)
-	liveClients := map[string]engine.ClientInfo{}
-	for _, c := range current {
-		liveClients[c.ID] = c
-	}
-	for _, e := range recClients {
-		c, ok := liveClients[e.ID]
-		if !ok {
-			c = engine.ClientInfo{ID: e.ID, Session: sess.ID, Kind: e.Kind, Target: e.Target, Local: e.Addr,
+	clients := merge(recClients, s.lab.Clients(sess.ID), func(c engine.ClientInfo) string { return c.ID },
+		func(e sessions.Endpoint) engine.ClientInfo {
+			return engine.ClientInfo{ID: e.ID, Session: sess.ID, Kind: e.Kind, Target: e.Target, Local: e.Addr,
 				State: engine.StateClosed, OpenedAt: e.At}
-		}
-		delete(liveClients, e.ID)
+		})
+	for _, c := range clients {
 		v.Clients = append(v.Clients, clientView{c})
 	}
-	for _, c := range current { // opened but not yet committed to the recording
-		if _, ok := liveClients[c.ID]; ok {
-			v.Clients = append(v.Clients, clientView{c})
+	return v, nil
+}
+
+// merge lists a session's servers or clients: the recorded ones in start
+// order, each replaced by its live state if it is still running, then the
+// live ones not yet committed to the recording.
+func merge[T any](recorded []sessions.Endpoint, live []T, id func(T) string, fromRecord func(sessions.Endpoint) T) []T {
+	byID := make(map[string]T, len(live))
+	for _, x := range live {
+		byID[id(x)] = x
+	}
+	out := make([]T, 0, len(recorded)+len(live))
+	for _, e := range recorded {
+		x, ok := byID[e.ID]
+		if !ok {
+			x = fromRecord(e)
+		}
+		delete(byID, e.ID)
+		out = append(out, x)
+	}
+	for _, x := range live {
+		if _, ok := byID[id(x)]; ok {
+			out = append(out, x)
 		}
 	}
-	return v, nil
+	return out
 }
 
 func makeSnippets(addr string) snippets {
