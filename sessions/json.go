@@ -65,13 +65,19 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 		At: at.UTC(), Kind: w.Kind, Local: w.Local, Remote: w.Remote, Len: w.Len, Data: w.Data,
 		Truncated: w.Truncated, Err: w.Err}}
 	if len(w.Meta) > 0 && string(w.Meta) != "null" {
-		dec := json.NewDecoder(bytes.NewReader(w.Meta))
-		dec.UseNumber()
-		if err := dec.Decode(&r.Meta); err != nil {
+		if err := decodeMeta(w.Meta, &r.Meta); err != nil {
 			return fmt.Errorf("event meta: %w", err)
 		}
 	}
 	return nil
+}
+
+// decodeMeta decodes meta, keeping numbers exact (json.Number) so that a
+// 64-bit count reads back as it was recorded.
+func decodeMeta(b []byte, m *map[string]any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return dec.Decode(m)
 }
 
 // JSON returns the record's event JSON, built once however many subscribers

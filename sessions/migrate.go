@@ -151,7 +151,7 @@ func scanRowEvent(rows *sql.Rows) (Record, error) {
 		r.Err = &engine.SockErr{Errno: errno.String, Message: msg.String, Hint: hint.String}
 	}
 	if meta.Valid {
-		if err := decodeMeta(meta.String, &r.Meta); err != nil {
+		if err := decodeMeta([]byte(meta.String), &r.Meta); err != nil {
 			return Record{}, fmt.Errorf("seq %d: meta: %w", r.Seq, err)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base32"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -328,12 +327,4 @@ func (s *Store) RecordedServers(ctx context.Context, session string) (servers, c
 		}
 	}
 	return servers, clients, rows.Err()
-}
-
-// decodeMeta decodes stored meta, keeping numbers exact (json.Number) so a
-// 64-bit count reads back as it was recorded.
-func decodeMeta(s string, m *map[string]any) error {
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	return dec.Decode(m)
 }
