@@ -289,3 +289,27 @@ func TestBrowserShowsBannerWhileRecordingFails(t *testing.T) {
 		chromedp.WaitVisible(`tr.k-recv`),
 	)
 }
+
+// The home page pages through sessions with its links, in a real browser.
+func TestBrowserPagesThroughSessions(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	var ids []string // newest first
+	for range 3 {
+		ids = append([]string{a.newSession()}, ids...)
+	}
+	row := func(id string) string { return `[data-testid=sessions] a[href="/s/` + id + `"]` }
+	step(t, ctx, "the first page shows the two newest sessions",
+		chromedp.Navigate(a.URL+"/?limit=2"),
+		chromedp.WaitVisible(row(ids[0])),
+		chromedp.WaitVisible(row(ids[1])),
+		chromedp.WaitVisible(`[data-testid=older-sessions]`),
+	)
+	step(t, ctx, "older sessions shows the oldest and a way back",
+		chromedp.Click(`[data-testid=older-sessions]`),
+		chromedp.WaitVisible(`[data-testid=newest-sessions]`),
+		chromedp.WaitVisible(row(ids[2])),
+		chromedp.WaitNotPresent(row(ids[0])),
+		chromedp.WaitNotPresent(`[data-testid=older-sessions]`),
+	)
+}
