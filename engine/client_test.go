@@ -3,9 +3,12 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 )
@@ -322,6 +325,11 @@ func TestOpenClientRejectsBadSpec(t *testing.T) {
 			return errors.As(err, &uk) && errors.Is(err, ErrUnknownKind) && strings.Contains(err.Error(), "tcp")
 		}},
 		{"no port", ClientSpec{Kind: "tcp", Target: "127.0.0.1"}, isOptionError("target")},
+		{"port past 65535", ClientSpec{Kind: "tcp", Target: "127.0.0.1:70000"}, isOptionError("target")},
+		{"negative port", ClientSpec{Kind: "tcp", Target: "127.0.0.1:-1"}, isOptionError("target")},
+		{"port not a number", ClientSpec{Kind: "tcp", Target: "127.0.0.1:abc"}, isOptionError("target")},
+		{"port 0", ClientSpec{Kind: "tcp", Target: "127.0.0.1:0"}, isOptionError("target")},
+		{"no host", ClientSpec{Kind: "tcp", Target: ":21000"}, isOptionError("target")},
 		{"recv_size too big", ClientSpec{Kind: "tcp", Target: "127.0.0.1:21000", Options: []byte(`{"recv_size":70000}`)}, isOptionError("recv_size")},
 		{"unknown option", ClientSpec{Kind: "tcp", Target: "127.0.0.1:21000", Options: []byte(`{"nodelay":true}`)}, isOptionError("nodelay")},
 	}
@@ -376,5 +384,79 @@ func TestCloseSessionStopsOnlyItsServersAndClients(t *testing.T) {
 	}
 	if n := len(filter(evs, KindServerStop, kept.ID)); n != 0 {
 		t.Errorf("the other session's server was stopped")
+	}
+}
+
+// Opens racing each other cannot pass the per-session limit together: the
+// dial runs outside the lab's lock, its slot is reserved inside it.
+func TestOpenClientLimitHoldsUnderConcurrentOpens(t *testing.T) {
+	const session, max, tries = "s", 5, 40
+	lab, _ := newTestLab(t, LabConfig{MaxClientsPerSession: max})
+	srv := startEcho(t, lab, session, "")
+	var wg sync.WaitGroup
+	var opened, limited atomic.Int32
+	for range tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := lab.OpenClient(context.Background(), session, ClientSpec{Kind: "tcp", Target: srv.Addr})
+			switch {
+			case err == nil:
+				opened.Add(1)
+			case errors.Is(err, ErrLimit):
+				limited.Add(1)
+			default:
+				t.Errorf("OpenClient: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if opened.Load() != max || limited.Load() != tries-max {
+		t.Errorf("%d opened and %d refused, want %d and %d", opened.Load(), limited.Load(), max, tries-max)
+	}
+	if n := len(lab.Clients(session)); n != max {
+		t.Errorf("%d clients listed, want %d", n, max)
+	}
+}
+
+// A start or open that races the session's deletion does not leave a
+// server or client behind that nobody can stop: once CloseSession has run,
+// the session takes no new ones.
+func TestCloseSessionRacingStartsLeavesNothingRunning(t *testing.T) {
+	lab, _ := newTestLab(t, LabConfig{})
+	target := startEcho(t, lab, "other", "")
+	for round := range 20 {
+		session := fmt.Sprintf("s%d", round)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				if _, err := lab.StartServer(session, ServerSpec{Kind: "tcp-echo"}); err != nil && !errors.Is(err, ErrNotFound) {
+					t.Errorf("StartServer: %v", err)
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				if _, err := lab.OpenClient(context.Background(), session, ClientSpec{Kind: "tcp", Target: target.Addr}); err != nil && !errors.Is(err, ErrNotFound) {
+					t.Errorf("OpenClient: %v", err)
+				}
+			}()
+		}
+		lab.CloseSession(session)
+		wg.Wait()
+		for _, s := range lab.Servers(session) {
+			if s.State == StateRunning {
+				t.Fatalf("round %d: server %s of the deleted session still runs", round, s.ID)
+			}
+		}
+		for _, c := range lab.Clients(session) {
+			if c.State != StateClosed {
+				t.Fatalf("round %d: client %s of the deleted session is %s", round, c.ID, c.State)
+			}
+		}
+		if _, err := lab.StartServer(session, ServerSpec{Kind: "tcp-echo"}); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "deleted") {
+			t.Fatalf("start after delete: err = %v, want not found (deleted)", err)
+		}
 	}
 }

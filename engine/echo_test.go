@@ -505,18 +505,25 @@ func TestStartServerRejectsBadOptions(t *testing.T) {
 		name   string
 		spec   ServerSpec
 		option string
+		msg    string
 	}{
-		{"prefix over 1024 bytes", ServerSpec{Kind: "tcp-echo", Options: []byte(`{"mode":"prefix","prefix":"` + strings.Repeat("x", 1025) + `"}`)}, "prefix"},
-		{"recv_size of the wrong type", ServerSpec{Kind: "tcp-echo", Options: []byte(`{"recv_size":"big"}`)}, ""},
-		{"options not an object", ServerSpec{Kind: "tcp-echo", Options: []byte(`[1]`)}, ""},
-		{"name over 100 bytes", ServerSpec{Kind: "tcp-echo", Name: strings.Repeat("n", 101)}, "name"},
+		{"prefix over 1024 bytes", ServerSpec{Kind: "tcp-echo", Options: []byte(`{"mode":"prefix","prefix":"` + strings.Repeat("x", 1025) + `"}`)}, "prefix", "1024"},
+		{"recv_size of the wrong type", ServerSpec{Kind: "tcp-echo", Options: []byte(`{"recv_size":"big"}`)}, "recv_size", `option "recv_size": got a string, want a whole number`},
+		{"oneshot of the wrong type", ServerSpec{Kind: "tcp-echo", Options: []byte(`{"oneshot":1}`)}, "oneshot", "want true or false"},
+		{"options not an object", ServerSpec{Kind: "tcp-echo", Options: []byte(`[1]`)}, "", "got an array, want an object"},
+		{"options not JSON", ServerSpec{Kind: "tcp-echo", Options: []byte(`{"mode":}`)}, "", "invalid JSON"},
+		{"name over 100 bytes", ServerSpec{Kind: "tcp-echo", Name: strings.Repeat("n", 101)}, "name", "100 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := lab.StartServer("s", tt.spec)
 			var oe *OptionError
-			if !errors.As(err, &oe) || oe.Option != tt.option {
-				t.Errorf("err = %v, want an *OptionError on %q", err, tt.option)
+			if !errors.As(err, &oe) || oe.Option != tt.option || !strings.Contains(oe.Msg, tt.msg) {
+				t.Errorf("err = %v, want an *OptionError on %q saying %q", err, tt.option, tt.msg)
+			}
+			// Messages speak JSON, not Go.
+			if strings.Contains(err.Error(), "Go ") || strings.Contains(err.Error(), "struct") || strings.Contains(err.Error(), "engine.") {
+				t.Errorf("err = %v names Go types", err)
 			}
 		})
 	}

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -107,13 +109,61 @@ func decodeOptions(raw json.RawMessage, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		msg := err.Error()
-		if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-			return &OptionError{Option: strings.Trim(name, `"`), Msg: "unknown option " + name}
-		}
-		return &OptionError{Msg: "options: " + strings.TrimPrefix(msg, "json: ")}
+		return optionsError(err)
 	}
 	return nil
+}
+
+// optionsError says what is wrong with a kind's options in the words of the
+// JSON that was sent, never Go's type names.
+func optionsError(err error) *OptionError {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return &OptionError{Option: typeErr.Field, Msg: fmt.Sprintf("option %q: got %s, want %s", typeErr.Field, jsonKindText(typeErr.Value), goKindText(typeErr.Type))}
+	case errors.As(err, &typeErr):
+		return &OptionError{Msg: fmt.Sprintf(`options: got %s, want an object such as {"mode":"echo"}`, jsonKindText(typeErr.Value))}
+	case errors.As(err, &syntaxErr):
+		return &OptionError{Msg: fmt.Sprintf("options: invalid JSON at byte %d: %s", syntaxErr.Offset, strings.TrimPrefix(msg, "json: "))}
+	}
+	if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return &OptionError{Option: strings.Trim(name, `"`), Msg: "unknown option " + name}
+	}
+	return &OptionError{Msg: "options: " + strings.TrimPrefix(msg, "json: ")}
+}
+
+// jsonKindText names a JSON value kind as encoding/json reports it ("array",
+// "number 3", "string"…) with an article.
+func jsonKindText(v string) string {
+	switch {
+	case v == "array" || v == "object":
+		return "an " + v
+	case v == "":
+		return "a value of the wrong type"
+	}
+	return "a " + v
+}
+
+// goKindText names what a Go type accepts in JSON terms.
+func goKindText(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Pointer:
+		return goKindText(t.Elem())
+	}
+	return "an object"
 }
 
 // UnknownKindError reports an unknown server or client kind, listing the valid ones.
@@ -144,7 +194,15 @@ type Lab struct {
 	servers map[string]*tcpServer // running servers by id
 	stopped []ServerInfo          // recently stopped servers, newest last (bounded)
 	clients map[string]*TCPClient // clients by id, closed ones too (bounded)
+	dialing map[string]int        // clients of each session being dialed now
+	gone    map[string]bool       // sessions closed by CloseSession (deleted)
+	goneAge []string              // gone, oldest first (bounded)
 }
+
+// goneKept bounds how many deleted sessions the lab remembers (to refuse a
+// start that raced the delete); ids are random, so forgetting old ones only
+// matters for a request that arrives long after its session was deleted.
+const goneKept = 1 << 16
 
 // closedClientsKept is how many closed clients per session stay listed (so
 // that a send on one explains itself instead of answering "not found").
@@ -167,7 +225,19 @@ func NewLab(cfg LabConfig, sink Sink, log *slog.Logger) *Lab {
 		policy = &DialPolicy{LabPorts: cfg.Ports}
 	}
 	return &Lab{cfg: cfg, sink: sink, log: log, pool: NewPortPool(cfg.Host, cfg.Ports), policy: policy,
-		servers: map[string]*tcpServer{}, clients: map[string]*TCPClient{}}
+		servers: map[string]*tcpServer{}, clients: map[string]*TCPClient{}, dialing: map[string]int{}, gone: map[string]bool{}}
+}
+
+// usable refuses new servers and clients once the lab is closed or the
+// session deleted. Call with l.mu held.
+func (l *Lab) usable(session string) error {
+	if l.closed {
+		return ErrLabClosed
+	}
+	if l.gone[session] {
+		return fmt.Errorf("session %s: %w (it was deleted)", session, ErrNotFound)
+	}
+	return nil
 }
 
 // Ports returns the lab port range.
@@ -194,9 +264,9 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	// emit after releasing it: Emit may wait for the disk, and listing or
 	// stopping servers must not wait with it.
 	l.mu.Lock()
-	if l.closed {
+	if err := l.usable(session); err != nil {
 		l.mu.Unlock()
-		return ServerInfo{}, ErrLabClosed
+		return ServerInfo{}, err
 	}
 	if max := l.cfg.MaxServersPerSession; max > 0 && l.countServers(session) >= max {
 		l.mu.Unlock()
@@ -301,19 +371,30 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 	if opts.RecvSize < 1 || opts.RecvSize > MaxRecvSize {
 		return ClientInfo{}, &OptionError{Option: "recv_size", Msg: fmt.Sprintf("recv_size %d: want 1 to %d bytes", opts.RecvSize, MaxRecvSize)}
 	}
-	if _, _, err := net.SplitHostPort(spec.Target); err != nil || len(spec.Target) > 300 {
-		return ClientInfo{}, &OptionError{Option: "target", Msg: fmt.Sprintf("target %q: want host:port, e.g. 127.0.0.1:%d", spec.Target, l.cfg.Ports.First)}
+	if err := l.checkTarget(spec.Target); err != nil {
+		return ClientInfo{}, err
 	}
+	// The dial runs without the lock; the slot it will take is reserved
+	// under it, so concurrent opens cannot pass the limit together.
 	l.mu.Lock()
-	if l.closed {
+	if err := l.usable(session); err != nil {
 		l.mu.Unlock()
-		return ClientInfo{}, ErrLabClosed
+		return ClientInfo{}, err
 	}
-	if max := l.cfg.MaxClientsPerSession; max > 0 && l.countOpenClients(session) >= max {
+	if max := l.cfg.MaxClientsPerSession; max > 0 && l.countOpenClients(session)+l.dialing[session] >= max {
 		l.mu.Unlock()
 		return ClientInfo{}, fmt.Errorf("%w: a session may hold at most %d open clients; close one first", ErrLimit, max)
 	}
+	l.dialing[session]++
 	l.mu.Unlock()
+	dialed := false
+	defer func() {
+		if !dialed { // registered below otherwise, under the same lock
+			l.mu.Lock()
+			l.undial(session)
+			l.mu.Unlock()
+		}
+	}()
 	id := newID("cli")
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.DialTimeout)
 	defer cancel()
@@ -324,15 +405,48 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 		return ClientInfo{}, fmt.Errorf("connect to %s: %w", spec.Target, err)
 	}
 	l.mu.Lock()
-	if l.closed {
+	dialed = true
+	l.undial(session)
+	if err := l.usable(session); err != nil {
+		// Closed or deleted while dialing: the client's close is emitted
+		// (and dropped by the recorder for a deleted session).
 		l.mu.Unlock()
 		c.Close(false)
-		return ClientInfo{}, ErrLabClosed
+		return ClientInfo{}, err
 	}
 	l.clients[id] = c
 	l.pruneClosedClients(session)
 	l.mu.Unlock()
 	return c.Info(), nil
+}
+
+// undial releases a dial's reserved slot. Call with l.mu held.
+func (l *Lab) undial(session string) {
+	if l.dialing[session]--; l.dialing[session] <= 0 {
+		delete(l.dialing, session)
+	}
+}
+
+// checkTarget refuses a target that is not host:port with a port number
+// (the dial policy then judges the address itself).
+func (l *Lab) checkTarget(target string) error {
+	bad := func(why string) error {
+		return &OptionError{Option: "target", Msg: fmt.Sprintf("target %q: %s; want host:port, e.g. 127.0.0.1:%d", target, why, l.cfg.Ports.First)}
+	}
+	if len(target) > 300 {
+		return bad("too long")
+	}
+	host, port, err := net.SplitHostPort(target)
+	if err != nil {
+		return bad("not host:port")
+	}
+	if host == "" {
+		return bad("no host")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return bad(fmt.Sprintf("port %q is not a number from 1 to 65535", port))
+	}
+	return nil
 }
 
 func (l *Lab) countOpenClients(session string) int {
@@ -390,6 +504,14 @@ func (l *Lab) Clients(session string) []ClientInfo {
 // is deleted).
 func (l *Lab) CloseSession(session string) {
 	l.mu.Lock()
+	if !l.gone[session] {
+		l.gone[session] = true
+		l.goneAge = append(l.goneAge, session)
+		if len(l.goneAge) > goneKept {
+			delete(l.gone, l.goneAge[0])
+			l.goneAge = l.goneAge[1:]
+		}
+	}
 	var servers []*tcpServer
 	for id, s := range l.servers {
 		if s.info.Session == session {

@@ -215,7 +215,9 @@ func TestEventsPaging(t *testing.T) {
 		{"before near the start", 0, 3, 5, []int64{1, 2}},
 		{"before the first", 0, 1, 5, []int64{}},
 		{"before past the end", 0, 100, 2, []int64{9, 10}},
-		{"before wins over after", 2, 6, 10, []int64{1, 2, 3, 4, 5}},
+		{"after and before bound a window", 2, 6, 10, []int64{3, 4, 5}},
+		{"a window wider than the limit gives its newest", 1, 9, 3, []int64{6, 7, 8}},
+		{"an empty window", 4, 5, 10, []int64{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -211,14 +211,14 @@ func (s *Store) GetSession(ctx context.Context, id string) (Session, error) {
 const MaxEventsPage = 5000
 
 // Events returns up to limit events of session with seq > after, oldest
-// first. before > 0 instead returns the limit events just below seq before,
-// still oldest first (for paging back through history).
+// first. before > 0 instead returns the limit events just below seq before
+// (and above after), still oldest first (for paging back through history).
 func (s *Store) Events(ctx context.Context, session string, after, before int64, limit int) ([]Record, error) {
 	if limit <= 0 || limit > MaxEventsPage {
 		limit = MaxEventsPage
 	}
 	if before > 0 {
-		return s.eventsBefore(ctx, session, before, limit)
+		return s.eventsBefore(ctx, session, after, before, limit)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT first_seq, last_seq, events FROM event_chunks
 		WHERE session_id = ? AND last_seq > ? ORDER BY last_seq`, session, after)
@@ -237,10 +237,11 @@ func (s *Store) Events(ctx context.Context, session string, after, before int64,
 	return out, rows.Err()
 }
 
-// eventsBefore returns the limit events just below seq before, oldest first.
-func (s *Store) eventsBefore(ctx context.Context, session string, before int64, limit int) ([]Record, error) {
+// eventsBefore returns the limit events just below seq before and above seq
+// after, oldest first.
+func (s *Store) eventsBefore(ctx context.Context, session string, after, before int64, limit int) ([]Record, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT first_seq, last_seq, events FROM event_chunks
-		WHERE session_id = ? AND first_seq < ? ORDER BY first_seq DESC`, session, before)
+		WHERE session_id = ? AND first_seq < ? AND last_seq > ? ORDER BY first_seq DESC`, session, before, after)
 	if err != nil {
 		return nil, fmt.Errorf("events of %s: %w", session, err)
 	}
@@ -248,7 +249,7 @@ func (s *Store) eventsBefore(ctx context.Context, session string, before int64, 
 	var newestFirst [][]Record
 	n := 0
 	for n < limit && rows.Next() {
-		recs, err := scanChunk(rows, session, 0, before)
+		recs, err := scanChunk(rows, session, after, before)
 		if err != nil {
 			return nil, err
 		}

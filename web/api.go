@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -372,11 +374,36 @@ func (s *Server) startServer(sess sessions.Session, kind, name string, port *int
 }
 
 func (s *Server) handleStopServer(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
-	info, err := s.lab.StopServer(sess.ID, chi.URLParam(r, "sid"))
+	info, err := s.stopServer(r.Context(), sess, chi.URLParam(r, "sid"))
 	if err != nil {
 		return err
 	}
 	return respond(w, http.StatusOK, info)
+}
+
+// stopServer stops a running server; one the session had but that no longer
+// runs is a conflict ("already stopped"), not an unknown id.
+func (s *Server) stopServer(ctx context.Context, sess sessions.Session, id string) (engine.ServerInfo, error) {
+	info, err := s.lab.StopServer(sess.ID, id)
+	if errors.Is(err, engine.ErrNotFound) && s.hadEndpoint(ctx, sess, id) {
+		return info, &apiError{http.StatusConflict, "server " + id + " is already stopped"}
+	}
+	return info, err
+}
+
+// hadEndpoint reports whether session ever had server or client id: the
+// engine forgets stopped ones after a while (and all of them at a restart),
+// the recording does not.
+func (s *Server) hadEndpoint(ctx context.Context, sess sessions.Session, id string) bool {
+	if slices.ContainsFunc(s.lab.Servers(sess.ID), func(i engine.ServerInfo) bool { return i.ID == id }) {
+		return true
+	}
+	servers, clients, err := s.store.RecordedServers(ctx, sess.ID)
+	if err != nil {
+		return false
+	}
+	has := func(e sessions.Endpoint) bool { return e.ID == id }
+	return slices.ContainsFunc(servers, has) || slices.ContainsFunc(clients, has)
 }
 
 func (s *Server) handleOpenClient(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
@@ -415,15 +442,35 @@ func payload(text, hx, b64 *string) ([]byte, error) {
 	case hx != nil:
 		return parseHex(*hx)
 	}
-	trimmed := strings.TrimLeft(*b64, " \t\r\n")
-	lead := len(*b64) - len(trimmed)
-	b, err := base64.StdEncoding.DecodeString(strings.TrimRight(trimmed, " \t\r\n"))
-	if err != nil {
-		var ce base64.CorruptInputError
-		if errors.As(err, &ce) {
-			// Positions count in what the visitor typed, leading spaces included.
-			return nil, badRequest(fmt.Sprintf("invalid base64 at position %d", int64(ce)+int64(lead)))
+	return parseBase64(*b64)
+}
+
+// parseBase64 reads standard base64 as people paste it: white space
+// anywhere, the trailing "=" padding optional. An error names the position
+// (0-based, in characters) of the offending character.
+func parseBase64(s string) ([]byte, error) {
+	clean := make([]byte, 0, len(s))
+	padAt := -1 // position of the first "="
+	for i, c := range s {
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		case c == '=':
+			if padAt < 0 {
+				padAt = i
+			}
+		case padAt >= 0:
+			return nil, badRequest(fmt.Sprintf("invalid base64 at position %d: %q after the \"=\" padding at position %d; padding may only end the text", i, c, padAt))
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '+', c == '/':
+			clean = append(clean, byte(c))
+		default:
+			return nil, badRequest(fmt.Sprintf("invalid base64 at position %d: %q is not a base64 character (A-Z, a-z, 0-9, + and /)", i, c))
 		}
+	}
+	if len(clean)%4 == 1 {
+		return nil, badRequest(fmt.Sprintf("invalid base64: %d characters leave one over; base64 comes in groups of 4 characters (the last group may have 2 or 3)", len(clean)))
+	}
+	b, err := base64.RawStdEncoding.DecodeString(string(clean))
+	if err != nil {
 		return nil, badRequest("invalid base64: " + err.Error())
 	}
 	return b, nil
@@ -482,7 +529,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, sess session
 	if err := s.decode(w, r, &in); err != nil {
 		return err
 	}
-	n, err := s.send(sess, chi.URLParam(r, "cid"), in.Text, in.Hex, in.Base64)
+	n, err := s.send(r.Context(), sess, chi.URLParam(r, "cid"), in.Text, in.Hex, in.Base64)
 	if err != nil {
 		return err
 	}
@@ -491,7 +538,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, sess session
 
 // send decodes one of text, hex or base64, checks its size and sends it on
 // a client: what the API and the page's form share.
-func (s *Server) send(sess sessions.Session, cid string, text, hx, b64 *string) (int, error) {
+func (s *Server) send(ctx context.Context, sess sessions.Session, cid string, text, hx, b64 *string) (int, error) {
 	b, err := payload(text, hx, b64)
 	if err != nil {
 		return 0, err
@@ -503,7 +550,23 @@ func (s *Server) send(sess sessions.Session, cid string, text, hx, b64 *string) 
 	if len(b) == 0 {
 		return 0, badRequest("nothing to send: the message is empty")
 	}
-	return len(b), s.lab.Send(sess.ID, cid, b)
+	err = s.lab.Send(sess.ID, cid, b)
+	var closed *engine.SendClosedError
+	switch {
+	case err == nil:
+		return len(b), nil
+	case errors.Is(err, engine.ErrNotFound) && s.hadEndpoint(ctx, sess, cid):
+		// A client from before a restart, or closed long ago.
+		return 0, &engine.SendClosedError{State: engine.StateClosed}
+	case errors.As(err, &closed):
+		return 0, err
+	}
+	// The peer is gone (EPIPE, ECONNRESET): the connection's state, not a
+	// failing upstream, so 409 like a send after close.
+	if se := engine.Classify(err); se.Errno == "EPIPE" || se.Errno == "ECONNRESET" {
+		return 0, &connGoneError{err}
+	}
+	return 0, err
 }
 
 func (s *Server) handleCloseClient(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
@@ -515,9 +578,19 @@ func (s *Server) handleCloseClient(w http.ResponseWriter, r *http.Request, sess 
 			return err
 		}
 	}
-	info, err := s.lab.CloseClient(sess.ID, chi.URLParam(r, "cid"), in.Half)
+	info, err := s.closeClient(r.Context(), sess, chi.URLParam(r, "cid"), in.Half)
 	if err != nil {
 		return err
 	}
 	return respond(w, http.StatusOK, clientView{info})
+}
+
+// closeClient closes a client; one the session had but that the engine no
+// longer holds is a conflict ("already closed").
+func (s *Server) closeClient(ctx context.Context, sess sessions.Session, id string, half bool) (engine.ClientInfo, error) {
+	info, err := s.lab.CloseClient(sess.ID, id, half)
+	if errors.Is(err, engine.ErrNotFound) && s.hadEndpoint(ctx, sess, id) {
+		return info, &apiError{http.StatusConflict, "client " + id + " is already closed"}
+	}
+	return info, err
 }

@@ -649,7 +649,7 @@ func TestAPIHappyStopServer(t *testing.T) {
 		return ok
 	})
 	var e apiErrBody
-	checkErr(t, "stop again", a.do("DELETE", "/api/sessions/"+sess+"/servers/"+id, nil, &e), e, http.StatusNotFound, "", "not found")
+	checkErr(t, "stop again", a.do("DELETE", "/api/sessions/"+sess+"/servers/"+id, nil, &e), e, http.StatusConflict, "", "already stopped")
 }
 
 // A server stopped right after it started is still listed, as stopped, in
@@ -985,6 +985,9 @@ func TestAPIBadSend(t *testing.T) {
 		send("invalid base64", map[string]string{"base64": "aGVs*G8="}, 400, "base64", "position 4"),
 		// Positions count in what the user sent, as they do for hex.
 		send("invalid base64 after leading spaces", map[string]string{"base64": "  aGVs*G8="}, 400, "base64", "position 6"),
+		send("base64 after its padding", map[string]string{"base64": "aGk=aGk="}, 400, "position 4", "padding"),
+		send("base64 with one character over", map[string]string{"base64": "aGVsb"}, 400, "5 characters", "groups of 4"),
+		send("base64 in another alphabet", map[string]string{"base64": "aG_s"}, 400, "position 2", "not a base64 character"),
 		send("text and hex", map[string]string{"text": "hi", "hex": "6869"}, 400, "exactly one"),
 		send("text, hex and base64", map[string]string{"text": "hi", "hex": "6869", "base64": "aGk="}, 400, "exactly one"),
 		send("nothing", `{}`, 400, "exactly one"),
@@ -995,6 +998,24 @@ func TestAPIBadSend(t *testing.T) {
 		send("empty body", "", 400, "empty"),
 		{name: "half-close body wrong type", method: "POST", path: "/api/sessions/{s}/clients/{cli}/close", body: `{"half":"yes"}`, status: 400, want: []string{`"half"`}},
 	})
+}
+
+// Base64 as people paste it: the padding left off, white space anywhere.
+func TestAPISendBase64AsPeoplePasteIt(t *testing.T) {
+	f := newFixture(t)
+	want := ""
+	for _, in := range []string{"aGk", "aGVsbG8=", " aGVs\nbG8 ", "aGVsbG8"} {
+		var out struct{ Sent int }
+		if code := f.a.do("POST", "/api/sessions/"+f.sess+"/clients/"+f.cli+"/send", map[string]string{"base64": in}, &out); code != http.StatusOK {
+			t.Fatalf("send base64 %q: status %d, want 200", in, code)
+		}
+		b, _ := base64.RawStdEncoding.DecodeString(strings.TrimRight(strings.Join(strings.Fields(in), ""), "="))
+		if out.Sent != len(b) {
+			t.Fatalf("send base64 %q: sent %d, want %d", in, out.Sent, len(b))
+		}
+		want += string(b)
+		f.a.waitEvents(f.sess, "the echo of "+in, func(evs []sessions.Record) bool { return string(recvData(evs, f.cli)) == want })
+	}
 }
 
 func TestAPISendAtTheSizeLimitIsAccepted(t *testing.T) {
@@ -1117,6 +1138,66 @@ func TestAPISendOnClosedClient(t *testing.T) {
 		_, ok := findEvent(evs, errorEvent("EPIPE", cid))
 		return ok
 	})
+	f.undisturbed(t)
+}
+
+// A send to a peer that reset the connection is a conflict with the
+// connection's state (409 with EPIPE or ECONNRESET explained), not a 502.
+func TestAPISendToResetPeer(t *testing.T) {
+	f := newFixture(t)
+	a := f.a
+	addr, accept := testPeer(t)
+	cid := a.openClient(f.sess, addr)
+	peer := accept().(*net.TCPConn)
+	peer.SetLinger(0) // close with RST
+	peer.Close()
+	a.waitEvents(f.sess, "the client sees the reset", func(evs []sessions.Record) bool {
+		_, ok := findEvent(evs, func(e sessions.Record) bool { return e.Server == cid && e.Kind == engine.KindClose })
+		return ok
+	})
+	var e apiErrBody
+	code := a.do("POST", "/api/sessions/"+f.sess+"/clients/"+cid+"/send", map[string]string{"text": "anyone?"}, &e)
+	if code != http.StatusConflict || (e.Errno != "EPIPE" && e.Errno != "ECONNRESET") || e.Hint == "" {
+		t.Fatalf("send to a reset peer: status %d body %+v, want 409 with EPIPE or ECONNRESET and a hint", code, e)
+	}
+	f.undisturbed(t)
+}
+
+// Stopping a stopped server, or closing a client the engine no longer
+// holds, says so (409) instead of calling a listed id unknown (404).
+func TestAPIStopAndCloseTwice(t *testing.T) {
+	f := newFixture(t)
+	a := f.a
+	id, _ := a.startEcho(f.sess, nil)
+	if code := a.do("DELETE", "/api/sessions/"+f.sess+"/servers/"+id, nil, nil); code != http.StatusOK {
+		t.Fatalf("stop: status %d", code)
+	}
+	var e apiErrBody
+	checkErr(t, "stop again", a.do("DELETE", "/api/sessions/"+f.sess+"/servers/"+id, nil, &e), e, http.StatusConflict, "", "already stopped")
+
+	// The engine lists 32 closed clients per session; older ones are known
+	// only to the recording.
+	first := a.openClient(f.sess, f.echoAddr)
+	for i := 0; i < 34; i++ { // the 34th open prunes the first
+		cid := first
+		if i > 0 {
+			cid = a.openClient(f.sess, f.echoAddr)
+		}
+		if code := a.do("POST", "/api/sessions/"+f.sess+"/clients/"+cid+"/close", nil, nil); code != http.StatusOK {
+			t.Fatalf("close %s: status %d", cid, code)
+		}
+	}
+	a.waitEvents(f.sess, "the first client in the recording", func(evs []sessions.Record) bool {
+		_, ok := findEvent(evs, func(e sessions.Record) bool { return e.Server == first && e.Kind == engine.KindConnect })
+		return ok
+	})
+	e = apiErrBody{}
+	checkErr(t, "close a forgotten client", a.do("POST", "/api/sessions/"+f.sess+"/clients/"+first+"/close", nil, &e), e, http.StatusConflict, "", "already closed")
+	e = apiErrBody{}
+	checkErr(t, "send on a forgotten client", a.do("POST", "/api/sessions/"+f.sess+"/clients/"+first+"/send", map[string]string{"text": "hi"}, &e), e,
+		http.StatusConflict, "EPIPE", "closed")
+	e = apiErrBody{}
+	checkErr(t, "stop a server of no session", a.do("DELETE", "/api/sessions/"+f.sess+"/servers/srv-00000000", nil, &e), e, http.StatusNotFound, "", "not found")
 	f.undisturbed(t)
 }
 
@@ -1253,6 +1334,11 @@ func TestAPIBadClientOpen(t *testing.T) {
 		open("unknown option", map[string]any{"target": "127.0.0.1:23000", "options": map[string]any{"nodelay": true}}, `"nodelay"`),
 		open("recv_size too big", map[string]any{"target": "127.0.0.1:23000", "options": map[string]any{"recv_size": 1 << 20}}, "recv_size"),
 		open("wrong type", `{"target":23000}`, `"target"`),
+		open("target port past 65535", map[string]any{"target": "127.0.0.1:70000"}, `"70000"`, "1 to 65535"),
+		open("target port not a number", map[string]any{"target": "127.0.0.1:abc"}, `"abc"`, "1 to 65535"),
+		open("target without host", map[string]any{"target": ":23000"}, "no host"),
+		open("options of the wrong type", map[string]any{"target": "127.0.0.1:23000", "options": map[string]any{"recv_size": "big"}}, `option "recv_size": got a string, want a whole number`),
+		open("options not an object", map[string]any{"target": "127.0.0.1:23000", "options": []int{1}}, "got an array"),
 	})
 }
 

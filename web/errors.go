@@ -20,6 +20,13 @@ func (e *apiError) Error() string { return e.msg }
 
 func badRequest(msg string) error { return &apiError{http.StatusBadRequest, msg} }
 
+// connGoneError is a send that failed because the peer is gone (EPIPE,
+// ECONNRESET): answered 409 with the errno and its hint.
+type connGoneError struct{ err error }
+
+func (e *connGoneError) Error() string { return "send failed: " + e.err.Error() }
+func (e *connGoneError) Unwrap() error { return e.err }
+
 // errorBody is the JSON of every error answer. Socket errors also carry the
 // errno name and the hint a learner needs.
 type errorBody struct {
@@ -43,6 +50,7 @@ func (s *Server) errorResponse(r *http.Request, err error) (int, errorBody) {
 		kindErr *engine.UnknownKindError
 		refused *engine.RefusedError
 		closed  *engine.SendClosedError
+		gone    *connGoneError
 		tooBig  *http.MaxBytesError
 	)
 	body := errorBody{Error: err.Error()}
@@ -67,7 +75,7 @@ func (s *Server) errorResponse(r *http.Request, err error) (int, errorBody) {
 	case errors.As(err, &refused):
 		status = http.StatusForbidden
 		body.Errno, body.Hint = sockErr(err)
-	case errors.As(err, &closed):
+	case errors.As(err, &closed), errors.As(err, &gone):
 		status = http.StatusConflict
 		body.Errno, body.Hint = sockErr(err)
 	case errors.Is(err, engine.ErrLabClosed), errors.Is(err, sessions.ErrRecorderClosed):

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,7 +91,51 @@ func optionsText(opts any) string {
 	if err != nil {
 		return ""
 	}
-	return strings.Trim(string(b), "{}")
+	// Walk the object's tokens (not a map) to keep the options' own order:
+	// mode first.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	var parts []string
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return strings.Join(parts, " · ")
+		}
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return strings.Join(parts, " · ")
+		}
+		parts = append(parts, fmt.Sprint(k)+" "+optionValueText(v))
+	}
+	return strings.Join(parts, " · ")
+}
+
+// optionValueText writes one option's value for people: words as they are,
+// other text quoted (so a prefix of ">> " shows its space), yes/no for
+// switches.
+func optionValueText(v any) string {
+	switch v := v.(type) {
+	case bool:
+		if v {
+			return "yes"
+		}
+		return "no"
+	case string:
+		if v != "" && strings.IndexFunc(v, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+		}) < 0 {
+			return v
+		}
+		return strconv.Quote(v)
+	case json.Number:
+		return v.String()
+	default:
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
 }
 
 // The session page's forms post here when JavaScript is off (with it, the
@@ -168,7 +213,7 @@ func (s *Server) formStartServer(r *http.Request, sess sessions.Session) error {
 }
 
 func (s *Server) formStopServer(r *http.Request, sess sessions.Session) error {
-	_, err := s.lab.StopServer(sess.ID, chi.URLParam(r, "sid"))
+	_, err := s.stopServer(r.Context(), sess, chi.URLParam(r, "sid"))
 	return err
 }
 
@@ -184,17 +229,17 @@ func (s *Server) formSend(r *http.Request, sess sessions.Session) error {
 		if r.PostFormValue("newline") != "" {
 			data += " 0a"
 		}
-		_, err = s.send(sess, chi.URLParam(r, "cid"), nil, &data, nil)
+		_, err = s.send(r.Context(), sess, chi.URLParam(r, "cid"), nil, &data, nil)
 	} else {
 		if r.PostFormValue("newline") != "" {
 			data += "\n"
 		}
-		_, err = s.send(sess, chi.URLParam(r, "cid"), &data, nil, nil)
+		_, err = s.send(r.Context(), sess, chi.URLParam(r, "cid"), &data, nil, nil)
 	}
 	return err
 }
 
 func (s *Server) formCloseClient(r *http.Request, sess sessions.Session) error {
-	_, err := s.lab.CloseClient(sess.ID, chi.URLParam(r, "cid"), r.PostFormValue("half") != "")
+	_, err := s.closeClient(r.Context(), sess, chi.URLParam(r, "cid"), r.PostFormValue("half") != "")
 	return err
 }
