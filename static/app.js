@@ -25,18 +25,38 @@ let shownFirst = 0; // oldest seq in the table (0: none)
 let shownLast = 0; // newest seq in the table
 let received = 0; // newest seq received (live or fill): the resume point
 let follow = true; // the table shows the newest events and scrolls with them
+// dropped: events after the table's last row were let go while not
+// following, so following again needs a fresh tail ("Latest").
+let dropped = false;
 let frameQueued = false;
 let loadingOlder = false;
 let ws = null;
 let retryDelay = 500;
 const conns = new Set();
 
+// showError shows msg in the banner, which stays in view at the top of the
+// window (errors come from forms far down the page) until dismissed or 20 s.
 function showError(msg) {
   banner.textContent = msg;
+  const x = document.createElement("button");
+  x.type = "button";
+  x.className = "dismiss";
+  x.textContent = "×";
+  x.title = "dismiss";
+  x.addEventListener("click", () => { banner.hidden = true; });
+  banner.prepend(x);
   banner.classList.remove("info");
   banner.hidden = false;
   clearTimeout(showError.timer);
-  showError.timer = setTimeout(() => { banner.hidden = true; }, 12000);
+  showError.timer = setTimeout(() => { banner.hidden = true; }, 20000);
+}
+
+// note says something about the table that is not an error (skipped ahead,
+// nothing matches the filter…) next to the live state.
+const tableNote = document.getElementById("table-note");
+function note(msg) {
+  tableNote.textContent = msg;
+  tableNote.hidden = !msg;
 }
 
 async function call(method, url, payload) {
@@ -87,13 +107,19 @@ export function hexdump(bytes) {
   return lines.join("\n");
 }
 
+const utf8 = new TextDecoder("utf-8"); // invalid sequences become U+FFFD
+
+// preview shows the first bytes as text: UTF-8 decoded, control characters
+// as escapes or dots, so "héllo\n" reads as héllo\n.
 function preview(bytes) {
   let s = "";
-  for (const b of bytes.subarray(0, 64)) {
-    if (b === 0x0a) s += "\\n";
-    else if (b === 0x0d) s += "\\r";
-    else if (b === 0x09) s += "\\t";
-    else s += printable(b);
+  for (const ch of utf8.decode(bytes.subarray(0, 64))) {
+    const c = ch.codePointAt(0);
+    if (c === 0x0a) s += "\\n";
+    else if (c === 0x0d) s += "\\r";
+    else if (c === 0x09) s += "\\t";
+    else if (c < 0x20 || c === 0x7f || (c >= 0x80 && c < 0xa0)) s += ".";
+    else s += ch;
   }
   return bytes.length > 64 ? s + "…" : s;
 }
@@ -114,12 +140,14 @@ function details(ev) {
       if (ev.truncated) s += ` (capture cap reached: ${bytes.length} of ${ev.len} bytes kept)`;
       return s;
     }
-    case "close": {
-      const who = m.by === "peer" ? "peer closed" : "closed here";
-      return `${who}${m.half ? " (half: " + (m.by === "peer" ? "FIN received" : "shutdown write") + ")" : ""}${m.reason ? " — " + m.reason : ""}`;
+    case "close":
+      return closeText(m);
+    case "error": {
+      let s = ev.err ? `${ev.err.errno}: ${ev.err.message}` : JSON.stringify(m);
+      if (m.op === "send" && m.written !== undefined) s = `send failed (${m.written} bytes written) — ${s}`;
+      else if (m.op) s = `${m.op} failed — ${s}`;
+      return ev.err && ev.err.hint ? `${s}\n${ev.err.hint}` : s;
     }
-    case "error":
-      return ev.err ? `${ev.err.errno}: ${ev.err.message}\n${ev.err.hint || ""}` : JSON.stringify(m);
     case "server-start":
       return `${m.kind || ""} ${m.name || ""} ${m.options ? JSON.stringify(m.options) : ""}`;
     case "connect":
@@ -127,6 +155,18 @@ function details(ev) {
     default:
       return Object.keys(m).length ? JSON.stringify(m) : "";
   }
+}
+
+// closeText says who closed and how, in the words a tutorial uses: a FIN
+// from the peer is all a recv of 0 bytes tells, whether the peer closed or
+// only shut down its sending side.
+function closeText(m) {
+  let s;
+  if (m.by === "peer") s = m.half ? "peer sent FIN (it closed, or shut down its sending side)" : "peer closed";
+  else s = m.half ? "shutdown(SHUT_WR) here: FIN sent, can still receive" : "closed here";
+  if (m.reason && !(m.half && m.by === "peer")) s += ` — ${m.reason}`;
+  else if (m.reason) s += ` — recv returned 0 bytes`;
+  return s;
 }
 
 function cell(tr, cls, text) {
@@ -162,6 +202,10 @@ function rowFor(ev) {
     td.appendChild(hint);
   }
   tr.appendChild(td);
+  if (ev.kind === "send") {
+    const prev = lastSend.get(ev.conn || "");
+    if (!prev || Number(prev.dataset.seq) < ev.seq) lastSend.set(ev.conn || "", tr);
+  }
   if ((ev.kind === "recv" || ev.kind === "send") && ev.data) {
     tr.classList.add("data");
     tr.title = "click for the hexdump";
@@ -174,19 +218,25 @@ function rowFor(ev) {
     filterConn.appendChild(o);
   }
   tr.hidden = !matches(tr);
+  if (ev.kind === "error" && ev.meta && ev.meta.op === "send" && ev.meta.written !== undefined) markFailedSend(ev);
   return tr;
+}
+
+// markFailedSend flags the send row an error belongs to (the newest send
+// row of its connection): the send event is emitted before its write call,
+// so without this a learner would read it as sent.
+const lastSend = new Map(); // conn -> newest send row built
+function markFailedSend(ev) {
+  const tr = lastSend.get(ev.conn || "");
+  if (!tr || Number(tr.dataset.seq) > ev.seq || tr.classList.contains("failed")) return;
+  tr.classList.add("failed");
+  const errno = ev.err ? ev.err.errno : "error";
+  tr.querySelector("td.details").prepend(`not sent (${errno}, ${ev.meta.written} bytes written): `);
 }
 
 function matches(tr) {
   return (!filterConn.value || tr.dataset.conn === filterConn.value) &&
     (!filterKind.value || tr.dataset.kind === filterKind.value);
-}
-
-function applyFilter() {
-  for (const tr of body.children) {
-    if (tr.classList.contains("hex")) tr.hidden = !matches(tr.previousElementSibling);
-    else tr.hidden = !matches(tr);
-  }
 }
 
 body.addEventListener("click", (e) => {
@@ -220,6 +270,10 @@ function accept(events) {
     if (ev.seq > received) received = ev.seq;
     if (lifecycle(ev)) scheduleRefresh();
   }
+  queueFlush();
+}
+
+function queueFlush() {
   if (!frameQueued) {
     frameQueued = true;
     requestAnimationFrame(flush);
@@ -227,38 +281,83 @@ function accept(events) {
 }
 
 // flush appends, once per frame, every pending event that continues the
-// table without a hole, then trims the oldest rows beyond MAX_ROWS.
+// table without a hole, then trims the oldest rows beyond MAX_ROWS. When more
+// than a table's worth is waiting (a flood, a long gap), it skips ahead and
+// builds rows only for the newest MAX_ROWS: the rest is in the recording and
+// pages in on scroll.
 function flush() {
   frameQueued = false;
+  if (loadingOlder) return; // loadOlder flushes when its page is in
   if (!follow) {
-    // Paged back into history: keep what arrives, show it on "Latest".
-    jumpLatest.hidden = false;
+    // Reading older rows: keep what arrives, show it on "Latest".
+    if (pending.size) jumpLatest.hidden = false;
     trimPending();
     return;
   }
-  const frag = document.createDocumentFragment();
-  let n = 0;
-  while (pending.has(shownLast + 1)) {
-    const ev = pending.get(shownLast + 1);
-    pending.delete(shownLast + 1);
-    frag.appendChild(rowFor(ev));
-    shownLast = ev.seq;
-    if (!shownFirst) shownFirst = ev.seq;
-    n++;
+  let end = shownLast;
+  while (pending.has(end + 1)) end++;
+  if (end === shownLast) {
+    if (pending.size) watchHole();
+    showLive();
+    return;
   }
-  if (n === 0) return;
-  const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
+  if (end - shownLast > MAX_ROWS) {
+    const skipTo = end - MAX_ROWS;
+    for (let q = shownLast + 1; q <= skipTo; q++) pending.delete(q);
+    body.replaceChildren();
+    note(`Skipped ahead ${skipTo - shownLast} events to stay live; scroll up to page through them.`);
+    shownFirst = 0;
+    shownLast = skipTo;
+  }
+  const frag = document.createDocumentFragment();
+  for (let q = shownLast + 1; q <= end; q++) {
+    frag.appendChild(rowFor(pending.get(q)));
+    pending.delete(q);
+  }
+  if (!shownFirst) shownFirst = shownLast + 1;
+  shownLast = end;
   body.appendChild(frag);
   let rows = body.querySelectorAll("tr.ev").length;
   while (rows > MAX_ROWS) {
     const first = body.firstElementChild;
     if (first.nextElementSibling && first.nextElementSibling.classList.contains("hex")) first.nextElementSibling.remove();
+    if (first.classList.contains("ev")) rows--;
     first.remove();
-    rows--;
   }
   const firstRow = body.querySelector("tr.ev");
   shownFirst = firstRow ? Number(firstRow.dataset.seq) : 0;
-  if (atBottom) scroller.scrollTop = scroller.scrollHeight;
+  scroller.scrollTop = scroller.scrollHeight;
+  showLive();
+  showFilterState();
+}
+
+// watchHole repairs a hole in what is pending (events after the table's
+// last row are here, the next one is not) that a gap fill has not filled
+// within a second, whatever caused it: the table must never stall.
+let holeTimer = 0;
+function watchHole() {
+  if (holeTimer) return;
+  const at = shownLast;
+  holeTimer = setTimeout(() => {
+    holeTimer = 0;
+    if (!follow || shownLast !== at || !pending.size || pending.has(at + 1)) return;
+    let next = Infinity;
+    for (const k of pending.keys()) if (k < next) next = k;
+    fillGap(at + 1, next - 1).catch((e) => showError(`Could not fetch missed events: ${e.message}`));
+  }, 1000);
+}
+
+// showLive says whether the table is live or still catching up.
+function showLive() {
+  if (liveState.dataset.state !== "live" && liveState.dataset.state !== "catching-up") return;
+  const behind = received - shownLast;
+  if (follow && behind > PAGE) {
+    liveState.textContent = `catching up (${behind} behind)…`;
+    liveState.dataset.state = "catching-up";
+  } else {
+    liveState.textContent = "live";
+    liveState.dataset.state = "live";
+  }
 }
 
 // While not following, keep only a bounded number of pending events; the
@@ -267,65 +366,162 @@ function trimPending() {
   if (pending.size <= MAX_ROWS) return;
   const keys = [...pending.keys()].sort((a, b) => a - b);
   for (const k of keys.slice(0, keys.length - MAX_ROWS)) pending.delete(k);
+  dropped = true;
+}
+
+// stopFollowing pauses the live tail of the table: new events wait (or are
+// dropped and fetched again) until "Latest" or a scroll back to the bottom.
+function stopFollowing() {
+  if (!follow) return;
+  follow = false;
+  jumpLatest.hidden = false;
 }
 
 async function loadTail() {
   const data = await call("GET", `${api}/events?before=${Number.MAX_SAFE_INTEGER}&limit=${PAGE}`);
   body.replaceChildren();
-  pending.clear();
   const evs = data.events;
+  // Keep what the live stream brought during the fetch past its end.
+  const tail = evs.length ? evs[evs.length - 1].seq : 0;
+  for (const k of pending.keys()) if (k <= tail) pending.delete(k);
   shownFirst = evs.length ? evs[0].seq : 0;
   shownLast = evs.length ? evs[0].seq - 1 : 0;
   follow = true;
+  dropped = false;
   jumpLatest.hidden = true;
+  note("");
   accept(evs);
   flush();
-  scroller.scrollTop = scroller.scrollHeight;
   return evs.length ? evs[evs.length - 1].seq : 0;
 }
 
-// Older events are paged in when the table is scrolled to its top. The table
-// stays bounded: the newest rows are dropped and the view stops following.
+// Older events are paged in when the table is scrolled to its top. Live
+// rows wait while the page loads (so the table stays contiguous), and the
+// table stays bounded: the newest rows are dropped and the view stops
+// following.
 async function loadOlder() {
-  if (loadingOlder || shownFirst <= 1) return;
+  if (loadingOlder || shownFirst <= 1) return false;
   loadingOlder = true;
   try {
-    const data = await call("GET", `${api}/events?before=${shownFirst}&limit=${PAGE}`);
-    if (!data.events.length) return;
+    const want = shownFirst;
+    const data = await call("GET", `${api}/events?before=${want}&limit=${PAGE}`);
+    const evs = data.events;
+    if (!evs.length || shownFirst !== want || evs[evs.length - 1].seq !== want - 1) return false;
     const frag = document.createDocumentFragment();
-    for (const ev of data.events) frag.appendChild(rowFor(ev));
+    for (const ev of evs) frag.appendChild(rowFor(ev));
     const before = scroller.scrollHeight;
     body.prepend(frag);
-    shownFirst = data.events[0].seq;
+    shownFirst = evs[0].seq;
     scroller.scrollTop += scroller.scrollHeight - before;
     let rows = body.querySelectorAll("tr.ev").length;
     while (rows > MAX_ROWS) {
       const last = body.lastElementChild;
       if (last.classList.contains("ev")) rows--;
       last.remove();
-      follow = false;
+      stopFollowing();
+      dropped = true;
     }
     const lastRow = [...body.querySelectorAll("tr.ev")].pop();
     shownLast = lastRow ? Number(lastRow.dataset.seq) : shownLast;
-    if (!follow) jumpLatest.hidden = false;
+    if (dropped) {
+      for (const k of pending.keys()) if (k <= shownLast) pending.delete(k);
+    }
+    if (shownFirst <= 1) note("");
+    return true;
   } catch (err) {
     showError(`Could not load older events: ${err.message}`);
+    return false;
   } finally {
     loadingOlder = false;
+    showFilterState();
+    queueFlush();
   }
 }
 
+// The table follows the newest events while it is scrolled to the bottom;
+// scrolling up pauses that (rows would otherwise move under the reader), and
+// scrolling back down resumes it if nothing was let go meanwhile.
 scroller.addEventListener("scroll", () => {
+  const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
+  if (atBottom && !follow && !dropped && !loadingOlder) {
+    follow = true;
+    jumpLatest.hidden = true;
+    queueFlush();
+  } else if (!atBottom && follow && scroller.scrollTop < lastScrollTop) {
+    stopFollowing();
+  }
+  lastScrollTop = scroller.scrollTop;
   if (scroller.scrollTop < 60) loadOlder();
 });
+let lastScrollTop = 0;
 jumpLatest.addEventListener("click", () => loadTail().catch((e) => showError(e.message)));
+
+// ---- filters ---------------------------------------------------------------
+
+function applyFilter() {
+  for (const tr of body.children) {
+    if (tr.classList.contains("hex")) tr.hidden = !matches(tr.previousElementSibling);
+    else tr.hidden = !matches(tr);
+  }
+  showFilterState();
+}
 filterConn.addEventListener("change", applyFilter);
 filterKind.addEventListener("change", applyFilter);
 
+// The filters apply to the rows loaded in the table; when none of them
+// match, say so and offer to search older pages.
+const filterEmpty = document.getElementById("filter-empty");
+function showFilterState() {
+  const active = filterConn.value || filterKind.value;
+  const any = active && body.querySelector("tr.ev:not([hidden])");
+  filterEmpty.hidden = !active || !!any;
+  if (filterEmpty.hidden) return;
+  const range = shownFirst ? `#${shownFirst}–#${shownLast}` : "none loaded";
+  filterEmpty.querySelector("span").textContent =
+    `No matching events among the loaded rows (${range}).` + (shownFirst > 1 ? "" : " That is the whole session.");
+  filterEmpty.querySelector("button").hidden = shownFirst <= 1;
+}
+
+// searchOlder pages older events in until a row matches the filters, the
+// session's first event is reached, or 20 pages were read.
+filterEmpty.querySelector("button").addEventListener("click", async (e) => {
+  const btn = e.currentTarget;
+  btn.disabled = true;
+  try {
+    for (let i = 0; i < 20 && shownFirst > 1; i++) {
+      if (!(await loadOlder())) break;
+      if (body.querySelector("tr.ev:not([hidden])")) break;
+    }
+  } finally {
+    btn.disabled = false;
+    showFilterState();
+  }
+});
+
 // ---- live stream -----------------------------------------------------------
 
+// fillGap fetches events the live stream skipped (the browser was too
+// slow). A gap longer than the table is not fetched: following, the table
+// skips ahead to the newest page; paused, "Latest" reloads the tail.
 async function fillGap(from, to) {
-  let after = from - 1;
+  let after = Math.max(from - 1, shownLast);
+  if (to - after > MAX_ROWS) {
+    if (!follow) {
+      for (const k of pending.keys()) if (k <= to) pending.delete(k);
+      dropped = true;
+      jumpLatest.hidden = false;
+      return;
+    }
+    const skipTo = to - PAGE;
+    for (const k of pending.keys()) if (k <= skipTo) pending.delete(k);
+    if (shownLast < skipTo) {
+      body.replaceChildren();
+      note(`Skipped ahead ${skipTo - shownLast} events to stay live; scroll up to page through them.`);
+      shownFirst = 0;
+      shownLast = skipTo;
+    }
+    after = skipTo;
+  }
   while (after < to) {
     const limit = Math.min(1000, to - after);
     const data = await call("GET", `${api}/events?after=${after}&limit=${limit}`);
@@ -335,13 +531,16 @@ async function fillGap(from, to) {
   }
 }
 
+let sessionGone = false;
 function connect() {
+  if (sessionGone) return;
   const proto = location.protocol === "https:" ? "wss" : "ws";
   ws = new WebSocket(`${proto}://${location.host}/ws/sessions/${sessionID}?after=${received}`);
   ws.onopen = () => {
     liveState.textContent = "live";
     liveState.dataset.state = "live";
     retryDelay = 500;
+    showLive();
   };
   ws.onmessage = (msg) => {
     const m = JSON.parse(msg.data);
@@ -351,9 +550,19 @@ function connect() {
       fillGap(m.gap.from, m.gap.to).catch((e) => showError(`Could not fetch missed events: ${e.message}`));
     }
   };
-  ws.onclose = (e) => {
-    liveState.textContent = e.code === 1001 ? "server went away; reconnecting…" : "disconnected; reconnecting…";
+  ws.onclose = async (e) => {
     liveState.dataset.state = "down";
+    // A deleted session will not come back: say so instead of retrying.
+    try {
+      const res = await fetch(api);
+      if (res.status === 404) {
+        sessionGone = true;
+        liveState.textContent = "this session was deleted";
+        showError("This session was deleted; its servers and clients are stopped. The list of sessions is on the home page.");
+        return;
+      }
+    } catch { /* sockplay is unreachable: retry below */ }
+    liveState.textContent = e.code === 1001 ? "server went away; reconnecting…" : "disconnected; reconnecting…";
     setTimeout(connect, retryDelay);
     retryDelay = Math.min(retryDelay * 2, 10000);
   };
@@ -366,21 +575,76 @@ function scheduleRefresh() {
   refreshTimer = setTimeout(refreshEndpoints, 150);
 }
 
+// refreshEndpoints re-renders the servers and clients panel from the server
+// and carries over what the visitor had going in it: each send box's text,
+// format and "+ \n" choice, which snippets were open, and the focus.
 async function refreshEndpoints() {
   try {
     const res = await fetch(`/s/${sessionID}/endpoints`);
     if (!res.ok) return;
     const html = await res.text();
     const panel = document.getElementById("endpoints");
-    // Keep what the visitor is typing in send boxes across the refresh.
-    const typed = {};
-    for (const f of panel.querySelectorAll("form[data-action=send]")) typed[f.dataset.id] = f.elements.data.value;
+    const forms = {};
+    for (const f of panel.querySelectorAll("form[data-action=send]")) {
+      forms[f.dataset.id] = { data: f.elements.data.value, format: f.elements.format.value, newline: f.elements.newline.checked };
+    }
+    const open = new Set([...panel.querySelectorAll("details[open]")].map((d) => d.dataset.id));
+    const active = document.activeElement;
+    let focus = null;
+    if (active && panel.contains(active)) {
+      const form = active.closest("form[data-id]");
+      focus = { id: form && form.dataset.id, name: active.name, start: active.selectionStart, end: active.selectionEnd };
+    }
     panel.innerHTML = html;
     for (const f of panel.querySelectorAll("form[data-action=send]")) {
-      if (typed[f.dataset.id]) f.elements.data.value = typed[f.dataset.id];
+      const was = forms[f.dataset.id];
+      if (!was) continue;
+      f.elements.data.value = was.data;
+      f.elements.format.value = was.format;
+      f.elements.newline.checked = was.newline;
     }
+    for (const d of panel.querySelectorAll("details[data-id]")) d.open = open.has(d.dataset.id);
+    if (focus && focus.id && focus.name) {
+      const f = panel.querySelector(`form[data-action=send][data-id="${focus.id}"]`);
+      const el = f && f.elements[focus.name];
+      if (el) {
+        el.focus();
+        if (focus.start != null && el.setSelectionRange) el.setSelectionRange(focus.start, focus.end);
+      }
+    }
+    showCopyButtons();
     updateTargets();
   } catch { /* the next event retries */ }
+}
+
+// Copy buttons next to the terminal snippets (only where the browser lets a
+// page write to the clipboard: http://127.0.0.1 and https).
+function showCopyButtons() {
+  if (!navigator.clipboard) return;
+  for (const b of document.querySelectorAll("button[data-copy]")) b.hidden = false;
+}
+document.getElementById("endpoints").addEventListener("click", async (e) => {
+  const b = e.target.closest("button[data-copy]");
+  if (!b) return;
+  try {
+    await navigator.clipboard.writeText(b.previousElementSibling.textContent);
+    b.textContent = "Copied";
+    setTimeout(() => { b.textContent = "Copy"; }, 1500);
+  } catch (err) {
+    showError(`Could not copy: ${err.message}. Select the text and copy it instead.`);
+  }
+});
+
+// busy disables a form's buttons while its request runs, so a double click
+// does not start two servers.
+async function busy(el, fn) {
+  const buttons = el.tagName === "BUTTON" ? [el] : [...el.querySelectorAll("button")];
+  for (const b of buttons) b.disabled = true;
+  try {
+    return await fn();
+  } finally {
+    for (const b of buttons) b.disabled = false;
+  }
 }
 
 function updateTargets() {
@@ -393,7 +657,9 @@ function updateTargets() {
   }
   const target = document.querySelector("[data-testid=client-target]");
   const first = list.querySelector("option");
-  if (!target.value && first) target.value = first.value;
+  // A stopped server's address would only get ECONNREFUSED: offer a running one.
+  const stale = target.value && document.querySelector(`li[data-testid=server][data-state=stopped][data-addr="${CSS.escape(target.value)}"]`);
+  if ((!target.value || stale) && first) target.value = first.value;
 }
 
 const serverForm = document.getElementById("server-form");
@@ -409,23 +675,27 @@ serverForm.addEventListener("submit", async (e) => {
   const f = serverForm.elements;
   const options = { mode: f.mode.value, recv_size: Number(f.recv_size.value), oneshot: f.oneshot.checked };
   if (f.mode.value === "prefix") options.prefix = f.prefix.value;
-  try {
-    await call("POST", `${api}/servers`, { kind: f.kind.value, name: f.name.value, port: Number(f.port.value || 0), options });
-    await refreshEndpoints();
-  } catch (err) {
-    showError(err.message);
-  }
+  await busy(serverForm, async () => {
+    try {
+      await call("POST", `${api}/servers`, { kind: f.kind.value, name: f.name.value, port: Number(f.port.value || 0), options });
+      await refreshEndpoints();
+    } catch (err) {
+      showError(err.message);
+    }
+  });
 });
 
 document.getElementById("client-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const target = e.target.elements.target.value.trim();
-  try {
-    await call("POST", `${api}/clients`, { kind: "tcp", target });
-    await refreshEndpoints();
-  } catch (err) {
-    showError(err.message);
-  }
+  await busy(e.target, async () => {
+    try {
+      await call("POST", `${api}/clients`, { kind: "tcp", target });
+      await refreshEndpoints();
+    } catch (err) {
+      showError(err.message);
+    }
+  });
 });
 
 document.getElementById("endpoints").addEventListener("submit", async (e) => {
@@ -452,17 +722,19 @@ document.getElementById("endpoints").addEventListener("click", async (e) => {
   if (!btn) return;
   e.preventDefault(); // the button's form is the no-JavaScript fallback
   const id = btn.dataset.id;
-  try {
-    switch (btn.dataset.action) {
-      case "stop-server": await call("DELETE", `${api}/servers/${id}`); break;
-      case "half-close": await call("POST", `${api}/clients/${id}/close`, { half: true }); break;
-      case "close-client": await call("POST", `${api}/clients/${id}/close`, { half: false }); break;
-      default: return;
+  await busy(btn, async () => {
+    try {
+      switch (btn.dataset.action) {
+        case "stop-server": await call("DELETE", `${api}/servers/${id}`); break;
+        case "half-close": await call("POST", `${api}/clients/${id}/close`, { half: true }); break;
+        case "close-client": await call("POST", `${api}/clients/${id}/close`, { half: false }); break;
+        default: return;
+      }
+      await refreshEndpoints();
+    } catch (err) {
+      showError(err.message);
     }
-    await refreshEndpoints();
-  } catch (err) {
-    showError(err.message);
-  }
+  });
 });
 
 // ---- recorder health ------------------------------------------------------
@@ -485,7 +757,8 @@ async function pollStatus() {
       health.hidden = true;
     }
     diskState.hidden = !rec.waits;
-    diskState.textContent = rec.waits ? `disk backpressure: sockets waited ${rec.waits}×` : "";
+    // The count is sockplay-wide (all sessions share one disk), and says so.
+    diskState.textContent = rec.waits ? `sockplay-wide, sockets have waited for the disk ${rec.waits}×` : "";
   } catch { /* the next poll retries */ }
 }
 setInterval(pollStatus, 2000);
@@ -493,6 +766,7 @@ pollStatus();
 
 // ---- start -----------------------------------------------------------------
 
+showCopyButtons();
 updateTargets();
 loadTail()
   .then((last) => { received = last; connect(); })

@@ -1672,6 +1672,10 @@ func TestPageSessionUnknownIs404(t *testing.T) {
 		if res.Status != http.StatusNotFound || !strings.Contains(string(res.Body), "not found") {
 			t.Errorf("GET %s: %d %q, want 404 saying not found", path, res.Status, res.Body)
 		}
+		// A page a person sees, with the way back.
+		if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(res.Body), `href="/"`) {
+			t.Errorf("GET %s: %s %q, want an HTML page linking to the sessions", path, ct, res.Body)
+		}
 	}
 }
 

@@ -142,3 +142,21 @@ func TestBrowserWithoutJavaScriptStartsServer(t *testing.T) {
 		t.Fatalf("live state %q: scripts ran", state)
 	}
 }
+
+// The servers panel shows a server's options the way a person reads them.
+func TestOptionsText(t *testing.T) {
+	tests := []struct {
+		opts any
+		want string
+	}{
+		{engine.EchoOptions{Mode: "prefix", Prefix: ">> ", RecvSize: 4096}, `mode prefix · prefix ">> " · recv_size 4096 · oneshot no`},
+		{engine.EchoOptions{Mode: "echo", RecvSize: 1024, Oneshot: true}, `mode echo · recv_size 1024 · oneshot yes`},
+		{map[string]any{"mode": "prefix", "prefix": `<b>&"`}, `mode prefix · prefix "<b>&\""`},
+		{nil, ""},
+	}
+	for _, tt := range tests {
+		if got := optionsText(tt.opts); got != tt.want {
+			t.Errorf("optionsText(%#v) = %q, want %q", tt.opts, got, tt.want)
+		}
+	}
+}

@@ -63,14 +63,27 @@ func (s *Server) handleEndpointsFragment(w http.ResponseWriter, r *http.Request,
 	return render(w, r, endpoints(v))
 }
 
-// pageError answers a page request with a plain message.
+// pageError answers a page request with a page that says what went wrong
+// and links back to the sessions.
 func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := s.errorResponse(r, err)
 	msg := body.Error
 	if body.Hint != "" {
 		msg += "\n" + body.Hint
 	}
-	http.Error(w, msg, status)
+	title := http.StatusText(status)
+	if status == http.StatusNotFound {
+		title = "Not found"
+		if strings.HasPrefix(r.URL.Path, "/s/") {
+			msg += "\nThe link may be mistyped, or the session was deleted."
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	if err := errorPage(title, msg).Render(r.Context(), w); err != nil {
+		s.log.Error("render error page", "path", r.URL.Path, "err", err)
+	}
 }
 
 // render writes a page. It returns nil even when rendering fails midway:

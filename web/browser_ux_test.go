@@ -1,0 +1,237 @@
+package web
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/sockplay/sockplay/engine"
+	"github.com/sockplay/sockplay/sessions"
+)
+
+// These Chromium tests come from watching a new user: each is something
+// that went wrong on the page.
+
+// evalIn runs a JavaScript expression in the page and returns its value.
+func evalIn[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(tctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// floodEvents pushes n bytes through the echo at addr (whose recv_size
+// should be small, so that this makes many events), reads them back and
+// waits for the recording to hold them all. It returns the last seq.
+func floodEvents(t *testing.T, a *testApp, sid, addr string, n int) int64 {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	go c.Write([]byte(strings.Repeat("x", n)))
+	if _, err := io.CopyN(io.Discard, c, int64(n)); err != nil {
+		t.Fatal(err)
+	}
+	evs := a.waitEvents(sid, "the flood's echo recorded", func(evs []sessions.Record) bool {
+		sent := 0
+		for _, e := range evs {
+			if e.Kind == engine.KindSend {
+				sent += e.Len
+			}
+		}
+		return sent >= n
+	})
+	return evs[len(evs)-1].Seq
+}
+
+// ticker sends a short line every 2 ms on a new connection to addr (and
+// reads the echoes) until the test ends: live traffic while the page is
+// used.
+func ticker(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); io.Copy(io.Discard, c) }()
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if _, err := c.Write([]byte("tick\n")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { close(done); c.Close(); wg.Wait() })
+}
+
+// Paging back while events keep arriving leaves no hole in the table, and
+// "Latest" returns to the live tail.
+func TestBrowserScrollBackDuringTrafficKeepsTableContiguous(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	_, addr := a.startEcho(sid, map[string]any{"recv_size": 1024})
+	floodEvents(t, a, sid, addr, 3000*1024) // ~6000 events
+	openSession(t, ctx, a, sid)
+	ticker(t, addr)
+	// A full table is trimmed at its top as live rows arrive: the moment a
+	// page of older rows could land next to the wrong row.
+	step(t, ctx, "live traffic fills the table",
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("tr.ev").length === `+itoa(maxRows)))
+
+	for i := range 4 {
+		first := evalIn[int64](t, ctx, `Number(document.querySelector("tr.ev").dataset.seq)`)
+		step(t, ctx, "scroll the table to its top and wait for an older page",
+			chromedp.Evaluate[chromedp.Void](`document.getElementById("events-scroll").scrollTop = 0`),
+			chromedp.Poll[chromedp.Void](`Number(document.querySelector("tr.ev").dataset.seq) < `+itoa(first)),
+		)
+		seqs := shownSeqs(t, ctx)
+		checkContiguous(t, seqs)
+		if len(seqs) > maxRows {
+			t.Fatalf("scroll %d: %d rows, want at most %d", i, len(seqs), maxRows)
+		}
+	}
+	step(t, ctx, "Latest returns to the live tail",
+		chromedp.WaitVisible(`[data-testid=jump-latest]`),
+		chromedp.Click(`[data-testid=jump-latest]`),
+		chromedp.WaitNotVisible(`[data-testid=jump-latest]`),
+	)
+	// The table follows again: a new event shows up at its end.
+	last := a.events(sid, 0)
+	want := last[len(last)-1].Seq + 10
+	step(t, ctx, "new events appear at the end",
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("tr.ev")].pop().dataset.seq >= `+itoa(want)))
+	checkContiguous(t, shownSeqs(t, ctx))
+}
+
+// A filter that matches nothing loaded says so and searches older pages.
+func TestBrowserFilterSearchesOlderEvents(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	_, addr := a.startEcho(sid, map[string]any{"recv_size": 1024})
+	floodEvents(t, a, sid, addr, 2000*1024) // the accept is ~4000 events back
+	openSession(t, ctx, a, sid)
+	step(t, ctx, "filter on accept: nothing among the loaded rows",
+		chromedp.SetValue(`[data-testid=filter-kind]`, "accept"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=filter-kind]").dispatchEvent(new Event("change"))`),
+		chromedp.WaitVisible(`[data-testid=filter-empty]`),
+		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=filter-empty]").textContent.includes("No matching events")`),
+	)
+	step(t, ctx, "search older finds the accept",
+		chromedp.Click(`[data-testid=search-older]`),
+		chromedp.WaitVisible(`tr.ev[data-kind=accept]`),
+		chromedp.WaitNotVisible(`[data-testid=filter-empty]`),
+	)
+	checkContiguous(t, shownSeqs(t, ctx))
+}
+
+// The servers and clients panel is re-rendered on every connect and close;
+// what the visitor had going in it survives: the send box's format, text
+// and focus, and an open snippet.
+func TestBrowserPanelRefreshKeepsWhatTheVisitorTyped(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	_, addr := a.startEcho(sid, map[string]any{"mode": "prefix", "prefix": ">> "})
+	a.openClient(sid, addr)
+	openSession(t, ctx, a, sid)
+	step(t, ctx, "the options read as options",
+		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=server-options]").textContent.includes('prefix ">> "')`),
+	)
+	step(t, ctx, "open the snippet, choose hex, type, keep the focus",
+		chromedp.Click(`li[data-testid=server] summary`),
+		chromedp.SetValue(`form[data-action=send] select[name=format]`, "hex"),
+		chromedp.SendKeys(`[data-testid=send-input]`, "68 69"),
+	)
+	a.startEcho(sid, nil) // a lifecycle event: the panel is rendered again
+	step(t, ctx, "the panel shows the new server",
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("li[data-testid=server]").length === 2`),
+	)
+	got := evalIn[map[string]any](t, ctx, `({
+		format: document.querySelector("form[data-action=send] select[name=format]").value,
+		data: document.querySelector("[data-testid=send-input]").value,
+		focused: document.activeElement === document.querySelector("[data-testid=send-input]"),
+		open: document.querySelector("li[data-testid=server] details").open,
+	})`)
+	if got["format"] != "hex" || got["data"] != "68 69" || got["focused"] != true || got["open"] != true {
+		t.Fatalf("after the refresh: %v, want hex, \"68 69\", focused, snippet open", got)
+	}
+	if strings.Contains(evalIn[string](t, ctx, `document.getElementById("endpoints").textContent`), `\u003e`) {
+		t.Error("the servers panel shows JSON escapes")
+	}
+}
+
+// A send whose write fails is marked on its row: the send event comes
+// before the write call, so unmarked it reads as sent.
+func TestBrowserFailedSendIsMarked(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	id, addr := a.startEcho(sid, nil)
+	cid := a.openClient(sid, addr)
+	openSession(t, ctx, a, sid)
+	if code := a.do("DELETE", "/api/sessions/"+sid+"/servers/"+id, nil, nil); code != http.StatusOK {
+		t.Fatalf("stop: status %d", code)
+	}
+	a.waitEvents(sid, "the client sees the FIN", func(evs []sessions.Record) bool {
+		_, ok := findEvent(evs, func(e sessions.Record) bool { return e.Server == cid && e.Kind == engine.KindClose })
+		return ok
+	})
+	// The first write after the peer closed goes out (the peer answers RST);
+	// a later one fails.
+	failed := false
+	for i := 0; i < 10 && !failed; i++ {
+		failed = a.do("POST", "/api/sessions/"+sid+"/clients/"+cid+"/send", map[string]string{"text": "anyone?"}, nil) == http.StatusConflict
+	}
+	if !failed {
+		t.Fatal("no send failed after the server closed")
+	}
+	step(t, ctx, "the failed send's row says it was not sent",
+		chromedp.WaitVisible(`tr.k-send.failed`),
+		chromedp.Poll[chromedp.Void](`document.querySelector("tr.k-send.failed td.details").textContent.startsWith("not sent")`),
+	)
+	if n := evalIn[int](t, ctx, `document.querySelectorAll("tr.k-send.failed").length`); n != 1 {
+		t.Errorf("%d send rows marked failed, want 1", n)
+	}
+}
+
+// A page whose session is deleted says so instead of reconnecting forever.
+func TestBrowserDeletedSessionSaysSo(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	openSession(t, ctx, a, sid)
+	if code := a.do("DELETE", "/api/sessions/"+sid, nil, nil); code != http.StatusNoContent {
+		t.Fatalf("delete: status %d", code)
+	}
+	step(t, ctx, "the page says the session was deleted",
+		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=live-state]").textContent === "this session was deleted"`),
+		chromedp.WaitVisible(`[data-testid=banner]`),
+	)
+}
