@@ -50,6 +50,10 @@ type config struct {
 	MaxServers     int
 	MaxClients     int
 	MaxConns       int
+	MaxEventRate   int
+	MaxSockets     int
+	MaxNewSessions int
+	BodyTimeout    time.Duration
 	MaxBody        int64
 	MaxMessage     int
 	MaxSubscribers int
@@ -102,6 +106,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	maxServers := num("max-servers", "SOCKPLAY_MAX_SERVERS", 20, "servers running at once per session")
 	maxClients := num("max-clients", "SOCKPLAY_MAX_CLIENTS", 50, "open clients per session")
 	maxConns := num("max-conns", "SOCKPLAY_MAX_CONNS", 200, "open connections per server")
+	maxEventRate := num("max-event-rate", "SOCKPLAY_MAX_EVENT_RATE", 10000, "events a second per session; past it the session's sockets slow down, nothing is dropped (0: no limit)")
+	maxSockets := num("max-sockets", "SOCKPLAY_MAX_SOCKETS", 4096, "open sockets of all sessions together: listeners, accepted connections, clients (0: no limit)")
+	maxNewSessions := num("max-new-sessions", "SOCKPLAY_MAX_NEW_SESSIONS", 30, "sessions one visitor (client IP) may create a minute (0: no limit)")
 	maxBody := num("max-body", "SOCKPLAY_MAX_BODY", 1<<20, "bytes in one API request body")
 	maxMessage := num("max-message", "SOCKPLAY_MAX_MESSAGE", 64<<10, "bytes in one client send")
 	maxSubs := num("max-subscribers", "SOCKPLAY_MAX_SUBSCRIBERS", 32, "live WebSocket viewers per session")
@@ -110,6 +117,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	dialAllow := str("dial-allow", "SOCKPLAY_DIAL_ALLOW", "", "extra targets clients may dial: comma-separated CIDRs, IPs or IP:PORTs")
 	hosts := str("allowed-hosts", "SOCKPLAY_ALLOWED_HOSTS", "", "extra Host names the web server answers to, comma-separated (* for any)")
 	headerTimeout := dur("header-timeout", "SOCKPLAY_HEADER_TIMEOUT", 10*time.Second, "time to read a request's headers")
+	bodyTimeout := dur("body-timeout", "SOCKPLAY_BODY_TIMEOUT", 30*time.Second, "time to read a request's body")
 	shutdownWait := dur("shutdown-wait", "SOCKPLAY_SHUTDOWN_WAIT", 10*time.Second, "time given to HTTP requests to finish at shutdown")
 	logLevel := str("log-level", "SOCKPLAY_LOG_LEVEL", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -123,6 +131,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	c := config{Addr: *addr, DB: *db, LabHost: *labHost, CaptureCap: *capture,
 		MaxServers: int(*maxServers), MaxClients: int(*maxClients), MaxConns: int(*maxConns),
+		MaxEventRate: int(*maxEventRate), MaxSockets: int(*maxSockets), MaxNewSessions: int(*maxNewSessions), BodyTimeout: *bodyTimeout,
 		MaxBody: *maxBody, MaxMessage: int(*maxMessage), MaxSubscribers: int(*maxSubs),
 		LiveBuffer: int(*liveBuffer), Queue: int(*queue), DialAllow: splitList(*dialAllow),
 		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, ShutdownWait: *shutdownWait}
@@ -138,6 +147,16 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		if v <= 0 {
 			return config{}, fmt.Errorf("-%s must be positive", name)
 		}
+	}
+	for name, v := range map[string]int64{"max-event-rate": int64(c.MaxEventRate), "max-sockets": int64(c.MaxSockets),
+		"max-new-sessions": int64(c.MaxNewSessions), "max-servers": int64(c.MaxServers), "max-clients": int64(c.MaxClients),
+		"max-conns": int64(c.MaxConns)} {
+		if v < 0 {
+			return config{}, fmt.Errorf("-%s must be 0 (no limit) or more", name)
+		}
+	}
+	if c.BodyTimeout <= 0 || c.HeaderTimeout <= 0 {
+		return config{}, errors.New("-header-timeout and -body-timeout must be positive")
 	}
 	return c, nil
 }
@@ -188,10 +207,12 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 	rec := sessions.NewRecorder(store, hub, sessions.RecorderConfig{QueueSize: cfg.Queue}, log)
 	lab := engine.NewLab(engine.LabConfig{Host: cfg.LabHost, Ports: cfg.LabPorts, Policy: policy,
 		CaptureCap: cfg.CaptureCap, MaxServersPerSession: cfg.MaxServers,
-		MaxClientsPerSession: cfg.MaxClients, MaxConnsPerServer: cfg.MaxConns}, rec, log)
+		MaxClientsPerSession: cfg.MaxClients, MaxConnsPerServer: cfg.MaxConns,
+		MaxEventRate: cfg.MaxEventRate, MaxSockets: cfg.MaxSockets}, rec, log)
 	site := web.NewServer(web.Deps{Lab: lab, Store: store, Recorder: rec, Hub: hub, Log: log,
 		Config: web.Config{LabHost: cfg.LabHost, MaxBodyBytes: cfg.MaxBody, MaxMessageBytes: cfg.MaxMessage,
-			AllowedHosts: cfg.AllowedHosts, ListenAddr: ln.Addr().String(), MaxSubscribers: cfg.MaxSubscribers}})
+			AllowedHosts: cfg.AllowedHosts, ListenAddr: ln.Addr().String(), MaxSubscribers: cfg.MaxSubscribers,
+			MaxNewSessions: cfg.MaxNewSessions, BodyTimeout: cfg.BodyTimeout}})
 	srv := &http.Server{Handler: site, ReadHeaderTimeout: cfg.HeaderTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -221,6 +222,9 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{nil, map[string]string{"SOCKPLAY_MAX_SERVERS": "many"}, "SOCKPLAY_MAX_SERVERS"},
 		{[]string{"-log-level", "loud"}, nil, "log-level"},
 		{[]string{"-queue", "0"}, nil, "queue"},
+		{[]string{"-max-event-rate", "-1"}, nil, "max-event-rate"},
+		{[]string{"-max-sockets", "-5"}, nil, "max-sockets"},
+		{[]string{"-body-timeout", "0s"}, nil, "body-timeout"},
 		{[]string{"extra"}, nil, "unexpected argument"},
 	} {
 		_, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
@@ -236,9 +240,25 @@ func TestHelpListsEveryEnvironmentVariable(t *testing.T) {
 	if err == nil {
 		t.Fatal("-h did not stop")
 	}
-	for _, v := range []string{"SOCKPLAY_ADDR", "SOCKPLAY_DB", "SOCKPLAY_LAB_HOST", "SOCKPLAY_LAB_PORTS", "SOCKPLAY_CAPTURE_CAP"} {
+	for _, v := range []string{"SOCKPLAY_ADDR", "SOCKPLAY_DB", "SOCKPLAY_LAB_HOST", "SOCKPLAY_LAB_PORTS", "SOCKPLAY_CAPTURE_CAP",
+		"SOCKPLAY_MAX_EVENT_RATE", "SOCKPLAY_MAX_SOCKETS", "SOCKPLAY_MAX_NEW_SESSIONS", "SOCKPLAY_BODY_TIMEOUT"} {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("-h does not mention %s", v)
+		}
+	}
+	// SECURITY.md: every limit has a name in the README's configuration
+	// table: so does every setting -h lists.
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := regexp.MustCompile(`\$(SOCKPLAY_[A-Z_]+)`).FindAllStringSubmatch(out.String(), -1)
+	if len(vars) < 10 {
+		t.Fatalf("-h lists only %d variables", len(vars))
+	}
+	for _, m := range vars {
+		if !strings.Contains(string(readme), "`"+m[1]+"`") {
+			t.Errorf("README.md's configuration table does not name %s", m[1])
 		}
 	}
 }

@@ -70,22 +70,37 @@ type TCPClient struct {
 	// "use of closed connection" is not reported as an error.
 	localClose bool
 	writeMu    sync.Mutex
+
+	release   func() // gives back the lab's socket count
+	closeOnce sync.Once
 }
 
-func dialTCP(ctx context.Context, d *net.Dialer, sink Sink, session, id, target string, opts ClientOptions, capLimit int64) (*TCPClient, error) {
+// closeConn closes the socket (once) and gives back its place in the lab's
+// count of open sockets.
+func (c *TCPClient) closeConn() {
+	c.closeOnce.Do(func() {
+		c.conn.Close()
+		c.release()
+	})
+}
+
+// dialTCP connects a client. release is called once when its socket is
+// closed (or at once if the connect fails).
+func dialTCP(ctx context.Context, d *net.Dialer, sink Sink, pace *pacer, release func(), session, id, target string, opts ClientOptions, capLimit int64) (*TCPClient, error) {
 	c, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {
+		release()
 		sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindError,
 			Remote: target, Err: Classify(err), Meta: map[string]any{"op": "connect", "target": target}})
 		return nil, err
 	}
 	tc := c.(*net.TCPConn)
-	cl := &TCPClient{conn: tc, tap: newTap(sink, session, id, tc.LocalAddr().String(), tc.RemoteAddr().String(), capLimit)}
+	cl := &TCPClient{conn: tc, release: release, tap: newTap(sink, pace, session, id, tc.LocalAddr().String(), tc.RemoteAddr().String(), capLimit)}
 	cl.info = ClientInfo{ID: id, Session: session, Kind: "tcp", Target: target, Conn: cl.tap.conn,
 		Local: cl.tap.local, Remote: cl.tap.remote, State: StateConnected, OpenedAt: time.Now()}
 	ev := cl.tap.event(KindConnect)
 	ev.Meta = map[string]any{"client": "tcp", "target": target}
-	sink.Emit(ev)
+	cl.tap.emit(ev)
 	cl.wg.Add(1)
 	go cl.readLoop(opts.RecvSize)
 	return cl, nil
@@ -118,7 +133,7 @@ func (c *TCPClient) readLoop(size int) {
 			c.mu.Lock()
 			c.localClose = true
 			c.mu.Unlock()
-			c.conn.Close()
+			c.closeConn()
 			by, reason := "local", ""
 			if errors.Is(err, syscall.ECONNRESET) {
 				by, reason = "peer", "reset by peer (RST)"
@@ -143,7 +158,7 @@ func (c *TCPClient) directionDone(done, other string) {
 	c.setState(func(i *ClientInfo) {
 		if i.State == other {
 			i.State, i.ClosedAt = StateClosed, time.Now()
-			c.conn.Close()
+			c.closeConn()
 			return
 		}
 		i.State = done
@@ -209,7 +224,7 @@ func (c *TCPClient) Close(half bool) error {
 	}
 	c.localClose = true
 	c.mu.Unlock()
-	c.conn.Close()
+	c.closeConn()
 	c.wg.Wait()
 	c.tap.closed("local", false, "")
 	c.setState(func(i *ClientInfo) { i.State = StateClosed; i.ClosedAt = time.Now() })

@@ -35,6 +35,13 @@ type LabConfig struct {
 	MaxServersPerSession int
 	MaxClientsPerSession int
 	MaxConnsPerServer    int
+	// MaxEventRate is how many events a second one session may emit (0 = no
+	// limit). Past it the session's sockets wait: reads and writes slow down,
+	// TCP flow control slows the peers, nothing is dropped.
+	MaxEventRate int
+	// MaxSockets bounds the open sockets of all sessions together:
+	// listeners, accepted connections and clients (0 = no limit).
+	MaxSockets int
 	// DialTimeout bounds a client's connect (default 5s).
 	DialTimeout time.Duration
 }
@@ -195,8 +202,10 @@ type Lab struct {
 	stopped []ServerInfo          // recently stopped servers, newest last (bounded)
 	clients map[string]*TCPClient // clients by id, closed ones too (bounded)
 	dialing map[string]int        // clients of each session being dialed now
-	gone    map[string]bool       // sessions closed by CloseSession (deleted)
-	goneAge []string              // gone, oldest first (bounded)
+	pacers  map[string]*pacer     // each session's event rate
+	socks   sockets
+	gone    map[string]bool // sessions closed by CloseSession (deleted)
+	goneAge []string        // gone, oldest first (bounded)
 }
 
 // goneKept bounds how many deleted sessions the lab remembers (to refuse a
@@ -225,7 +234,8 @@ func NewLab(cfg LabConfig, sink Sink, log *slog.Logger) *Lab {
 		policy = &DialPolicy{LabPorts: cfg.Ports}
 	}
 	return &Lab{cfg: cfg, sink: sink, log: log, pool: NewPortPool(cfg.Host, cfg.Ports), policy: policy,
-		servers: map[string]*tcpServer{}, clients: map[string]*TCPClient{}, dialing: map[string]int{}, gone: map[string]bool{}}
+		servers: map[string]*tcpServer{}, clients: map[string]*TCPClient{}, dialing: map[string]int{}, gone: map[string]bool{},
+		pacers: map[string]*pacer{}, socks: sockets{max: int64(cfg.MaxSockets)}}
 }
 
 // usable refuses new servers and clients once the lab is closed or the
@@ -239,6 +249,34 @@ func (l *Lab) usable(session string) error {
 	}
 	return nil
 }
+
+// pacer returns session's event pacer (nil without a rate limit). Call
+// with l.mu held.
+func (l *Lab) pacer(session string) *pacer {
+	if l.cfg.MaxEventRate <= 0 {
+		return nil
+	}
+	p := l.pacers[session]
+	if p == nil {
+		p = newPacer(l.cfg.MaxEventRate)
+		l.pacers[session] = p
+	}
+	return p
+}
+
+// Throttled returns how many times session's sockets waited for its event
+// rate limit.
+func (l *Lab) Throttled(session string) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p := l.pacers[session]; p != nil {
+		return p.waits.Load()
+	}
+	return 0
+}
+
+// MaxEventRate returns the lab's event rate limit per session (0: none).
+func (l *Lab) MaxEventRate() int { return l.cfg.MaxEventRate }
 
 // Ports returns the lab port range.
 func (l *Lab) Ports() PortRange { return l.cfg.Ports }
@@ -272,9 +310,14 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 		l.mu.Unlock()
 		return ServerInfo{}, fmt.Errorf("%w: a session may run at most %d servers at once; stop one first", ErrLimit, max)
 	}
+	if !l.socks.take() {
+		l.mu.Unlock()
+		return ServerInfo{}, l.socks.limitError()
+	}
 	id := newID("srv")
 	ln, err := l.pool.Listen(&net.ListenConfig{}, spec.Port)
 	if err != nil {
+		l.socks.put()
 		l.mu.Unlock()
 		l.sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindError,
 			Local: net.JoinHostPort(l.cfg.Host, fmt.Sprint(spec.Port)), Err: Classify(err),
@@ -284,8 +327,9 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	addr := ln.Addr().String()
 	port := ln.Addr().(*net.TCPAddr).Port
 	s := &tcpServer{sink: l.sink, ln: ln, handle: handle, capLimit: l.cfg.CaptureCap,
-		maxConns: l.cfg.MaxConnsPerServer, release: func() { l.pool.Release(port) },
-		conns: map[*serverConn]struct{}{}, started: make(chan struct{}),
+		maxConns: l.cfg.MaxConnsPerServer, pace: l.pacer(session), socks: &l.socks,
+		release: func() { l.pool.Release(port); l.socks.put() },
+		conns:   map[*serverConn]struct{}{}, started: make(chan struct{}),
 		info: ServerInfo{ID: id, Session: session, Kind: spec.Kind, Name: spec.Name, Addr: addr,
 			Options: shown, State: StateRunning, StartedAt: time.Now()}}
 	l.servers[id] = s
@@ -385,7 +429,12 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 		l.mu.Unlock()
 		return ClientInfo{}, fmt.Errorf("%w: a session may hold at most %d open clients; close one first", ErrLimit, max)
 	}
+	if !l.socks.take() {
+		l.mu.Unlock()
+		return ClientInfo{}, l.socks.limitError()
+	}
 	l.dialing[session]++
+	pace := l.pacer(session)
 	l.mu.Unlock()
 	dialed := false
 	defer func() {
@@ -400,7 +449,7 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 	defer cancel()
 	d := l.policy.Dialer()
 	d.Timeout = l.cfg.DialTimeout
-	c, err := dialTCP(ctx, d, l.sink, session, id, spec.Target, opts, l.cfg.CaptureCap)
+	c, err := dialTCP(ctx, d, l.sink, pace, l.socks.put, session, id, spec.Target, opts, l.cfg.CaptureCap)
 	if err != nil {
 		return ClientInfo{}, fmt.Errorf("connect to %s: %w", spec.Target, err)
 	}
@@ -512,6 +561,7 @@ func (l *Lab) CloseSession(session string) {
 			l.goneAge = l.goneAge[1:]
 		}
 	}
+	delete(l.pacers, session)
 	var servers []*tcpServer
 	for id, s := range l.servers {
 		if s.info.Session == session {

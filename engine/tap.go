@@ -19,11 +19,20 @@ type tap struct {
 	remote   string
 	capLimit int64
 	captured atomic.Int64
+	tokens   tokens // the session's event rate (a nil pacer: no limit)
 }
 
-func newTap(sink Sink, session, owner, local, remote string, capLimit int64) *tap {
-	return &tap{sink: sink, session: session, owner: owner, conn: newID("c"),
+func newTap(sink Sink, pace *pacer, session, owner, local, remote string, capLimit int64) *tap {
+	t := &tap{sink: sink, session: session, owner: owner, conn: newID("c"),
 		local: local, remote: remote, capLimit: capLimit}
+	t.tokens.p = pace
+	return t
+}
+
+// emit hands ev to the sink once the session's event rate allows it.
+func (t *tap) emit(ev Event) {
+	t.tokens.take()
+	t.sink.Emit(ev)
 }
 
 func (t *tap) event(kind Kind) Event {
@@ -52,7 +61,7 @@ func (t *tap) data(kind Kind, b []byte) {
 		ev.Data = append([]byte(nil), b[:keep]...)
 	}
 	ev.Truncated = int(keep) < len(b)
-	t.sink.Emit(ev)
+	t.emit(ev)
 }
 
 // fail emits an error event.
@@ -60,7 +69,7 @@ func (t *tap) fail(err error, meta map[string]any) {
 	ev := t.event(KindError)
 	ev.Err = Classify(err)
 	ev.Meta = meta
-	t.sink.Emit(ev)
+	t.emit(ev)
 }
 
 // closed emits a close event. by is "local" (this end closed) or "peer" (the
@@ -72,7 +81,7 @@ func (t *tap) closed(by string, half bool, reason string) {
 	if reason != "" {
 		ev.Meta["reason"] = reason
 	}
-	t.sink.Emit(ev)
+	t.emit(ev)
 }
 
 // newID returns prefix-XXXXXXXX with 32 random bits: short enough to read

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -39,6 +40,8 @@ type tcpServer struct {
 	handle   func(*serverConn)
 	capLimit int64
 	maxConns int
+	pace     *pacer   // the session's event rate (nil: no limit)
+	socks    *sockets // the lab's open sockets
 	release  func()
 
 	mu       sync.Mutex
@@ -69,7 +72,7 @@ func (s *tcpServer) serve() {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		sc := &serverConn{Conn: c, tap: newTap(s.sink, s.info.Session, s.info.ID,
+		sc := &serverConn{Conn: c, tap: newTap(s.sink, s.pace, s.info.Session, s.info.ID,
 			c.LocalAddr().String(), c.RemoteAddr().String(), s.capLimit)}
 		s.mu.Lock()
 		if s.stopping {
@@ -77,17 +80,29 @@ func (s *tcpServer) serve() {
 			c.Close()
 			return
 		}
-		full := s.maxConns > 0 && len(s.conns) >= s.maxConns
-		if !full {
+		var refusal *SockErr
+		var limit any
+		switch {
+		case s.maxConns > 0 && len(s.conns) >= s.maxConns:
+			limit = s.maxConns
+			refusal = limitRefusal("this server already has its maximum number of open connections",
+				"sockplay accepted the connection and closed it at once: this server holds at most "+strconv.Itoa(s.maxConns)+" connections (-max-conns). Close some first.")
+		case !s.socks.take():
+			limit = s.socks.max
+			refusal = limitRefusal("sockplay's limit of open sockets is reached",
+				"sockplay accepted the connection and closed it at once: it holds at most "+strconv.FormatInt(s.socks.max, 10)+" open sockets for all sessions together (-max-sockets).")
+		default:
 			s.conns[sc] = struct{}{}
 			s.info.Accepted++
+			sc.release = s.socks.put
 		}
 		s.mu.Unlock()
-		sc.tap.sink.Emit(sc.tap.event(KindAccept))
-		if full {
-			sc.tap.fail(errors.New("too many connections"), map[string]any{
-				"op": "accept", "limit": s.maxConns,
-				"reason": "this server already has its maximum number of open connections"})
+		sc.tap.emit(sc.tap.event(KindAccept))
+		if refusal != nil {
+			ev := sc.tap.event(KindError)
+			ev.Err = refusal
+			ev.Meta = map[string]any{"op": "accept", "limit": limit}
+			sc.tap.emit(ev)
 			sc.Close()
 			sc.tap.closed("local", false, "connection limit reached")
 			continue
@@ -151,6 +166,8 @@ type serverConn struct {
 	mu      sync.Mutex
 	stopped bool // closed by the server's Close
 	done    bool // close event emitted
+
+	release func() // gives back the lab's socket count (in finish)
 }
 
 // stop is called by the server's Close: it unblocks the handler's read.
@@ -224,6 +241,7 @@ func (c *serverConn) markDone() {
 // unless the connection was already reported gone (reset by the peer).
 func (c *serverConn) finish() {
 	c.Conn.Close()
+	c.release()
 	c.mu.Lock()
 	done, stopped := c.done, c.stopped
 	c.done = true

@@ -399,8 +399,16 @@ async function loadTail() {
 // rows wait while the page loads (so the table stays contiguous), and the
 // table stays bounded: the newest rows are dropped and the view stops
 // following.
-async function loadOlder() {
-  if (loadingOlder || shownFirst <= 1) return false;
+// loadOlder starts loading the page before the table's first row, or joins
+// the load already under way.
+let olderLoad = null;
+function loadOlder() {
+  if (!olderLoad) olderLoad = loadOlderPage().finally(() => { olderLoad = null; });
+  return olderLoad;
+}
+
+async function loadOlderPage() {
+  if (shownFirst <= 1) return false;
   loadingOlder = true;
   try {
     const want = shownFirst;
@@ -489,8 +497,10 @@ filterEmpty.querySelector("button").addEventListener("click", async (e) => {
   btn.disabled = true;
   try {
     for (let i = 0; i < 20 && shownFirst > 1; i++) {
-      if (!(await loadOlder())) break;
+      const before = shownFirst;
+      await loadOlder();
       if (body.querySelector("tr.ev:not([hidden])")) break;
+      if (shownFirst >= before && !(await loadOlder())) break; // no progress twice: give up
     }
   } finally {
     btn.disabled = false;

@@ -9,10 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -25,6 +27,7 @@ func itoa[T ~int | ~int64](n T) string { return strconv.FormatInt(int64(n), 10) 
 // decode reads a JSON body strictly: bounded size, unknown fields refused,
 // exactly one value.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	s.bodyDeadline(w)
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -35,6 +38,8 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		switch {
 		case errors.As(err, &tooBig):
 			return err
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return s.slowBody()
 		case errors.Is(err, io.EOF):
 			return badRequest("the request body is empty; send a JSON object")
 		case errors.As(err, &syn):
@@ -53,9 +58,22 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		if errors.As(err, &tooBig) {
 			return err
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return s.slowBody()
+		}
 		return badRequest("the request body must hold a single JSON object")
 	}
 	return nil
+}
+
+// bodyDeadline bounds how long the request body may take to arrive (the
+// http.Server's header timeout covers only the headers).
+func (s *Server) bodyDeadline(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+}
+
+func (s *Server) slowBody() error {
+	return &apiError{http.StatusRequestTimeout, fmt.Sprintf("the request body did not arrive within %s", s.cfg.BodyTimeout)}
 }
 
 // handleStatus reports the recorder's health for the page's banner: whether
@@ -171,6 +189,9 @@ func (s *Server) listSessions(r *http.Request) ([]sessions.Session, string, erro
 }
 
 func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) error {
+	if err := s.visitors.allowSession(r); err != nil {
+		return err
+	}
 	var in struct {
 		Name string `json:"name"`
 	}
@@ -196,11 +217,16 @@ type sessionView struct {
 	Lab     labInfo      `json:"lab"`
 	Servers []serverView `json:"servers"`
 	Clients []clientView `json:"clients"`
+	// Throttled is how many times this session's sockets waited for the
+	// event rate limit (Lab.MaxEventRate).
+	Throttled int64 `json:"throttled"`
 }
 
 type labInfo struct {
 	Host  string `json:"host"`
 	Ports string `json:"ports"`
+	// MaxEventRate is the events a second one session may emit (0: no limit).
+	MaxEventRate int `json:"max_event_rate"`
 }
 
 type serverView struct {
@@ -218,8 +244,8 @@ type snippets struct {
 }
 
 func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, error) {
-	v := sessionView{Session: sess, Lab: labInfo{Host: s.cfg.LabHost, Ports: s.lab.Ports().String()},
-		Servers: []serverView{}, Clients: []clientView{}}
+	v := sessionView{Session: sess, Lab: labInfo{Host: s.cfg.LabHost, Ports: s.lab.Ports().String(), MaxEventRate: s.lab.MaxEventRate()},
+		Servers: []serverView{}, Clients: []clientView{}, Throttled: s.lab.Throttled(sess.ID)}
 	recorded, recClients, err := s.store.RecordedServers(r.Context(), sess.ID)
 	if err != nil {
 		return v, err

@@ -70,11 +70,13 @@ type apiSessionView struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 	Lab  struct {
-		Host  string `json:"host"`
-		Ports string `json:"ports"`
+		Host         string `json:"host"`
+		Ports        string `json:"ports"`
+		MaxEventRate int    `json:"max_event_rate"`
 	} `json:"lab"`
-	Servers []apiServer `json:"servers"`
-	Clients []apiClient `json:"clients"`
+	Servers   []apiServer `json:"servers"`
+	Clients   []apiClient `json:"clients"`
+	Throttled int64       `json:"throttled"`
 }
 
 // forT returns a copy of a whose helpers report to t, so that subtests can

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -30,13 +31,13 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) error {
 
 // handleNewSessionForm is the home page's form: it works without JS.
 func (s *Server) handleNewSessionForm(w http.ResponseWriter, r *http.Request) error {
+	if err := s.visitors.allowSession(r); err != nil {
+		return err
+	}
+	s.bodyDeadline(w)
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	if err := r.ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return err
-		}
-		return badRequest("the form could not be read: " + err.Error())
+		return s.formError(err)
 	}
 	name := r.PostFormValue("name")
 	sess, err := s.store.CreateSession(r.Context(), name)
@@ -155,19 +156,29 @@ func optionValueText(v any) string {
 // page calls the JSON API instead). Each answers 303 back to the page, or
 // the page again with the error in its banner and the error's status.
 
+// formError explains a form body that could not be read.
+func (s *Server) formError(err error) error {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return err
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return s.slowBody()
+	}
+	return badRequest("the form could not be read: " + err.Error())
+}
+
 // formHandlerFunc handles one form post of a session page.
 type formHandlerFunc func(r *http.Request, sess sessions.Session) error
 
 // form parses a small urlencoded body and runs h.
 func (s *Server) form(h formHandlerFunc) handlerFunc {
 	return s.inSession(func(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
+		s.bodyDeadline(w)
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		err := r.ParseForm()
 		if err != nil {
-			var tooBig *http.MaxBytesError
-			if !errors.As(err, &tooBig) {
-				err = badRequest("the form could not be read: " + err.Error())
-			}
+			err = s.formError(err)
 		} else {
 			err = h(r, sess)
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sockplay/sockplay/engine"
 	"github.com/sockplay/sockplay/sessions"
@@ -26,6 +27,8 @@ type Lab interface {
 	Clients(session string) []engine.ClientInfo
 	CloseSession(session string)
 	Ports() engine.PortRange
+	MaxEventRate() int
+	Throttled(session string) int64
 }
 
 // Store is what web reads of the recording.
@@ -65,6 +68,12 @@ type Config struct {
 	ListenAddr string
 	// MaxSubscribers bounds live WebSocket subscribers per session.
 	MaxSubscribers int
+	// MaxNewSessions is how many sessions one visitor (client IP) may create
+	// a minute (0 = no limit).
+	MaxNewSessions int
+	// BodyTimeout bounds reading a request body (default 30s): a body that
+	// trickles in cannot hold a connection open for ever.
+	BodyTimeout time.Duration
 }
 
 // Deps are the server's dependencies.
@@ -91,6 +100,8 @@ type Server struct {
 	streams sync.WaitGroup // live WebSocket handlers, waited for at shutdown
 	subsMu  sync.Mutex
 	subs    map[string]int
+
+	visitors *visitors
 }
 
 // NewServer builds the handler.
@@ -107,8 +118,11 @@ func NewServer(d Deps) *Server {
 	if d.Config.LabHost == "" {
 		d.Config.LabHost = "127.0.0.1"
 	}
+	if d.Config.BodyTimeout <= 0 {
+		d.Config.BodyTimeout = 30 * time.Second
+	}
 	s := &Server{lab: d.Lab, store: d.Store, recorder: d.Recorder, hub: d.Hub, log: d.Log, cfg: d.Config,
-		hosts: allowedHosts(d.Config), subs: map[string]int{}}
+		hosts: allowedHosts(d.Config), subs: map[string]int{}, visitors: newVisitors(d.Config.MaxNewSessions)}
 	s.handler = s.routes()
 	return s
 }

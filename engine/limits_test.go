@@ -1,0 +1,130 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBucketReserve(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	b := &bucket{rate: 100, burst: 10, tokens: 10, last: t0}
+	if d := b.reserve(10, t0); d != 0 {
+		t.Fatalf("the burst: wait %v, want 0", d)
+	}
+	// Empty: 5 more tokens take 50 ms at 100 a second.
+	if d := b.reserve(5, t0); d != 50*time.Millisecond {
+		t.Fatalf("past the burst: wait %v, want 50ms", d)
+	}
+	// Those who come later queue behind: 5 more end 100 ms out.
+	if d := b.reserve(5, t0); d != 100*time.Millisecond {
+		t.Fatalf("queued: wait %v, want 100ms", d)
+	}
+	// A second later the debt is paid and the bucket is full again, no fuller.
+	if d := b.reserve(10, t0.Add(time.Second)); d != 0 {
+		t.Fatalf("after a second: wait %v, want 0", d)
+	}
+	if d := b.reserve(1, t0.Add(time.Second)); d != 10*time.Millisecond {
+		t.Fatalf("the burst does not grow past its size: wait %v, want 10ms", d)
+	}
+	// A clock that goes back adds nothing.
+	if d := b.reserve(1, t0); d != 20*time.Millisecond {
+		t.Fatalf("clock going back: wait %v, want 20ms", d)
+	}
+}
+
+// A session over its event rate is slowed, not cut: every byte still
+// arrives and every event is emitted; another session is not slowed.
+func TestEventRateSlowsTheSessionAndDropsNothing(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{MaxEventRate: 1000})
+	srv := startEcho(t, lab, "busy", `{"recv_size":64}`)
+	calm := startEcho(t, lab, "calm", "")
+	const n = 500 * 64 // about 1000 events: well past the burst of 100
+	c, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go c.Write([]byte(strings.Repeat("x", n)))
+	if _, err := io.CopyN(io.Discard, c, n); err != nil {
+		t.Fatal(err)
+	}
+	roundTripLab(t, calm.Addr)
+	evs := sink.events()
+	got := 0
+	for _, ev := range filter(evs, KindRecv, srv.ID) {
+		got += ev.Len
+	}
+	if got != n {
+		t.Errorf("recv events add up to %d bytes, want %d", got, n)
+	}
+	if lab.Throttled("busy") == 0 {
+		t.Error("the busy session was never slowed")
+	}
+	if w := lab.Throttled("calm"); w != 0 {
+		t.Errorf("the calm session waited %d times", w)
+	}
+}
+
+// roundTripLab sends one line to an echo server and reads it back.
+func roundTripLab(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitTimeout))
+	c.Write([]byte("ping\n"))
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping\n" {
+		t.Fatalf("echo of ping: %q %v", buf, err)
+	}
+}
+
+// The lab's sockets (listeners, accepted connections, clients) stop at
+// MaxSockets: new servers and clients are refused with ErrLimit, a
+// connection from outside is accepted and closed at once with a LIMIT error
+// event, and closing sockets makes room again.
+func TestMaxSockets(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{MaxSockets: 3})
+	srv := startEcho(t, lab, "s", "")        // 1: the listener
+	cli := openClient(t, lab, "s", srv.Addr) // 2 and 3: the client and its accepted end
+	sink.waitFor(t, "the accept", func(evs []Event) bool { return len(filter(evs, KindAccept, srv.ID)) == 1 })
+
+	if _, err := lab.StartServer("s", ServerSpec{Kind: "tcp-echo"}); !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "3 open sockets") {
+		t.Errorf("a server past the limit: err = %v, want ErrLimit naming 3 sockets", err)
+	}
+	if _, err := lab.OpenClient(context.Background(), "s", ClientSpec{Kind: "tcp", Target: srv.Addr}); !errors.Is(err, ErrLimit) {
+		t.Errorf("a client past the limit: err = %v, want ErrLimit", err)
+	}
+	outside, err := net.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside.SetDeadline(time.Now().Add(waitTimeout))
+	if _, err := outside.Read(make([]byte, 1)); err == nil {
+		t.Error("a connection past the limit was kept open")
+	}
+	outside.Close()
+	evs := sink.waitFor(t, "the refusal", func(evs []Event) bool {
+		return indexOf(filter(evs, KindError, srv.ID), func(ev Event) bool { return ev.Err != nil && ev.Err.Errno == "LIMIT" }) >= 0
+	})
+	refusal := filter(evs, KindError, srv.ID)[0]
+	if !strings.Contains(refusal.Err.Hint, "-max-sockets") {
+		t.Errorf("refusal hint %q does not name the setting", refusal.Err.Hint)
+	}
+
+	if _, err := lab.CloseClient("s", cli.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	// The server's end closes on the client's FIN: wait for its close.
+	sink.waitFor(t, "the server's end closed", func(evs []Event) bool {
+		return len(filter(evs, KindClose, srv.ID)) >= 2 // the refused one and this one
+	})
+	openClient(t, lab, "s", srv.Addr)
+}

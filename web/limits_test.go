@@ -1,0 +1,103 @@
+package web
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sockplay/sockplay/engine"
+)
+
+func withConfig(f func(*engine.LabConfig, *Config)) appOption {
+	return func(l *engine.LabConfig, c *Config, _ *int) { f(l, c) }
+}
+
+// One visitor may create -max-new-sessions sessions a minute; the next gets
+// a 429 that says what to do, through the API and the home page's form.
+func TestNewSessionsPerVisitor(t *testing.T) {
+	a := newTestApp(t, withConfig(func(_ *engine.LabConfig, c *Config) { c.MaxNewSessions = 3 }))
+	for i := range 3 {
+		if code := a.do("POST", "/api/sessions", map[string]string{"name": fmt.Sprint(i)}, nil); code != http.StatusCreated {
+			t.Fatalf("session %d: status %d", i, code)
+		}
+	}
+	var e apiErrBody
+	checkErr(t, "a fourth session", a.do("POST", "/api/sessions", map[string]string{"name": "4"}, &e), e,
+		http.StatusTooManyRequests, "", "3 sessions a minute", "reuse")
+	code, _, body := a.postForm("/sessions", url.Values{"name": {"5"}})
+	if code != http.StatusTooManyRequests || !strings.Contains(body, "3 sessions a minute") {
+		t.Errorf("the form past the limit: %d %q, want 429 saying why", code, body)
+	}
+	if n := len(a.sessionIDs()); n != 3 {
+		t.Errorf("%d sessions exist, want 3", n)
+	}
+}
+
+// A request body that trickles in is cut off after -body-timeout with a 408,
+// and the server goes on serving.
+func TestSlowRequestBodyTimesOut(t *testing.T) {
+	a := newTestApp(t, withConfig(func(_ *engine.LabConfig, c *Config) { c.BodyTimeout = 300 * time.Millisecond }))
+	u, _ := url.Parse(a.URL)
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "POST /api/sessions HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"na", u.Host)
+	// Never send the rest: the answer must come anyway.
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), "did not arrive") {
+		t.Errorf("stalled body: %d %s, want 408 saying the body did not arrive", res.StatusCode, body)
+	}
+	if code := a.do("POST", "/api/sessions", map[string]string{"name": "after"}, nil); code != http.StatusCreated {
+		t.Errorf("a normal request afterwards: status %d", code)
+	}
+}
+
+// The lab's socket limit refuses a new server with a 429 that names it.
+func TestAPIMaxSockets(t *testing.T) {
+	a := newTestApp(t, withConfig(func(l *engine.LabConfig, _ *Config) { l.MaxSockets = 1 }))
+	sess := a.newSession()
+	a.startEcho(sess, nil)
+	var e apiErrBody
+	checkErr(t, "a second server", a.do("POST", "/api/sessions/"+sess+"/servers", map[string]any{"kind": "tcp-echo"}, &e), e,
+		http.StatusTooManyRequests, "", "1 open sockets")
+}
+
+// The session's JSON says the event rate limit and how often its sockets
+// waited for it.
+func TestSessionShowsEventRateThrottling(t *testing.T) {
+	a := newTestApp(t, withConfig(func(l *engine.LabConfig, _ *Config) { l.MaxEventRate = 500 }))
+	sess := a.newSession()
+	_, addr := a.startEcho(sess, map[string]any{"recv_size": 64})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	const n = 200 * 64 // ~400 events, past the burst of 50
+	go c.Write([]byte(strings.Repeat("y", n)))
+	if _, err := io.CopyN(io.Discard, c, n); err != nil {
+		t.Fatal(err)
+	}
+	v := a.getSession(sess)
+	if v.Lab.MaxEventRate != 500 || v.Throttled == 0 {
+		t.Errorf("session view: max_event_rate %d throttled %d, want 500 and more than 0", v.Lab.MaxEventRate, v.Throttled)
+	}
+	res := a.request("GET", "/s/"+sess+"/endpoints", "", nil)
+	if !strings.Contains(string(res.Body), `data-testid="throttled"`) || !strings.Contains(string(res.Body), "500 events a second") {
+		t.Errorf("the servers panel does not say the session was slowed:\n%s", res.Body)
+	}
+}

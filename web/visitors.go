@@ -1,0 +1,67 @@
+package web
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// visitors limits how fast one visitor creates sessions. Until workshop mode
+// gives visitors an identity, a visitor is a client IP address (sockplay
+// trusts no proxy header: behind a reverse proxy every visitor shares the
+// proxy's address, so raise the limit there).
+type visitors struct {
+	perMinute int // 0: no limit
+
+	mu    sync.Mutex
+	seen  map[string]*visitor
+	swept time.Time
+}
+
+type visitor struct {
+	lim  *rate.Limiter
+	last time.Time
+}
+
+func newVisitors(perMinute int) *visitors {
+	return &visitors{perMinute: perMinute, seen: map[string]*visitor{}, swept: time.Now()}
+}
+
+// allowSession reports whether r's visitor may create one more session now,
+// and otherwise an error saying why (a 429).
+func (v *visitors) allowSession(r *http.Request) error {
+	if v.perMinute <= 0 {
+		return nil
+	}
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	now := time.Now()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	// Forget visitors idle long enough to have a full allowance again.
+	if now.Sub(v.swept) > time.Minute {
+		for k, x := range v.seen {
+			if now.Sub(x.last) > time.Minute {
+				delete(v.seen, k)
+			}
+		}
+		v.swept = now
+	}
+	x := v.seen[ip]
+	if x == nil {
+		x = &visitor{lim: rate.NewLimiter(rate.Every(time.Minute/time.Duration(v.perMinute)), v.perMinute)}
+		v.seen[ip] = x
+	}
+	x.last = now
+	if !x.lim.AllowN(now, 1) {
+		return &apiError{http.StatusTooManyRequests, fmt.Sprintf(
+			"this address may create %d sessions a minute and has just done so; wait a little, or reuse a session (the home page lists them)", v.perMinute)}
+	}
+	return nil
+}
