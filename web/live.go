@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -37,6 +39,9 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, sess session
 	if err != nil {
 		return err
 	}
+	if err := checkUpgrade(r); err != nil {
+		return err
+	}
 	if !s.claimSubscriber(sess.ID) {
 		return &apiError{http.StatusTooManyRequests, "too many live viewers of this session; close another tab"}
 	}
@@ -49,16 +54,19 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, sess session
 	defer s.streams.Done()
 	c.SetReadLimit(1024)
 	// The page sends nothing; CloseRead handles pings and the close handshake,
-	// and closes the connection if a data message arrives.
-	ctx := c.CloseRead(r.Context())
+	// and closes the connection if a data message arrives. Shutdown cuts the
+	// stream off if it is still writing after a grace period (see Wait).
+	ctx, cancel := context.WithCancel(c.CloseRead(r.Context()))
+	defer cancel()
+	defer context.AfterFunc(s.streamsCtx, cancel)()
 
 	sub := s.hub.Subscribe(sess.ID) // register first, then read the store
 	defer s.hub.Unsubscribe(sub)
 
 	err = s.stream(ctx, c, sess.ID, after, sub)
 	switch {
-	case errors.Is(err, sessions.ErrSubscriberClosed):
-		c.Close(websocket.StatusGoingAway, "sockplay is shutting down or the session was deleted")
+	case errors.Is(err, sessions.ErrSubscriberClosed), s.streamsCtx.Err() != nil:
+		closeWithin(c, websocket.StatusGoingAway, "sockplay is shutting down or the session was deleted", time.Second)
 	case err != nil && websocket.CloseStatus(err) == -1 && ctx.Err() == nil:
 		s.log.Debug("live stream ended", "session", sess.ID, "err", err)
 		c.CloseNow()
@@ -66,6 +74,38 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, sess session
 		c.CloseNow()
 	}
 	return nil
+}
+
+// checkUpgrade refuses, as JSON like every other API error, what
+// websocket.Accept would refuse as plain text: a request that is not a
+// WebSocket upgrade, or one from a page of another origin.
+func checkUpgrade(r *http.Request) error {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		return &apiError{http.StatusUpgradeRequired, "this is a WebSocket endpoint: connect with a WebSocket client (the session page does)"}
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		u, err := url.Parse(origin)
+		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+			return &apiError{http.StatusForbidden, "cross-origin WebSocket refused: only pages served by this sockplay (" + r.Host + ") may watch its sessions"}
+		}
+	}
+	return nil
+}
+
+// closeWithin closes c with a status, giving the close handshake at most d:
+// a browser that stopped reading cannot hold shutdown up.
+func closeWithin(c *websocket.Conn, code websocket.StatusCode, reason string, d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Close(code, reason)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		c.CloseNow()
+		<-done
+	}
 }
 
 func (s *Server) claimSubscriber(id string) bool {

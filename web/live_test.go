@@ -295,6 +295,54 @@ func TestLiveShutdownClosesWithGoingAway(t *testing.T) {
 	a.Site.Wait()
 }
 
+// Shutdown does not wait out the write timeout of a viewer that stopped
+// reading: its stream is cut off after a short grace.
+func TestLiveShutdownCutsOffAViewerThatNeverReads(t *testing.T) {
+	a := newTestApp(t)
+	sid := a.newSession()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	payload := []byte(strings.Repeat("x", 8<<10))
+	for range 3000 { // 24 MiB of history: far more than the socket buffers hold
+		a.Rec.Emit(engine.Event{Session: sid, At: time.Now(), Kind: engine.KindRecv, Conn: "c-test", Data: payload, Len: len(payload)})
+	}
+	if err := a.Rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stuck, _, err := a.dialLive(ctx, sid, 0, nil) // never read: the history write blocks
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.CloseNow()
+	waitFor(t, "the subscriber", func() bool { return a.Hub.Subscribers(sid) == 1 })
+	a.Hub.Close()
+	done := make(chan struct{})
+	go func() { a.Site.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(wsWriteTimeout - 5*time.Second):
+		t.Fatalf("shutdown still waits for the stuck viewer after %v (its write timeout is %v)", wsWriteTimeout-5*time.Second, wsWriteTimeout)
+	}
+}
+
+// The WebSocket endpoint refuses, as JSON, what is not a WebSocket upgrade
+// from this instance's pages.
+func TestLiveRefusalsAreJSON(t *testing.T) {
+	a := newTestApp(t)
+	sid := a.newSession()
+	res := a.request("GET", "/ws/sessions/"+sid, "", nil)
+	var e apiErrBody
+	if res.Status != http.StatusUpgradeRequired || json.Unmarshal(res.Body, &e) != nil || !strings.Contains(e.Error, "WebSocket") {
+		t.Errorf("plain GET: %d %s, want 426 with a JSON error", res.Status, res.Body)
+	}
+	res = a.request("GET", "/ws/sessions/"+sid, "", map[string]string{"Upgrade": "websocket", "Connection": "Upgrade",
+		"Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": "https://evil.example"})
+	e = apiErrBody{}
+	if res.Status != http.StatusForbidden || json.Unmarshal(res.Body, &e) != nil || !strings.Contains(e.Error, "cross-origin") {
+		t.Errorf("foreign origin: %d %s, want 403 with a JSON error", res.Status, res.Body)
+	}
+}
+
 // waitFor polls cond until it holds or a generous deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

@@ -102,6 +102,9 @@ type Server struct {
 	subs    map[string]int
 
 	visitors *visitors
+
+	streamsCtx    context.Context // cancelled by Wait to cut off streams
+	cancelStreams context.CancelFunc
 }
 
 // NewServer builds the handler.
@@ -123,6 +126,7 @@ func NewServer(d Deps) *Server {
 	}
 	s := &Server{lab: d.Lab, store: d.Store, recorder: d.Recorder, hub: d.Hub, log: d.Log, cfg: d.Config,
 		hosts: allowedHosts(d.Config), subs: map[string]int{}, visitors: newVisitors(d.Config.MaxNewSessions)}
+	s.streamsCtx, s.cancelStreams = context.WithCancel(context.Background())
 	s.handler = s.routes()
 	return s
 }
@@ -141,9 +145,24 @@ func allowedHosts(cfg Config) map[string]bool {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Wait blocks until every WebSocket stream has ended (after the hub closed
-// its subscribers at shutdown).
-func (s *Server) Wait() { s.streams.Wait() }
+// streamsGrace is how long Wait lets WebSocket streams end by themselves.
+const streamsGrace = 2 * time.Second
+
+// Wait ends every WebSocket stream, after the hub closed its subscribers at
+// shutdown: each gets a going-away close once it has sent what it had. A
+// stream still writing after streamsGrace (a browser that stopped reading)
+// is cut off. Wait returns when all have ended.
+func (s *Server) Wait() {
+	done := make(chan struct{})
+	go func() { s.streams.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(streamsGrace):
+		s.cancelStreams()
+		<-done
+	}
+	s.cancelStreams()
+}
 
 // checkHost refuses requests whose Host is not a name of this instance, so a
 // web page on another site cannot reach it through DNS rebinding.
