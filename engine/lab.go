@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // LabConfig holds the limits and addresses of a Lab.
@@ -297,6 +299,9 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	}
 	if len(spec.Name) > 100 {
 		return ServerInfo{}, &OptionError{Option: "name", Msg: "name is longer than 100 bytes"}
+	}
+	if i := strings.IndexFunc(spec.Name, unicode.IsControl); i >= 0 || !utf8.ValidString(spec.Name) {
+		return ServerInfo{}, &OptionError{Option: "name", Msg: "name must be printable UTF-8 text (no control characters)"}
 	}
 	// Bind and register under the lock (so the per-session limit holds), but
 	// emit after releasing it: Emit may wait for the disk, and listing or

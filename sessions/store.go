@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/sockplay/sockplay/engine"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
@@ -103,6 +105,12 @@ func (s *Store) CreateSession(ctx context.Context, name string) (Session, error)
 	name = strings.TrimSpace(name)
 	if len(name) > MaxNameLen {
 		return Session{}, fmt.Errorf("%w: session name is longer than %d bytes", ErrInvalid, MaxNameLen)
+	}
+	if i := strings.IndexFunc(name, unicode.IsControl); i >= 0 {
+		return Session{}, fmt.Errorf("%w: session name has a control character at byte %d; use printable text", ErrInvalid, i)
+	}
+	if !utf8.ValidString(name) {
+		return Session{}, fmt.Errorf("%w: session name is not valid UTF-8", ErrInvalid)
 	}
 	if name == "" {
 		name = "Session " + time.Now().UTC().Format("2006-01-02 15:04")

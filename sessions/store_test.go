@@ -365,3 +365,15 @@ func TestListSessionsCursorSurvivesDeletion(t *testing.T) {
 		t.Errorf("the page after a deleted cursor session: %v, %v; want %v", list, err, ids[2:])
 	}
 }
+
+func TestCreateSessionRejectsUnprintableNames(t *testing.T) {
+	st := mustOpen(t)
+	for _, name := range []string{"a\x00b", "tab\there", "bell\a", "a\xffb"} {
+		if _, err := st.CreateSession(context.Background(), name); !errors.Is(err, ErrInvalid) {
+			t.Errorf("CreateSession(%q): err = %v, want ErrInvalid", name, err)
+		}
+	}
+	if _, err := st.CreateSession(context.Background(), "héllo wörld ✓"); err != nil {
+		t.Errorf("a printable UTF-8 name was refused: %v", err)
+	}
+}

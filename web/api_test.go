@@ -906,6 +906,7 @@ func TestAPIBadServerStart(t *testing.T) {
 		post("two JSON values", `{"kind":"tcp-echo"} {"kind":"tcp-echo"}`, 400, "single JSON object"),
 		post("JSON array", `[1,2]`, 400, "JSON object"),
 		post("name too long", map[string]any{"kind": "tcp-echo", "name": strings.Repeat("n", 101)}, 400, "name"),
+		post("name with a newline", map[string]any{"kind": "tcp-echo", "name": "a\nb"}, 400, "control"),
 		post("body over the limit", `{"kind":"tcp-echo","name":"`+strings.Repeat("x", 2<<20)+`"}`, 413, "1048576"),
 	})
 }
@@ -913,6 +914,7 @@ func TestAPIBadServerStart(t *testing.T) {
 func TestAPIBadSessionCreate(t *testing.T) {
 	runBad(t, []badCase{
 		{name: "name too long", method: "POST", path: "/api/sessions", body: map[string]string{"name": strings.Repeat("n", 201)}, status: 400, want: []string{"200"}},
+		{name: "name with a NUL", method: "POST", path: "/api/sessions", body: map[string]string{"name": "a\x00b"}, status: 400, want: []string{"control character at byte 1"}},
 		{name: "unknown field", method: "POST", path: "/api/sessions", body: `{"title":"x"}`, status: 400, want: []string{`"title"`}},
 		{name: "malformed JSON", method: "POST", path: "/api/sessions", body: `{name}`, status: 400, want: []string{"JSON"}},
 	})

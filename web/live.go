@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -41,6 +42,11 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, sess session
 	}
 	if err := checkUpgrade(r); err != nil {
 		return err
+	}
+	if after > sess.Events {
+		// Seqs only grow: a resume point past the end would silently skip
+		// the next events.
+		return badRequest(fmt.Sprintf("after=%d is past this session's last event (%d)", after, sess.Events))
 	}
 	if !s.claimSubscriber(sess.ID) {
 		return &apiError{http.StatusTooManyRequests, "too many live viewers of this session; close another tab"}

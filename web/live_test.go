@@ -343,6 +343,25 @@ func TestLiveRefusalsAreJSON(t *testing.T) {
 	}
 }
 
+// A resume point past the session's last event would skip the next ones:
+// it is refused.
+func TestLiveAfterPastTheEndIs400(t *testing.T) {
+	a := newTestApp(t)
+	sid := a.newSession()
+	a.startEcho(sid, nil) // seqs 1 and 2
+	a.waitEvents(sid, "the server's events", func(evs []sessions.Record) bool { return len(evs) == 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, res, err := a.dialLive(ctx, sid, 9, nil); err == nil || res == nil || res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("after=9 of 2 events: %v %v, want 400", res, err)
+	}
+	c, _, err := a.dialLive(ctx, sid, 2, nil) // the end itself is fine
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.CloseNow()
+}
+
 // waitFor polls cond until it holds or a generous deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
