@@ -211,6 +211,7 @@ function rowFor(ev) {
     tr.title = "click for the hexdump";
     tr._data = ev.data;
   }
+  notePeer(ev);
   if (ev.conn && !conns.has(ev.conn)) {
     conns.add(ev.conn);
     const o = document.createElement("option");
@@ -234,8 +235,27 @@ function markFailedSend(ev) {
   tr.querySelector("td.details").prepend(`not sent (${errno}, ${ev.meta.written} bytes written): `);
 }
 
+// When a page client talks to a lab server, both ends of the connection are
+// in the session under two conn ids; their addresses pair them up (one's
+// local is the other's remote), and the connection filter shows both.
+const connAddrs = new Map(); // conn -> "local|remote"
+const connByAddrs = new Map(); // "local|remote" -> conn (the newest)
+function notePeer(ev) {
+  if (!ev.conn || !ev.local || !ev.remote || connAddrs.has(ev.conn)) return;
+  const k = `${ev.local}|${ev.remote}`;
+  connAddrs.set(ev.conn, k);
+  connByAddrs.set(k, ev.conn);
+}
+function peerOf(conn) {
+  const k = connAddrs.get(conn);
+  if (!k) return "";
+  const [local, remote] = k.split("|");
+  return connByAddrs.get(`${remote}|${local}`) || "";
+}
+
 function matches(tr) {
-  return (!filterConn.value || tr.dataset.conn === filterConn.value) &&
+  const fc = filterConn.value;
+  return (!fc || tr.dataset.conn === fc || (tr.dataset.conn && tr.dataset.conn === peerOf(fc))) &&
     (!filterKind.value || tr.dataset.kind === filterKind.value);
 }
 
@@ -328,7 +348,9 @@ function flush() {
   shownFirst = firstRow ? Number(firstRow.dataset.seq) : 0;
   scroller.scrollTop = scroller.scrollHeight;
   showLive();
-  showFilterState();
+  // A connection's other end may have just become known: filter again.
+  if (filterConn.value) applyFilter();
+  else showFilterState();
 }
 
 // watchHole repairs a hole in what is pending (events after the table's

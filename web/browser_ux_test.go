@@ -235,3 +235,47 @@ func TestBrowserDeletedSessionSaysSo(t *testing.T) {
 		chromedp.WaitVisible(`[data-testid=banner]`),
 	)
 }
+
+// Filtering on a page client's connection shows the lab server's end of it
+// too: one conversation, both sides.
+func TestBrowserConnectionFilterShowsBothEnds(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	srv, addr := a.startEcho(sid, nil)
+	cid := a.openClient(sid, addr)
+	other, err := net.Dial("tcp", addr) // another connection, filtered out
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.Write([]byte("other\n"))
+	if code := a.do("POST", "/api/sessions/"+sid+"/clients/"+cid+"/send", map[string]string{"text": "mine\n"}, nil); code != http.StatusOK {
+		t.Fatalf("send: status %d", code)
+	}
+	evs := a.waitEvents(sid, "both echoes", func(evs []sessions.Record) bool {
+		return recvData(evs, cid) == "mine\n" && strings.Contains(recvData(evs, srv), "other")
+	})
+	connect, _ := findEvent(evs, func(e sessions.Record) bool { return e.Server == cid && e.Kind == engine.KindConnect })
+	openSession(t, ctx, a, sid)
+	step(t, ctx, "filter on the client's connection",
+		chromedp.Poll[chromedp.Void](`!!document.querySelector("#filter-conn option[value=\"`+connect.Conn+`\"]")`),
+		chromedp.SetValue(`[data-testid=filter-conn]`, connect.Conn),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=filter-conn]").dispatchEvent(new Event("change"))`),
+	)
+	shown := evalIn[[]map[string]string](t, ctx, `[...document.querySelectorAll("tr.ev:not([hidden])")].map(tr => ({who: tr.querySelector(".who").textContent, kind: tr.dataset.kind, details: tr.querySelector(".details").textContent}))`)
+	var clientRecv, serverRecv, otherRows int
+	for _, r := range shown {
+		switch {
+		case strings.Contains(r["details"], "other"):
+			otherRows++
+		case r["who"] == cid && r["kind"] == "recv":
+			clientRecv++
+		case r["who"] == srv && r["kind"] == "recv":
+			serverRecv++
+		}
+	}
+	if clientRecv != 1 || serverRecv != 1 || otherRows != 0 {
+		t.Errorf("filtered rows: %d client recv, %d server recv, %d of the other connection; want 1, 1, 0:\n%v", clientRecv, serverRecv, otherRows, shown)
+	}
+}
