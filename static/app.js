@@ -769,6 +769,19 @@ document.getElementById("endpoints").addEventListener("click", async (e) => {
   });
 });
 
+document.getElementById("delete-session").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  if (!confirm("Delete this session? Its servers and clients stop and its recording is deleted.")) return;
+  try {
+    sessionGone = true; // the live stream's end is expected now
+    await call("DELETE", api);
+    location.href = "/";
+  } catch (err) {
+    sessionGone = false;
+    showError(err.message);
+  }
+});
+
 // ---- recorder health ------------------------------------------------------
 
 // The page shows a banner while recording fails (events are held in memory

@@ -318,12 +318,21 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request, sess s
 }
 
 func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
+	if err := s.deleteSession(r.Context(), sess); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deleteSession stops the session's servers and clients (their closes are
+// recorded), then deletes it and its events, then ends its live streams.
+func (s *Server) deleteSession(ctx context.Context, sess sessions.Session) error {
 	s.lab.CloseSession(sess.ID)
-	if err := s.recorder.DeleteSession(r.Context(), sess.ID); err != nil {
+	if err := s.recorder.DeleteSession(ctx, sess.ID); err != nil {
 		return err
 	}
 	s.hub.CloseSession(sess.ID)
-	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

@@ -279,3 +279,25 @@ func TestBrowserConnectionFilterShowsBothEnds(t *testing.T) {
 		t.Errorf("filtered rows: %d client recv, %d server recv, %d of the other connection; want 1, 1, 0:\n%v", clientRecv, serverRecv, otherRows, shown)
 	}
 }
+
+// The session page deletes its session: servers stop, the recording goes,
+// and the browser is back on the session list.
+func TestBrowserDeletesSession(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	_, addr := a.startEcho(sid, nil)
+	openSession(t, ctx, a, sid)
+	step(t, ctx, "delete the session",
+		chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`),
+		chromedp.Click(`[data-testid=delete-session]`),
+		chromedp.WaitVisible(`[data-testid=new-session]`), // the home page
+	)
+	if code := a.do("GET", "/api/sessions/"+sid, nil, nil); code != http.StatusNotFound {
+		t.Errorf("the deleted session answers %d, want 404", code)
+	}
+	if c, err := net.DialTimeout("tcp", addr, 5*time.Second); err == nil {
+		c.Close()
+		t.Errorf("the deleted session's server still accepts on %s", addr)
+	}
+}

@@ -160,3 +160,15 @@ func TestOptionsText(t *testing.T) {
 		}
 	}
 }
+
+func TestFormDeletesSession(t *testing.T) {
+	a := newTestApp(t)
+	sid := a.newSession()
+	code, loc, _ := a.postForm("/s/"+sid+"/delete", url.Values{})
+	if code != http.StatusSeeOther || loc != "/" {
+		t.Fatalf("delete form: %d to %q, want 303 to /", code, loc)
+	}
+	if code := a.do("GET", "/api/sessions/"+sid, nil, nil); code != http.StatusNotFound {
+		t.Errorf("the deleted session answers %d, want 404", code)
+	}
+}

@@ -48,6 +48,15 @@ func (s *Server) handleNewSessionForm(w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
+// handleDeleteSessionForm is the session page's Delete button without JS.
+func (s *Server) handleDeleteSessionForm(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
+	if err := s.deleteSession(r.Context(), sess); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return nil
+}
+
 func (s *Server) handleSessionPage(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
 	v, err := s.view(r, sess)
 	if err != nil {

@@ -39,6 +39,7 @@ func (s *Server) routes() http.Handler {
 		r.Post("/s/{id}/clients", s.page(s.form(s.formOpenClient)))
 		r.Post("/s/{id}/clients/{cid}/send", s.page(s.form(s.formSend)))
 		r.Post("/s/{id}/clients/{cid}/close", s.page(s.form(s.formCloseClient)))
+		r.Post("/s/{id}/delete", s.page(s.inSession(s.handleDeleteSessionForm)))
 
 		r.Route("/api", func(r chi.Router) {
 			r.Get("/status", s.api(s.handleStatus))
