@@ -87,11 +87,13 @@ func recordedEcho(b *testing.B, recvSize int) (addr string, rec *sessions.Record
 }
 
 // instrumentedEcho is sockplay's echo with every event built and handed to a
-// sink that discards it: what instrumentation costs without recording.
-func instrumentedEcho(b *testing.B, recvSize int) (addr string, stop func()) {
+// sink that discards it: what instrumentation costs without recording. With
+// rate > 0 the session's events also go through the event-rate pacer (set
+// far above what the echo reaches, so it never waits): what pacing costs.
+func instrumentedEcho(b *testing.B, recvSize, rate int) (addr string, stop func()) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ports, _ := engine.ParsePortRange("25000-25999")
-	lab := engine.NewLab(engine.LabConfig{Ports: ports, CaptureCap: 1 << 20}, engine.SinkFunc(func(engine.Event) {}), log)
+	lab := engine.NewLab(engine.LabConfig{Ports: ports, CaptureCap: 1 << 20, MaxEventRate: rate}, engine.SinkFunc(func(engine.Event) {}), log)
 	opts, _ := json.Marshal(map[string]any{"mode": "echo", "recv_size": recvSize})
 	info, err := lab.StartServer("bench", engine.ServerSpec{Kind: "tcp-echo", Options: opts})
 	if err != nil {
@@ -140,24 +142,29 @@ func BenchmarkEchoBulk(b *testing.B) {
 // reports each one's rate (amount per run / time, in unit) and sockplay's
 // ratios to the baselines. ratio-vs-iocopy is the figure the goals are
 // about; instrumented-vs-iocopy shows, in the same run, how much of the gap
-// is recording.
+// is recording, and paced-vs-instrumented what the event-rate pacer costs
+// when it never has to wait.
 func compareEchoes(b *testing.B, recvSize int, amount float64, unit string, workload func(addr string) time.Duration) {
 	plainAddr, stopPlain := plainEcho(b)
 	defer stopPlain()
 	loopAddr, stopLoop := loopEcho(b, recvSize)
 	defer stopLoop()
-	instAddr, stopInst := instrumentedEcho(b, recvSize)
+	instAddr, stopInst := instrumentedEcho(b, recvSize, 0)
 	defer stopInst()
+	pacedAddr, stopPaced := instrumentedEcho(b, recvSize, 1<<30)
+	defer stopPaced()
 	addr, rec, stop := recordedEcho(b, recvSize)
 	defer stop()
-	var plain, loop, inst, play time.Duration
+	var plain, loop, inst, paced, play time.Duration
 	for b.Loop() {
 		plain += workload(plainAddr)
 		play += workload(addr) + flush(b, rec)
 		loop += workload(loopAddr)
 		inst += workload(instAddr)
+		paced += workload(pacedAddr)
 	}
 	b.ReportMetric(plain.Seconds()/inst.Seconds(), "instrumented-vs-iocopy")
+	b.ReportMetric(inst.Seconds()/paced.Seconds(), "paced-vs-instrumented")
 	b.ReportMetric(float64(rec.Stats().Waits), "backpressure-waits")
 	total := amount * float64(b.N)
 	b.ReportMetric(total/plain.Seconds(), "iocopy-"+unit)
