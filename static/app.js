@@ -149,12 +149,25 @@ function details(ev) {
       return ev.err && ev.err.hint ? `${s}\n${ev.err.hint}` : s;
     }
     case "server-start":
-      return `${m.kind || ""} ${m.name || ""} ${m.options ? JSON.stringify(m.options) : ""}`;
+      return [m.kind, m.name && `"${m.name}"`, optionsText(m.options)].filter(Boolean).join(" · ");
+    case "server-stop":
+      return `${m.kind || "server"} stopped`;
     case "connect":
       return `${m.client || "tcp"} client → ${m.target || ev.remote}`;
     default:
       return Object.keys(m).length ? JSON.stringify(m) : "";
   }
+}
+
+// optionsText writes a server's options as the servers panel does:
+// mode prefix · prefix ">> " · recv_size 4096 · oneshot no.
+function optionsText(opts) {
+  if (!opts || typeof opts !== "object") return "";
+  return Object.entries(opts).map(([k, v]) => {
+    if (typeof v === "boolean") return `${k} ${v ? "yes" : "no"}`;
+    if (typeof v === "string") return `${k} ${/^[A-Za-z0-9._-]+$/.test(v) ? v : JSON.stringify(v)}`;
+    return `${k} ${JSON.stringify(v)}`;
+  }).join(" · ");
 }
 
 // closeText says who closed and how, in the words a tutorial uses: a FIN

@@ -161,8 +161,9 @@ func TestBrowserPanelRefreshKeepsWhatTheVisitorTyped(t *testing.T) {
 	_, addr := a.startEcho(sid, map[string]any{"mode": "prefix", "prefix": ">> "})
 	a.openClient(sid, addr)
 	openSession(t, ctx, a, sid)
-	step(t, ctx, "the options read as options",
+	step(t, ctx, "the options read as options, in the panel and in the server-start event",
 		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=server-options]").textContent.includes('prefix ">> "')`),
+		chromedp.Poll[chromedp.Void](`document.querySelector("tr.k-server-start td.details").textContent.includes('mode prefix · prefix ">> "')`),
 	)
 	step(t, ctx, "open the snippet, choose hex, type, keep the focus",
 		chromedp.Click(`li[data-testid=server] summary`),
