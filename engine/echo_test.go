@@ -509,7 +509,7 @@ func TestStartServerRejectsBadOptions(t *testing.T) {
 	}{
 		{"prefix over 1024 bytes", ServerSpec{Kind: "tcp-echo", Options: []byte(`{"mode":"prefix","prefix":"` + strings.Repeat("x", 1025) + `"}`)}, "prefix", "1024"},
 		{"recv_size of the wrong type", ServerSpec{Kind: "tcp-echo", Options: []byte(`{"recv_size":"big"}`)}, "recv_size", `option "recv_size": got a string, want a whole number`},
-		{"oneshot of the wrong type", ServerSpec{Kind: "tcp-echo", Options: []byte(`{"oneshot":1}`)}, "oneshot", "want true or false"},
+		{"oneshot of the wrong type", ServerSpec{Kind: "tcp-echo", Options: []byte(`{"oneshot":1}`)}, "oneshot", "want a boolean (true or false)"},
 		{"options not an object", ServerSpec{Kind: "tcp-echo", Options: []byte(`[1]`)}, "", "got an array, want an object"},
 		{"options not JSON", ServerSpec{Kind: "tcp-echo", Options: []byte(`{"mode":}`)}, "", "invalid JSON"},
 		{"name over 100 bytes", ServerSpec{Kind: "tcp-echo", Name: strings.Repeat("n", 101)}, "name", "100 bytes"},

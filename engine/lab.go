@@ -131,7 +131,7 @@ func optionsError(err error) *OptionError {
 	msg := err.Error()
 	switch {
 	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return &OptionError{Option: typeErr.Field, Msg: fmt.Sprintf("option %q: got %s, want %s", typeErr.Field, jsonKindText(typeErr.Value), goKindText(typeErr.Type))}
+		return &OptionError{Option: typeErr.Field, Msg: fmt.Sprintf("option %q: got %s, want %s", typeErr.Field, jsonKindText(typeErr.Value), withArticle(JSONType(typeErr.Type)))}
 	case errors.As(err, &typeErr):
 		return &OptionError{Msg: fmt.Sprintf(`options: got %s, want an object such as {"mode":"echo"}`, jsonKindText(typeErr.Value))}
 	case errors.As(err, &syntaxErr):
@@ -155,24 +155,34 @@ func jsonKindText(v string) string {
 	return "a " + v
 }
 
-// goKindText names what a Go type accepts in JSON terms.
-func goKindText(t reflect.Type) string {
+// JSONType names, for people, the JSON type a Go type is decoded from:
+// "string", "whole number", "boolean (true or false)"… Error messages about
+// request bodies and options use it instead of Go's type names.
+func JSONType(t reflect.Type) string {
 	switch t.Kind() {
 	case reflect.Bool:
-		return "true or false"
+		return "boolean (true or false)"
 	case reflect.String:
-		return "a string"
+		return "string"
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "a whole number"
+		return "whole number"
 	case reflect.Float32, reflect.Float64:
-		return "a number"
+		return "number"
 	case reflect.Slice, reflect.Array:
-		return "an array"
+		return "array"
 	case reflect.Pointer:
-		return goKindText(t.Elem())
+		return JSONType(t.Elem())
 	}
-	return "an object"
+	return "object"
+}
+
+// withArticle puts "a" or "an" before a type name.
+func withArticle(s string) string {
+	if strings.IndexByte("aeiou", s[0]) >= 0 {
+		return "an " + s
+	}
+	return "a " + s
 }
 
 // UnknownKindError reports an unknown server or client kind, listing the valid ones.

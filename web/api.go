@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,7 +46,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		case errors.As(err, &typ) && typ.Field == "":
 			return badRequest(fmt.Sprintf("the request body must be a JSON object, not %s", typ.Value))
 		case errors.As(err, &typ):
-			return badRequest(fmt.Sprintf("field %q must be a JSON %s, not %s", typ.Field, jsonType(typ.Type), typ.Value))
+			return badRequest(fmt.Sprintf("field %q must be a JSON %s, not %s", typ.Field, engine.JSONType(typ.Type), typ.Value))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			return badRequest("unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field "))
 		}
@@ -84,25 +83,6 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	return respond(w, http.StatusOK, map[string]any{"healthy": !st.Failing, "recording": st})
 }
 
-// jsonType names the JSON type a Go type is decoded from.
-func jsonType(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Bool:
-		return "boolean (true or false)"
-	case reflect.String:
-		return "string"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "whole number"
-	case reflect.Float32, reflect.Float64:
-		return "number"
-	case reflect.Slice, reflect.Array:
-		return "array"
-	case reflect.Pointer:
-		return jsonType(t.Elem())
-	}
-	return "object"
-}
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	st := s.recorder.Stats()
