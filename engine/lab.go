@@ -307,6 +307,7 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	if spec.Port != 0 && !l.cfg.Ports.Contains(spec.Port) {
 		return ServerInfo{}, fmt.Errorf("port %d: %w %s (or 0 to pick a free one)", spec.Port, ErrPortOutOfRange, l.cfg.Ports)
 	}
+	spec.Name = strings.TrimSpace(spec.Name)
 	if len(spec.Name) > 100 {
 		return ServerInfo{}, &OptionError{Option: "name", Msg: "name is longer than 100 bytes"}
 	}

@@ -1036,7 +1036,7 @@ func TestRecordedServersAcrossManyChunks(t *testing.T) {
 	start2 := emit(engine.Event{Server: "srv-2", Kind: engine.KindServerStart, Local: "127.0.0.1:20002",
 		Meta: map[string]any{"kind": "udp-echo", "name": ""}})
 	traffic(3000)
-	emit(engine.Event{Server: "srv-1", Kind: engine.KindServerStop, Local: "127.0.0.1:20001"})
+	stop1 := emit(engine.Event{Server: "srv-1", Kind: engine.KindServerStop, Local: "127.0.0.1:20001"})
 	traffic(700)
 	mustFlush(t, rec)
 
@@ -1045,7 +1045,7 @@ func TestRecordedServersAcrossManyChunks(t *testing.T) {
 		t.Fatalf("RecordedServers: %v", err)
 	}
 	wantServers := []Endpoint{
-		{ID: "srv-1", Kind: "tcp-echo", Name: "echo one", Addr: "127.0.0.1:20001", Stopped: true, At: start1,
+		{ID: "srv-1", Kind: "tcp-echo", Name: "echo one", Addr: "127.0.0.1:20001", Stopped: true, StoppedAt: stop1, At: start1,
 			Options: map[string]any{"mode": "upper", "delay_ms": json.Number("5")}},
 		{ID: "srv-2", Kind: "udp-echo", Addr: "127.0.0.1:20002", At: start2},
 	}

@@ -287,14 +287,15 @@ func scanChunk(rows *sql.Rows, session string, after, before int64) ([]Record, e
 
 // Endpoint is a server or client as the recording remembers it.
 type Endpoint struct {
-	ID      string         `json:"id"`
-	Kind    string         `json:"kind"`
-	Name    string         `json:"name,omitempty"`
-	Addr    string         `json:"addr,omitempty"`
-	Target  string         `json:"target,omitempty"`
-	Options map[string]any `json:"options,omitempty"`
-	Stopped bool           `json:"-"`
-	At      time.Time      `json:"started_at"`
+	ID        string         `json:"id"`
+	Kind      string         `json:"kind"`
+	Name      string         `json:"name,omitempty"`
+	Addr      string         `json:"addr,omitempty"`
+	Target    string         `json:"target,omitempty"`
+	Options   map[string]any `json:"options,omitempty"`
+	Stopped   bool           `json:"-"`
+	StoppedAt time.Time      `json:"-"` // from its server-stop event
+	At        time.Time      `json:"started_at"`
 }
 
 // RecordedServers returns the servers and clients started in session, from
@@ -327,7 +328,7 @@ func (s *Store) RecordedServers(ctx context.Context, session string) (servers, c
 					Options: opts, At: r.At})
 			case engine.KindServerStop:
 				if i, ok := index[r.Server]; ok {
-					servers[i].Stopped = true
+					servers[i].Stopped, servers[i].StoppedAt = true, r.At
 				}
 			case engine.KindConnect:
 				clients = append(clients, Endpoint{ID: r.Server, Kind: str("client"), Target: str("target"),

@@ -24,6 +24,7 @@ const pending = new Map();
 let shownFirst = 0; // oldest seq in the table (0: none)
 let shownLast = 0; // newest seq in the table
 let received = 0; // newest seq received (live or fill): the resume point
+let storedLast = 0; // newest seq the store had when last asked (see pollStatus)
 let follow = true; // the table shows the newest events and scrolls with them
 // dropped: events after the table's last row were let go while not
 // following, so following again needs a fresh tail ("Latest").
@@ -36,7 +37,7 @@ const conns = new Set();
 
 // showError shows msg in the banner, which stays in view at the top of the
 // window (errors come from forms far down the page) until dismissed or 20 s.
-function showError(msg) {
+function showError(msg, sticky = false) {
   banner.textContent = msg;
   const x = document.createElement("button");
   x.type = "button";
@@ -48,7 +49,7 @@ function showError(msg) {
   banner.classList.remove("info");
   banner.hidden = false;
   clearTimeout(showError.timer);
-  showError.timer = setTimeout(() => { banner.hidden = true; }, 20000);
+  if (!sticky) showError.timer = setTimeout(() => { banner.hidden = true; }, 20000);
 }
 
 // note says something about the table that is not an error (skipped ahead,
@@ -57,6 +58,8 @@ const tableNote = document.getElementById("table-note");
 function note(msg) {
   tableNote.textContent = msg;
   tableNote.hidden = !msg;
+  clearTimeout(note.timer);
+  if (msg) note.timer = setTimeout(() => { tableNote.hidden = true; }, 15000);
 }
 
 async function call(method, url, payload) {
@@ -293,7 +296,7 @@ body.addEventListener("click", (e) => {
 
 let refreshTimer = 0;
 function lifecycle(ev) {
-  return ["server-start", "server-stop", "connect", "close"].includes(ev.kind) ||
+  return ["server-start", "server-stop", "connect", "accept", "close"].includes(ev.kind) ||
     (ev.kind === "error" && ev.meta && ev.meta.op === "connect");
 }
 
@@ -385,7 +388,7 @@ function watchHole() {
 // showLive says whether the table is live or still catching up.
 function showLive() {
   if (liveState.dataset.state !== "live" && liveState.dataset.state !== "catching-up") return;
-  const behind = received - shownLast;
+  const behind = Math.max(received, storedLast) - shownLast;
   if (follow && behind > PAGE) {
     liveState.textContent = `catching up (${behind} behind)…`;
     liveState.dataset.state = "catching-up";
@@ -486,10 +489,15 @@ async function loadOlderPage() {
 // scrolling back down resumes it if nothing was let go meanwhile.
 scroller.addEventListener("scroll", () => {
   const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
-  if (atBottom && !follow && !dropped && !loadingOlder) {
-    follow = true;
-    jumpLatest.hidden = true;
-    queueFlush();
+  if (atBottom && !follow && !loadingOlder) {
+    if (dropped) {
+      // Events were let go while paused: the newest page again, as Latest.
+      loadTail().catch((e) => showError(e.message));
+    } else {
+      follow = true;
+      jumpLatest.hidden = true;
+      queueFlush();
+    }
   } else if (!atBottom && follow && scroller.scrollTop < lastScrollTop) {
     stopFollowing();
   }
@@ -522,24 +530,36 @@ function showFilterState() {
   const range = shownFirst ? `#${shownFirst}–#${shownLast}` : "none loaded";
   filterEmpty.querySelector("span").textContent =
     `No matching events among the loaded rows (${range}).` + (shownFirst > 1 ? "" : " That is the whole session.");
-  filterEmpty.querySelector("button").hidden = shownFirst <= 1;
+  const btn = filterEmpty.querySelector("button");
+  btn.hidden = shownFirst <= 1;
+  btn.textContent = "Search older events";
 }
 
-// searchOlder pages older events in until a row matches the filters, the
-// session's first event is reached, or 20 pages were read.
+// Search older pages older events in until a row matches the filters, the
+// session's first event is reached, or SEARCH_PAGES pages were read; it
+// shows how far back it has looked.
+const SEARCH_PAGES = 100;
 filterEmpty.querySelector("button").addEventListener("click", async (e) => {
   const btn = e.currentTarget;
+  const text = filterEmpty.querySelector("span");
   btn.disabled = true;
+  let searched = 0;
   try {
-    for (let i = 0; i < 20 && shownFirst > 1; i++) {
+    for (let i = 0; i < SEARCH_PAGES && shownFirst > 1; i++) {
       const before = shownFirst;
       await loadOlder();
+      searched += Math.max(0, before - shownFirst);
       if (body.querySelector("tr.ev:not([hidden])")) break;
+      text.textContent = `Searching older events… back to #${shownFirst}`;
       if (shownFirst >= before && !(await loadOlder())) break; // no progress twice: give up
     }
   } finally {
     btn.disabled = false;
     showFilterState();
+    if (!filterEmpty.hidden && shownFirst > 1) {
+      text.textContent = `No match in ${searched} older events (searched back to #${shownFirst}).`;
+      btn.textContent = "Search further";
+    }
   }
 });
 
@@ -576,6 +596,22 @@ async function fillGap(from, to) {
   }
 }
 
+// skipLiveTo restarts the live stream at seq when it has fallen far behind
+// the recording (a flood faster than the browser takes it in): the table
+// starts again at the newest events; the skipped ones stay in the recording
+// and page in on scroll.
+let skipping = false;
+function skipLiveTo(seq) {
+  note(`Skipped ahead ${seq - shownLast} events to stay live; scroll up to page through them.`);
+  for (const k of pending.keys()) if (k <= seq) pending.delete(k);
+  body.replaceChildren();
+  shownFirst = 0;
+  shownLast = seq;
+  received = Math.max(received, seq);
+  skipping = true;
+  ws.close(4000, "skipping ahead");
+}
+
 let sessionGone = false;
 function connect() {
   if (sessionGone) return;
@@ -596,6 +632,11 @@ function connect() {
     }
   };
   ws.onclose = async (e) => {
+    if (skipping) { // closed by skipLiveTo: resume at once from the new point
+      skipping = false;
+      connect();
+      return;
+    }
     liveState.dataset.state = "down";
     // A deleted session will not come back: say so instead of retrying.
     try {
@@ -603,7 +644,11 @@ function connect() {
       if (res.status === 404) {
         sessionGone = true;
         liveState.textContent = "this session was deleted";
-        showError("This session was deleted; its servers and clients are stopped. The list of sessions is on the home page.");
+        showError("This session was deleted; its servers and clients are stopped. The list of sessions is on the home page.", true);
+        document.getElementById("endpoints").replaceChildren();
+        for (const f of document.querySelectorAll("form")) {
+          for (const el of f.elements) el.disabled = true;
+        }
         return;
       }
     } catch { /* sockplay is unreachable: retry below */ }
@@ -818,6 +863,16 @@ async function pollStatus() {
     // The count is sockplay-wide (all sessions share one disk), and says so.
     diskState.textContent = rec.waits ? `sockplay-wide, sockets have waited for the disk ${rec.waits}×` : "";
   } catch { /* the next poll retries */ }
+  // How far the recording is ahead of the table, for "catching up": the
+  // live stream alone cannot tell while it is itself behind.
+  if (!sessionGone) {
+    try {
+      const page = await call("GET", `${api}/events?before=1&limit=1`);
+      storedLast = page.last_seq || 0;
+      if (follow && ws && ws.readyState === WebSocket.OPEN && storedLast - received > 2 * MAX_ROWS) skipLiveTo(storedLast - PAGE);
+      showLive();
+    } catch { /* the next poll retries */ }
+  }
 }
 setInterval(pollStatus, 2000);
 pollStatus();

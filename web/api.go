@@ -72,7 +72,7 @@ func (s *Server) bodyDeadline(w http.ResponseWriter) {
 }
 
 func (s *Server) slowBody() error {
-	return &apiError{http.StatusRequestTimeout, fmt.Sprintf("the request body did not arrive within %s", s.cfg.BodyTimeout)}
+	return &apiError{status: http.StatusRequestTimeout, msg: fmt.Sprintf("the request body did not arrive within %s", s.cfg.BodyTimeout)}
 }
 
 // handleStatus reports the recorder's health for the page's banner: whether
@@ -82,7 +82,6 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	st := s.recorder.Stats()
 	return respond(w, http.StatusOK, map[string]any{"healthy": !st.Failing, "recording": st})
 }
-
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	st := s.recorder.Stats()
@@ -233,7 +232,7 @@ func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, erro
 	servers := merge(recorded, s.lab.Servers(sess.ID), func(i engine.ServerInfo) string { return i.ID },
 		func(e sessions.Endpoint) engine.ServerInfo {
 			return engine.ServerInfo{ID: e.ID, Session: sess.ID, Kind: e.Kind, Name: e.Name, Addr: e.Addr,
-				Options: e.Options, State: engine.StateStopped, StartedAt: e.At}
+				Options: e.Options, State: engine.StateStopped, StartedAt: e.At, StoppedAt: e.StoppedAt}
 		})
 	for _, info := range servers {
 		v.Servers = append(v.Servers, serverView{ServerInfo: info, Snippets: makeSnippets(info.Addr)})
@@ -401,7 +400,7 @@ func (s *Server) handleStopServer(w http.ResponseWriter, r *http.Request, sess s
 func (s *Server) stopServer(ctx context.Context, sess sessions.Session, id string) (engine.ServerInfo, error) {
 	info, err := s.lab.StopServer(sess.ID, id)
 	if errors.Is(err, engine.ErrNotFound) && s.hadEndpoint(ctx, sess, id) {
-		return info, &apiError{http.StatusConflict, "server " + id + " is already stopped"}
+		return info, &apiError{status: http.StatusConflict, msg: "server " + id + " is already stopped"}
 	}
 	return info, err
 }
@@ -559,8 +558,8 @@ func (s *Server) send(ctx context.Context, sess sessions.Session, cid string, te
 		return 0, err
 	}
 	if len(b) > s.cfg.MaxMessageBytes {
-		return 0, &apiError{http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("message is %d bytes; the limit is %d bytes per send", len(b), s.cfg.MaxMessageBytes)}
+		return 0, &apiError{status: http.StatusRequestEntityTooLarge,
+			msg: fmt.Sprintf("message is %d bytes; the limit is %d bytes per send", len(b), s.cfg.MaxMessageBytes)}
 	}
 	if len(b) == 0 {
 		return 0, badRequest("nothing to send: the message is empty")
@@ -605,7 +604,7 @@ func (s *Server) handleCloseClient(w http.ResponseWriter, r *http.Request, sess 
 func (s *Server) closeClient(ctx context.Context, sess sessions.Session, id string, half bool) (engine.ClientInfo, error) {
 	info, err := s.lab.CloseClient(sess.ID, id, half)
 	if errors.Is(err, engine.ErrNotFound) && s.hadEndpoint(ctx, sess, id) {
-		return info, &apiError{http.StatusConflict, "client " + id + " is already closed"}
+		return info, &apiError{status: http.StatusConflict, msg: "client " + id + " is already closed"}
 	}
 	return info, err
 }

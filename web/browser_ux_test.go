@@ -129,6 +129,34 @@ func TestBrowserScrollBackDuringTrafficKeepsTableContiguous(t *testing.T) {
 	checkContiguous(t, shownSeqs(t, ctx))
 }
 
+// Scrolling back down after a long pause (longer than the table holds)
+// returns to the live tail instead of staying frozen.
+func TestBrowserScrollBackDownAfterLongPauseFollowsAgain(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	_, addr := a.startEcho(sid, map[string]any{"recv_size": 1024})
+	floodEvents(t, a, sid, addr, 1000*1024)
+	openSession(t, ctx, a, sid)
+	ticker(t, addr)
+	last := evalIn[int64](t, ctx, `Number([...document.querySelectorAll("tr.ev")].pop().dataset.seq)`)
+	step(t, ctx, "scroll up: the table pauses",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("events-scroll").scrollTop = 0`),
+		chromedp.WaitVisible(`[data-testid=jump-latest]`),
+	)
+	// More events than the table holds arrive while paused.
+	a.waitEvents(sid, "a table's worth of new events", func(evs []sessions.Record) bool {
+		return evs[len(evs)-1].Seq > last+int64(maxRows)+200
+	})
+	newest := a.events(sid, 0)
+	want := newest[len(newest)-1].Seq
+	step(t, ctx, "scroll back down: the newest events show and keep coming",
+		chromedp.Evaluate[chromedp.Void](`const s = document.getElementById("events-scroll"); s.scrollTop = s.scrollHeight`),
+		chromedp.Poll[chromedp.Void](`Number([...document.querySelectorAll("tr.ev")].pop().dataset.seq) > `+itoa(want)),
+	)
+	checkContiguous(t, shownSeqs(t, ctx))
+}
+
 // A filter that matches nothing loaded says so and searches older pages.
 func TestBrowserFilterSearchesOlderEvents(t *testing.T) {
 	a := newTestApp(t)
@@ -227,13 +255,25 @@ func TestBrowserDeletedSessionSaysSo(t *testing.T) {
 	a := newTestApp(t)
 	ctx := newBrowser(t)
 	sid := a.newSession()
+	_, addr := a.startEcho(sid, nil)
 	openSession(t, ctx, a, sid)
+	// An outside connection shows in the server's open count (an accept
+	// re-renders the panel).
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	step(t, ctx, "the panel counts the outside connection",
+		chromedp.Poll[chromedp.Void](`document.querySelector("li[data-testid=server]").textContent.includes("1 open")`))
 	if code := a.do("DELETE", "/api/sessions/"+sid, nil, nil); code != http.StatusNoContent {
 		t.Fatalf("delete: status %d", code)
 	}
-	step(t, ctx, "the page says the session was deleted",
+	step(t, ctx, "the page says the session was deleted and lists nothing running",
 		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=live-state]").textContent === "this session was deleted"`),
 		chromedp.WaitVisible(`[data-testid=banner]`),
+		chromedp.WaitNotPresent(`li[data-testid=server]`),
+		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=start-server]").disabled`),
 	)
 }
 

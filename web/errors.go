@@ -3,8 +3,11 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sockplay/sockplay/engine"
 	"github.com/sockplay/sockplay/sessions"
@@ -12,13 +15,14 @@ import (
 
 // apiError is an error already written for the person who made the request.
 type apiError struct {
-	status int
-	msg    string
+	status     int
+	msg        string
+	retryAfter time.Duration // sent as Retry-After (429) when set
 }
 
 func (e *apiError) Error() string { return e.msg }
 
-func badRequest(msg string) error { return &apiError{http.StatusBadRequest, msg} }
+func badRequest(msg string) error { return &apiError{status: http.StatusBadRequest, msg: msg} }
 
 // connGoneError is a send that failed because the peer is gone (EPIPE,
 // ECONNRESET): answered 409 with the errno and its hint.
@@ -37,6 +41,7 @@ type errorBody struct {
 
 // respondError answers a JSON API request with err.
 func (s *Server) respondError(w http.ResponseWriter, r *http.Request, err error) {
+	setRetryAfter(w, err)
 	status, body := s.errorResponse(r, err)
 	writeJSON(w, status, body)
 }
@@ -100,6 +105,14 @@ func (s *Server) errorResponse(r *http.Request, err error) (int, errorBody) {
 		body = errorBody{Error: "internal error; the server log has the details"}
 	}
 	return status, body
+}
+
+// setRetryAfter tells a client refused by a rate limit when to try again.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ae.retryAfter.Seconds()))))
+	}
 }
 
 func sockErr(err error) (errno, hint string) {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,10 @@ func TestNewSessionsPerVisitor(t *testing.T) {
 	var e apiErrBody
 	checkErr(t, "a fourth session", a.do("POST", "/api/sessions", map[string]string{"name": "4"}, &e), e,
 		http.StatusTooManyRequests, "", "3 sessions a minute", "reuse")
+	res := a.request("POST", "/api/sessions", `{"name":"4b"}`, map[string]string{"Content-Type": "application/json"})
+	if secs, err := strconv.Atoi(res.Header.Get("Retry-After")); res.Status != http.StatusTooManyRequests || err != nil || secs < 1 || secs > 60 {
+		t.Errorf("429 Retry-After %q, want 1 to 60 seconds", res.Header.Get("Retry-After"))
+	}
 	code, _, body := a.postForm("/sessions", url.Values{"name": {"5"}})
 	if code != http.StatusTooManyRequests || !strings.Contains(body, "3 sessions a minute") {
 		t.Errorf("the form past the limit: %d %q, want 429 saying why", code, body)

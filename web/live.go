@@ -49,7 +49,7 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, sess session
 		return badRequest(fmt.Sprintf("after=%d is past this session's last event (%d)", after, sess.Events))
 	}
 	if !s.claimSubscriber(sess.ID) {
-		return &apiError{http.StatusTooManyRequests, "too many live viewers of this session; close another tab"}
+		return &apiError{status: http.StatusTooManyRequests, msg: "too many live viewers of this session; close another tab"}
 	}
 	defer s.releaseSubscriber(sess.ID)
 	c, err := websocket.Accept(w, r, nil) // nil options: the Origin must match the Host
@@ -87,12 +87,12 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, sess session
 // WebSocket upgrade, or one from a page of another origin.
 func checkUpgrade(r *http.Request) error {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-		return &apiError{http.StatusUpgradeRequired, "this is a WebSocket endpoint: connect with a WebSocket client (the session page does)"}
+		return &apiError{status: http.StatusUpgradeRequired, msg: "this is a WebSocket endpoint: connect with a WebSocket client (the session page does)"}
 	}
 	if origin := r.Header.Get("Origin"); origin != "" {
 		u, err := url.Parse(origin)
 		if err != nil || !strings.EqualFold(u.Host, r.Host) {
-			return &apiError{http.StatusForbidden, "cross-origin WebSocket refused: only pages served by this sockplay (" + r.Host + ") may watch its sessions"}
+			return &apiError{status: http.StatusForbidden, msg: "cross-origin WebSocket refused: only pages served by this sockplay (" + r.Host + ") may watch its sessions"}
 		}
 	}
 	return nil

@@ -20,7 +20,7 @@ import (
 
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) error {
 	if r.URL.Path != "/" {
-		return &apiError{http.StatusNotFound, "no such page: " + r.URL.Path}
+		return &apiError{status: http.StatusNotFound, msg: "no such page: " + r.URL.Path}
 	}
 	list, next, err := s.listSessions(r)
 	if err != nil {
@@ -76,6 +76,7 @@ func (s *Server) handleEndpointsFragment(w http.ResponseWriter, r *http.Request,
 // pageError answers a page request with a page that says what went wrong
 // and links back to the sessions.
 func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
+	setRetryAfter(w, err)
 	status, body := s.errorResponse(r, err)
 	msg := body.Error
 	if body.Hint != "" {

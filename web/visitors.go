@@ -59,8 +59,10 @@ func (v *visitors) allowSession(r *http.Request) error {
 		v.seen[ip] = x
 	}
 	x.last = now
-	if !x.lim.AllowN(now, 1) {
-		return &apiError{http.StatusTooManyRequests, fmt.Sprintf(
+	r1 := x.lim.ReserveN(now, 1)
+	if d := r1.DelayFrom(now); d > 0 {
+		r1.CancelAt(now)
+		return &apiError{status: http.StatusTooManyRequests, retryAfter: d, msg: fmt.Sprintf(
 			"this address may create %d sessions a minute and has just done so; wait a little, or reuse a session (the home page lists them)", v.perMinute)}
 	}
 	return nil
