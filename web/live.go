@@ -56,7 +56,10 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, sess session
 	if err != nil {
 		return nil // Accept has answered the request
 	}
-	s.streams.Add(1)
+	if !s.addStream() {
+		closeWithin(c, websocket.StatusGoingAway, "sockplay is shutting down", time.Second)
+		return nil
+	}
 	defer s.streams.Done()
 	c.SetReadLimit(1024)
 	// The page sends nothing; CloseRead handles pings and the close handshake,

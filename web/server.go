@@ -105,6 +105,8 @@ type Server struct {
 
 	streamsCtx    context.Context // cancelled by Wait to cut off streams
 	cancelStreams context.CancelFunc
+	streamsMu     sync.Mutex
+	streamsDone   bool // Wait has begun: no new streams
 }
 
 // NewServer builds the handler.
@@ -145,6 +147,18 @@ func allowedHosts(cfg Config) map[string]bool {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
+// addStream counts a new WebSocket stream, unless Wait has begun (a
+// WaitGroup must not grow while it is being waited for).
+func (s *Server) addStream() bool {
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if s.streamsDone {
+		return false
+	}
+	s.streams.Add(1)
+	return true
+}
+
 // streamsGrace is how long Wait lets WebSocket streams end by themselves.
 const streamsGrace = 2 * time.Second
 
@@ -153,6 +167,9 @@ const streamsGrace = 2 * time.Second
 // stream still writing after streamsGrace (a browser that stopped reading)
 // is cut off. Wait returns when all have ended.
 func (s *Server) Wait() {
+	s.streamsMu.Lock()
+	s.streamsDone = true
+	s.streamsMu.Unlock()
 	done := make(chan struct{})
 	go func() { s.streams.Wait(); close(done) }()
 	select {
