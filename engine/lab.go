@@ -287,6 +287,10 @@ func (l *Lab) Throttled(session string) int64 {
 	return 0
 }
 
+// OpenSockets returns how many sockets the lab holds open now (listeners,
+// accepted connections and clients) and its limit (0: none).
+func (l *Lab) OpenSockets() (open, max int64) { return l.socks.open.Load(), l.socks.max }
+
 // MaxEventRate returns the lab's event rate limit per session (0: none).
 func (l *Lab) MaxEventRate() int { return l.cfg.MaxEventRate }
 

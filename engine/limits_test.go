@@ -128,3 +128,40 @@ func TestMaxSockets(t *testing.T) {
 	})
 	openClient(t, lab, "s", srv.Addr)
 }
+
+// Every socket the lab counts is given back: after servers with client and
+// outside connections (some refused at the limit) stop and clients close,
+// the count is zero again.
+func TestOpenSocketsReturnToZero(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{MaxSockets: 6, MaxConnsPerServer: 1})
+	a := startEcho(t, lab, "s", "")
+	b := startEcho(t, lab, "s", "")
+	c1 := openClient(t, lab, "s", a.Addr) // and a's accepted end
+	openClient(t, lab, "s", b.Addr)       // and b's accepted end: 6
+	sink.waitFor(t, "two accepts", func(evs []Event) bool { return len(filter(evs, KindAccept, "")) == 2 })
+	if open, _ := lab.OpenSockets(); open != 6 {
+		t.Fatalf("%d sockets open, want 6", open)
+	}
+	// Refused ones (the per-server limit, then the lab's) are not counted.
+	for range 3 {
+		if c, err := net.Dial("tcp", a.Addr); err == nil {
+			c.SetDeadline(time.Now().Add(waitTimeout))
+			c.Read(make([]byte, 1)) // closed at once
+			c.Close()
+		}
+	}
+	if _, err := lab.CloseClient("s", c1.ID, true); err != nil { // half-close, then the server closes
+		t.Fatal(err)
+	}
+	for _, id := range []string{a.ID, b.ID} {
+		if _, err := lab.StopServer("s", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range lab.Clients("s") {
+		lab.CloseClient("s", c.ID, false)
+	}
+	if open, _ := lab.OpenSockets(); open != 0 {
+		t.Fatalf("%d sockets still counted after everything closed", open)
+	}
+}

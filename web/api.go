@@ -80,7 +80,9 @@ func (s *Server) slowBody() error {
 // had to wait for the disk.
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	st := s.recorder.Stats()
-	return respond(w, http.StatusOK, map[string]any{"healthy": !st.Failing, "recording": st})
+	open, max := s.lab.OpenSockets()
+	return respond(w, http.StatusOK, map[string]any{"healthy": !st.Failing, "recording": st,
+		"lab": map[string]int64{"open_sockets": open, "max_sockets": max}})
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

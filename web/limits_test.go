@@ -106,3 +106,31 @@ func TestSessionShowsEventRateThrottling(t *testing.T) {
 		t.Errorf("the servers panel does not say the session was slowed:\n%s", res.Body)
 	}
 }
+
+// /api/status says whether recording is healthy, the recorder's counters,
+// and the lab's open sockets against its limit.
+func TestAPIStatus(t *testing.T) {
+	a := newTestApp(t, withConfig(func(l *engine.LabConfig, _ *Config) { l.MaxSockets = 100 }))
+	sess := a.newSession()
+	_, addr := a.startEcho(sess, nil)
+	a.openClient(sess, addr)
+	var st struct {
+		Healthy   bool
+		Recording struct{ Committed int64 }
+		Lab       struct {
+			OpenSockets int64 `json:"open_sockets"`
+			MaxSockets  int64 `json:"max_sockets"`
+		}
+	}
+	waitFor(t, "the listener, the client and its accepted end counted", func() bool {
+		a.do("GET", "/api/status", nil, &st)
+		return st.Lab.OpenSockets == 3
+	})
+	if !st.Healthy || st.Lab.MaxSockets != 100 {
+		t.Errorf("status %+v, want healthy with max_sockets 100", st)
+	}
+	waitFor(t, "committed events counted", func() bool {
+		a.do("GET", "/api/status", nil, &st)
+		return st.Recording.Committed >= 4 // server-start, listen, connect, accept
+	})
+}

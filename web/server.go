@@ -29,6 +29,7 @@ type Lab interface {
 	Ports() engine.PortRange
 	MaxEventRate() int
 	Throttled(session string) int64
+	OpenSockets() (open, max int64)
 }
 
 // Store is what web reads of the recording.
