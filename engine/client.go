@@ -69,7 +69,8 @@ type TCPClient struct {
 	// localClose is set before this side closes, so the read loop's
 	// "use of closed connection" is not reported as an error.
 	localClose bool
-	writeMu    sync.Mutex
+	writeMu    sync.Mutex // one Send at a time
+	closeMu    sync.Mutex // one Close at a time
 
 	release   func() // gives back the lab's socket count
 	closeOnce sync.Once
@@ -79,6 +80,7 @@ type TCPClient struct {
 // count of open sockets.
 func (c *TCPClient) closeConn() {
 	c.closeOnce.Do(func() {
+		c.tap.stop()
 		c.conn.Close()
 		c.release()
 	})
@@ -201,9 +203,14 @@ func (c *TCPClient) Send(b []byte) error {
 // Close closes the connection, or with half=true shuts down only the sending
 // side (the peer reads end-of-stream; replies can still arrive). Closing an
 // already closed client does nothing.
+//
+// Close does not wait for a Send under way (one blocked in write on a peer
+// that stopped reading would hold it for ever): closing the socket, or
+// shutting down its sending side, makes that write fail at once (an error
+// event), and the close event follows it.
 func (c *TCPClient) Close(half bool) error {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
 	c.mu.Lock()
 	state := c.info.State
 	if state == StateClosed || (half && state == StateWriteClosed) {
@@ -226,6 +233,8 @@ func (c *TCPClient) Close(half bool) error {
 	c.mu.Unlock()
 	c.closeConn()
 	c.wg.Wait()
+	c.writeMu.Lock() // a Send that was under way has reported its end
+	c.writeMu.Unlock()
 	c.tap.closed("local", false, "")
 	c.setState(func(i *ClientInfo) { i.State = StateClosed; i.ClosedAt = time.Now() })
 	return nil

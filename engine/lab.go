@@ -218,6 +218,10 @@ type Lab struct {
 	socks   sockets
 	gone    map[string]bool // sessions closed by CloseSession (deleted)
 	goneAge []string        // gone, oldest first (bounded)
+
+	ops       sync.WaitGroup  // OpenClient and StopServer calls under way (Add under mu, not after closed)
+	closing   context.Context // done when Close begins
+	stopDials context.CancelFunc
 }
 
 // goneKept bounds how many deleted sessions the lab remembers (to refuse a
@@ -245,9 +249,11 @@ func NewLab(cfg LabConfig, sink Sink, log *slog.Logger) *Lab {
 	if policy == nil {
 		policy = &DialPolicy{LabPorts: cfg.Ports}
 	}
-	return &Lab{cfg: cfg, sink: sink, log: log, pool: NewPortPool(cfg.Host, cfg.Ports), policy: policy,
+	l := &Lab{cfg: cfg, sink: sink, log: log, pool: NewPortPool(cfg.Host, cfg.Ports), policy: policy,
 		servers: map[string]*tcpServer{}, clients: map[string]*TCPClient{}, dialing: map[string]int{}, gone: map[string]bool{},
 		pacers: map[string]*pacer{}, socks: sockets{max: int64(cfg.MaxSockets)}}
+	l.closing, l.stopDials = context.WithCancel(context.Background())
+	return l
 }
 
 // usable refuses new servers and clients once the lab is closed or the
@@ -384,6 +390,8 @@ func (l *Lab) StopServer(session, id string) (ServerInfo, error) {
 		return ServerInfo{}, fmt.Errorf("server %s: %w", id, ErrNotFound)
 	}
 	delete(l.servers, id)
+	l.ops.Add(1) // Close waits for the server-stop (the server is no longer listed for it)
+	defer l.ops.Done()
 	l.mu.Unlock()
 	s.Close()
 	info := s.Info()
@@ -454,6 +462,8 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 		return ClientInfo{}, l.socks.limitError()
 	}
 	l.dialing[session]++
+	l.ops.Add(1) // Close waits for this open to finish (and emit)
+	defer l.ops.Done()
 	pace := l.pacer(session)
 	l.mu.Unlock()
 	dialed := false
@@ -467,6 +477,7 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 	id := newID("cli")
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.DialTimeout)
 	defer cancel()
+	defer context.AfterFunc(l.closing, cancel)() // Close cuts a dial short
 	d := l.policy.Dialer()
 	d.Timeout = l.cfg.DialTimeout
 	c, err := dialTCP(ctx, d, l.sink, pace, l.socks.put, session, id, spec.Target, opts, l.cfg.CaptureCap)
@@ -596,6 +607,10 @@ func (l *Lab) CloseSession(session string) {
 			delete(l.clients, id)
 		}
 	}
+	if !l.closed { // (after Close began, Close closes everything itself)
+		l.ops.Add(1) // Close waits for these closes
+		defer l.ops.Done()
+	}
 	l.mu.Unlock()
 	closeAll(servers, clients)
 }
@@ -605,12 +620,14 @@ func (l *Lab) CloseSession(session string) {
 func (l *Lab) Close() error {
 	l.mu.Lock()
 	l.closed = true
+	l.stopDials()
 	servers := slices.Collect(maps.Values(l.servers))
 	clients := slices.Collect(maps.Values(l.clients))
 	clear(l.servers)
 	clear(l.clients)
 	l.mu.Unlock()
 	closeAll(servers, clients)
+	l.ops.Wait() // opens and stops under way have emitted their events
 	return nil
 }
 

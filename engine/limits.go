@@ -22,6 +22,13 @@ func newBucket(rate float64, burst int) *bucket {
 	return &bucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: time.Now()}
 }
 
+// giveBack returns n unused tokens (at most up to the burst).
+func (b *bucket) giveBack(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tokens = min(b.burst, b.tokens+float64(n))
+}
+
 // reserve takes n tokens and returns how long to wait before using them.
 func (b *bucket) reserve(n int, now time.Time) time.Duration {
 	b.mu.Lock()
@@ -58,24 +65,58 @@ func newPacer(rate int) *pacer {
 	return &pacer{bucket: newBucket(float64(rate), max(rate/10, batch)), batch: batch}
 }
 
-// tokens is one connection's share of its session's pacer.
+// tokens is one connection's share of its session's pacer. Its batches
+// start at one token and double up to the pacer's batch, and what is left
+// when the connection ends goes back to the bucket: short connections do
+// not use up the session's rate.
 type tokens struct {
-	p    *pacer
-	left atomic.Int64
+	p     *pacer
+	left  atomic.Int64
+	next  atomic.Int64  // the next batch size (0: 1)
+	done  chan struct{} // closed by stop: no more waiting
+	once  sync.Once
+	ended atomic.Bool
+}
+
+func newTokens(p *pacer) tokens {
+	return tokens{p: p, done: make(chan struct{})}
 }
 
 // take waits, if need be, until one more event of this connection may be
-// emitted.
+// emitted. After stop it never waits (a connection's last events are free).
 func (t *tokens) take() {
-	if t.p == nil || t.left.Add(-1) >= 0 {
+	if t.p == nil || t.left.Add(-1) >= 0 || t.ended.Load() {
 		return
 	}
-	d := t.p.bucket.reserve(t.p.batch, time.Now())
-	t.left.Add(int64(t.p.batch))
-	if d > 0 {
-		t.p.waits.Add(1)
-		time.Sleep(d)
+	n := max(t.next.Load(), 1)
+	t.next.Store(min(2*n, int64(t.p.batch)))
+	d := t.p.bucket.reserve(int(n), time.Now())
+	t.left.Add(n)
+	if d <= 0 {
+		return
 	}
+	t.p.waits.Add(1)
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-t.done:
+	}
+}
+
+// stop ends waiting (the connection is closing) and gives the unused tokens
+// back to the session.
+func (t *tokens) stop() {
+	if t.p == nil {
+		return
+	}
+	t.once.Do(func() {
+		t.ended.Store(true)
+		close(t.done)
+		if left := t.left.Swap(0); left > 0 {
+			t.p.bucket.giveBack(int(left))
+		}
+	})
 }
 
 // sockets counts the lab's open sockets (listeners, accepted connections and
@@ -87,11 +128,15 @@ type sockets struct {
 
 // take counts one more socket, or reports false at the limit.
 func (s *sockets) take() bool {
-	if n := s.open.Add(1); s.max > 0 && n > s.max {
-		s.open.Add(-1)
-		return false
+	for {
+		n := s.open.Load()
+		if s.max > 0 && n >= s.max {
+			return false
+		}
+		if s.open.CompareAndSwap(n, n+1) {
+			return true
+		}
 	}
-	return true
 }
 
 func (s *sockets) put() { s.open.Add(-1) }

@@ -165,3 +165,67 @@ func TestOpenSocketsReturnToZero(t *testing.T) {
 		t.Fatalf("%d sockets still counted after everything closed", open)
 	}
 }
+
+// A connection's unused tokens go back to its session: batches start at one
+// token and double, and what is left at close is returned, so many short
+// connections do not use up the session's rate.
+func TestTokensSlowStartAndGiveBack(t *testing.T) {
+	p := &pacer{bucket: newBucket(0.001, 100), batch: 64} // refills nothing in a test's time
+	conn := newTokens(p)
+	for range 5 { // batches of 1, 2 and 4: 7 reserved, 5 used
+		conn.take()
+	}
+	conn.stop()
+	conn.take() // after stop: free
+	if got := p.bucket.tokens; got < 94.99 || got > 95.01 {
+		t.Errorf("bucket holds %.3f tokens after a connection used 5, want 95", got)
+	}
+	for range 50 { // fifty connections of one event each cost fifty tokens
+		c := newTokens(p)
+		c.take()
+		c.stop()
+	}
+	if got := p.bucket.tokens; got < 44.99 || got > 45.01 {
+		t.Errorf("bucket holds %.3f tokens after 50 one-event connections, want 45", got)
+	}
+}
+
+// Closing a client does not wait for a Send blocked in write on a peer that
+// stopped reading: the close makes that write fail, then the close is
+// emitted. (Before, Close took the send lock first and waited for ever, and
+// so did deleting the session and shutdown.)
+func TestCloseDoesNotWaitForABlockedSend(t *testing.T) {
+	ln := listenLoopback(t, 0)
+	policy := &DialPolicy{LabPorts: testPorts}
+	if err := policy.ParseAllow(ln.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	lab, sink := newTestLab(t, LabConfig{Policy: policy})
+	cli := openClient(t, lab, "s", ln.Addr().String())
+	peer, err := ln.Accept() // and never read
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	sent := make(chan error, 1)
+	go func() { sent <- lab.Send("s", cli.ID, make([]byte, 32<<20)) }() // far more than any socket buffer
+	sink.waitFor(t, "the send event (emitted just before the write)", func(evs []Event) bool {
+		return len(filter(evs, KindSend, cli.ID)) == 1
+	})
+	closed := make(chan struct{})
+	go func() { lab.CloseClient("s", cli.ID, false); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(waitTimeout):
+		t.Fatal("CloseClient waits behind a Send blocked in write")
+	}
+	if err := <-sent; err == nil {
+		t.Error("the blocked Send reported success")
+	}
+	evs := sink.events()
+	failed := indexOf(evs, func(ev Event) bool { return ev.Kind == KindError && ev.Server == cli.ID && ev.Meta["op"] == "send" })
+	closedAt := indexOf(evs, func(ev Event) bool { return isClose(ev, "local", false) && ev.Server == cli.ID })
+	if failed < 0 || closedAt < failed {
+		t.Errorf("want the send's error event before the close:\n%s", dumpEvents(evs))
+	}
+}

@@ -23,11 +23,13 @@ type tap struct {
 }
 
 func newTap(sink Sink, pace *pacer, session, owner, local, remote string, capLimit int64) *tap {
-	t := &tap{sink: sink, session: session, owner: owner, conn: newID("c"),
-		local: local, remote: remote, capLimit: capLimit}
-	t.tokens.p = pace
-	return t
+	return &tap{sink: sink, session: session, owner: owner, conn: newID("c"),
+		local: local, remote: remote, capLimit: capLimit, tokens: newTokens(pace)}
 }
+
+// stop is called when the connection closes: a paced wait ends at once and
+// unused tokens go back to the session.
+func (t *tap) stop() { t.tokens.stop() }
 
 // emit hands ev to the sink once the session's event rate allows it.
 func (t *tap) emit(ev Event) {

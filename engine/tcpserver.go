@@ -103,6 +103,7 @@ func (s *tcpServer) serve() {
 			ev.Err = refusal
 			ev.Meta = map[string]any{"op": "accept", "limit": limit}
 			sc.tap.emit(ev)
+			sc.tap.stop()
 			sc.Close()
 			sc.tap.closed("local", false, "connection limit reached")
 			continue
@@ -175,6 +176,7 @@ func (c *serverConn) stop() {
 	c.mu.Lock()
 	c.stopped = true
 	c.mu.Unlock()
+	c.tap.stop()
 	c.Conn.Close()
 }
 
@@ -242,6 +244,7 @@ func (c *serverConn) markDone() {
 func (c *serverConn) finish() {
 	c.Conn.Close()
 	c.release()
+	c.tap.stop()
 	c.mu.Lock()
 	done, stopped := c.done, c.stopped
 	c.done = true

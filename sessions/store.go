@@ -100,23 +100,33 @@ func newSessionID() string {
 // MaxNameLen bounds a session name.
 const MaxNameLen = 200
 
-// CreateSession creates a session.
-func (s *Store) CreateSession(ctx context.Context, name string) (Session, error) {
+// CheckName returns name as a session will hold it (trimmed), or an
+// ErrInvalid error saying what is wrong with it.
+func CheckName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if len(name) > MaxNameLen {
-		return Session{}, fmt.Errorf("%w: session name is longer than %d bytes", ErrInvalid, MaxNameLen)
+		return "", fmt.Errorf("%w: session name is longer than %d bytes", ErrInvalid, MaxNameLen)
 	}
 	if i := strings.IndexFunc(name, unicode.IsControl); i >= 0 {
-		return Session{}, fmt.Errorf("%w: session name has a control character at byte %d; use printable text", ErrInvalid, i)
+		return "", fmt.Errorf("%w: session name has a control character at byte %d; use printable text", ErrInvalid, i)
 	}
 	if !utf8.ValidString(name) {
-		return Session{}, fmt.Errorf("%w: session name is not valid UTF-8", ErrInvalid)
+		return "", fmt.Errorf("%w: session name is not valid UTF-8", ErrInvalid)
+	}
+	return name, nil
+}
+
+// CreateSession creates a session.
+func (s *Store) CreateSession(ctx context.Context, name string) (Session, error) {
+	name, err := CheckName(name)
+	if err != nil {
+		return Session{}, err
 	}
 	if name == "" {
 		name = "Session " + time.Now().UTC().Format("2006-01-02 15:04")
 	}
 	sess := Session{ID: newSessionID(), Name: name, CreatedAt: time.Now().UTC()}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (id, name, created_at) VALUES (?, ?, ?)`,
+	_, err = s.db.ExecContext(ctx, `INSERT INTO sessions (id, name, created_at) VALUES (?, ?, ?)`,
 		sess.ID, sess.Name, sess.CreatedAt.UnixNano())
 	if err != nil {
 		return Session{}, fmt.Errorf("create session: %w", err)

@@ -306,7 +306,25 @@ function accept(events) {
     if (ev.seq > received) received = ev.seq;
     if (lifecycle(ev)) scheduleRefresh();
   }
+  // A hidden tab runs no animation frames, so flush does not run: bound
+  // what waits here (following, the table skips ahead to the newest).
+  if (pending.size > 2 * MAX_ROWS) {
+    const keys = [...pending.keys()].sort((a, b) => a - b);
+    if (follow) skipTo(keys[keys.length - MAX_ROWS] - 1);
+    else trimPending();
+  }
   queueFlush();
+}
+
+// skipTo starts the table again after seq: what lies between stays in the
+// recording and pages in on scroll.
+function skipTo(seq) {
+  if (seq <= shownLast) return;
+  note(`Skipped ahead ${seq - shownLast} events to stay live; scroll up to page through them.`);
+  for (const k of pending.keys()) if (k <= seq) pending.delete(k);
+  body.replaceChildren();
+  shownFirst = 0;
+  shownLast = seq;
 }
 
 function queueFlush() {
@@ -333,18 +351,11 @@ function flush() {
   let end = shownLast;
   while (pending.has(end + 1)) end++;
   if (end === shownLast) {
-    if (pending.size) watchHole();
+    if (pending.size || received > shownLast) watchHole();
     showLive();
     return;
   }
-  if (end - shownLast > MAX_ROWS) {
-    const skipTo = end - MAX_ROWS;
-    for (let q = shownLast + 1; q <= skipTo; q++) pending.delete(q);
-    body.replaceChildren();
-    note(`Skipped ahead ${skipTo - shownLast} events to stay live; scroll up to page through them.`);
-    shownFirst = 0;
-    shownLast = skipTo;
-  }
+  if (end - shownLast > MAX_ROWS) skipTo(end - MAX_ROWS);
   const frag = document.createDocumentFragment();
   for (let q = shownLast + 1; q <= end; q++) {
     frag.appendChild(rowFor(pending.get(q)));
@@ -378,10 +389,12 @@ function watchHole() {
   const at = shownLast;
   holeTimer = setTimeout(() => {
     holeTimer = 0;
-    if (!follow || shownLast !== at || !pending.size || pending.has(at + 1)) return;
-    let next = Infinity;
+    if (!follow || shownLast !== at || pending.has(at + 1)) return;
+    // Up to the first pending event, or (nothing pending: a fill that
+    // failed, a load that raced) up to the newest seq the stream reported.
+    let next = received + 1;
     for (const k of pending.keys()) if (k < next) next = k;
-    fillGap(at + 1, next - 1).catch((e) => showError(`Could not fetch missed events: ${e.message}`));
+    if (next > at + 1) fillGap(at + 1, next - 1).catch((e) => showError(`Could not fetch missed events: ${e.message}`));
   }, 1000);
 }
 
@@ -415,7 +428,16 @@ function stopFollowing() {
   jumpLatest.hidden = false;
 }
 
-async function loadTail() {
+// loadTail replaces the table with the newest page and follows again. One
+// load at a time: a second (a double click) joins the first, since an older
+// snapshot landing last would drop what was shown in between.
+let tailLoad = null;
+function loadTail() {
+  if (!tailLoad) tailLoad = loadTailPage().finally(() => { tailLoad = null; });
+  return tailLoad;
+}
+
+async function loadTailPage() {
   const data = await call("GET", `${api}/events?before=${Number.MAX_SAFE_INTEGER}&limit=${PAGE}`);
   body.replaceChildren();
   const evs = data.events;
@@ -577,15 +599,8 @@ async function fillGap(from, to) {
       jumpLatest.hidden = false;
       return;
     }
-    const skipTo = to - PAGE;
-    for (const k of pending.keys()) if (k <= skipTo) pending.delete(k);
-    if (shownLast < skipTo) {
-      body.replaceChildren();
-      note(`Skipped ahead ${skipTo - shownLast} events to stay live; scroll up to page through them.`);
-      shownFirst = 0;
-      shownLast = skipTo;
-    }
-    after = skipTo;
+    skipTo(to - PAGE);
+    after = Math.max(after, to - PAGE);
   }
   while (after < to) {
     const limit = Math.min(1000, to - after);
@@ -602,11 +617,7 @@ async function fillGap(from, to) {
 // and page in on scroll.
 let skipping = false;
 function skipLiveTo(seq) {
-  note(`Skipped ahead ${seq - shownLast} events to stay live; scroll up to page through them.`);
-  for (const k of pending.keys()) if (k <= seq) pending.delete(k);
-  body.replaceChildren();
-  shownFirst = 0;
-  shownLast = seq;
+  skipTo(seq);
   received = Math.max(received, seq);
   skipping = true;
   ws.close(4000, "skipping ahead");

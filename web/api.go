@@ -26,7 +26,7 @@ func itoa[T ~int | ~int64](n T) string { return strconv.FormatInt(int64(n), 10) 
 // decode reads a JSON body strictly: bounded size, unknown fields refused,
 // exactly one value.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	s.bodyDeadline(w)
+	clearDeadline := s.bodyDeadline(w)
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -62,13 +62,20 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 		return badRequest("the request body must hold a single JSON object")
 	}
+	clearDeadline()
 	return nil
 }
 
 // bodyDeadline bounds how long the request body may take to arrive (the
-// http.Server's header timeout covers only the headers).
-func (s *Server) bodyDeadline(w http.ResponseWriter) {
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+// http.Server's header timeout covers only the headers). Call the function
+// it returns once the body is read: a deadline left on the connection would
+// cancel the request's context while the handler still works. (After a read
+// error it stays: the server then gives up on the rest of the body at once
+// instead of waiting for it to keep the connection.)
+func (s *Server) bodyDeadline(w http.ResponseWriter) (clear func()) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+	return func() { _ = rc.SetReadDeadline(time.Time{}) }
 }
 
 func (s *Server) slowBody() error {
@@ -170,9 +177,6 @@ func (s *Server) listSessions(r *http.Request) ([]sessions.Session, string, erro
 }
 
 func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) error {
-	if err := s.visitors.allowSession(r); err != nil {
-		return err
-	}
 	var in struct {
 		Name string `json:"name"`
 	}
@@ -180,6 +184,12 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) err
 		if err := s.decode(w, r, &in); err != nil {
 			return err
 		}
+	}
+	if _, err := sessions.CheckName(in.Name); err != nil {
+		return err
+	}
+	if err := s.visitors.allowSession(r); err != nil {
+		return err
 	}
 	sess, err := s.store.CreateSession(r.Context(), in.Name)
 	if err != nil {
@@ -401,25 +411,28 @@ func (s *Server) handleStopServer(w http.ResponseWriter, r *http.Request, sess s
 // runs is a conflict ("already stopped"), not an unknown id.
 func (s *Server) stopServer(ctx context.Context, sess sessions.Session, id string) (engine.ServerInfo, error) {
 	info, err := s.lab.StopServer(sess.ID, id)
-	if errors.Is(err, engine.ErrNotFound) && s.hadEndpoint(ctx, sess, id) {
+	if errors.Is(err, engine.ErrNotFound) && s.hadEndpoint(ctx, sess, id, false) {
 		return info, &apiError{status: http.StatusConflict, msg: "server " + id + " is already stopped"}
 	}
 	return info, err
 }
 
-// hadEndpoint reports whether session ever had server or client id: the
-// engine forgets stopped ones after a while (and all of them at a restart),
-// the recording does not.
-func (s *Server) hadEndpoint(ctx context.Context, sess sessions.Session, id string) bool {
-	if slices.ContainsFunc(s.lab.Servers(sess.ID), func(i engine.ServerInfo) bool { return i.ID == id }) {
+// hadEndpoint reports whether session ever had server id (or, with client,
+// client id): the engine forgets stopped ones after a while (and all of
+// them at a restart), the recording does not.
+func (s *Server) hadEndpoint(ctx context.Context, sess sessions.Session, id string, client bool) bool {
+	if !client && slices.ContainsFunc(s.lab.Servers(sess.ID), func(i engine.ServerInfo) bool { return i.ID == id }) {
 		return true
 	}
 	servers, clients, err := s.store.RecordedServers(ctx, sess.ID)
 	if err != nil {
 		return false
 	}
-	has := func(e sessions.Endpoint) bool { return e.ID == id }
-	return slices.ContainsFunc(servers, has) || slices.ContainsFunc(clients, has)
+	list := servers
+	if client {
+		list = clients
+	}
+	return slices.ContainsFunc(list, func(e sessions.Endpoint) bool { return e.ID == id })
 }
 
 func (s *Server) handleOpenClient(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
@@ -571,7 +584,7 @@ func (s *Server) send(ctx context.Context, sess sessions.Session, cid string, te
 	switch {
 	case err == nil:
 		return len(b), nil
-	case errors.Is(err, engine.ErrNotFound) && s.hadEndpoint(ctx, sess, cid):
+	case errors.Is(err, engine.ErrNotFound) && s.hadEndpoint(ctx, sess, cid, true):
 		// A client from before a restart, or closed long ago.
 		return 0, &engine.SendClosedError{State: engine.StateClosed}
 	case errors.As(err, &closed):
@@ -605,7 +618,7 @@ func (s *Server) handleCloseClient(w http.ResponseWriter, r *http.Request, sess 
 // longer holds is a conflict ("already closed").
 func (s *Server) closeClient(ctx context.Context, sess sessions.Session, id string, half bool) (engine.ClientInfo, error) {
 	info, err := s.lab.CloseClient(sess.ID, id, half)
-	if errors.Is(err, engine.ErrNotFound) && s.hadEndpoint(ctx, sess, id) {
+	if errors.Is(err, engine.ErrNotFound) && s.hadEndpoint(ctx, sess, id, true) {
 		return info, &apiError{status: http.StatusConflict, msg: "client " + id + " is already closed"}
 	}
 	return info, err

@@ -1202,6 +1202,10 @@ func TestAPIStopAndCloseTwice(t *testing.T) {
 		http.StatusConflict, "EPIPE", "closed")
 	e = apiErrBody{}
 	checkErr(t, "stop a server of no session", a.do("DELETE", "/api/sessions/"+f.sess+"/servers/srv-00000000", nil, &e), e, http.StatusNotFound, "", "not found")
+	e = apiErrBody{}
+	checkErr(t, "stop a client's id as a server", a.do("DELETE", "/api/sessions/"+f.sess+"/servers/"+first, nil, &e), e, http.StatusNotFound, "", "not found")
+	e = apiErrBody{}
+	checkErr(t, "close a server's id as a client", a.do("POST", "/api/sessions/"+f.sess+"/clients/"+id+"/close", nil, &e), e, http.StatusNotFound, "", "not found")
 	f.undisturbed(t)
 }
 

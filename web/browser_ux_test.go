@@ -342,3 +342,35 @@ func TestBrowserDeletesSession(t *testing.T) {
 		t.Errorf("the deleted session's server still accepts on %s", addr)
 	}
 }
+
+// Two quick clicks on Latest load the newest page once: a second load
+// landing after live rows were shown would drop them.
+func TestBrowserLatestLoadsOnce(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	_, addr := a.startEcho(sid, map[string]any{"recv_size": 1024})
+	floodEvents(t, a, sid, addr, 1000*1024)
+	openSession(t, ctx, a, sid)
+	step(t, ctx, "scroll up: the table pauses",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("events-scroll").scrollTop = 0`),
+		chromedp.WaitVisible(`[data-testid=jump-latest]`),
+	)
+	step(t, ctx, "count the tail fetches and click Latest twice",
+		chromedp.Evaluate[chromedp.Void](`(() => {
+			const orig = window.fetch;
+			window.tailFetches = 0;
+			window.fetch = (url, opts) => {
+				if (String(url).includes("before=9007199254740991")) window.tailFetches++;
+				return orig(url, opts);
+			};
+			const b = document.querySelector("[data-testid=jump-latest]");
+			b.click(); b.click();
+		})()`),
+		chromedp.WaitNotVisible(`[data-testid=jump-latest]`),
+	)
+	if n := evalIn[int](t, ctx, `window.tailFetches`); n != 1 {
+		t.Errorf("%d tail loads for two quick clicks, want 1", n)
+	}
+	checkContiguous(t, shownSeqs(t, ctx))
+}

@@ -134,3 +134,29 @@ func TestAPIStatus(t *testing.T) {
 		return st.Recording.Committed >= 4 // server-start, listen, connect, accept
 	})
 }
+
+// A visitor is an IPv4 address or an IPv6 /64; refused requests do not use
+// up the allowance.
+func TestVisitors(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:5000":       "127.0.0.1",
+		"[::ffff:10.0.0.1]:80": "10.0.0.1",
+		"[2001:db8::1]:1234":   "2001:db8::/64",
+		"[2001:db8::2:3]:9":    "2001:db8::/64",
+		"[2001:db8:0:1::1]:1":  "2001:db8:0:1::/64",
+	} {
+		if got := visitorOf(&http.Request{RemoteAddr: addr}); got != want {
+			t.Errorf("visitorOf(%s) = %q, want %q", addr, got, want)
+		}
+	}
+	a := newTestApp(t, withConfig(func(_ *engine.LabConfig, c *Config) { c.MaxNewSessions = 1 }))
+	if code := a.do("POST", "/api/sessions", `{"name":"bad\u0000name"}`, nil); code != http.StatusBadRequest {
+		t.Fatalf("a refused name: status %d, want 400", code)
+	}
+	if code := a.do("POST", "/api/sessions", `{"name":`, nil); code != http.StatusBadRequest {
+		t.Fatalf("malformed JSON: status %d, want 400", code)
+	}
+	if code := a.do("POST", "/api/sessions", map[string]string{"name": "good"}, nil); code != http.StatusCreated {
+		t.Errorf("the first real session after two refused requests: status %d, want 201", code)
+	}
+}

@@ -31,15 +31,19 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) error {
 
 // handleNewSessionForm is the home page's form: it works without JS.
 func (s *Server) handleNewSessionForm(w http.ResponseWriter, r *http.Request) error {
-	if err := s.visitors.allowSession(r); err != nil {
-		return err
-	}
-	s.bodyDeadline(w)
+	clearDeadline := s.bodyDeadline(w)
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	if err := r.ParseForm(); err != nil {
 		return s.formError(err)
 	}
+	clearDeadline()
 	name := r.PostFormValue("name")
+	if _, err := sessions.CheckName(name); err != nil {
+		return err
+	}
+	if err := s.visitors.allowSession(r); err != nil {
+		return err
+	}
 	sess, err := s.store.CreateSession(r.Context(), name)
 	if err != nil {
 		return err
@@ -184,12 +188,13 @@ type formHandlerFunc func(r *http.Request, sess sessions.Session) error
 // form parses a small urlencoded body and runs h.
 func (s *Server) form(h formHandlerFunc) handlerFunc {
 	return s.inSession(func(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
-		s.bodyDeadline(w)
+		clearDeadline := s.bodyDeadline(w)
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		err := r.ParseForm()
 		if err != nil {
 			err = s.formError(err)
 		} else {
+			clearDeadline()
 			err = h(r, sess)
 		}
 		if err == nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -32,15 +33,13 @@ func newVisitors(perMinute int) *visitors {
 }
 
 // allowSession reports whether r's visitor may create one more session now,
-// and otherwise an error saying why (a 429).
+// and otherwise an error saying why (a 429). Check the request first: a
+// refused one should not use up the allowance.
 func (v *visitors) allowSession(r *http.Request) error {
 	if v.perMinute <= 0 {
 		return nil
 	}
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
+	ip := visitorOf(r)
 	now := time.Now()
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -66,4 +65,22 @@ func (v *visitors) allowSession(r *http.Request) error {
 			"this address may create %d sessions a minute and has just done so; wait a little, or reuse a session (the home page lists them)", v.perMinute)}
 	}
 	return nil
+}
+
+// visitorOf names r's visitor: its IPv4 address, or the /64 of its IPv6
+// address (one host usually holds a whole /64).
+func visitorOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	if addr.Is4() || addr.Is4In6() {
+		return addr.Unmap().String()
+	}
+	p, _ := addr.Prefix(64)
+	return p.String()
 }
