@@ -58,6 +58,28 @@ func floodEvents(t *testing.T, a *testApp, sid, addr string, n int) int64 {
 	return evs[len(evs)-1].Seq
 }
 
+// floodedPage opens, in Chromium, a session whose echo server (recv_size
+// 1024) has already echoed kib KiB: about 2*kib events.
+func floodedPage(t *testing.T, kib int) (a *testApp, ctx context.Context, sid, addr string) {
+	t.Helper()
+	a = newTestApp(t)
+	ctx = newBrowser(t)
+	sid = a.newSession()
+	_, addr = a.startEcho(sid, map[string]any{"recv_size": 1024})
+	floodEvents(t, a, sid, addr, kib*1024)
+	openSession(t, ctx, a, sid)
+	return a, ctx, sid, addr
+}
+
+// pauseTable scrolls the events table to its top: it stops following.
+func pauseTable(t *testing.T, ctx context.Context) {
+	t.Helper()
+	step(t, ctx, "scroll up: the table pauses",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("events-scroll").scrollTop = 0`),
+		chromedp.WaitVisible(`[data-testid=jump-latest]`),
+	)
+}
+
 // ticker sends a short line every 2 ms on a new connection to addr (and
 // reads the echoes) until the test ends: live traffic while the page is
 // used.
@@ -92,12 +114,7 @@ func ticker(t *testing.T, addr string) {
 // Paging back while events keep arriving leaves no hole in the table, and
 // "Latest" returns to the live tail.
 func TestBrowserScrollBackDuringTrafficKeepsTableContiguous(t *testing.T) {
-	a := newTestApp(t)
-	ctx := newBrowser(t)
-	sid := a.newSession()
-	_, addr := a.startEcho(sid, map[string]any{"recv_size": 1024})
-	floodEvents(t, a, sid, addr, 3000*1024) // ~6000 events
-	openSession(t, ctx, a, sid)
+	a, ctx, sid, addr := floodedPage(t, 3000) // ~6000 events
 	ticker(t, addr)
 	// A full table is trimmed at its top as live rows arrive: the moment a
 	// page of older rows could land next to the wrong row.
@@ -132,18 +149,10 @@ func TestBrowserScrollBackDuringTrafficKeepsTableContiguous(t *testing.T) {
 // Scrolling back down after a long pause (longer than the table holds)
 // returns to the live tail instead of staying frozen.
 func TestBrowserScrollBackDownAfterLongPauseFollowsAgain(t *testing.T) {
-	a := newTestApp(t)
-	ctx := newBrowser(t)
-	sid := a.newSession()
-	_, addr := a.startEcho(sid, map[string]any{"recv_size": 1024})
-	floodEvents(t, a, sid, addr, 1000*1024)
-	openSession(t, ctx, a, sid)
+	a, ctx, sid, addr := floodedPage(t, 1000)
 	ticker(t, addr)
 	last := evalIn[int64](t, ctx, `Number([...document.querySelectorAll("tr.ev")].pop().dataset.seq)`)
-	step(t, ctx, "scroll up: the table pauses",
-		chromedp.Evaluate[chromedp.Void](`document.getElementById("events-scroll").scrollTop = 0`),
-		chromedp.WaitVisible(`[data-testid=jump-latest]`),
-	)
+	pauseTable(t, ctx)
 	// More events than the table holds arrive while paused.
 	a.waitEvents(sid, "a table's worth of new events", func(evs []sessions.Record) bool {
 		return evs[len(evs)-1].Seq > last+int64(maxRows)+200
@@ -159,12 +168,7 @@ func TestBrowserScrollBackDownAfterLongPauseFollowsAgain(t *testing.T) {
 
 // A filter that matches nothing loaded says so and searches older pages.
 func TestBrowserFilterSearchesOlderEvents(t *testing.T) {
-	a := newTestApp(t)
-	ctx := newBrowser(t)
-	sid := a.newSession()
-	_, addr := a.startEcho(sid, map[string]any{"recv_size": 1024})
-	floodEvents(t, a, sid, addr, 2000*1024) // the accept is ~4000 events back
-	openSession(t, ctx, a, sid)
+	_, ctx, _, _ := floodedPage(t, 2000) // the accept is ~4000 events back
 	step(t, ctx, "filter on accept: nothing among the loaded rows",
 		chromedp.SetValue(`[data-testid=filter-kind]`, "accept"),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=filter-kind]").dispatchEvent(new Event("change"))`),
@@ -346,16 +350,8 @@ func TestBrowserDeletesSession(t *testing.T) {
 // Two quick clicks on Latest load the newest page once: a second load
 // landing after live rows were shown would drop them.
 func TestBrowserLatestLoadsOnce(t *testing.T) {
-	a := newTestApp(t)
-	ctx := newBrowser(t)
-	sid := a.newSession()
-	_, addr := a.startEcho(sid, map[string]any{"recv_size": 1024})
-	floodEvents(t, a, sid, addr, 1000*1024)
-	openSession(t, ctx, a, sid)
-	step(t, ctx, "scroll up: the table pauses",
-		chromedp.Evaluate[chromedp.Void](`document.getElementById("events-scroll").scrollTop = 0`),
-		chromedp.WaitVisible(`[data-testid=jump-latest]`),
-	)
+	_, ctx, _, _ := floodedPage(t, 1000)
+	pauseTable(t, ctx)
 	step(t, ctx, "count the tail fetches and click Latest twice",
 		chromedp.Evaluate[chromedp.Void](`(() => {
 			const orig = window.fetch;
