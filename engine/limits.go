@@ -79,6 +79,9 @@ type tokens struct {
 }
 
 func newTokens(p *pacer) tokens {
+	if p == nil {
+		return tokens{} // no limit: take and stop do nothing
+	}
 	return tokens{p: p, done: make(chan struct{})}
 }
 
