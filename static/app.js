@@ -256,11 +256,14 @@ function markFailedSend(ev) {
 // local is the other's remote), and the connection filter shows both.
 const connAddrs = new Map(); // conn -> "local|remote"
 const connByAddrs = new Map(); // "local|remote" -> conn (the newest)
+let peersChanged = false; // a connection's other end became known since the last filter pass
 function notePeer(ev) {
   if (!ev.conn || !ev.local || !ev.remote || connAddrs.has(ev.conn)) return;
   const k = `${ev.local}|${ev.remote}`;
   connAddrs.set(ev.conn, k);
   connByAddrs.set(k, ev.conn);
+  const [local, remote] = k.split("|");
+  if (connByAddrs.has(`${remote}|${local}`)) peersChanged = true;
 }
 function peerOf(conn) {
   const k = connAddrs.get(conn);
@@ -375,8 +378,9 @@ function flush() {
   shownFirst = firstRow ? Number(firstRow.dataset.seq) : 0;
   scroller.scrollTop = scroller.scrollHeight;
   showLive();
-  // A connection's other end may have just become known: filter again.
-  if (filterConn.value) applyFilter();
+  // Rows already shown may belong to a connection whose other end has just
+  // become known: filter them again (only then: this runs every frame).
+  if (filterConn.value && peersChanged) applyFilter();
   else showFilterState();
 }
 
@@ -532,6 +536,7 @@ jumpLatest.addEventListener("click", () => loadTail().catch((e) => showError(e.m
 // ---- filters ---------------------------------------------------------------
 
 function applyFilter() {
+  peersChanged = false;
   for (const tr of body.children) {
     if (tr.classList.contains("hex")) tr.hidden = !matches(tr.previousElementSibling);
     else tr.hidden = !matches(tr);
