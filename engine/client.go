@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -34,11 +36,33 @@ const (
 	StateClosed      = "closed"
 )
 
-// ClientOptions configure a tcp client.
-type ClientOptions struct {
-	// RecvSize is the most one read call takes (default 65536).
-	RecvSize int `json:"recv_size"`
+// ClientKind is one kind of client: what GET /api/kinds shows of it.
+type ClientKind struct {
+	Name        string       `json:"name"`
+	Title       string       `json:"title"`
+	Description string       `json:"description"`
+	Net         string       `json:"net"`
+	Options     []OptionSpec `json:"options"`
 }
+
+// clientKinds is the registry of client kinds.
+var clientKinds = map[string]*ClientKind{
+	"tcp": {Name: "tcp", Title: "TCP client", Net: NetTCP,
+		Description: "Connect to host:port, send text or bytes, see every chunk received, half-close or close.",
+		Options:     []OptionSpec{recvSizeOption(MaxRecvSize)}},
+}
+
+// ClientKinds returns the registered client kinds, sorted by name.
+func ClientKinds() []*ClientKind {
+	var out []*ClientKind
+	for _, name := range ClientKindNames() {
+		out = append(out, clientKinds[name])
+	}
+	return out
+}
+
+// ClientKindNames returns the names of the client kinds, sorted.
+func ClientKindNames() []string { return slices.Sorted(maps.Keys(clientKinds)) }
 
 // ErrClientClosed is returned by Send on a client that can no longer send.
 // It unwraps to EPIPE so it classifies as a tutorial would name it.
@@ -60,51 +84,36 @@ func (e *SendClosedError) Unwrap() []error { return []error{ErrClientClosed, sys
 // TCPClient is a TCP connection the visitor drives from the page or the API.
 // A goroutine reads and emits every chunk received until the connection ends.
 type TCPClient struct {
-	conn *net.TCPConn
-	tap  *tap
+	conn *Conn
+	tcp  *net.TCPConn
 	wg   sync.WaitGroup
 
-	mu   sync.Mutex
-	info ClientInfo
-	// localClose is set before this side closes, so the read loop's
-	// "use of closed connection" is not reported as an error.
-	localClose bool
-	writeMu    sync.Mutex // one Send at a time
-	closeMu    sync.Mutex // one Close at a time
-
-	release   func() // gives back the lab's socket count
-	closeOnce sync.Once
-}
-
-// closeConn closes the socket (once) and gives back its place in the lab's
-// count of open sockets.
-func (c *TCPClient) closeConn() {
-	c.closeOnce.Do(func() {
-		c.tap.stop()
-		c.conn.Close()
-		c.release()
-	})
+	mu      sync.Mutex
+	info    ClientInfo
+	writeMu sync.Mutex // one Send at a time
+	closeMu sync.Mutex // one Close at a time
 }
 
 // dialTCP connects a client. release is called once when its socket is
 // closed (or at once if the connect fails).
-func dialTCP(ctx context.Context, d *net.Dialer, sink Sink, pace *pacer, release func(), session, id, target string, opts ClientOptions, capLimit int64) (*TCPClient, error) {
+func dialTCP(ctx context.Context, d *net.Dialer, sink Sink, pace *pacer, release func(), session, id, target string, opts Options, capLimit int64) (*TCPClient, error) {
 	c, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {
 		release()
-		sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindError,
+		sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindError, Net: NetTCP,
 			Remote: target, Err: Classify(err), Meta: map[string]any{"op": "connect", "target": target}})
 		return nil, err
 	}
 	tc := c.(*net.TCPConn)
-	cl := &TCPClient{conn: tc, release: release, tap: newTap(sink, pace, session, id, tc.LocalAddr().String(), tc.RemoteAddr().String(), capLimit)}
-	cl.info = ClientInfo{ID: id, Session: session, Kind: "tcp", Target: target, Conn: cl.tap.conn,
-		Local: cl.tap.local, Remote: cl.tap.remote, State: StateConnected, OpenedAt: time.Now()}
-	ev := cl.tap.event(KindConnect)
-	ev.Meta = map[string]any{"client": "tcp", "target": target}
-	cl.tap.emit(ev)
+	t := newTap(sink, pace, session, id, NetTCP, tc.LocalAddr().String(), tc.RemoteAddr().String(), capLimit)
+	cl := &TCPClient{conn: newConn(tc, t, release), tcp: tc}
+	cl.info = ClientInfo{ID: id, Session: session, Kind: "tcp", Target: target, Conn: t.conn,
+		Local: t.local, Remote: t.remote, State: StateConnected, OpenedAt: time.Now()}
+	ev := t.event(KindConnect)
+	ev.Meta = map[string]any{"client": "tcp", "target": target, "options": opts}
+	t.emit(ev)
 	cl.wg.Add(1)
-	go cl.readLoop(opts.RecvSize)
+	go cl.readLoop(opts.Int("recv_size"))
 	return cl, nil
 }
 
@@ -114,7 +123,6 @@ func (c *TCPClient) readLoop(size int) {
 	for {
 		n, err := c.conn.Read(buf)
 		if n > 0 {
-			c.tap.data(KindRecv, buf[:n])
 			c.mu.Lock()
 			c.info.Received += int64(n)
 			c.mu.Unlock()
@@ -123,24 +131,16 @@ func (c *TCPClient) readLoop(size int) {
 			continue
 		}
 		c.mu.Lock()
-		local := c.localClose
+		closing := c.info.State == StateClosed
 		c.mu.Unlock()
 		switch {
-		case local:
+		case closing:
 		case errors.Is(err, io.EOF):
-			c.tap.closed("peer", true, "the peer sent FIN: recv returned 0 bytes")
 			c.directionDone(StatePeerClosed, StateWriteClosed)
 		default:
-			c.tap.fail(err, map[string]any{"op": "recv"})
-			c.mu.Lock()
-			c.localClose = true
-			c.mu.Unlock()
-			c.closeConn()
-			by, reason := "local", ""
-			if errors.Is(err, syscall.ECONNRESET) {
-				by, reason = "peer", "reset by peer (RST)"
-			}
-			c.tap.closed(by, false, reason)
+			// A reset (the Conn emitted it) or another error: the connection
+			// is over.
+			c.conn.Close()
 			c.setState(func(i *ClientInfo) { i.State = StateClosed; i.ClosedAt = time.Now() })
 		}
 		return
@@ -160,7 +160,7 @@ func (c *TCPClient) directionDone(done, other string) {
 	c.setState(func(i *ClientInfo) {
 		if i.State == other {
 			i.State, i.ClosedAt = StateClosed, time.Now()
-			c.closeConn()
+			c.conn.endQuietly()
 			return
 		}
 		i.State = done
@@ -185,19 +185,12 @@ func (c *TCPClient) Send(b []byte) error {
 	c.mu.Unlock()
 	if state == StateWriteClosed || state == StateClosed {
 		err := &SendClosedError{State: state}
-		c.tap.fail(err, map[string]any{"op": "send", "state": state})
+		c.conn.tap.fail(err, map[string]any{"op": "send", "state": state})
 		return err
 	}
-	// As for servers, the send event precedes the write so that it comes
-	// before the peer's recv of the same bytes.
-	c.tap.data(KindSend, b)
 	n, err := c.conn.Write(b)
 	c.setState(func(i *ClientInfo) { i.Sent += int64(n) })
-	if err != nil {
-		c.tap.fail(err, map[string]any{"op": "send", "written": n})
-		return err
-	}
-	return nil
+	return err
 }
 
 // Close closes the connection, or with half=true shuts down only the sending
@@ -220,22 +213,18 @@ func (c *TCPClient) Close(half bool) error {
 	}
 	if half {
 		c.mu.Unlock()
-		// Emitted first so that it precedes the peer's reaction to our FIN.
-		c.tap.closed("local", true, "shutdown(SHUT_WR): no more sends from this side")
 		if err := c.conn.CloseWrite(); err != nil {
-			c.tap.fail(err, map[string]any{"op": "shutdown"})
 			return err
 		}
 		c.directionDone(StateWriteClosed, StatePeerClosed)
 		return nil
 	}
-	c.localClose = true
+	c.info.State, c.info.ClosedAt = StateClosed, time.Now()
 	c.mu.Unlock()
-	c.closeConn()
+	c.conn.closeSocket("")
 	c.wg.Wait()
 	c.writeMu.Lock() // a Send that was under way has reported its end
 	c.writeMu.Unlock()
-	c.tap.closed("local", false, "")
-	c.setState(func(i *ClientInfo) { i.State = StateClosed; i.ClosedAt = time.Now() })
+	c.conn.Close()
 	return nil
 }

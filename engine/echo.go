@@ -2,26 +2,12 @@ package engine
 
 import (
 	"bytes"
-	"fmt"
-	"slices"
+	"net"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 )
-
-// EchoOptions configure a tcp-echo server.
-type EchoOptions struct {
-	// Mode is one of EchoModes.
-	Mode string `json:"mode"`
-	// Prefix is sent before each reply in mode "prefix" (default "Echo: ").
-	Prefix string `json:"prefix,omitempty"`
-	// RecvSize is the most one read call takes (1..65536, default 4096): small
-	// values show partial reads and that TCP keeps no message boundaries.
-	RecvSize int `json:"recv_size"`
-	// Oneshot makes the server read one chunk, reply once and close.
-	Oneshot bool `json:"oneshot"`
-}
 
 // EchoModes lists the tcp-echo modes, as SYSTEMS.md names them.
 var EchoModes = []string{"echo", "prefix", "upper", "reverse", "greet", "daytime", "accept-close"}
@@ -37,63 +23,110 @@ const (
 	daytimeLayout = "Mon Jan _2 15:04:05 2006"
 )
 
-// normalize fills defaults and validates.
-func (o *EchoOptions) normalize(prefixSet bool) error {
-	if o.Mode == "" {
-		o.Mode = "echo"
+// recvSizeOption is the read size of a server or client: small values show
+// partial reads and that TCP keeps no message boundaries.
+func recvSizeOption(def int) OptionSpec {
+	return OptionSpec{Name: "recv_size", Type: OptInt, Default: def, Min: intp(1), Max: intp(MaxRecvSize),
+		Suggest: []int{1024, 4096, 65536}, Unit: "bytes", Primary: true,
+		Help: "the most one recv() call reads; a small size splits one send into several reads (tutorials use 1024, 4096 or 65536)"}
+}
+
+var echoKind = &ServerKind{
+	Name: "tcp-echo", Title: "TCP echo", Net: NetTCP, TutorialPort: 65432,
+	Description: "The classic echo server and its variants: every chunk received is answered (unchanged, prefixed, upper-cased, reversed), or a greeting or the time is sent on accept.",
+	Options: []OptionSpec{
+		{Name: "mode", Type: OptEnum, Default: "echo", Primary: true, Help: "what the server answers", Values: []Choice{
+			{"echo", "echo: send every chunk back"},
+			{"prefix", `prefix: "Echo: " + data`},
+			{"upper", "upper: upper-cased"},
+			{"reverse", "reverse: olleh"},
+			{"greet", `greet: "Hello Client!" then close`},
+			{"daytime", "daytime: the time, then close"},
+			{"accept-close", `accept-close: "accepted"; "close" closes`},
+		}},
+		{Name: "prefix", Type: OptString, Default: DefaultEchoPrefix, MaxLen: 1024, Primary: true,
+			When: &When{Option: "mode", Values: []string{"prefix"}}, Help: "sent before each reply"},
+		recvSizeOption(DefaultRecvSize),
+		{Name: "oneshot", Type: OptBool, Default: false, Primary: true, Help: "read one chunk, reply once, then close"},
+	},
+	start:    startEchoServer,
+	snippets: echoSnippets,
+}
+
+func startEchoServer(env *Env, o Options) (server, error) {
+	ln, err := env.Listen(&net.ListenConfig{}, "")
+	if err != nil {
+		return nil, err
 	}
-	if !slices.Contains(EchoModes, o.Mode) {
-		return &OptionError{Option: "mode", Msg: fmt.Sprintf("unknown tcp-echo mode %q; valid modes: %s", o.Mode, strings.Join(EchoModes, ", "))}
-	}
-	if o.Mode == "prefix" && !prefixSet {
-		o.Prefix = DefaultEchoPrefix
-	}
-	if o.Mode != "prefix" {
-		o.Prefix = ""
-	}
-	if len(o.Prefix) > 1024 {
-		return &OptionError{Option: "prefix", Msg: "prefix is longer than 1024 bytes"}
-	}
-	if o.RecvSize == 0 {
-		o.RecvSize = DefaultRecvSize
-	}
-	if o.RecvSize < 1 || o.RecvSize > MaxRecvSize {
-		return &OptionError{Option: "recv_size", Msg: fmt.Sprintf("recv_size %d: want 1 to %d bytes (tutorials use 1024, 4096 or 65536)", o.RecvSize, MaxRecvSize)}
-	}
-	return nil
+	return env.Stream(ln, NetTCP, echoHandler(o)), nil
 }
 
 // echoHandler returns the per-connection behaviour of a tcp-echo server.
-func echoHandler(o EchoOptions) func(*serverConn) {
-	return func(c *serverConn) {
-		switch o.Mode {
+func echoHandler(o Options) func(*Conn) {
+	mode, oneshot := o.String("mode"), o.Bool("oneshot")
+	prefix, size := o.String("prefix"), o.Int("recv_size")
+	return func(c *Conn) {
+		switch mode {
 		case "greet":
-			c.write([]byte(greeting))
+			c.SetCloseReason("greeting sent")
+			c.Write([]byte(greeting))
 			return
 		case "daytime":
-			c.write([]byte(time.Now().Format(daytimeLayout) + "\r\n"))
+			c.SetCloseReason("the time was sent")
+			c.Write([]byte(time.Now().Format(daytimeLayout) + "\r\n"))
 			return
 		}
-		buf := make([]byte, o.RecvSize)
+		buf := make([]byte, size)
 		for {
-			n, ok := c.read(buf)
-			if !ok {
+			n, err := c.Read(buf)
+			if err != nil {
 				return
 			}
-			reply, closeAfter := echoReply(o, buf[:n])
-			if !c.write(reply) || closeAfter || o.Oneshot {
+			reply, closeAfter := echoReply(mode, prefix, buf[:n])
+			if _, err := c.Write(reply); err != nil {
+				return
+			}
+			if closeAfter {
+				c.SetCloseReason(`"close" received: replied "closed"`)
+				return
+			}
+			if oneshot {
+				c.SetCloseReason("one-shot: replied once")
 				return
 			}
 		}
+	}
+}
+
+// echoSnippets reach a tcp-echo server from a terminal. Servers that only
+// talk (greet, daytime) are read, not written to; the others get a line and
+// an end of input, so nc and the Python client both finish.
+func echoSnippets(host, port string, o Options) []Snippet {
+	if m := o.String("mode"); m == "greet" || m == "daytime" {
+		return []Snippet{
+			{"nc", "netcat (reads until the server closes)", "nc " + host + " " + port + " < /dev/null"},
+			{"python", "Python", "import socket\n\n" +
+				"with socket.create_connection((\"" + host + "\", " + port + ")) as s:\n" +
+				"    while data := s.recv(1024):\n" +
+				"        print(data.decode(errors=\"replace\"))\n"},
+		}
+	}
+	return []Snippet{
+		{"nc", "netcat (type lines; Ctrl-D ends)", "nc " + host + " " + port},
+		{"nc-once", "netcat, one line (-N: shut down after input)", "echo hello | nc -N " + host + " " + port},
+		{"python", "Python", "import socket\n\n" +
+			"with socket.create_connection((\"" + host + "\", " + port + ")) as s:\n" +
+			"    s.sendall(b\"hello\\n\")\n" +
+			"    print(s.recv(4096).decode(errors=\"replace\"))\n"},
 	}
 }
 
 // echoReply computes the reply to one received chunk, and whether the server
 // closes the connection after sending it.
-func echoReply(o EchoOptions, in []byte) (reply []byte, closeAfter bool) {
-	switch o.Mode {
+func echoReply(mode, prefix string, in []byte) (reply []byte, closeAfter bool) {
+	switch mode {
 	case "prefix":
-		return append([]byte(o.Prefix), in...), false
+		return append([]byte(prefix), in...), false
 	case "upper":
 		return upper(in), false
 	case "reverse":
@@ -145,11 +178,3 @@ func reverseLine(b []byte) []byte {
 	copy(out[len(b)-len(eol):], eol)
 	return out
 }
-
-// OptionError reports a bad server or client option.
-type OptionError struct {
-	Option string
-	Msg    string
-}
-
-func (e *OptionError) Error() string { return e.Msg }

@@ -116,7 +116,7 @@ func TestEchoOneshotRepliesOnceThenCloses(t *testing.T) {
 func TestEchoRecvSizeSplitsOneWriteIntoReads(t *testing.T) {
 	lab, sink := newTestLab(t, LabConfig{CaptureCap: -1})
 	srv := startEcho(t, lab, "s", `{"mode":"echo","recv_size":1024}`)
-	if got := srv.Options.(EchoOptions).RecvSize; got != 1024 {
+	if got := srv.Options.Int("recv_size"); got != 1024 {
 		t.Fatalf("shown recv_size = %d, want 1024", got)
 	}
 	c := dial(t, srv.Addr)
@@ -366,7 +366,7 @@ func TestStartServerRecvSize(t *testing.T) {
 		want    int // the recv_size shown back; 0 = an *OptionError
 		wantErr bool
 	}{
-		{`{"recv_size":0}`, DefaultRecvSize, false},
+		{`{"recv_size":0}`, 0, true},
 		{`{}`, DefaultRecvSize, false},
 		{`{"recv_size":1}`, 1, false},
 		{`{"recv_size":65536}`, 65536, false},
@@ -389,7 +389,7 @@ func TestStartServerRecvSize(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer lab.StopServer("s", info.ID)
-			if got := info.Options.(EchoOptions).RecvSize; got != tt.want {
+			if got := info.Options.Int("recv_size"); got != tt.want {
 				t.Errorf("recv_size shown = %d, want %d", got, tt.want)
 			}
 		})

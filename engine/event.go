@@ -5,8 +5,7 @@ import "time"
 // Kind names what an Event describes.
 type Kind string
 
-// The kinds of event. Later server kinds add their own (see DESIGN.md); the
-// foundation emits the socket-level ones.
+// The kinds of event; docs/events.md describes each and its meta.
 const (
 	KindServerStart  Kind = "server-start"
 	KindServerStop   Kind = "server-stop"
@@ -44,8 +43,12 @@ type Event struct {
 	Conn    string
 	At      time.Time
 	Kind    Kind
-	Local   string
-	Remote  string
+	// Net is the transport: "tcp", "udp" or "tls" (whose recv and send
+	// events carry the plaintext). Export builds packets of the right kind
+	// from it.
+	Net    string
+	Local  string
+	Remote string
 	// Data is the captured bytes of a recv/send (a copy the event owns). Len is
 	// the length read, or the length passed to the write call (a send is
 	// emitted just before its write so that it precedes the peer's recv; a

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"reflect"
+	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
@@ -26,8 +25,13 @@ type LabConfig struct {
 	Host string
 	// Ports is the lab port range.
 	Ports PortRange
+	// TutorialPorts are fixed ports outside the range that the tutorials'
+	// programs use (65432, 12345…): a server may be started on one by
+	// number, and clients may dial them on loopback. They are never picked
+	// for port 0.
+	TutorialPorts []int
 	// Policy decides what clients may dial; nil means the default policy
-	// (loopback on the lab range).
+	// (loopback on the lab range and the tutorial ports).
 	Policy *DialPolicy
 	// CaptureCap is how many bytes of each connection are kept (per
 	// connection, both directions together); negative means no cap.
@@ -48,6 +52,11 @@ type LabConfig struct {
 	DialTimeout time.Duration
 }
 
+// DefaultTutorialPorts are the ports socket tutorials hard-code: Real
+// Python's echo and app programs use 65432, others 12345, 8000, 8080, 8888,
+// 9090 (UDP), 9999 and 5005. The web server's own port is left out.
+var DefaultTutorialPorts = []int{65432, 12345, 8000, 8080, 8888, 9090, 9999, 5005}
+
 // Errors a Lab returns; web maps them to HTTP statuses.
 var (
 	ErrNotFound    = errors.New("not found")
@@ -62,6 +71,10 @@ type ServerSpec struct {
 	Name    string
 	Port    int
 	Options json.RawMessage
+	// ID and Restore start a recorded server again after a restart, with
+	// its id (its events continue its history).
+	ID      string
+	Restore bool
 }
 
 // ClientSpec is what a visitor asks to open.
@@ -71,133 +84,25 @@ type ClientSpec struct {
 	Options json.RawMessage
 }
 
-// serverKind builds the connection handler of one kind of server from its
-// options, and returns the options as they will be shown back (defaults filled).
-type serverKind func(opts json.RawMessage) (handle func(*serverConn), shown any, err error)
-
-// serverKinds is the registry of server kinds. Later kinds (udp-echo,
-// tcp-proxy, app, http-api, tls-echo) are added here.
-var serverKinds = map[string]serverKind{
-	"tcp-echo": buildEcho,
+// Quota is what one session may hold open at once (0 = no limit).
+type Quota struct {
+	Servers int
+	Clients int
 }
 
-// clientKinds lists the client kinds.
-var clientKinds = []string{"tcp"}
-
-// ServerKinds returns the registered server kinds, sorted.
-func ServerKinds() []string { return slices.Sorted(maps.Keys(serverKinds)) }
-
-// ClientKinds returns the client kinds.
-func ClientKinds() []string { return slices.Clone(clientKinds) }
-
-func buildEcho(raw json.RawMessage) (func(*serverConn), any, error) {
-	var in struct {
-		Mode     string  `json:"mode"`
-		Prefix   *string `json:"prefix"`
-		RecvSize int     `json:"recv_size"`
-		Oneshot  bool    `json:"oneshot"`
-	}
-	if err := decodeOptions(raw, &in); err != nil {
-		return nil, nil, err
-	}
-	o := EchoOptions{Mode: in.Mode, RecvSize: in.RecvSize, Oneshot: in.Oneshot}
-	if in.Prefix != nil {
-		o.Prefix = *in.Prefix
-	}
-	if err := o.normalize(in.Prefix != nil); err != nil {
-		return nil, nil, err
-	}
-	return echoHandler(o), o, nil
+// sessionLab is the lab's state of one session: what runs in it, its event
+// pacer and its quota. Every route of the web layer reaches a session's
+// servers and clients through it.
+type sessionLab struct {
+	quota    Quota
+	servers  map[string]server
+	stopped  []ServerInfo          // recently stopped servers, newest last (bounded)
+	clients  map[string]*TCPClient // clients, closed ones too (bounded)
+	starting int                   // servers being started now (bound outside the lock)
+	dialing  int                   // clients being dialed now
+	pace     *pacer                // the session's event rate (nil: no limit)
+	gone     bool                  // closed by CloseSession (deleted): nothing new starts
 }
-
-// decodeOptions decodes a kind's options strictly: unknown names are errors.
-func decodeOptions(raw json.RawMessage, v any) error {
-	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return optionsError(err)
-	}
-	return nil
-}
-
-// optionsError says what is wrong with a kind's options in the words of the
-// JSON that was sent, never Go's type names.
-func optionsError(err error) *OptionError {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	msg := err.Error()
-	switch {
-	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return &OptionError{Option: typeErr.Field, Msg: fmt.Sprintf("option %q: got %s, want %s", typeErr.Field, jsonKindText(typeErr.Value), withArticle(JSONType(typeErr.Type)))}
-	case errors.As(err, &typeErr):
-		return &OptionError{Msg: fmt.Sprintf(`options: got %s, want an object such as {"mode":"echo"}`, jsonKindText(typeErr.Value))}
-	case errors.As(err, &syntaxErr):
-		return &OptionError{Msg: fmt.Sprintf("options: invalid JSON at byte %d: %s", syntaxErr.Offset, strings.TrimPrefix(msg, "json: "))}
-	}
-	if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return &OptionError{Option: strings.Trim(name, `"`), Msg: "unknown option " + name}
-	}
-	return &OptionError{Msg: "options: " + strings.TrimPrefix(msg, "json: ")}
-}
-
-// jsonKindText names a JSON value kind as encoding/json reports it ("array",
-// "number 3", "string"…) with an article.
-func jsonKindText(v string) string {
-	switch {
-	case v == "array" || v == "object":
-		return "an " + v
-	case v == "":
-		return "a value of the wrong type"
-	}
-	return "a " + v
-}
-
-// JSONType names, for people, the JSON type a Go type is decoded from:
-// "string", "whole number", "boolean (true or false)"… Error messages about
-// request bodies and options use it instead of Go's type names.
-func JSONType(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Bool:
-		return "boolean (true or false)"
-	case reflect.String:
-		return "string"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "whole number"
-	case reflect.Float32, reflect.Float64:
-		return "number"
-	case reflect.Slice, reflect.Array:
-		return "array"
-	case reflect.Pointer:
-		return JSONType(t.Elem())
-	}
-	return "object"
-}
-
-// withArticle puts "a" or "an" before a type name.
-func withArticle(s string) string {
-	if strings.IndexByte("aeiou", s[0]) >= 0 {
-		return "an " + s
-	}
-	return "a " + s
-}
-
-// UnknownKindError reports an unknown server or client kind, listing the valid ones.
-type UnknownKindError struct {
-	What  string // "server" or "client"
-	Kind  string
-	Valid []string
-}
-
-func (e *UnknownKindError) Error() string {
-	return fmt.Sprintf("unknown %s kind %q; valid kinds: %s", e.What, e.Kind, strings.Join(e.Valid, ", "))
-}
-
-// Unwrap returns ErrUnknownKind.
-func (e *UnknownKindError) Unwrap() error { return ErrUnknownKind }
 
 // Lab owns every running playground server and client, the port pool and the
 // dial policy. It is safe for concurrent use.
@@ -207,19 +112,15 @@ type Lab struct {
 	log    *slog.Logger
 	pool   *PortPool
 	policy *DialPolicy
+	socks  sockets
 
-	mu      sync.Mutex
-	closed  bool
-	servers map[string]*tcpServer // running servers by id
-	stopped []ServerInfo          // recently stopped servers, newest last (bounded)
-	clients map[string]*TCPClient // clients by id, closed ones too (bounded)
-	dialing map[string]int        // clients of each session being dialed now
-	pacers  map[string]*pacer     // each session's event rate
-	socks   sockets
-	gone    map[string]bool // sessions closed by CloseSession (deleted)
-	goneAge []string        // gone, oldest first (bounded)
+	mu       sync.Mutex
+	closed   bool
+	sessions map[string]*sessionLab
+	ids      map[string]bool // ids of the servers and clients the lab holds: new ones never collide
+	goneAge  []string        // sessions marked gone, oldest first (bounded)
 
-	ops       sync.WaitGroup  // OpenClient and StopServer calls under way (Add under mu, not after closed)
+	ops       sync.WaitGroup  // opens, starts and stops under way (Add under mu, not after closed)
 	closing   context.Context // done when Close begins
 	stopDials context.CancelFunc
 }
@@ -233,9 +134,9 @@ const goneKept = 1 << 16
 // that a send on one explains itself instead of answering "not found").
 const closedClientsKept = 32
 
-// stoppedServersKept is how many stopped servers (all sessions) stay listed
-// by the lab; older ones are listed from the recording.
-const stoppedServersKept = 256
+// stoppedServersKept is how many stopped servers per session stay listed by
+// the lab; older ones are listed from the recording.
+const stoppedServersKept = 32
 
 // NewLab returns a Lab that emits to sink.
 func NewLab(cfg LabConfig, sink Sink, log *slog.Logger) *Lab {
@@ -247,39 +148,53 @@ func NewLab(cfg LabConfig, sink Sink, log *slog.Logger) *Lab {
 	}
 	policy := cfg.Policy
 	if policy == nil {
-		policy = &DialPolicy{LabPorts: cfg.Ports}
+		policy = &DialPolicy{LabPorts: cfg.Ports, ExtraPorts: cfg.TutorialPorts}
 	}
-	l := &Lab{cfg: cfg, sink: sink, log: log, pool: NewPortPool(cfg.Host, cfg.Ports), policy: policy,
-		servers: map[string]*tcpServer{}, clients: map[string]*TCPClient{}, dialing: map[string]int{}, gone: map[string]bool{},
-		pacers: map[string]*pacer{}, socks: sockets{max: int64(cfg.MaxSockets)}}
+	l := &Lab{cfg: cfg, sink: sink, log: log, pool: NewPortPool(cfg.Host, cfg.Ports, cfg.TutorialPorts), policy: policy,
+		sessions: map[string]*sessionLab{}, ids: map[string]bool{}, socks: sockets{max: int64(cfg.MaxSockets)}}
 	l.closing, l.stopDials = context.WithCancel(context.Background())
 	return l
 }
 
-// usable refuses new servers and clients once the lab is closed or the
-// session deleted. Call with l.mu held.
-func (l *Lab) usable(session string) error {
-	if l.closed {
-		return ErrLabClosed
+// session returns the state of session id, made on first use. Call with
+// l.mu held.
+func (l *Lab) session(id string) *sessionLab {
+	sl := l.sessions[id]
+	if sl == nil {
+		sl = &sessionLab{quota: Quota{Servers: l.cfg.MaxServersPerSession, Clients: l.cfg.MaxClientsPerSession},
+			servers: map[string]server{}, clients: map[string]*TCPClient{}, pace: newPacer(l.cfg.MaxEventRate)}
+		l.sessions[id] = sl
 	}
-	if l.gone[session] {
-		return fmt.Errorf("session %s: %w (it was deleted)", session, ErrNotFound)
-	}
-	return nil
+	return sl
 }
 
-// pacer returns session's event pacer (nil without a rate limit). Call
-// with l.mu held.
-func (l *Lab) pacer(session string) *pacer {
-	if l.cfg.MaxEventRate <= 0 {
-		return nil
+// find returns the state of session id if the lab has any. Call with l.mu held.
+func (l *Lab) find(id string) *sessionLab { return l.sessions[id] }
+
+// usable returns the session's state, or refuses new servers and clients
+// once the lab is closed or the session deleted. Call with l.mu held.
+func (l *Lab) usable(session string) (*sessionLab, error) {
+	if l.closed {
+		return nil, ErrLabClosed
 	}
-	p := l.pacers[session]
-	if p == nil {
-		p = newPacer(l.cfg.MaxEventRate)
-		l.pacers[session] = p
+	sl := l.session(session)
+	if sl.gone {
+		return nil, fmt.Errorf("session %s: %w (it was deleted)", session, ErrNotFound)
 	}
-	return p
+	return sl, nil
+}
+
+// newID returns an id with prefix that no server or client of the lab
+// holds: 40 random bits, short enough to read aloud in a workshop. Call
+// with l.mu held; the id is held until forgotten.
+func (l *Lab) newID(prefix string) string {
+	for {
+		id := randomID(prefix, 5)
+		if !l.ids[id] {
+			l.ids[id] = true
+			return id
+		}
+	}
 }
 
 // Throttled returns how many times session's sockets waited for its event
@@ -287,8 +202,8 @@ func (l *Lab) pacer(session string) *pacer {
 func (l *Lab) Throttled(session string) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if p := l.pacers[session]; p != nil {
-		return p.waits.Load()
+	if sl := l.find(session); sl != nil && sl.pace != nil {
+		return sl.pace.waits.Load()
 	}
 	return 0
 }
@@ -303,104 +218,188 @@ func (l *Lab) MaxEventRate() int { return l.cfg.MaxEventRate }
 // Ports returns the lab port range.
 func (l *Lab) Ports() PortRange { return l.cfg.Ports }
 
+// TutorialPorts returns the fixed ports outside the range that servers may
+// use by number.
+func (l *Lab) TutorialPorts() []int { return slices.Clone(l.cfg.TutorialPorts) }
+
+// checkName checks a server's name: short, printable text.
+func checkName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if len(name) > 100 {
+		return "", &OptionError{Option: "name", Msg: "name is longer than 100 bytes"}
+	}
+	if !printable(name) {
+		return "", &OptionError{Option: "name", Msg: "name must be printable UTF-8 text (no control or invisible formatting characters)"}
+	}
+	return name, nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters or
+// invisible format characters (bidi overrides such as U+202E would let a
+// name show as something else).
+func printable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
+	}) < 0
+}
+
+// Printable reports whether s can be shown as it is: valid UTF-8 without
+// control characters or invisible format characters (bidi overrides).
+func Printable(s string) bool { return printable(s) }
+
 // StartServer starts a server in session. It binds before returning: the
 // returned Addr is the real address (port 0 picks a free lab port).
 func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
-	kind, ok := serverKinds[spec.Kind]
-	if !ok {
-		return ServerInfo{}, &UnknownKindError{What: "server", Kind: spec.Kind, Valid: ServerKinds()}
+	kind := serverKinds[spec.Kind]
+	if kind == nil {
+		return ServerInfo{}, &UnknownKindError{What: "server", Kind: spec.Kind, Valid: ServerKindNames()}
 	}
-	handle, shown, err := kind(spec.Options)
+	opts, err := decodeOptions(kind.Options, spec.Options)
 	if err != nil {
 		return ServerInfo{}, err
 	}
-	if spec.Port != 0 && !l.cfg.Ports.Contains(spec.Port) {
-		return ServerInfo{}, fmt.Errorf("port %d: %w %s (or 0 to pick a free one)", spec.Port, ErrPortOutOfRange, l.cfg.Ports)
+	if kind.check != nil {
+		if err := kind.check(opts); err != nil {
+			return ServerInfo{}, err
+		}
 	}
-	spec.Name = strings.TrimSpace(spec.Name)
-	if len(spec.Name) > 100 {
-		return ServerInfo{}, &OptionError{Option: "name", Msg: "name is longer than 100 bytes"}
+	if spec.Port != 0 && !l.pool.Allows(spec.Port) {
+		return ServerInfo{}, fmt.Errorf("port %d: %w %s%s (or 0 to pick a free one)", spec.Port, ErrPortOutOfRange, l.cfg.Ports, l.tutorialPortsText())
 	}
-	if i := strings.IndexFunc(spec.Name, unicode.IsControl); i >= 0 || !utf8.ValidString(spec.Name) {
-		return ServerInfo{}, &OptionError{Option: "name", Msg: "name must be printable UTF-8 text (no control characters)"}
+	if spec.Name, err = checkName(spec.Name); err != nil {
+		return ServerInfo{}, err
 	}
-	// Bind and register under the lock (so the per-session limit holds), but
-	// emit after releasing it: Emit may wait for the disk, and listing or
-	// stopping servers must not wait with it.
+	// Reserve the server's place under the lock (so the per-session limit
+	// holds), bind without it (a kind may resolve a name or make a
+	// certificate), and register it under the lock again.
 	l.mu.Lock()
-	if err := l.usable(session); err != nil {
+	sl, err := l.usable(session)
+	if err != nil {
 		l.mu.Unlock()
 		return ServerInfo{}, err
 	}
-	if max := l.cfg.MaxServersPerSession; max > 0 && l.countServers(session) >= max {
+	if max := sl.quota.Servers; max > 0 && len(sl.servers)+sl.starting >= max {
 		l.mu.Unlock()
 		return ServerInfo{}, fmt.Errorf("%w: a session may run at most %d servers at once; stop one first", ErrLimit, max)
 	}
+	id := spec.ID
+	switch {
+	case id == "":
+		id = l.newID("srv")
+	case l.ids[id]:
+		l.mu.Unlock()
+		return ServerInfo{}, fmt.Errorf("server %s is already running", id)
+	default:
+		l.ids[id] = true
+	}
 	if !l.socks.take() {
+		delete(l.ids, id)
 		l.mu.Unlock()
 		return ServerInfo{}, l.socks.limitError()
 	}
-	id := newID("srv")
-	ln, err := l.pool.Listen(&net.ListenConfig{}, spec.Port)
-	if err != nil {
-		l.socks.put()
-		l.mu.Unlock()
-		l.sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindError,
-			Local: net.JoinHostPort(l.cfg.Host, fmt.Sprint(spec.Port)), Err: Classify(err),
-			Meta: map[string]any{"op": "listen", "kind": spec.Kind, "port": spec.Port}})
-		return ServerInfo{}, fmt.Errorf("start %s: %w", spec.Kind, err)
-	}
-	addr := ln.Addr().String()
-	port := ln.Addr().(*net.TCPAddr).Port
-	s := &tcpServer{sink: l.sink, ln: ln, handle: handle, capLimit: l.cfg.CaptureCap,
-		maxConns: l.cfg.MaxConnsPerServer, pace: l.pacer(session), socks: &l.socks,
-		release: func() { l.pool.Release(port); l.socks.put() },
-		conns:   map[*serverConn]struct{}{}, started: make(chan struct{}),
-		info: ServerInfo{ID: id, Session: session, Kind: spec.Kind, Name: spec.Name, Addr: addr,
-			Options: shown, State: StateRunning, StartedAt: time.Now()}}
-	l.servers[id] = s
+	sl.starting++
+	l.ops.Add(1)
+	defer l.ops.Done()
 	l.mu.Unlock()
 
-	l.sink.Emit(Event{Session: session, Server: id, At: s.info.StartedAt, Kind: KindServerStart, Local: addr,
-		Meta: map[string]any{"kind": spec.Kind, "name": spec.Name, "options": shown}})
-	l.sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindListen, Local: addr})
-	s.wg.Add(1)
-	go s.serve()
-	close(s.started) // a Close waiting for it now emits server-stop after server-start
-	l.log.Info("server started", "session", session, "server", id, "kind", spec.Kind, "addr", addr)
-	return s.Info(), nil
-}
-
-func (l *Lab) countServers(session string) int {
-	n := 0
-	for _, s := range l.servers {
-		if s.info.Session == session {
-			n++
+	env := &Env{Session: session, ID: id, Kind: kind.Name, Port: spec.Port, Log: l.log, lab: l, pace: sl.pace}
+	srv, err := kind.start(env, opts)
+	l.mu.Lock()
+	sl.starting--
+	if err == nil {
+		if _, err = l.usable(session); err != nil {
+			// Deleted (or shut down) while binding: nothing of it is recorded.
+			l.mu.Unlock()
+			env.release()
+			srv.discard()
+			l.mu.Lock()
 		}
 	}
+	if err != nil {
+		delete(l.ids, id)
+		l.mu.Unlock()
+		l.socks.put()
+		env.release()
+		l.emitStartFailure(session, id, spec, kind, err)
+		return ServerInfo{}, fmt.Errorf("start %s: %w", spec.Kind, err)
+	}
+	addr := srv.addr()
+	info := ServerInfo{ID: id, Session: session, Kind: kind.Name, Net: kind.Net, Name: spec.Name, Addr: addr,
+		Options: opts, State: StateRunning, StartedAt: time.Now(), Restored: spec.Restore}
+	srv.setInfo(info)
+	sl.servers[id] = srv
+	l.mu.Unlock()
+
+	meta := map[string]any{"kind": kind.Name, "name": spec.Name, "options": opts, "port": portOf(addr),
+		"summary": kind.Summary(opts)}
+	if spec.Restore {
+		meta["restored"] = true
+	}
+	l.sink.Emit(Event{Session: session, Server: id, At: info.StartedAt, Kind: KindServerStart, Net: kind.Net, Local: addr, Meta: meta})
+	srv.serve()
+	l.log.Info("server started", "session", session, "server", id, "kind", kind.Name, "addr", addr, "restored", spec.Restore)
+	return srv.Info(), nil
+}
+
+func (l *Lab) tutorialPortsText() string {
+	if len(l.cfg.TutorialPorts) == 0 {
+		return ""
+	}
+	return " or a tutorial port (" + joinInts(l.cfg.TutorialPorts) + ")"
+}
+
+// emitStartFailure records why a server did not start: an error event (a
+// port that is taken is EADDRINUSE, as a learner's own program would see)
+// and, for a server being restored, its server-stop, so the page offers to
+// start it again.
+func (l *Lab) emitStartFailure(session, id string, spec ServerSpec, kind *ServerKind, err error) {
+	var oe *OptionError
+	var re *RefusedError
+	if errors.As(err, &oe) || errors.As(err, &re) || errors.Is(err, ErrPortOutOfRange) {
+		return // a request that was refused: answered, not a socket event
+	}
+	host := l.cfg.Host
+	l.sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindError, Net: kind.Net,
+		Local: net.JoinHostPort(host, strconv.Itoa(spec.Port)), Err: Classify(err),
+		Meta: map[string]any{"op": "listen", "kind": spec.Kind, "port": spec.Port, "restore": spec.Restore}})
+	if spec.Restore {
+		l.sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindServerStop, Net: kind.Net,
+			Local: net.JoinHostPort(host, strconv.Itoa(spec.Port)),
+			Meta:  map[string]any{"kind": spec.Kind, "reason": StopRestoreFails, "error": Classify(err).Errno}})
+	}
+}
+
+func portOf(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
 	return n
 }
 
 // StopServer stops a running server of session; its connections close first.
 func (l *Lab) StopServer(session, id string) (ServerInfo, error) {
 	l.mu.Lock()
-	s, ok := l.servers[id]
-	if !ok || s.info.Session != session {
+	sl := l.find(session)
+	var s server
+	if sl != nil {
+		s = sl.servers[id]
+	}
+	if s == nil {
 		l.mu.Unlock()
 		return ServerInfo{}, fmt.Errorf("server %s: %w", id, ErrNotFound)
 	}
-	delete(l.servers, id)
+	delete(sl.servers, id)
 	l.ops.Add(1) // Close waits for the server-stop (the server is no longer listed for it)
 	defer l.ops.Done()
 	l.mu.Unlock()
-	s.Close()
+	s.stop(StopByUser)
 	info := s.Info()
 	l.mu.Lock()
+	delete(l.ids, id)
 	// Listed until the recording surely has it (its server-start may still
 	// be in the recorder's queue right after a quick start and stop).
-	l.stopped = append(l.stopped, info)
-	if len(l.stopped) > stoppedServersKept {
-		l.stopped = slices.Delete(l.stopped, 0, len(l.stopped)-stoppedServersKept)
+	sl.stopped = append(sl.stopped, info)
+	if len(sl.stopped) > stoppedServersKept {
+		sl.stopped = slices.Delete(sl.stopped, 0, len(sl.stopped)-stoppedServersKept)
 	}
 	l.mu.Unlock()
 	l.log.Info("server stopped", "session", session, "server", id)
@@ -412,15 +411,11 @@ func (l *Lab) StopServer(session, id string) (ServerInfo, error) {
 func (l *Lab) Servers(session string) []ServerInfo {
 	l.mu.Lock()
 	var out []ServerInfo
-	for _, s := range l.servers {
-		if s.info.Session == session {
+	if sl := l.find(session); sl != nil {
+		for _, s := range sl.servers {
 			out = append(out, s.Info())
 		}
-	}
-	for _, info := range l.stopped {
-		if info.Session == session {
-			out = append(out, info)
-		}
+		out = append(out, sl.stopped...)
 	}
 	l.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.Before(out[j].StartedAt) })
@@ -430,18 +425,13 @@ func (l *Lab) Servers(session string) []ServerInfo {
 // OpenClient connects a client of session to spec.Target, if the dial policy
 // allows it. A failed connect emits an error event and returns the error.
 func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (ClientInfo, error) {
-	if !slices.Contains(clientKinds, spec.Kind) {
-		return ClientInfo{}, &UnknownKindError{What: "client", Kind: spec.Kind, Valid: ClientKinds()}
+	kind := clientKinds[spec.Kind]
+	if kind == nil {
+		return ClientInfo{}, &UnknownKindError{What: "client", Kind: spec.Kind, Valid: ClientKindNames()}
 	}
-	var opts ClientOptions
-	if err := decodeOptions(spec.Options, &opts); err != nil {
+	opts, err := decodeOptions(kind.Options, spec.Options)
+	if err != nil {
 		return ClientInfo{}, err
-	}
-	if opts.RecvSize == 0 {
-		opts.RecvSize = MaxRecvSize
-	}
-	if opts.RecvSize < 1 || opts.RecvSize > MaxRecvSize {
-		return ClientInfo{}, &OptionError{Option: "recv_size", Msg: fmt.Sprintf("recv_size %d: want 1 to %d bytes", opts.RecvSize, MaxRecvSize)}
 	}
 	if err := l.checkTarget(spec.Target); err != nil {
 		return ClientInfo{}, err
@@ -449,11 +439,12 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 	// The dial runs without the lock; the slot it will take is reserved
 	// under it, so concurrent opens cannot pass the limit together.
 	l.mu.Lock()
-	if err := l.usable(session); err != nil {
+	sl, err := l.usable(session)
+	if err != nil {
 		l.mu.Unlock()
 		return ClientInfo{}, err
 	}
-	if max := l.cfg.MaxClientsPerSession; max > 0 && l.countOpenClients(session)+l.dialing[session] >= max {
+	if max := sl.quota.Clients; max > 0 && sl.openClients()+sl.dialing >= max {
 		l.mu.Unlock()
 		return ClientInfo{}, fmt.Errorf("%w: a session may hold at most %d open clients; close one first", ErrLimit, max)
 	}
@@ -461,50 +452,44 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 		l.mu.Unlock()
 		return ClientInfo{}, l.socks.limitError()
 	}
-	l.dialing[session]++
+	sl.dialing++
 	l.ops.Add(1) // Close waits for this open to finish (and emit)
 	defer l.ops.Done()
-	pace := l.pacer(session)
+	id := l.newID("cli")
 	l.mu.Unlock()
 	dialed := false
 	defer func() {
 		if !dialed { // registered below otherwise, under the same lock
 			l.mu.Lock()
-			l.undial(session)
+			sl.dialing--
+			delete(l.ids, id)
 			l.mu.Unlock()
 		}
 	}()
-	id := newID("cli")
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.DialTimeout)
 	defer cancel()
 	defer context.AfterFunc(l.closing, cancel)() // Close cuts a dial short
 	d := l.policy.Dialer()
 	d.Timeout = l.cfg.DialTimeout
-	c, err := dialTCP(ctx, d, l.sink, pace, l.socks.put, session, id, spec.Target, opts, l.cfg.CaptureCap)
+	c, err := dialTCP(ctx, d, l.sink, sl.pace, l.socks.put, session, id, spec.Target, opts, l.cfg.CaptureCap)
 	if err != nil {
 		return ClientInfo{}, fmt.Errorf("connect to %s: %w", spec.Target, err)
 	}
 	l.mu.Lock()
 	dialed = true
-	l.undial(session)
-	if err := l.usable(session); err != nil {
+	sl.dialing--
+	if _, err := l.usable(session); err != nil {
 		// Closed or deleted while dialing: the client's close is emitted
 		// (and dropped by the recorder for a deleted session).
+		delete(l.ids, id)
 		l.mu.Unlock()
 		c.Close(false)
 		return ClientInfo{}, err
 	}
-	l.clients[id] = c
-	l.pruneClosedClients(session)
+	sl.clients[id] = c
+	l.pruneClosedClients(sl)
 	l.mu.Unlock()
 	return c.Info(), nil
-}
-
-// undial releases a dial's reserved slot. Call with l.mu held.
-func (l *Lab) undial(session string) {
-	if l.dialing[session]--; l.dialing[session] <= 0 {
-		delete(l.dialing, session)
-	}
 }
 
 // checkTarget refuses a target that is not host:port with a port number
@@ -529,20 +514,42 @@ func (l *Lab) checkTarget(target string) error {
 	return nil
 }
 
-func (l *Lab) countOpenClients(session string) int {
+// checkTargetAllowed checks target's form, resolves it and judges every
+// address with the dial policy, without dialing.
+func (l *Lab) checkTargetAllowed(ctx context.Context, target string) error {
+	if err := l.checkTarget(target); err != nil {
+		return err
+	}
+	host, port, _ := net.SplitHostPort(target)
+	p, _ := strconv.Atoi(port)
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return err
+	}
+	for _, ip := range ips {
+		if err := l.policy.Check(netip.AddrPortFrom(ip, uint16(p))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (sl *sessionLab) openClients() int {
 	n := 0
-	for _, c := range l.clients {
-		if i := c.Info(); i.Session == session && i.State != StateClosed {
+	for _, c := range sl.clients {
+		if c.Info().State != StateClosed {
 			n++
 		}
 	}
 	return n
 }
 
-func (l *Lab) pruneClosedClients(session string) {
+// pruneClosedClients forgets the oldest closed clients past
+// closedClientsKept. Call with l.mu held.
+func (l *Lab) pruneClosedClients(sl *sessionLab) {
 	var closed []ClientInfo
-	for _, c := range l.clients {
-		if i := c.Info(); i.Session == session && i.State == StateClosed {
+	for _, c := range sl.clients {
+		if i := c.Info(); i.State == StateClosed {
 			closed = append(closed, i)
 		}
 	}
@@ -551,7 +558,8 @@ func (l *Lab) pruneClosedClients(session string) {
 	}
 	sort.Slice(closed, func(i, j int) bool { return closed[i].ClosedAt.Before(closed[j].ClosedAt) })
 	for _, i := range closed[:len(closed)-closedClientsKept] {
-		delete(l.clients, i.ID)
+		delete(sl.clients, i.ID)
+		delete(l.ids, i.ID)
 	}
 }
 
@@ -559,20 +567,21 @@ func (l *Lab) pruneClosedClients(session string) {
 func (l *Lab) Client(session, id string) (*TCPClient, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	c, ok := l.clients[id]
-	if !ok || c.Info().Session != session {
-		return nil, fmt.Errorf("client %s: %w", id, ErrNotFound)
+	if sl := l.find(session); sl != nil {
+		if c := sl.clients[id]; c != nil {
+			return c, nil
+		}
 	}
-	return c, nil
+	return nil, fmt.Errorf("client %s: %w", id, ErrNotFound)
 }
 
 // Clients lists the clients of session, oldest first.
 func (l *Lab) Clients(session string) []ClientInfo {
 	l.mu.Lock()
 	var out []ClientInfo
-	for _, c := range l.clients {
-		if i := c.Info(); i.Session == session {
-			out = append(out, i)
+	if sl := l.find(session); sl != nil {
+		for _, c := range sl.clients {
+			out = append(out, c.Info())
 		}
 	}
 	l.mu.Unlock()
@@ -581,60 +590,63 @@ func (l *Lab) Clients(session string) []ClientInfo {
 }
 
 // CloseSession stops every server and client of session (before the session
-// is deleted).
+// is deleted) and refuses new ones.
 func (l *Lab) CloseSession(session string) {
 	l.mu.Lock()
-	if !l.gone[session] {
-		l.gone[session] = true
+	sl := l.session(session)
+	if !sl.gone {
+		sl.gone = true
 		l.goneAge = append(l.goneAge, session)
 		if len(l.goneAge) > goneKept {
-			delete(l.gone, l.goneAge[0])
+			delete(l.sessions, l.goneAge[0])
 			l.goneAge = l.goneAge[1:]
 		}
 	}
-	delete(l.pacers, session)
-	var servers []*tcpServer
-	for id, s := range l.servers {
-		if s.info.Session == session {
-			servers = append(servers, s)
-			delete(l.servers, id)
-		}
+	servers := slices.Collect(maps.Values(sl.servers))
+	clients := slices.Collect(maps.Values(sl.clients))
+	for id := range sl.servers {
+		delete(l.ids, id)
 	}
-	var clients []*TCPClient
-	for id, c := range l.clients {
-		if c.Info().Session == session {
-			clients = append(clients, c)
-			delete(l.clients, id)
-		}
+	for id := range sl.clients {
+		delete(l.ids, id)
 	}
+	clear(sl.servers)
+	clear(sl.clients)
+	sl.stopped = nil
+	sl.pace = nil
 	if !l.closed { // (after Close began, Close closes everything itself)
 		l.ops.Add(1) // Close waits for these closes
 		defer l.ops.Done()
 	}
 	l.mu.Unlock()
-	closeAll(servers, clients)
+	closeAll(servers, clients, StopSessionGone)
 }
 
 // Close stops every server and client and refuses new ones. Every close is
-// emitted before Close returns.
+// emitted before Close returns. Servers stop with the reason "shutdown":
+// the recording remembers to start them again.
 func (l *Lab) Close() error {
 	l.mu.Lock()
 	l.closed = true
 	l.stopDials()
-	servers := slices.Collect(maps.Values(l.servers))
-	clients := slices.Collect(maps.Values(l.clients))
-	clear(l.servers)
-	clear(l.clients)
+	var servers []server
+	var clients []*TCPClient
+	for _, sl := range l.sessions {
+		servers = append(servers, slices.Collect(maps.Values(sl.servers))...)
+		clients = append(clients, slices.Collect(maps.Values(sl.clients))...)
+		clear(sl.servers)
+		clear(sl.clients)
+	}
 	l.mu.Unlock()
-	closeAll(servers, clients)
-	l.ops.Wait() // opens and stops under way have emitted their events
+	closeAll(servers, clients, StopShutdown)
+	l.ops.Wait() // opens, starts and stops under way have emitted their events
 	return nil
 }
 
-func closeAll(servers []*tcpServer, clients []*TCPClient) {
+func closeAll(servers []server, clients []*TCPClient, reason string) {
 	var wg sync.WaitGroup
 	for _, s := range servers {
-		wg.Go(func() { s.Close() })
+		wg.Go(func() { s.stop(reason) })
 	}
 	for _, c := range clients {
 		wg.Go(func() { c.Close(false) })

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"syscall"
 )
@@ -27,6 +28,9 @@ func (e *RefusedError) Error() string {
 type DialPolicy struct {
 	// LabPorts are the ports allowed on loopback addresses.
 	LabPorts PortRange
+	// ExtraPorts are single ports allowed on loopback besides the range
+	// (the tutorials' fixed ports).
+	ExtraPorts []int
 	// AllowPrefixes are extra networks the operator allows (any port). Naming a
 	// link-local or metadata network here is the only way to allow one.
 	AllowPrefixes []netip.Prefix
@@ -68,7 +72,7 @@ func (p *DialPolicy) Check(ap netip.AddrPort) error {
 	switch {
 	case ip.IsUnspecified():
 		return &RefusedError{target, "the unspecified address (0.0.0.0 or ::) is not a destination"}
-	case ip.IsLoopback() && p.LabPorts.Contains(port):
+	case ip.IsLoopback() && (p.LabPorts.Contains(port) || slices.Contains(p.ExtraPorts, port)):
 		return nil
 	case ip.IsLoopback():
 		return &RefusedError{target, fmt.Sprintf("only the lab ports %s are allowed on this machine (other local services such as sockplay itself, ssh or databases are off limits)", p.LabPorts)}

@@ -1,10 +1,9 @@
 package engine
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,14 +46,17 @@ var ErrNoFreePort = errors.New("no free port left in the lab range")
 type PortPool struct {
 	host  string
 	r     PortRange
+	extra []int // ports outside the range that may be asked for by number
 	mu    sync.Mutex
 	next  int
 	inUse map[int]bool
 }
 
-// NewPortPool returns a pool over r for listeners bound to host.
-func NewPortPool(host string, r PortRange) *PortPool {
-	return &PortPool{host: host, r: r, next: r.First, inUse: map[int]bool{}}
+// NewPortPool returns a pool over r for listeners bound to host. The extra
+// ports (the tutorials' fixed ports) may be asked for by number but are
+// never picked.
+func NewPortPool(host string, r PortRange, extra []int) *PortPool {
+	return &PortPool{host: host, r: r, extra: extra, next: r.First, inUse: map[int]bool{}}
 }
 
 // Range returns the pool's port range.
@@ -63,25 +65,23 @@ func (p *PortPool) Range() PortRange { return p.r }
 // Host returns the host listeners bind to.
 func (p *PortPool) Host() string { return p.host }
 
-// Listen binds a TCP listener on port (0 = the next free port of the range).
-// An explicit port must be inside the range; one that is taken fails with the
-// operating system's EADDRINUSE.
-func (p *PortPool) Listen(lc *net.ListenConfig, port int) (net.Listener, error) {
-	bind := func(port int) (net.Listener, error) {
-		return lc.Listen(context.Background(), "tcp", net.JoinHostPort(p.host, strconv.Itoa(port)))
-	}
+// poolBind binds a socket on port (0 = the next free port of the range)
+// with bind and returns it with its port, claimed until Release. An explicit
+// port must be inside the range or one of the extra ports; one that is taken
+// fails with the operating system's EADDRINUSE, so the learner sees the real
+// error (the operating system is the judge of a taken port).
+func poolBind[T interface{ Close() error }](p *PortPool, port int, bind func(port int) (T, error)) (T, int, error) {
+	var zero T
 	if port != 0 {
-		if !p.r.Contains(port) {
-			return nil, fmt.Errorf("port %d: %w %s", port, ErrPortOutOfRange, p.r)
+		if !p.Allows(port) {
+			return zero, 0, fmt.Errorf("port %d: %w %s", port, ErrPortOutOfRange, p.r)
 		}
-		// The operating system is the judge of a taken port, so the learner
-		// sees the real EADDRINUSE.
-		ln, err := bind(port)
+		t, err := bind(port)
 		if err != nil {
-			return nil, err
+			return zero, 0, err
 		}
 		p.claim(port)
-		return ln, nil
+		return t, port, nil
 	}
 	size := p.r.Last - p.r.First + 1
 	for range size {
@@ -89,17 +89,21 @@ func (p *PortPool) Listen(lc *net.ListenConfig, port int) (net.Listener, error) 
 		if !p.claim(cand) {
 			continue
 		}
-		ln, err := bind(cand)
+		t, err := bind(cand)
 		if err == nil {
-			return ln, nil
+			return t, cand, nil
 		}
 		p.Release(cand)
 		if !isAddrInUse(err) {
-			return nil, err
+			return zero, 0, err
 		}
 	}
-	return nil, ErrNoFreePort
+	return zero, 0, ErrNoFreePort
 }
+
+// Allows reports whether an explicit port may be asked for: inside the
+// range, or one of the extra (tutorial) ports.
+func (p *PortPool) Allows(port int) bool { return p.r.Contains(port) || slices.Contains(p.extra, port) }
 
 func (p *PortPool) advance() int {
 	p.mu.Lock()

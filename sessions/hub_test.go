@@ -256,7 +256,7 @@ func TestSubscriberNextReturnsWhenCancelledWhileWaiting(t *testing.T) {
 }
 
 // wireKeys is the event JSON of DESIGN.md, key for key and in this order.
-var wireKeys = []string{"seq", "session", "server", "conn", "at", "kind", "local", "remote",
+var wireKeys = []string{"seq", "session", "server", "conn", "at", "kind", "net", "local", "remote",
 	"len", "data", "truncated", "err", "meta"}
 
 // jsonKeys returns the top-level keys of the JSON object b, in order.

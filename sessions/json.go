@@ -26,6 +26,7 @@ type wireEvent struct {
 	Conn      string          `json:"conn"`
 	At        string          `json:"at"`
 	Kind      engine.Kind     `json:"kind"`
+	Net       string          `json:"net"`
 	Local     string          `json:"local"`
 	Remote    string          `json:"remote"`
 	Len       int             `json:"len"`
@@ -62,7 +63,7 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("event at: %w", err)
 	}
 	*r = Record{Seq: w.Seq, Event: engine.Event{Session: w.Session, Server: w.Server, Conn: w.Conn,
-		At: at.UTC(), Kind: w.Kind, Local: w.Local, Remote: w.Remote, Len: w.Len, Data: w.Data,
+		At: at.UTC(), Kind: w.Kind, Net: w.Net, Local: w.Local, Remote: w.Remote, Len: w.Len, Data: w.Data,
 		Truncated: w.Truncated, Err: w.Err}}
 	if len(w.Meta) > 0 && string(w.Meta) != "null" {
 		if err := decodeMeta(w.Meta, &r.Meta); err != nil {
@@ -107,6 +108,8 @@ func appendRecord(b []byte, r *Record) []byte {
 	b = appendTime(b, r.At)
 	b = append(b, `","kind":`...)
 	b = appendString(b, string(r.Kind))
+	b = append(b, `,"net":`...)
+	b = appendString(b, r.Net)
 	b = append(b, `,"local":`...)
 	b = appendString(b, r.Local)
 	b = append(b, `,"remote":`...)

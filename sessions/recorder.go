@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -464,6 +465,9 @@ func (r *Recorder) write(ops []op, recs []Record) (_ []Record, _ []*chunk, drops
 	if err := insertChunks(ctx, tx, chunks); err != nil {
 		return nil, nil, 0, err
 	}
+	if err := rememberServers(ctx, tx, recs); err != nil {
+		return nil, nil, 0, err
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, nil, 0, fmt.Errorf("commit: %w", err)
 	}
@@ -473,6 +477,43 @@ func (r *Recorder) write(ops []op, recs []Record) (_ []Record, _ []*chunk, drops
 		}
 	}
 	return recs, chunks, drops, nil
+}
+
+// rememberServers keeps lab_servers in step with the server-start and
+// server-stop events of recs, in their transaction: a server runs from its
+// start until it stops for any reason but a shutdown, and one that runs
+// when sockplay starts again is started again (see Store.ServersToRestore).
+func rememberServers(ctx context.Context, tx *sql.Tx, recs []Record) error {
+	for i := range recs {
+		r := &recs[i]
+		switch r.Kind {
+		case engine.KindServerStart:
+			opts, err := json.Marshal(r.Meta["options"])
+			if err != nil {
+				return fmt.Errorf("remember server %s: %w", r.Server, err)
+			}
+			kind, _ := r.Meta["kind"].(string)
+			name, _ := r.Meta["name"].(string)
+			port, _ := r.Meta["port"].(int)
+			_, err = tx.ExecContext(ctx, `INSERT INTO lab_servers (session_id, server_id, kind, name, port, options, running)
+				VALUES (?, ?, ?, ?, ?, ?, 1)
+				ON CONFLICT (session_id, server_id) DO UPDATE SET kind = excluded.kind, name = excluded.name,
+					port = excluded.port, options = excluded.options, running = 1`,
+				r.Session, r.Server, kind, name, port, string(opts))
+			if err != nil {
+				return fmt.Errorf("remember server %s: %w", r.Server, err)
+			}
+		case engine.KindServerStop:
+			if r.Meta["reason"] == engine.StopShutdown {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE lab_servers SET running = 0 WHERE session_id = ? AND server_id = ?`,
+				r.Session, r.Server); err != nil {
+				return fmt.Errorf("remember server %s stopped: %w", r.Server, err)
+			}
+		}
+	}
+	return nil
 }
 
 // lastSeqOf returns the last committed seq of session, or -1 if the session

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base32"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -295,17 +296,54 @@ func scanChunk(rows *sql.Rows, session string, after, before int64) ([]Record, e
 	return decodeChunk(session, first, last, body, after, before)
 }
 
+// ServerToRestore is a server that ran when sockplay stopped: it is started
+// again, with its id, on its port.
+type ServerToRestore struct {
+	Session string
+	ID      string
+	Kind    string
+	Name    string
+	Port    int
+	Options json.RawMessage
+}
+
+// ServersToRestore lists the servers that were running when sockplay last
+// stopped (or crashed), oldest session first.
+func (s *Store) ServersToRestore(ctx context.Context) ([]ServerToRestore, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT l.session_id, l.server_id, l.kind, l.name, l.port, COALESCE(l.options, 'null')
+		FROM lab_servers l JOIN sessions s ON s.id = l.session_id
+		WHERE l.running = 1 ORDER BY s.created_at, l.rowid`)
+	if err != nil {
+		return nil, fmt.Errorf("servers to restore: %w", err)
+	}
+	defer rows.Close()
+	var out []ServerToRestore
+	for rows.Next() {
+		var r ServerToRestore
+		var opts string
+		if err := rows.Scan(&r.Session, &r.ID, &r.Kind, &r.Name, &r.Port, &opts); err != nil {
+			return nil, fmt.Errorf("servers to restore: %w", err)
+		}
+		r.Options = json.RawMessage(opts)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 // Endpoint is a server or client as the recording remembers it.
 type Endpoint struct {
-	ID        string         `json:"id"`
-	Kind      string         `json:"kind"`
-	Name      string         `json:"name,omitempty"`
-	Addr      string         `json:"addr,omitempty"`
-	Target    string         `json:"target,omitempty"`
-	Options   map[string]any `json:"options,omitempty"`
-	Stopped   bool           `json:"-"`
-	StoppedAt time.Time      `json:"-"` // from its server-stop event
-	At        time.Time      `json:"started_at"`
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+	Net  string `json:"net,omitempty"`
+	// StopReason is why a stopped server stopped (its server-stop's reason).
+	StopReason string         `json:"stop_reason,omitempty"`
+	Name       string         `json:"name,omitempty"`
+	Addr       string         `json:"addr,omitempty"`
+	Target     string         `json:"target,omitempty"`
+	Options    map[string]any `json:"options,omitempty"`
+	Stopped    bool           `json:"-"`
+	StoppedAt  time.Time      `json:"-"` // from its server-stop event
+	At         time.Time      `json:"started_at"`
 }
 
 // RecordedServers returns the servers and clients started in session, from
@@ -333,15 +371,20 @@ func (s *Store) RecordedServers(ctx context.Context, session string) (servers, c
 			switch r.Kind {
 			case engine.KindServerStart:
 				opts, _ := r.Meta["options"].(map[string]any)
+				if i, ok := index[r.Server]; ok && r.Meta["restored"] == true {
+					// The same server started again after a restart: one entry.
+					servers[i] = Endpoint{ID: r.Server, Kind: str("kind"), Net: r.Net, Name: str("name"), Addr: r.Local, Options: opts, At: servers[i].At}
+					continue
+				}
 				index[r.Server] = len(servers)
-				servers = append(servers, Endpoint{ID: r.Server, Kind: str("kind"), Name: str("name"), Addr: r.Local,
+				servers = append(servers, Endpoint{ID: r.Server, Kind: str("kind"), Net: r.Net, Name: str("name"), Addr: r.Local,
 					Options: opts, At: r.At})
 			case engine.KindServerStop:
 				if i, ok := index[r.Server]; ok {
-					servers[i].Stopped, servers[i].StoppedAt = true, r.At
+					servers[i].Stopped, servers[i].StoppedAt, servers[i].StopReason = true, r.At, str("reason")
 				}
 			case engine.KindConnect:
-				clients = append(clients, Endpoint{ID: r.Server, Kind: str("client"), Target: str("target"),
+				clients = append(clients, Endpoint{ID: r.Server, Kind: str("client"), Net: r.Net, Target: str("target"),
 					Addr: r.Local, At: r.At})
 			}
 		}

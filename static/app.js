@@ -152,9 +152,9 @@ function details(ev) {
       return ev.err && ev.err.hint ? `${s}\n${ev.err.hint}` : s;
     }
     case "server-start":
-      return [m.kind, m.name && `"${m.name}"`, optionsText(m.options)].filter(Boolean).join(" · ");
+      return [m.restored && "started again after a restart", m.kind, m.name && `"${m.name}"`, m.summary ?? optionsText(m.options)].filter(Boolean).join(" · ");
     case "server-stop":
-      return `${m.kind || "server"} stopped`;
+      return `${m.kind || "server"} stopped${m.reason && m.reason !== "stopped" ? ` (${m.reason})` : ""}`;
     case "connect":
       return `${m.client || "tcp"} client → ${m.target || ev.remote}`;
     default:
@@ -768,27 +768,75 @@ function updateTargets() {
   if ((!target.value || stale) && first) target.value = first.value;
 }
 
-const serverForm = document.getElementById("server-form");
-function showModeFields() {
-  const mode = serverForm.elements.mode.value;
-  for (const el of serverForm.querySelectorAll("[data-show-mode]")) el.hidden = el.dataset.showMode !== mode;
-}
-serverForm.elements.mode.addEventListener("change", showModeFields);
-showModeFields();
+// ---- the start form, drawn by the server from the kinds' option schemas ----
 
-serverForm.addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const f = serverForm.elements;
-  const options = { mode: f.mode.value, recv_size: Number(f.recv_size.value), oneshot: f.oneshot.checked };
-  if (f.mode.value === "prefix") options.prefix = f.prefix.value;
-  await busy(serverForm, async () => {
+// Every kind has a fieldset of options named kind.option; only the chosen
+// kind's shows, and an option with data-when="mode=prefix" only while that
+// option has one of those values.
+const serverForm = document.getElementById("server-form");
+const kindSelect = serverForm.elements.kind;
+function showKindFields() {
+  const kind = kindSelect.value;
+  for (const fs of serverForm.querySelectorAll("fieldset[data-kind]")) {
+    const mine = fs.dataset.kind === kind;
+    fs.hidden = !mine;
+    fs.disabled = !mine;
+    if (!mine) continue;
+    for (const label of fs.querySelectorAll("[data-when]")) {
+      if (!label.dataset.when) continue;
+      const [opt, values] = label.dataset.when.split("=");
+      const other = fs.querySelector(`[name="${CSS.escape(kind + "." + opt)}"]`);
+      label.hidden = other ? !values.split(",").includes(other.value) : false;
+    }
+  }
+  const port = Number(kindSelect.selectedOptions[0]?.dataset.port || 0);
+  const hint = document.querySelector("[data-testid=tutorial-port-suggestion]");
+  hint.hidden = !port;
+  hint.replaceChildren();
+  if (port) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "link";
+    b.textContent = `Use ${port}`;
+    b.addEventListener("click", () => { serverForm.elements.port.value = port; });
+    hint.append(`The tutorials run this server on port ${port}. `, b);
+  }
+}
+serverForm.addEventListener("change", showKindFields);
+showKindFields();
+
+// optionsOf reads a kind's options from form fields named kind.option, as
+// the server's no-JavaScript form handler does: a checkbox (or a hidden
+// "on"/"off") is a boolean, an empty number takes its default.
+export function optionsOf(kind, fields) {
+  const options = {};
+  for (const el of fields) {
+    if (!el.name || !el.name.startsWith(kind + ".")) continue;
+    const name = el.name.slice(kind.length + 1);
+    switch (el.dataset.type) {
+      case "bool": options[name] = el.type === "checkbox" ? el.checked : el.value === "on"; break;
+      case "int": if (el.value.trim() !== "") options[name] = Number(el.value); break;
+      default: options[name] = el.value;
+    }
+  }
+  return options;
+}
+
+async function startServer(form) {
+  const f = form.elements;
+  const kind = f.kind.value;
+  await busy(form, async () => {
     try {
-      await call("POST", `${api}/servers`, { kind: f.kind.value, name: f.name.value, port: Number(f.port.value || 0), options });
+      await call("POST", `${api}/servers`, { kind, name: f.name.value, port: Number(f.port.value || 0), options: optionsOf(kind, form.querySelectorAll("[name]")) });
       await refreshEndpoints();
     } catch (err) {
       showError(err.message);
     }
   });
+}
+serverForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  startServer(serverForm);
 });
 
 document.getElementById("client-form").addEventListener("submit", async (e) => {
@@ -805,6 +853,12 @@ document.getElementById("client-form").addEventListener("submit", async (e) => {
 });
 
 document.getElementById("endpoints").addEventListener("submit", async (e) => {
+  const again = e.target.closest("form[data-action=start-again]");
+  if (again) {
+    e.preventDefault();
+    await startServer(again);
+    return;
+  }
   const form = e.target.closest("form[data-action=send]");
   if (!form) return;
   e.preventDefault();

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -204,8 +203,10 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) err
 type sessionView struct {
 	sessions.Session
 	// Notice is an error to show on the page (a form that failed without JS).
-	Notice  string       `json:"-"`
-	Lab     labInfo      `json:"lab"`
+	Notice string  `json:"-"`
+	Lab    labInfo `json:"lab"`
+	// Kinds are the server and client kinds the page's forms offer.
+	Kinds   kindsView    `json:"-"`
 	Servers []serverView `json:"servers"`
 	Clients []clientView `json:"clients"`
 	// Throttled is how many times this session's sockets waited for the
@@ -222,20 +223,29 @@ type labInfo struct {
 
 type serverView struct {
 	engine.ServerInfo
-	Snippets snippets `json:"snippets"`
+	// Summary is the options in words ("mode prefix · recv_size 4096").
+	Summary  string           `json:"summary"`
+	Snippets []engine.Snippet `json:"snippets"`
+}
+
+// newServerView adds what the page shows of a server to its description.
+func newServerView(info engine.ServerInfo) serverView {
+	v := serverView{ServerInfo: info, Snippets: []engine.Snippet{}}
+	if k := engine.LookupServerKind(info.Kind); k != nil {
+		v.Summary = k.Summary(info.Options)
+		if info.State == engine.StateRunning {
+			v.Snippets = k.SnippetsFor(info.Addr, info.Options)
+		}
+	}
+	return v
 }
 
 type clientView struct {
 	engine.ClientInfo
 }
 
-type snippets struct {
-	NC     string `json:"nc"`
-	Python string `json:"python"`
-}
-
 func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, error) {
-	v := sessionView{Session: sess, Lab: labInfo{Host: s.cfg.LabHost, Ports: s.lab.Ports().String(), MaxEventRate: s.lab.MaxEventRate()},
+	v := sessionView{Session: sess, Kinds: s.kinds(), Lab: labInfo{Host: s.cfg.LabHost, Ports: s.lab.Ports().String(), MaxEventRate: s.lab.MaxEventRate()},
 		Servers: []serverView{}, Clients: []clientView{}, Throttled: s.lab.Throttled(sess.ID)}
 	recorded, recClients, err := s.store.RecordedServers(r.Context(), sess.ID)
 	if err != nil {
@@ -243,11 +253,11 @@ func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, erro
 	}
 	servers := merge(recorded, s.lab.Servers(sess.ID), func(i engine.ServerInfo) string { return i.ID },
 		func(e sessions.Endpoint) engine.ServerInfo {
-			return engine.ServerInfo{ID: e.ID, Session: sess.ID, Kind: e.Kind, Name: e.Name, Addr: e.Addr,
-				Options: e.Options, State: engine.StateStopped, StartedAt: e.At, StoppedAt: e.StoppedAt}
+			return engine.ServerInfo{ID: e.ID, Session: sess.ID, Kind: e.Kind, Net: e.Net, Name: e.Name, Addr: e.Addr,
+				Options: e.Options, State: engine.StateStopped, StartedAt: e.At, StoppedAt: e.StoppedAt, StopReason: e.StopReason}
 		})
 	for _, info := range servers {
-		v.Servers = append(v.Servers, serverView{ServerInfo: info, Snippets: makeSnippets(info.Addr)})
+		v.Servers = append(v.Servers, newServerView(info))
 	}
 	clients := merge(recClients, s.lab.Clients(sess.ID), func(c engine.ClientInfo) string { return c.ID },
 		func(e sessions.Endpoint) engine.ClientInfo {
@@ -285,19 +295,22 @@ func merge[T any](recorded []sessions.Endpoint, live []T, id func(T) string, fro
 	return out
 }
 
-func makeSnippets(addr string) snippets {
-	host, port, _ := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		// A lab bound to all interfaces (in a container) is reached locally.
-		host = "127.0.0.1"
-	}
-	return snippets{
-		NC: "nc " + host + " " + port,
-		Python: "import socket\n\n" +
-			"with socket.create_connection((\"" + host + "\", " + port + ")) as s:\n" +
-			"    s.sendall(b\"hello\\n\")\n" +
-			"    print(s.recv(4096).decode(errors=\"replace\"))\n",
-	}
+// kindsView is GET /api/kinds: every server and client kind with its
+// option schema, what the page's forms are drawn from.
+type kindsView struct {
+	Servers []*engine.ServerKind `json:"servers"`
+	Clients []*engine.ClientKind `json:"clients"`
+	// TutorialPorts are the fixed ports outside the lab range that servers
+	// may use by number.
+	TutorialPorts []int `json:"tutorial_ports"`
+}
+
+func (s *Server) kinds() kindsView {
+	return kindsView{Servers: engine.ServerKinds(), Clients: engine.ClientKinds(), TutorialPorts: s.lab.TutorialPorts()}
+}
+
+func (s *Server) handleKinds(w http.ResponseWriter, r *http.Request) error {
+	return respond(w, http.StatusOK, s.kinds())
 }
 
 func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
@@ -380,14 +393,14 @@ func (s *Server) handleStartServer(w http.ResponseWriter, r *http.Request, sess 
 	if err != nil {
 		return err
 	}
-	return respond(w, http.StatusCreated, serverView{ServerInfo: info, Snippets: makeSnippets(info.Addr)})
+	return respond(w, http.StatusCreated, newServerView(info))
 }
 
 // startServer validates what the API and the page's form share and starts
 // the server.
 func (s *Server) startServer(sess sessions.Session, kind, name string, port *int, options json.RawMessage) (engine.ServerInfo, error) {
 	if kind == "" {
-		return engine.ServerInfo{}, badRequest("kind is required; valid kinds: " + strings.Join(engine.ServerKinds(), ", "))
+		return engine.ServerInfo{}, badRequest("kind is required; valid kinds: " + strings.Join(engine.ServerKindNames(), ", "))
 	}
 	p := 0
 	if port != nil {

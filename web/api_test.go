@@ -42,16 +42,24 @@ type apiErrBody struct {
 
 // apiServer is a server as the API shows it.
 type apiServer struct {
-	ID       string         `json:"id"`
-	Session  string         `json:"session"`
-	Kind     string         `json:"kind"`
-	Addr     string         `json:"addr"`
-	State    string         `json:"state"`
-	Options  map[string]any `json:"options"`
-	Snippets struct {
-		NC     string `json:"nc"`
-		Python string `json:"python"`
-	} `json:"snippets"`
+	ID       string           `json:"id"`
+	Session  string           `json:"session"`
+	Kind     string           `json:"kind"`
+	Addr     string           `json:"addr"`
+	State    string           `json:"state"`
+	Options  map[string]any   `json:"options"`
+	Summary  string           `json:"summary"`
+	Snippets []engine.Snippet `json:"snippets"`
+}
+
+// snippet returns the snippet called name, or "".
+func (s apiServer) snippet(name string) string {
+	for _, sn := range s.Snippets {
+		if sn.Name == name {
+			return sn.Code
+		}
+	}
+	return ""
 }
 
 // apiClient is a client as the API shows it.
@@ -474,11 +482,11 @@ func TestAPIHappyEchoPrefixServer(t *testing.T) {
 		t.Errorf("started %+v", srv)
 	}
 	port := labPort(t, srv.Addr)
-	if want := "nc 127.0.0.1 " + strconv.Itoa(port); srv.Snippets.NC != want {
-		t.Errorf("snippets.nc %q, want %q", srv.Snippets.NC, want)
+	if want := "nc 127.0.0.1 " + strconv.Itoa(port); srv.snippet("nc") != want {
+		t.Errorf("snippet nc %q, want %q", srv.snippet("nc"), want)
 	}
-	if !strings.Contains(srv.Snippets.Python, `("127.0.0.1", `+strconv.Itoa(port)+`)`) {
-		t.Errorf("snippets.python does not connect to the server:\n%s", srv.Snippets.Python)
+	if !strings.Contains(srv.snippet("python"), `("127.0.0.1", `+strconv.Itoa(port)+`)`) {
+		t.Errorf("snippet python does not connect to the server:\n%s", srv.snippet("python"))
 	}
 	if srv.Options["mode"] != "prefix" || srv.Options["prefix"] != "Echo: " {
 		t.Errorf("options %v", srv.Options)
@@ -763,7 +771,7 @@ func TestAPIEventJSONHasExactlyTheDesignKeys(t *testing.T) {
 	a := newTestApp(t)
 	sess, cid := eventsSession(t, a)
 	evs, _ := rawEvents(t, a, sess, "")
-	wantKeys := []string{"at", "conn", "data", "err", "kind", "len", "local", "meta", "remote", "seq", "server", "session", "truncated"}
+	wantKeys := []string{"at", "conn", "data", "err", "kind", "len", "local", "meta", "net", "remote", "seq", "server", "session", "truncated"}
 	atRE := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d)$`)
 	var sawRecv, sawErr bool
 	for _, ev := range evs {

@@ -36,7 +36,7 @@ func TestFormsWorkWithoutJavaScript(t *testing.T) {
 	sid := a.newSession()
 	page := "/s/" + sid
 
-	code, loc, _ := a.postForm(page+"/servers", url.Values{"kind": {"tcp-echo"}, "mode": {"upper"}, "recv_size": {"4096"}, "port": {"0"}})
+	code, loc, _ := a.postForm(page+"/servers", url.Values{"kind": {"tcp-echo"}, "tcp-echo.mode": {"upper"}, "tcp-echo.recv_size": {"4096"}, "port": {"0"}})
 	if code != http.StatusSeeOther || loc != page {
 		t.Fatalf("start server form: %d %q, want 303 to %s", code, loc, page)
 	}
@@ -91,9 +91,9 @@ func TestFormErrorsShowOnThePage(t *testing.T) {
 		status int
 		want   string
 	}{
-		{"unknown mode", "/servers", url.Values{"mode": {"shout"}}, 400, "accept-close"},
-		{"port outside the lab range", "/servers", url.Values{"mode": {"echo"}, "port": {"80"}}, 400, "lab range"},
-		{"port not a number", "/servers", url.Values{"mode": {"echo"}, "port": {"eighty"}}, 400, "eighty"},
+		{"unknown mode", "/servers", url.Values{"tcp-echo.mode": {"shout"}}, 400, "accept-close"},
+		{"port outside the lab range", "/servers", url.Values{"tcp-echo.mode": {"echo"}, "port": {"80"}}, 400, "lab range"},
+		{"port not a number", "/servers", url.Values{"tcp-echo.mode": {"echo"}, "port": {"eighty"}}, 400, "eighty"},
 		{"refused target", "/clients", url.Values{"target": {"127.0.0.1:22"}}, 403, "EREFUSED"},
 		{"bad hex", "/clients/cli-none/send", url.Values{"format": {"hex"}, "data": {"6z"}}, 400, "position 1"},
 		{"unknown client", "/clients/cli-none/close", nil, 404, "not found"},
@@ -140,24 +140,6 @@ func TestBrowserWithoutJavaScriptStartsServer(t *testing.T) {
 	}
 	if state != "connecting…" {
 		t.Fatalf("live state %q: scripts ran", state)
-	}
-}
-
-// The servers panel shows a server's options the way a person reads them.
-func TestOptionsText(t *testing.T) {
-	tests := []struct {
-		opts any
-		want string
-	}{
-		{engine.EchoOptions{Mode: "prefix", Prefix: ">> ", RecvSize: 4096}, `mode prefix · prefix ">> " · recv_size 4096 · oneshot no`},
-		{engine.EchoOptions{Mode: "echo", RecvSize: 1024, Oneshot: true}, `mode echo · recv_size 1024 · oneshot yes`},
-		{map[string]any{"mode": "prefix", "prefix": `<b>&"`}, `mode prefix · prefix "<b>&\""`},
-		{nil, ""},
-	}
-	for _, tt := range tests {
-		if got := optionsText(tt.opts); got != tt.want {
-			t.Errorf("optionsText(%#v) = %q, want %q", tt.opts, got, tt.want)
-		}
 	}
 }
 

@@ -1,13 +1,15 @@
 package web
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -111,59 +113,149 @@ func render(w http.ResponseWriter, r *http.Request, c templ.Component) error {
 	return nil
 }
 
-func optionsText(opts any) string {
-	if opts == nil {
+// The helpers below write what the templates show.
+
+// whenText is an option's condition as the page's script reads it
+// ("mode=prefix,other"), or "" when it always applies.
+func whenText(o engine.OptionSpec) string {
+	if o.When == nil {
 		return ""
 	}
-	b, err := json.Marshal(opts)
-	if err != nil {
+	return o.When.Option + "=" + strings.Join(o.When.Values, ",")
+}
+
+func defaultText(o engine.OptionSpec) string {
+	if o.Default == nil {
 		return ""
 	}
-	// Walk the object's tokens (not a map) to keep the options' own order:
-	// mode first.
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	return fmt.Sprint(o.Default)
+}
+
+func boundText(n *int) string {
+	if n == nil || *n == 0 {
 		return ""
 	}
+	return strconv.Itoa(*n)
+}
+
+func suggestList(kind string, o engine.OptionSpec) string {
+	if len(o.Suggest) == 0 {
+		return ""
+	}
+	return "suggest-" + kind + "-" + o.Name
+}
+
+func joinPorts(ports []int) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = strconv.Itoa(p)
+	}
+	return strings.Join(s, ", ")
+}
+
+func portOf(addr string) int {
+	_, p, _ := strings.Cut(addr[strings.LastIndexByte(addr, ']')+1:], ":")
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// countersText writes a server's live counters: "inbound 120 B · outbound 5 B".
+func countersText(c map[string]int64) string {
 	var parts []string
-	for dec.More() {
-		k, err := dec.Token()
-		if err != nil {
-			return strings.Join(parts, " · ")
-		}
-		var v any
-		if err := dec.Decode(&v); err != nil {
-			return strings.Join(parts, " · ")
-		}
-		parts = append(parts, fmt.Sprint(k)+" "+optionValueText(v))
+	for _, k := range slices.Sorted(maps.Keys(c)) {
+		parts = append(parts, k+" "+strconv.FormatInt(c[k], 10))
 	}
 	return strings.Join(parts, " · ")
 }
 
-// optionValueText writes one option's value for people: words as they are,
-// other text quoted (so a prefix of ">> " shows its space), yes/no for
-// switches.
-func optionValueText(v any) string {
-	switch v := v.(type) {
-	case bool:
-		if v {
-			return "yes"
+// detailsText writes a server's kind-specific details, one line each.
+func detailsText(d map[string]any) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(d)) {
+		v := d[k]
+		if s, ok := v.(string); ok {
+			out = append(out, k+": "+s)
+			continue
 		}
-		return "no"
-	case string:
-		if v != "" && strings.IndexFunc(v, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
-		}) < 0 {
-			return v
-		}
-		return strconv.Quote(v)
-	case json.Number:
-		return v.String()
-	default:
 		b, _ := json.Marshal(v)
-		return string(b)
+		out = append(out, k+": "+string(b))
 	}
+	return out
+}
+
+// stopReasonText says why a server stopped, for its panel.
+func stopReasonText(reason string) string {
+	switch reason {
+	case engine.StopByUser:
+		return "Stopped."
+	case engine.StopShutdown:
+		return "Stopped when sockplay shut down."
+	case engine.StopRestoreFails:
+		return "Could not start again after sockplay restarted (see the error event: usually its port is taken)."
+	case engine.StopSessionGone:
+		return "Stopped: the session was deleted."
+	}
+	return "Stopped: " + reason + "."
+}
+
+// formField is one hidden field of a "Start again" form.
+type formField struct{ Name, Value, Type string }
+
+// optionFields writes a server's options as the start form's fields
+// (kind.option), so "Start again" posts what the form would.
+func optionFields(kind string, opts map[string]any) []formField {
+	k := engine.LookupServerKind(kind)
+	if k == nil {
+		return nil
+	}
+	var out []formField
+	for _, o := range k.Options {
+		v, ok := opts[o.Name]
+		if !ok {
+			continue
+		}
+		if o.Type == engine.OptBool {
+			if v == true {
+				out = append(out, formField{kind + "." + o.Name, "on", "bool"})
+			} else {
+				out = append(out, formField{kind + "." + o.Name, "off", "bool"})
+			}
+			continue
+		}
+		out = append(out, formField{kind + "." + o.Name, fmt.Sprint(v), string(o.Type)})
+	}
+	return out
+}
+
+// optionsFromForm reads a kind's options from the start form's fields
+// (kind.option): a checkbox that is absent (or "off") is false, an empty
+// number takes its default, text is taken as typed.
+func optionsFromForm(k *engine.ServerKind, form url.Values) (json.RawMessage, error) {
+	opts := map[string]any{}
+	for _, o := range k.Options {
+		key := k.Name + "." + o.Name
+		v := form.Get(key)
+		switch o.Type {
+		case engine.OptBool:
+			opts[o.Name] = v != "" && v != "off"
+		case engine.OptInt:
+			v = strings.TrimSpace(v)
+			if v == "" {
+				continue
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, badRequest(fmt.Sprintf("option %q: %q is not a whole number", o.Name, v))
+			}
+			opts[o.Name] = n
+		default:
+			if !form.Has(key) {
+				continue
+			}
+			opts[o.Name] = v
+		}
+	}
+	return json.Marshal(opts)
 }
 
 // The session page's forms post here when JavaScript is off (with it, the
@@ -220,18 +312,15 @@ func (s *Server) form(h formHandlerFunc) handlerFunc {
 }
 
 func (s *Server) formStartServer(r *http.Request, sess sessions.Session) error {
-	opts := map[string]any{"mode": r.PostFormValue("mode"), "oneshot": r.PostFormValue("oneshot") != ""}
-	if v := r.PostFormValue("recv_size"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return badRequest(fmt.Sprintf("recv_size %q: want a number of bytes", v))
-		}
-		opts["recv_size"] = n
+	kind := r.PostFormValue("kind")
+	if kind == "" {
+		kind = "tcp-echo"
 	}
-	if opts["mode"] == "prefix" {
-		opts["prefix"] = r.PostFormValue("prefix")
+	k := engine.LookupServerKind(kind)
+	if k == nil {
+		return &engine.UnknownKindError{What: "server", Kind: kind, Valid: engine.ServerKindNames()}
 	}
-	raw, err := json.Marshal(opts)
+	raw, err := optionsFromForm(k, r.PostForm)
 	if err != nil {
 		return err
 	}
@@ -242,10 +331,6 @@ func (s *Server) formStartServer(r *http.Request, sess sessions.Session) error {
 			return badRequest(fmt.Sprintf("port %q: want a number (0 picks a free lab port)", v))
 		}
 		port = &n
-	}
-	kind := r.PostFormValue("kind")
-	if kind == "" {
-		kind = "tcp-echo"
 	}
 	_, err = s.startServer(sess, kind, r.PostFormValue("name"), port, raw)
 	return err

@@ -43,6 +43,7 @@ func (s *Server) routes() http.Handler {
 
 		r.Route("/api", func(r chi.Router) {
 			r.Get("/status", s.api(s.handleStatus))
+			r.Get("/kinds", s.api(s.handleKinds))
 			r.Get("/sessions", s.api(s.handleListSessions))
 			r.Post("/sessions", s.api(s.handleCreateSession))
 			r.Get("/sessions/{id}", s.api(s.inSession(s.handleGetSession)))

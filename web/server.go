@@ -27,6 +27,7 @@ type Lab interface {
 	Clients(session string) []engine.ClientInfo
 	CloseSession(session string)
 	Ports() engine.PortRange
+	TutorialPorts() []int
 	MaxEventRate() int
 	Throttled(session string) int64
 	OpenSockets() (open, max int64)

@@ -1,0 +1,227 @@
+package engine
+
+import (
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ServerInfo describes a server for listings.
+type ServerInfo struct {
+	ID      string `json:"id"`
+	Session string `json:"session"`
+	Kind    string `json:"kind"`
+	Net     string `json:"net"`
+	Name    string `json:"name,omitempty"`
+	Addr    string `json:"addr"`
+	// Options are the server's options with their defaults filled in.
+	Options   Options   `json:"options,omitempty"`
+	State     string    `json:"state"` // "running" or "stopped"
+	Conns     int       `json:"conns"` // open connections now
+	Accepted  int       `json:"accepted"`
+	StartedAt time.Time `json:"started_at"`
+	StoppedAt time.Time `json:"stopped_at,omitzero"`
+	// Counters are kind-specific live counts (a proxy's inbound and
+	// outbound bytes, a UDP server's dropped datagrams).
+	Counters map[string]int64 `json:"counters,omitempty"`
+	// Details are kind-specific facts (a TLS server's certificate
+	// fingerprint, the socket options the kernel applied).
+	Details map[string]any `json:"details,omitempty"`
+	// Restored says the server was started again when sockplay restarted.
+	Restored bool `json:"restored,omitempty"`
+	// StopReason says why a stopped server stopped.
+	StopReason string `json:"stop_reason,omitempty"`
+}
+
+// States of servers and clients.
+const (
+	StateRunning = "running"
+	StateStopped = "stopped"
+)
+
+// StreamServer is the listener, accept loop and connection bookkeeping
+// shared by the stream (TCP and TLS) server kinds. A kind supplies a
+// handler that talks on one Conn; the server emits accept events, counts
+// and limits connections, and owns every goroutine.
+type StreamServer struct {
+	serverBase
+	ln       net.Listener
+	net      string
+	handle   func(*Conn)
+	maxConns int
+	// OnServe, when set, runs once before the first accept (after
+	// server-start and listen are emitted): a kind emits its own start
+	// events there (the socket options the kernel applied).
+	OnServe func()
+
+	conns    map[*Conn]struct{} // guarded by mu
+	stopping bool               // guarded by mu
+
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// serverBase is what every kind of server shares: its environment and its
+// description, and hooks for kind-specific counters and details.
+type serverBase struct {
+	env *Env
+	// Counters and Details, when set, fill ServerInfo's.
+	Counters func() map[string]int64
+	Details  func() map[string]any
+
+	mu   sync.Mutex
+	info ServerInfo
+}
+
+func (b *serverBase) setInfo(info ServerInfo) {
+	b.mu.Lock()
+	b.info = info
+	b.mu.Unlock()
+}
+
+// Info returns the server's description.
+func (b *serverBase) Info() ServerInfo {
+	b.mu.Lock()
+	info := b.info
+	b.mu.Unlock()
+	if b.Counters != nil {
+		info.Counters = b.Counters()
+	}
+	if b.Details != nil {
+		info.Details = b.Details()
+	}
+	return info
+}
+
+// stopped gives back the server's ports and socket, marks it stopped and
+// emits server-stop. Call it once, after every goroutine of the server ended.
+func (b *serverBase) stopped(reason string) {
+	b.env.release()
+	b.env.lab.socks.put() // the listening socket's place
+	b.mu.Lock()
+	b.info.State, b.info.StoppedAt, b.info.StopReason = StateStopped, time.Now(), reason
+	info := b.info
+	b.mu.Unlock()
+	b.env.Emit(Event{At: info.StoppedAt, Kind: KindServerStop, Net: info.Net, Local: info.Addr,
+		Meta: map[string]any{"kind": info.Kind, "reason": reason}})
+}
+
+func (s *StreamServer) addr() string { return s.ln.Addr().String() }
+
+func (s *StreamServer) discard() { s.ln.Close() }
+
+func (s *StreamServer) serve() {
+	s.env.Emit(Event{Kind: KindListen, Net: s.net, Local: s.ln.Addr().String()})
+	if s.OnServe != nil {
+		s.OnServe()
+	}
+	s.wg.Add(1)
+	go s.acceptLoop()
+}
+
+func (s *StreamServer) acceptLoop() {
+	defer s.wg.Done()
+	lab := s.env.lab
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			stopping := s.stopping
+			s.mu.Unlock()
+			if stopping || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Accept errors such as EMFILE are temporary: report and go on,
+			// pausing a little so a persistent one does not spin.
+			s.env.Emit(Event{Kind: KindError, Net: s.net, Local: s.info.Addr, Err: Classify(err), Meta: map[string]any{"op": "accept"}})
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		t := newTap(lab.sink, s.env.pace, s.env.Session, s.env.ID, s.net, c.LocalAddr().String(), c.RemoteAddr().String(), lab.cfg.CaptureCap)
+		conn := newConn(c, t, nil)
+		s.mu.Lock()
+		if s.stopping {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		var refusal *SockErr
+		var limit any
+		switch {
+		case s.maxConns > 0 && len(s.conns) >= s.maxConns:
+			limit = s.maxConns
+			refusal = limitRefusal("this server already has its maximum number of open connections",
+				"sockplay accepted the connection and closed it at once: this server holds at most "+strconv.Itoa(s.maxConns)+" connections (-max-conns). Close some first.")
+		case !lab.socks.take():
+			limit = lab.socks.max
+			refusal = limitRefusal("sockplay's limit of open sockets is reached",
+				"sockplay accepted the connection and closed it at once: it holds at most "+strconv.FormatInt(lab.socks.max, 10)+" open sockets for all sessions together (-max-sockets).")
+		default:
+			s.conns[conn] = struct{}{}
+			s.info.Accepted++
+			conn.release = lab.socks.put
+		}
+		s.mu.Unlock()
+		t.emit(t.event(KindAccept))
+		if refusal != nil {
+			ev := t.event(KindError)
+			ev.Err = refusal
+			ev.Meta = map[string]any{"op": "accept", "limit": limit}
+			t.emit(ev)
+			conn.SetCloseReason("connection limit reached")
+			conn.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.forget(conn)
+			s.handle(conn)
+			conn.Close()
+		}()
+	}
+}
+
+func (s *StreamServer) forget(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Info returns the server's description.
+func (s *StreamServer) Info() ServerInfo {
+	info := s.serverBase.Info()
+	s.mu.Lock()
+	info.Conns = len(s.conns)
+	s.mu.Unlock()
+	return info
+}
+
+// stop stops accepting, closes every connection (each emits its close
+// event), waits for all goroutines and emits server-stop.
+func (s *StreamServer) stop(reason string) {
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		s.stopping = true
+		for c := range s.conns {
+			c.stop(stopText(reason))
+		}
+		s.mu.Unlock()
+		s.ln.Close()
+		s.wg.Wait()
+		s.stopped(reason)
+	})
+}
+
+// stopText is a connection's close reason when its server stops.
+func stopText(reason string) string {
+	switch reason {
+	case StopShutdown:
+		return "sockplay is shutting down"
+	case StopSessionGone:
+		return "the session was deleted"
+	}
+	return "server stopped"
+}
