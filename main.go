@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,6 +47,7 @@ type config struct {
 	DB             string
 	LabHost        string
 	LabPorts       engine.PortRange
+	TutorialPorts  []int
 	CaptureCap     int64
 	MaxServers     int
 	MaxClients     int
@@ -62,6 +64,7 @@ type config struct {
 	DialAllow      []string
 	AllowedHosts   []string
 	HeaderTimeout  time.Duration
+	IdleTimeout    time.Duration
 	ShutdownWait   time.Duration
 	LogLevel       slog.Level
 }
@@ -102,6 +105,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	db := str("db", "SOCKPLAY_DB", "sockplay.db", "SQLite database file")
 	labHost := str("lab-host", "SOCKPLAY_LAB_HOST", "127.0.0.1", "address playground servers bind")
 	labPorts := str("lab-ports", "SOCKPLAY_LAB_PORTS", "20000-20999", "port range for playground servers (and the default dial allow-list)")
+	tutorialPorts := str("tutorial-ports", "SOCKPLAY_TUTORIAL_PORTS", "65432,12345,8000,8080,8888,9090,9999,5005",
+		"fixed ports the tutorials' programs use, allowed for servers by number and for clients besides the lab range; the web server's own port is left out (\"none\": no extra ports)")
 	capture := num("capture-cap", "SOCKPLAY_CAPTURE_CAP", 1<<20, "bytes captured per connection; later events keep their lengths and say truncated (-1: no cap)")
 	maxServers := num("max-servers", "SOCKPLAY_MAX_SERVERS", 20, "servers running at once per session")
 	maxClients := num("max-clients", "SOCKPLAY_MAX_CLIENTS", 50, "open clients per session")
@@ -117,6 +122,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	dialAllow := str("dial-allow", "SOCKPLAY_DIAL_ALLOW", "", "extra targets clients may dial: comma-separated CIDRs, IPs or IP:PORTs")
 	hosts := str("allowed-hosts", "SOCKPLAY_ALLOWED_HOSTS", "", "extra Host names the web server answers to, comma-separated (* for any)")
 	headerTimeout := dur("header-timeout", "SOCKPLAY_HEADER_TIMEOUT", 10*time.Second, "time to read a request's headers")
+	idle := dur("idle-timeout", "SOCKPLAY_IDLE_TIMEOUT", 2*time.Minute, "time an idle keep-alive HTTP connection stays open (live WebSocket streams are not idle connections)")
 	bodyTimeout := dur("body-timeout", "SOCKPLAY_BODY_TIMEOUT", 30*time.Second, "time to read a request's body")
 	shutdownWait := dur("shutdown-wait", "SOCKPLAY_SHUTDOWN_WAIT", 10*time.Second, "time given to HTTP requests to finish at shutdown")
 	logLevel := str("log-level", "SOCKPLAY_LOG_LEVEL", "info", "debug, info, warn or error")
@@ -134,10 +140,13 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		MaxEventRate: int(*maxEventRate), MaxSockets: int(*maxSockets), MaxNewSessions: int(*maxNewSessions), BodyTimeout: *bodyTimeout,
 		MaxBody: *maxBody, MaxMessage: int(*maxMessage), MaxSubscribers: int(*maxSubs),
 		LiveBuffer: int(*liveBuffer), Queue: int(*queue), DialAllow: splitList(*dialAllow),
-		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, ShutdownWait: *shutdownWait}
+		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, IdleTimeout: *idle, ShutdownWait: *shutdownWait}
 	var err error
 	if c.LabPorts, err = engine.ParsePortRange(*labPorts); err != nil {
 		return config{}, fmt.Errorf("-lab-ports: %w", err)
+	}
+	if c.TutorialPorts, err = parsePorts(*tutorialPorts); err != nil {
+		return config{}, fmt.Errorf("-tutorial-ports: %w", err)
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return config{}, fmt.Errorf("-log-level %q: want debug, info, warn or error", *logLevel)
@@ -155,10 +164,62 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 			return config{}, fmt.Errorf("-%s must be 0 (no limit) or more", name)
 		}
 	}
-	if c.BodyTimeout <= 0 || c.HeaderTimeout <= 0 {
-		return config{}, errors.New("-header-timeout and -body-timeout must be positive")
+	if c.BodyTimeout <= 0 || c.HeaderTimeout <= 0 || c.IdleTimeout <= 0 {
+		return config{}, errors.New("-header-timeout, -body-timeout and -idle-timeout must be positive")
 	}
 	return c, nil
+}
+
+// parsePorts reads a comma-separated list of ports ("none" or "": none).
+func parsePorts(s string) ([]int, error) {
+	if strings.TrimSpace(s) == "none" {
+		return nil, nil
+	}
+	var out []int
+	for _, part := range splitList(s) {
+		n, err := strconv.Atoi(part)
+		if err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("%q is not a port number from 1 to 65535", part)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// withoutPort returns ports without the web server's own port: a tutorial
+// port that sockplay itself listens on cannot serve a lab server.
+func withoutPort(ports []int, addr string) []int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ports
+	}
+	own, _ := strconv.Atoi(p)
+	return slices.DeleteFunc(slices.Clone(ports), func(n int) bool { return n == own })
+}
+
+// restoreServers starts again the servers that ran when sockplay last
+// stopped (or crashed), with their ids and on their ports, so a learner's
+// nc and Python commands keep working across a restart. One whose port is
+// now taken is recorded as an error and a stop; the page offers to start it
+// again.
+func restoreServers(ctx context.Context, store *sessions.Store, lab *engine.Lab, log *slog.Logger) {
+	list, err := store.ServersToRestore(ctx)
+	if err != nil {
+		log.Error("cannot list the servers to start again", "err", err)
+		return
+	}
+	started := 0
+	for _, r := range list {
+		_, err := lab.StartServer(r.Session, engine.ServerSpec{Kind: r.Kind, Name: r.Name, Port: r.Port, Options: r.Options, ID: r.ID, Restore: true})
+		if err != nil {
+			log.Warn("server not started again", "session", r.Session, "server", r.ID, "port", r.Port, "err", err)
+			continue
+		}
+		started++
+	}
+	if len(list) > 0 {
+		log.Info("servers started again after the restart", "started", started, "of", len(list))
+	}
 }
 
 func splitList(s string) []string {
@@ -186,12 +247,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return serve(ctx, cfg, ln, log)
 }
 
-// serve runs sockplay on ln until ctx ends. Shutdown follows SECURITY.md:
+// serve runs sockplay on ln until ctx ends. Shutdown follows docs/architecture.md:
 // stop accepting HTTP, close live WebSocket streams (going away), close the
 // engine's servers and clients (their close events are emitted), drain the
 // recorder, close the database. Nothing emitted is dropped.
 func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) error {
-	policy := &engine.DialPolicy{LabPorts: cfg.LabPorts}
+	tutorial := withoutPort(cfg.TutorialPorts, ln.Addr().String())
+	policy := &engine.DialPolicy{LabPorts: cfg.LabPorts, ExtraPorts: tutorial}
 	for _, a := range cfg.DialAllow {
 		if err := policy.ParseAllow(a); err != nil {
 			ln.Close()
@@ -205,7 +267,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 	}
 	hub := sessions.NewHub(cfg.LiveBuffer)
 	rec := sessions.NewRecorder(store, hub, sessions.RecorderConfig{QueueSize: cfg.Queue}, log)
-	lab := engine.NewLab(engine.LabConfig{Host: cfg.LabHost, Ports: cfg.LabPorts, Policy: policy,
+	lab := engine.NewLab(engine.LabConfig{Host: cfg.LabHost, Ports: cfg.LabPorts, TutorialPorts: tutorial, Policy: policy,
 		CaptureCap: cfg.CaptureCap, MaxServersPerSession: cfg.MaxServers,
 		MaxClientsPerSession: cfg.MaxClients, MaxConnsPerServer: cfg.MaxConns,
 		MaxEventRate: cfg.MaxEventRate, MaxSockets: cfg.MaxSockets}, rec, log)
@@ -213,8 +275,12 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 		Config: web.Config{LabHost: cfg.LabHost, MaxBodyBytes: cfg.MaxBody, MaxMessageBytes: cfg.MaxMessage,
 			AllowedHosts: cfg.AllowedHosts, ListenAddr: ln.Addr().String(), MaxSubscribers: cfg.MaxSubscribers,
 			MaxNewSessions: cfg.MaxNewSessions, BodyTimeout: cfg.BodyTimeout}})
-	srv := &http.Server{Handler: site, ReadHeaderTimeout: cfg.HeaderTimeout,
+	// IdleTimeout closes keep-alive connections nobody uses (a local client
+	// could otherwise hold thousands open); WebSocket streams are hijacked
+	// and not subject to it.
+	srv := &http.Server{Handler: site, ReadHeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.IdleTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	restoreServers(ctx, store, lab, log)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

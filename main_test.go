@@ -246,7 +246,7 @@ func TestHelpListsEveryEnvironmentVariable(t *testing.T) {
 			t.Errorf("-h does not mention %s", v)
 		}
 	}
-	// SECURITY.md: every limit has a name in the README's configuration
+	// docs/safety.md: every limit has a name in the README's configuration
 	// table: so does every setting -h lists.
 	readme, err := os.ReadFile("README.md")
 	if err != nil {

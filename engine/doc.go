@@ -1,5 +1,5 @@
 // Package engine runs the playground's real sockets: the servers a visitor
-// starts (tcp-echo and, later, the other kinds of SYSTEMS.md) and the clients
+// starts (every kind in the registry of kind.go; docs/architecture.md) and the clients
 // they drive from the browser.
 //
 // The engine knows nothing of HTTP, WebSocket or SQL and uses the standard

@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-// EchoModes lists the tcp-echo modes, as SYSTEMS.md names them.
+// EchoModes lists the tcp-echo modes, as the tutorials name them.
 var EchoModes = []string{"echo", "prefix", "upper", "reverse", "greet", "daytime", "accept-close"}
 
 // Echo defaults.

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -52,7 +53,27 @@ func Classify(err error) *SockErr {
 		return se
 	}
 	name := errnoName(err)
-	return &SockErr{Errno: name, Message: err.Error(), Hint: hints[name]}
+	return &SockErr{Errno: name, Message: message(err), Hint: hints[name]}
+}
+
+// message is the operating system's message for err, without what only
+// sockplay's host knows: a failed name lookup names the name, not the
+// resolver's address ("lookup x on 10.0.0.2:53: no such host").
+func message(err error) string {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		why := "no such host"
+		switch {
+		case dnsErr.IsTimeout:
+			why = "the lookup timed out"
+		case dnsErr.IsTemporary:
+			why = "the resolver could not answer now"
+		case !dnsErr.IsNotFound && dnsErr.Err != "":
+			why = dnsErr.Err
+		}
+		return fmt.Sprintf("the name %q did not resolve: %s", dnsErr.Name, why)
+	}
+	return err.Error()
 }
 
 // errnoName finds the name a C or Python program would print for err.

@@ -26,7 +26,7 @@ const (
 	KindTimeout      Kind = "timeout"
 	KindRetry        Kind = "retry"
 	KindError        Kind = "error"
-	// KindLoss marks events the recorder could not keep (see SECURITY.md):
+	// KindLoss marks events the recorder could not keep (see docs/safety.md):
 	// it is written by the recorder, never by the engine.
 	KindLoss Kind = "loss"
 )

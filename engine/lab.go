@@ -252,21 +252,17 @@ func Printable(s string) bool { return printable(s) }
 func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	kind := serverKinds[spec.Kind]
 	if kind == nil {
-		return ServerInfo{}, &UnknownKindError{What: "server", Kind: spec.Kind, Valid: ServerKindNames()}
-	}
-	opts, err := decodeOptions(kind.Options, spec.Options)
-	if err != nil {
+		err := &UnknownKindError{What: "server", Kind: spec.Kind, Valid: ServerKindNames()}
+		if spec.Restore { // a kind this version no longer has
+			l.emitStartFailure(session, spec.ID, spec, &ServerKind{Name: spec.Kind}, &OptionError{Option: "kind", Msg: err.Error()})
+		}
 		return ServerInfo{}, err
 	}
-	if kind.check != nil {
-		if err := kind.check(opts); err != nil {
-			return ServerInfo{}, err
+	opts, err := l.checkSpec(kind, &spec)
+	if err != nil {
+		if spec.Restore {
+			l.emitStartFailure(session, spec.ID, spec, kind, err)
 		}
-	}
-	if spec.Port != 0 && !l.pool.Allows(spec.Port) {
-		return ServerInfo{}, fmt.Errorf("port %d: %w %s%s (or 0 to pick a free one)", spec.Port, ErrPortOutOfRange, l.cfg.Ports, l.tutorialPortsText())
-	}
-	if spec.Name, err = checkName(spec.Name); err != nil {
 		return ServerInfo{}, err
 	}
 	// Reserve the server's place under the lock (so the per-session limit
@@ -341,6 +337,27 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	return srv.Info(), nil
 }
 
+// checkSpec checks what a start asks for before anything is bound: the
+// options against the kind's schema, the port and the name.
+func (l *Lab) checkSpec(kind *ServerKind, spec *ServerSpec) (Options, error) {
+	opts, err := decodeOptions(kind.Options, spec.Options)
+	if err != nil {
+		return nil, err
+	}
+	if kind.check != nil {
+		if err := kind.check(opts); err != nil {
+			return nil, err
+		}
+	}
+	if spec.Port != 0 && !l.pool.Allows(spec.Port) {
+		return nil, fmt.Errorf("port %d: %w %s%s (or 0 to pick a free one)", spec.Port, ErrPortOutOfRange, l.cfg.Ports, l.tutorialPortsText())
+	}
+	if spec.Name, err = checkName(spec.Name); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
 func (l *Lab) tutorialPortsText() string {
 	if len(l.cfg.TutorialPorts) == 0 {
 		return ""
@@ -355,17 +372,21 @@ func (l *Lab) tutorialPortsText() string {
 func (l *Lab) emitStartFailure(session, id string, spec ServerSpec, kind *ServerKind, err error) {
 	var oe *OptionError
 	var re *RefusedError
-	if errors.As(err, &oe) || errors.As(err, &re) || errors.Is(err, ErrPortOutOfRange) {
+	refused := errors.As(err, &oe) || errors.As(err, &re) || errors.Is(err, ErrPortOutOfRange)
+	if refused && !spec.Restore {
 		return // a request that was refused: answered, not a socket event
 	}
-	host := l.cfg.Host
-	l.sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindError, Net: kind.Net,
-		Local: net.JoinHostPort(host, strconv.Itoa(spec.Port)), Err: Classify(err),
+	local := net.JoinHostPort(l.cfg.Host, strconv.Itoa(spec.Port))
+	se := Classify(err)
+	if refused {
+		se = &SockErr{Errno: "ERESTORE", Message: err.Error(),
+			Hint: "This server's settings are no longer allowed by this sockplay (its options, port or target changed): start a new one."}
+	}
+	l.sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindError, Net: kind.Net, Local: local, Err: se,
 		Meta: map[string]any{"op": "listen", "kind": spec.Kind, "port": spec.Port, "restore": spec.Restore}})
 	if spec.Restore {
-		l.sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindServerStop, Net: kind.Net,
-			Local: net.JoinHostPort(host, strconv.Itoa(spec.Port)),
-			Meta:  map[string]any{"kind": spec.Kind, "reason": StopRestoreFails, "error": Classify(err).Errno}})
+		l.sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindServerStop, Net: kind.Net, Local: local,
+			Meta: map[string]any{"kind": spec.Kind, "reason": StopRestoreFails, "error": se.Errno}})
 	}
 }
 

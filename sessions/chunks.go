@@ -11,7 +11,7 @@ import (
 )
 
 // Events are stored in chunks: one row holds a run of consecutive events of
-// one session as a JSON array of the event JSON of DESIGN.md (the same bytes
+// one session as a JSON array of the event JSON of docs/events.md (the same bytes
 // the live stream and the API send). A row per event cost the recorder
 // binding fifteen parameters and a B-tree insert per event, which held a
 // 64-byte echo to under half the speed of a bare one; a chunk costs one

@@ -76,7 +76,7 @@ func decodeExact(tb testing.TB, b []byte) any {
 	return v
 }
 
-// referenceWire is the event JSON of DESIGN.md for r, built the slow,
+// referenceWire is the event JSON of docs/events.md for r, built the slow,
 // obviously right way: the wireEvent struct, its At formatted by the time
 // package in UTC. An empty meta is sent as null (see json_test.go: stored
 // and live events must look the same), so it is nil here.

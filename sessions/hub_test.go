@@ -255,7 +255,7 @@ func TestSubscriberNextReturnsWhenCancelledWhileWaiting(t *testing.T) {
 	}
 }
 
-// wireKeys is the event JSON of DESIGN.md, key for key and in this order.
+// wireKeys is the event JSON of docs/events.md, key for key and in this order.
 var wireKeys = []string{"seq", "session", "server", "conn", "at", "kind", "net", "local", "remote",
 	"len", "data", "truncated", "err", "meta"}
 
@@ -397,7 +397,7 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 }
 
 // TestLiveJSONMatchesStoredJSON: what a browser received live is what a
-// reload finds in the store (DESIGN.md: the live stream is exactly the tail
+// reload finds in the store (docs/architecture.md: the live stream is exactly the tail
 // of the store), for events shaped like the engine's.
 func TestLiveJSONMatchesStoredJSON(t *testing.T) {
 	type shownOptions struct { // server options are shown as a struct

@@ -16,7 +16,7 @@ import (
 // width so that the strings sort as the times do.
 const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
-// wireEvent is the event JSON of DESIGN.md, field for field. Every key is
+// wireEvent is the event JSON of docs/events.md, field for field. Every key is
 // always present (null when empty), so clients need no special cases.
 // appendRecord writes the same keys in the same order without reflection.
 type wireEvent struct {
@@ -36,7 +36,7 @@ type wireEvent struct {
 	Meta      map[string]any  `json:"meta"`
 }
 
-// MarshalJSON writes the event JSON of DESIGN.md.
+// MarshalJSON writes the event JSON of docs/events.md.
 func (r Record) MarshalJSON() ([]byte, error) {
 	if r.raw != nil {
 		return r.raw, nil
@@ -51,7 +51,7 @@ type wireEventIn struct {
 	Meta json.RawMessage `json:"meta"`
 }
 
-// UnmarshalJSON reads the event JSON of DESIGN.md. Numbers in meta stay
+// UnmarshalJSON reads the event JSON of docs/events.md. Numbers in meta stay
 // exact (json.Number), so a 64-bit count reads back as it was recorded.
 func (r *Record) UnmarshalJSON(b []byte) error {
 	var w wireEventIn

@@ -431,7 +431,7 @@ func TestRecorderBackpressureLosesNothing(t *testing.T) {
 	t.Logf("Emit waited %d times", s.Waits)
 }
 
-// TestRecorderEmitDoesNotBlockWhileStoreFails: SECURITY.md, "Lose nothing": a
+// TestRecorderEmitDoesNotBlockWhileStoreFails: docs/safety.md, "Lose nothing": a
 // failing store (disk full, I/O error) is not a slow one; the recorder
 // reports it and keeps serving sockets, holding events in a bounded buffer
 // and recording a loss marker if that overflows. Emit must therefore return

@@ -108,8 +108,8 @@ func CheckName(name string) (string, error) {
 	if len(name) > MaxNameLen {
 		return "", fmt.Errorf("%w: session name is longer than %d bytes", ErrInvalid, MaxNameLen)
 	}
-	if i := strings.IndexFunc(name, unicode.IsControl); i >= 0 {
-		return "", fmt.Errorf("%w: session name has a control character at byte %d; use printable text", ErrInvalid, i)
+	if i := strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }); i >= 0 {
+		return "", fmt.Errorf("%w: session name has a control or invisible formatting character (such as a right-to-left override) at byte %d; use printable text", ErrInvalid, i)
 	}
 	if !utf8.ValidString(name) {
 		return "", fmt.Errorf("%w: session name is not valid UTF-8", ErrInvalid)

@@ -629,6 +629,22 @@ function skipLiveTo(seq) {
 }
 
 let sessionGone = false;
+// unreachable is set while sockplay cannot be reached: the servers panel
+// then says it does not know what runs, and its buttons are disabled.
+let unreachable = false;
+function markUnreachable() {
+  if (unreachable) return;
+  unreachable = true;
+  const panel = document.getElementById("endpoints");
+  panel.classList.add("unreachable");
+  for (const li of panel.querySelectorAll("li[data-state=running], li[data-state=connected]")) {
+    li.dataset.state = "unknown";
+    const st = li.querySelector(".state");
+    if (st) st.textContent = "unknown: sockplay is not reachable";
+  }
+  for (const b of panel.querySelectorAll("button, input, select")) b.disabled = true;
+}
+
 function connect() {
   if (sessionGone) return;
   const proto = location.protocol === "https:" ? "wss" : "ws";
@@ -637,6 +653,13 @@ function connect() {
     liveState.textContent = "live";
     liveState.dataset.state = "live";
     retryDelay = 500;
+    if (unreachable) {
+      // sockplay is back (perhaps restarted: its servers were started
+      // again): show what runs now.
+      unreachable = false;
+      document.getElementById("endpoints").classList.remove("unreachable");
+      refreshEndpoints();
+    }
     showLive();
   };
   ws.onmessage = (msg) => {
@@ -667,7 +690,11 @@ function connect() {
         }
         return;
       }
-    } catch { /* sockplay is unreachable: retry below */ }
+    } catch {
+      // sockplay is unreachable (stopped or restarting): what the panel
+      // says runs is unknown now, and its buttons cannot work.
+      markUnreachable();
+    }
     liveState.textContent = e.code === 1001 ? "server went away; reconnecting…" : "disconnected; reconnecting…";
     setTimeout(connect, retryDelay);
     retryDelay = Math.min(retryDelay * 2, 10000);

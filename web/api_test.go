@@ -915,6 +915,7 @@ func TestAPIBadServerStart(t *testing.T) {
 		post("JSON array", `[1,2]`, 400, "JSON object"),
 		post("name too long", map[string]any{"kind": "tcp-echo", "name": strings.Repeat("n", 101)}, 400, "name"),
 		post("name with a newline", map[string]any{"kind": "tcp-echo", "name": "a\nb"}, 400, "control"),
+		post("name with a bidi override", map[string]any{"kind": "tcp-echo", "name": "a\u202eb"}, 400, "invisible formatting"),
 		post("body over the limit", `{"kind":"tcp-echo","name":"`+strings.Repeat("x", 2<<20)+`"}`, 413, "1048576"),
 	})
 }
@@ -922,7 +923,8 @@ func TestAPIBadServerStart(t *testing.T) {
 func TestAPIBadSessionCreate(t *testing.T) {
 	runBad(t, []badCase{
 		{name: "name too long", method: "POST", path: "/api/sessions", body: map[string]string{"name": strings.Repeat("n", 201)}, status: 400, want: []string{"200"}},
-		{name: "name with a NUL", method: "POST", path: "/api/sessions", body: map[string]string{"name": "a\x00b"}, status: 400, want: []string{"control character at byte 1"}},
+		{name: "name with a NUL", method: "POST", path: "/api/sessions", body: map[string]string{"name": "a\x00b"}, status: 400, want: []string{"control or invisible formatting character", "at byte 1"}},
+		{name: "name with a right-to-left override", method: "POST", path: "/api/sessions", body: map[string]string{"name": "invoice\u202egnp.exe"}, status: 400, want: []string{"right-to-left override", "at byte 7"}},
 		{name: "unknown field", method: "POST", path: "/api/sessions", body: `{"title":"x"}`, status: 400, want: []string{`"title"`}},
 		{name: "malformed JSON", method: "POST", path: "/api/sessions", body: `{name}`, status: 400, want: []string{"JSON"}},
 	})
@@ -1460,7 +1462,7 @@ func TestCrossOriginStateChangesRefused(t *testing.T) {
 	}
 }
 
-// The API answers every error as {"error": …} (DESIGN.md), the cross-origin
+// The API answers every error as {"error": …} (docs/events.md), the cross-origin
 // refusal included: a tutorial script or the page's fetch reads that key.
 func TestCrossOriginRefusalIsJSONError(t *testing.T) {
 	a := newTestApp(t)

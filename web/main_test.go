@@ -49,7 +49,7 @@ func withLiveBuffer(n int) appOption {
 }
 
 // newTestApp starts sockplay for one test and stops it in Cleanup, in the
-// shutdown order of SECURITY.md.
+// shutdown order of docs/architecture.md.
 func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
