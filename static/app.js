@@ -110,6 +110,47 @@ export function hexdump(bytes) {
   return lines.join("\n");
 }
 
+// hexdumpParts is hexdump with each byte's hex and character in a span of
+// the part it belongs to (an app frame's length, header and content), so
+// the page can colour them.
+export function hexdumpParts(bytes, parts) {
+  const partOf = (i) => parts.findIndex((p) => i >= p.offset && i < p.offset + p.len);
+  const frag = document.createDocumentFragment();
+  const span = (text, part) => {
+    if (part < 0) return document.createTextNode(text);
+    const s = document.createElement("span");
+    s.className = `part part-${part}`;
+    s.dataset.part = parts[part].name;
+    s.textContent = text;
+    return s;
+  };
+  for (let off = 0; off < bytes.length; off += 16) {
+    frag.append(`${off.toString(16).padStart(8, "0")}  `);
+    for (let i = 0; i < 16; i++) {
+      const at = off + i;
+      frag.append(at < bytes.length ? span(hex2(bytes[at]), partOf(at)) : "  ", i === 7 ? "  " : " ");
+    }
+    frag.append("|");
+    for (let i = off; i < Math.min(off + 16, bytes.length); i++) frag.append(span(printable(bytes[i]), partOf(i)));
+    frag.append(off + 16 < bytes.length ? "|\n" : "|");
+  }
+  return frag;
+}
+
+function partsLegend(parts) {
+  const p = document.createElement("p");
+  p.className = "parts-legend";
+  p.setAttribute("data-testid", "frame-parts");
+  parts.forEach((part, i) => {
+    const s = document.createElement("span");
+    s.className = `part part-${i}`;
+    s.dataset.part = part.name;
+    s.textContent = `${part.name}: bytes ${part.offset}–${part.offset + part.len - 1} (${sizeOf(part.len)})`;
+    p.append(s, " ");
+  });
+  return p;
+}
+
 const utf8 = new TextDecoder("utf-8"); // invalid sequences become U+FFFD
 
 // preview shows the first bytes as text: UTF-8 decoded, control characters
@@ -133,34 +174,58 @@ function timeOf(at) {
   return at.slice(t + 1, t + 16);
 }
 
+// renderers say in one line (and an optional second, the hint) what an
+// event of each kind means; a server kind with events of its own adds its
+// renderer here. Unknown kinds show their meta as JSON.
+const sizeOf = (n) => `${n} byte${n === 1 ? "" : "s"}`;
+const dataText = (ev) => {
+  const bytes = b64bytes(ev.data);
+  let s = `"${preview(bytes)}"`;
+  if (ev.truncated) s += ` (capture cap reached: ${bytes.length} of ${ev.len} bytes kept)`;
+  return s;
+};
+const headersText = (h) => (h ? Object.entries(h).map(([k, v]) => `${k}: ${v}`).join("; ") : "");
+export const renderers = {
+  recv: dataText,
+  send: dataText,
+  "datagram-in": (ev, m) => (m.dropped ? `dropped, not answered: ${m.dropped}` : `${dataText(ev)} from ${ev.remote}`) +
+    (m.truncated_by_kernel ? " — longer than recv_size: the kernel cut it (UDP keeps no rest)" : ""),
+  "datagram-out": (ev) => `${dataText(ev)} to ${ev.remote}`,
+  close: (ev, m) => closeText(m),
+  error: (ev, m) => {
+    let s = ev.err ? `${ev.err.errno}: ${ev.err.message}` : JSON.stringify(m);
+    if (m.op === "send" && m.written !== undefined) s = `send failed (${m.written} bytes written) — ${s}`;
+    else if (m.op) s = `${m.op} failed — ${s}`;
+    return ev.err && ev.err.hint ? `${s}\n${ev.err.hint}` : s;
+  },
+  "server-start": (ev, m) => [m.restored && "started again after a restart", m.kind, m.name && `"${m.name}"`, m.summary ?? optionsText(m.options)].filter(Boolean).join(" · "),
+  "server-stop": (ev, m) => `${m.kind || "server"} stopped${m.reason && m.reason !== "stopped" ? ` (${m.reason})` : ""}`,
+  connect: (ev, m) => (m.proxy_for ? `proxy's upstream leg → ${m.target} (for ${m.proxy_for})` : `${m.client || "tcp"} client → ${m.target || ev.remote}`),
+  listen: (ev) => `listening on ${ev.local}${ev.net && ev.net !== "tcp" ? ` (${ev.net})` : ""}`,
+  "proxy-dial": (ev, m) => (ev.err ? `could not reach ${m.target}: ${ev.err.errno}: ${ev.err.message}\n${ev.err.hint || ""}` : `dialed ${m.target}: upstream ${m.upstream}`),
+  "app-frame": (ev, m) => {
+    const h = m.header || {};
+    const parts = `2-byte length ${m.header_len} · header ${sizeOf(m.header_len || 0)} · content ${sizeOf(m.content_length || 0)}`;
+    const what = h["content-type"] === "text/json" && m.content !== undefined ? JSON.stringify(m.content) : h["content-type"] || "";
+    return `${m.direction || "frame"}: ${what} (${parts}; click for its bytes)`;
+  },
+  "http-request": (ev, m) => `${m.method} ${m.path}${m.query ? "?" + m.query : ""} ${m.proto || ""}${m.body_len ? ` · body ${sizeOf(m.body_len)}` : ""}\n${headersText(m.headers)}`,
+  "http-response": (ev, m) => `${m.status} ${m.reason || ""}${m.body_len !== undefined ? ` · body ${sizeOf(m.body_len)}` : ""}\n${headersText(m.headers)}`,
+  "tls-handshake": (ev, m) => [m.version, m.cipher_suite, m.sni && `SNI ${m.sni}`, m.alpn && `ALPN ${m.alpn}`,
+    m.cipher_bytes_in !== undefined && `${m.cipher_bytes_in} + ${m.cipher_bytes_out} bytes of handshake on the wire`].filter(Boolean).join(" · ") +
+    (m.cert_sha256 ? `\ncertificate SHA-256 ${m.cert_sha256}` : ""),
+  option: (ev, m) => `socket options as the kernel reports them: ${Object.entries(m.effective || {}).map(([k, v]) => `${k} ${v}`).join(" · ")}${m.note ? "\n" + m.note : ""}`,
+};
+
 function details(ev) {
   const m = ev.meta || {};
-  switch (ev.kind) {
-    case "recv":
-    case "send": {
-      const bytes = b64bytes(ev.data);
-      let s = `"${preview(bytes)}"`;
-      if (ev.truncated) s += ` (capture cap reached: ${bytes.length} of ${ev.len} bytes kept)`;
-      return s;
-    }
-    case "close":
-      return closeText(m);
-    case "error": {
-      let s = ev.err ? `${ev.err.errno}: ${ev.err.message}` : JSON.stringify(m);
-      if (m.op === "send" && m.written !== undefined) s = `send failed (${m.written} bytes written) — ${s}`;
-      else if (m.op) s = `${m.op} failed — ${s}`;
-      return ev.err && ev.err.hint ? `${s}\n${ev.err.hint}` : s;
-    }
-    case "server-start":
-      return [m.restored && "started again after a restart", m.kind, m.name && `"${m.name}"`, m.summary ?? optionsText(m.options)].filter(Boolean).join(" · ");
-    case "server-stop":
-      return `${m.kind || "server"} stopped${m.reason && m.reason !== "stopped" ? ` (${m.reason})` : ""}`;
-    case "connect":
-      return `${m.client || "tcp"} client → ${m.target || ev.remote}`;
-    default:
-      return Object.keys(m).length ? JSON.stringify(m) : "";
-  }
+  const r = renderers[ev.kind];
+  if (r) return r(ev, m);
+  return Object.keys(m).length ? JSON.stringify(m) : "";
 }
+
+// dataKinds are the events that carry bytes: their rows open a hexdump.
+const dataKinds = new Set(["recv", "send", "datagram-in", "datagram-out", "app-frame"]);
 
 // optionsText writes a server's options as the servers panel does:
 // mode prefix · prefix ">> " · recv_size 4096 · oneshot no.
@@ -206,7 +271,7 @@ function rowFor(ev) {
   cell(tr, "conn", ev.conn || "");
   cell(tr, "who", ev.server || "");
   cell(tr, "addr", ev.remote ? `${ev.local || "?"} → ${ev.remote}` : ev.local || "");
-  cell(tr, "len", ev.kind === "recv" || ev.kind === "send" ? ev.len : "");
+  cell(tr, "len", dataKinds.has(ev.kind) ? ev.len : "");
   const d = details(ev);
   const td = document.createElement("td");
   td.className = "details";
@@ -222,10 +287,11 @@ function rowFor(ev) {
     const prev = lastSend.get(ev.conn || "");
     if (!prev || Number(prev.dataset.seq) < ev.seq) lastSend.set(ev.conn || "", tr);
   }
-  if ((ev.kind === "recv" || ev.kind === "send") && ev.data) {
+  if (dataKinds.has(ev.kind) && ev.data) {
     tr.classList.add("data");
     tr.title = "click for the hexdump";
     tr._data = ev.data;
+    if (ev.meta && ev.meta.parts) tr._parts = ev.meta.parts;
   }
   notePeer(ev);
   if (ev.conn && !conns.has(ev.conn)) {
@@ -289,7 +355,13 @@ body.addEventListener("click", (e) => {
   td.colSpan = 8;
   const pre = document.createElement("pre");
   pre.setAttribute("data-testid", "hexdump");
-  pre.textContent = hexdump(b64bytes(tr._data));
+  const bytes = b64bytes(tr._data);
+  if (tr._parts) {
+    td.appendChild(partsLegend(tr._parts));
+    pre.appendChild(hexdumpParts(bytes, tr._parts));
+  } else {
+    pre.textContent = hexdump(bytes);
+  }
   td.appendChild(pre);
   hx.appendChild(td);
   tr.after(hx);

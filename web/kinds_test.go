@@ -1,0 +1,107 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sockplay/sockplay/engine"
+)
+
+// GET /api/kinds serves every server and client kind with its option
+// schema: what the page's forms are drawn from, and what an API user reads
+// to know what a kind takes.
+func TestAPIKindsServesTheSchemas(t *testing.T) {
+	a := newTestApp(t)
+	var got struct {
+		Servers []struct {
+			Name, Title, Description, Net string
+			TutorialPort                  int `json:"tutorial_port"`
+			Options                       []struct {
+				Name, Type, Help string
+				Default          any
+				Min, Max         *int
+				Values           []struct{ Value, Label string }
+			}
+		}
+		Clients []struct {
+			Name    string
+			Options []struct{ Name string }
+		}
+		TutorialPorts []int `json:"tutorial_ports"`
+	}
+	if code := a.do("GET", "/api/kinds", nil, &got); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	var names []string
+	for _, k := range got.Servers {
+		names = append(names, k.Name)
+		if k.Title == "" || k.Description == "" || k.Net == "" {
+			t.Errorf("kind %s lacks a title, description or net: %+v", k.Name, k)
+		}
+		for _, o := range k.Options {
+			if o.Help == "" || o.Type == "" {
+				t.Errorf("option %s.%s has no help or type", k.Name, o.Name)
+			}
+		}
+	}
+	if !slices.Equal(names, engine.ServerKindNames()) || names[0] != "tcp-echo" {
+		t.Errorf("server kinds %v, want %v with tcp-echo first", names, engine.ServerKindNames())
+	}
+	echo := got.Servers[0]
+	if echo.TutorialPort != 65432 {
+		t.Errorf("tcp-echo suggests port %d, want 65432 (Real Python's echo programs)", echo.TutorialPort)
+	}
+	i := slices.IndexFunc(echo.Options, func(o struct {
+		Name, Type, Help string
+		Default          any
+		Min, Max         *int
+		Values           []struct{ Value, Label string }
+	}) bool {
+		return o.Name == "recv_size"
+	})
+	if i < 0 || echo.Options[i].Type != "int" || *echo.Options[i].Min != 1 || *echo.Options[i].Max != 65536 || echo.Options[i].Default != float64(4096) {
+		t.Errorf("recv_size schema %+v", echo.Options)
+	}
+	if len(got.Clients) == 0 || got.Clients[0].Name != "tcp" {
+		t.Errorf("client kinds %+v", got.Clients)
+	}
+}
+
+// Unknown kinds and options are refused with the valid ones listed, from
+// the schema; the page's no-JS form says the same.
+func TestAPIUnknownKindAndOptionListTheValidOnes(t *testing.T) {
+	runBad(t, []badCase{
+		{name: "unknown kind", method: "POST", path: "/api/sessions/{s}/servers", body: map[string]any{"kind": "ftp"}, status: 400,
+			want: append([]string{`unknown server kind "ftp"`}, engine.ServerKindNames()...)},
+		{name: "unknown option", method: "POST", path: "/api/sessions/{s}/servers", body: map[string]any{"kind": "tcp-echo", "options": map[string]any{"colour": 1}}, status: 400,
+			want: []string{`unknown option "colour"`, "mode, prefix, recv_size, oneshot"}},
+		{name: "option out of range", method: "POST", path: "/api/sessions/{s}/servers", body: map[string]any{"kind": "tcp-echo", "options": map[string]any{"recv_size": 0}}, status: 400,
+			want: []string{`option "recv_size"`, "1 to 65536"}},
+		{name: "unknown client kind", method: "POST", path: "/api/sessions/{s}/clients", body: map[string]any{"kind": "carrier-pigeon", "target": "127.0.0.1:23000"}, status: 400,
+			want: []string{`unknown client kind "carrier-pigeon"`, "tcp"}},
+	})
+}
+
+// The no-JS start form reads the chosen kind's fields (kind.option): a
+// number typed wrong names its option; a server starts with what was typed.
+func TestFormStartsAServerFromTheSchemaFields(t *testing.T) {
+	a := newTestApp(t)
+	sid := a.newSession()
+	page := "/s/" + sid
+	code, _, body := a.postForm(page+"/servers", url.Values{"kind": {"tcp-echo"}, "tcp-echo.recv_size": {"lots"}})
+	if code != http.StatusBadRequest || !strings.Contains(body, `option &#34;recv_size&#34;`) && !strings.Contains(body, `option "recv_size"`) {
+		t.Errorf("bad number: %d, page does not name the option", code)
+	}
+	code, _, _ = a.postForm(page+"/servers", url.Values{"kind": {"tcp-echo"}, "tcp-echo.mode": {"prefix"}, "tcp-echo.prefix": {">> "}, "tcp-echo.oneshot": {"on"}, "port": {"0"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("start: %d", code)
+	}
+	s := a.Lab.Servers(sid)
+	if len(s) != 1 || s[0].Options.String("prefix") != ">> " || !s[0].Options.Bool("oneshot") || s[0].Options.Int("recv_size") != engine.DefaultRecvSize {
+		t.Errorf("servers %+v", s)
+	}
+	roundTrip(t, s[0].Addr, "hi", ">> hi")
+}
