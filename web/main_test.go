@@ -39,6 +39,7 @@ type testApp struct {
 	Lab   *engine.Lab
 	Site  *Server
 	DB    string
+	srv   *httptest.Server
 }
 
 type appOption func(*engine.LabConfig, *Config, *int)
@@ -74,7 +75,7 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	lab := engine.NewLab(labCfg, rec, log)
 	site := NewServer(Deps{Lab: lab, Store: store, Recorder: rec, Hub: hub, Log: log, Config: cfg})
 	srv := httptest.NewServer(site)
-	a := &testApp{t: t, URL: srv.URL, Store: store, Rec: rec, Hub: hub, Lab: lab, Site: site, DB: dbPath}
+	a := &testApp{t: t, URL: srv.URL, Store: store, Rec: rec, Hub: hub, Lab: lab, Site: site, DB: dbPath, srv: srv}
 	t.Cleanup(func() {
 		srv.Config.SetKeepAlivesEnabled(false)
 		hub.Close()
