@@ -105,3 +105,42 @@ func TestFormStartsAServerFromTheSchemaFields(t *testing.T) {
 	}
 	roundTrip(t, s[0].Addr, "hi", ">> hi")
 }
+
+// A stopped server offers "Start again": its form posts the same kind,
+// options and port, and a server like it runs again on that port.
+func TestFormStartAgainRestartsTheSameServer(t *testing.T) {
+	a := newTestApp(t)
+	sid := a.newSession()
+	id, addr := a.startEcho(sid, map[string]any{"mode": "prefix", "prefix": "again ", "oneshot": true, "recv_size": 1024})
+	if code := a.do("DELETE", "/api/sessions/"+sid+"/servers/"+id, nil, nil); code != http.StatusOK {
+		t.Fatalf("stop: %d", code)
+	}
+	_, doc, _ := page(t, a, "/s/"+sid)
+	buttons := byTestID(doc, "start-again")
+	if len(buttons) != 1 {
+		t.Fatalf("%d Start again buttons, want 1", len(buttons))
+	}
+	form := buttons[0].Parent
+	for form != nil && form.Data != "form" {
+		form = form.Parent
+	}
+	vals := url.Values{}
+	for d := range form.Descendants() {
+		if d.Data == "input" && attr(d, "name") != "" {
+			vals.Add(attr(d, "name"), attr(d, "value"))
+		}
+	}
+	if code, _, body := a.postForm(attr(form, "action"), vals); code != http.StatusSeeOther {
+		t.Fatalf("start again: %d\n%s", code, body)
+	}
+	var again engine.ServerInfo
+	for _, s := range a.Lab.Servers(sid) {
+		if s.State == engine.StateRunning {
+			again = s
+		}
+	}
+	if again.Addr != addr || again.Options.String("prefix") != "again " || !again.Options.Bool("oneshot") || again.Options.Int("recv_size") != 1024 {
+		t.Errorf("started again: %+v, want the same port %s and options", again, addr)
+	}
+	roundTrip(t, addr, "x", "again x")
+}
