@@ -30,6 +30,10 @@ type Conn struct {
 	shutWrite bool   // this side shut down its sending side
 	ended     bool   // the connection's last close event is emitted
 	closeOnce sync.Once
+	// closeMeta, when set, adds keys to the meta of the connection's last
+	// close event (a TLS layer's ciphertext totals, see startTLS). It is
+	// called when that event is emitted.
+	closeMeta func() map[string]any
 }
 
 // newConn wraps the socket c. release is called once when it closes.
@@ -90,7 +94,26 @@ func (c *Conn) reset() {
 	}
 	c.ended = true
 	c.mu.Unlock()
-	c.tap.closed(CloseInfo{By: "peer", RST: true, Reason: "reset by peer (RST)"})
+	c.lastClose(CloseInfo{By: "peer", RST: true, Reason: "reset by peer (RST)"})
+}
+
+// lastClose emits the connection's last close event, with the keys
+// closeMeta adds (the standard keys win).
+func (c *Conn) lastClose(info CloseInfo) {
+	c.mu.Lock()
+	extra := c.closeMeta
+	c.mu.Unlock()
+	if extra == nil {
+		c.tap.closed(info)
+		return
+	}
+	ev := c.tap.event(KindClose)
+	ev.Meta = extra()
+	ev.Meta["by"], ev.Meta["half"], ev.Meta["rst"] = info.By, info.Half, info.RST
+	if info.Reason != "" {
+		ev.Meta["reason"] = info.Reason
+	}
+	c.tap.emit(ev)
 }
 
 func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
@@ -193,7 +216,7 @@ func (c *Conn) Close() error {
 		info.Reason = "closed after the peer's FIN"
 	}
 	c.mu.Unlock()
-	c.tap.closed(info)
+	c.lastClose(info)
 	return nil
 }
 
