@@ -76,7 +76,7 @@ func (c *Conn) readFailed(err error) {
 		c.mu.Lock()
 		c.peerFIN = true
 		c.mu.Unlock()
-		c.tap.closed(CloseInfo{By: "peer", Half: true, Reason: "the peer sent FIN: recv returned 0 bytes"})
+		c.tap.closed(CloseInfo{By: "peer", Half: true, Reason: "the peer sent FIN: recv returned 0 bytes"}, nil)
 	case isReset(err):
 		c.tap.fail(err, map[string]any{"op": "recv"})
 		c.reset()
@@ -103,17 +103,11 @@ func (c *Conn) lastClose(info CloseInfo) {
 	c.mu.Lock()
 	extra := c.closeMeta
 	c.mu.Unlock()
-	if extra == nil {
-		c.tap.closed(info)
-		return
+	var meta map[string]any
+	if extra != nil {
+		meta = extra()
 	}
-	ev := c.tap.event(KindClose)
-	ev.Meta = extra()
-	ev.Meta["by"], ev.Meta["half"], ev.Meta["rst"] = info.By, info.Half, info.RST
-	if info.Reason != "" {
-		ev.Meta["reason"] = info.Reason
-	}
-	c.tap.emit(ev)
+	c.tap.closed(info, meta)
 }
 
 func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
@@ -152,7 +146,7 @@ func (c *Conn) CloseWrite() error {
 	}
 	c.shutWrite = true
 	c.mu.Unlock()
-	c.tap.closed(CloseInfo{By: "local", Half: true, Reason: "shutdown(SHUT_WR): no more sends from this side"})
+	c.tap.closed(CloseInfo{By: "local", Half: true, Reason: "shutdown(SHUT_WR): no more sends from this side"}, nil)
 	cw, ok := c.rw.(interface{ CloseWrite() error })
 	if !ok {
 		return nil

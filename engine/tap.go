@@ -100,10 +100,15 @@ type CloseInfo struct {
 	Reason string
 }
 
-// closed emits a close event.
-func (t *tap) closed(c CloseInfo) {
+// closed emits a close event; extra (may be nil) adds kind-specific keys
+// to its meta, under the standard ones.
+func (t *tap) closed(c CloseInfo, extra map[string]any) {
 	ev := t.event(KindClose)
-	ev.Meta = map[string]any{"by": c.By, "half": c.Half, "rst": c.RST}
+	ev.Meta = map[string]any{}
+	for k, v := range extra {
+		ev.Meta[k] = v
+	}
+	ev.Meta["by"], ev.Meta["half"], ev.Meta["rst"] = c.By, c.Half, c.RST
 	if c.Reason != "" {
 		ev.Meta["reason"] = c.Reason
 	}
