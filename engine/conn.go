@@ -76,7 +76,11 @@ func (c *Conn) readFailed(err error) {
 		c.mu.Lock()
 		c.peerFIN = true
 		c.mu.Unlock()
-		c.tap.closed(CloseInfo{By: "peer", Half: true, Reason: "the peer sent FIN: recv returned 0 bytes"}, nil)
+		reason := "the peer sent FIN: recv returned 0 bytes"
+		if c.tap.net == NetTLS {
+			reason = "the peer ended the TLS session (close_notify): recv returned 0 bytes"
+		}
+		c.tap.closed(CloseInfo{By: "peer", Half: true, Reason: reason}, nil)
 	case isReset(err):
 		c.tap.fail(err, map[string]any{"op": "recv"})
 		c.reset()
