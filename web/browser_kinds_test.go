@@ -1,7 +1,13 @@
 package web
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -30,4 +36,94 @@ func TestBrowserUnreachableSockplayGreysThePanel(t *testing.T) {
 			return li.dataset.state === "unknown" && li.textContent.includes("not reachable") && stop.disabled;
 		})()`),
 	)
+}
+
+// startFromForm starts a server of kind from the page's form, drawn from
+// the kinds' schemas: it chooses the kind, fills the fields given (option
+// name → value) and waits for the new server in the panel. It returns the
+// server's address.
+func startFromForm(t *testing.T, ctx context.Context, a *testApp, sid, kind string, fields map[string]string) string {
+	t.Helper()
+	before := len(a.Lab.Servers(sid))
+	step(t, ctx, "choose "+kind+" in the start form",
+		chromedp.Evaluate[chromedp.Void](`(() => {
+			const s = document.querySelector("[data-testid=server-kind]");
+			s.value = `+jsString(kind)+`;
+			s.dispatchEvent(new Event("change", {bubbles: true}));
+		})()`),
+		chromedp.WaitVisible(`fieldset[data-kind="`+kind+`"]`),
+	)
+	for name, v := range fields {
+		step(t, ctx, "set "+name,
+			chromedp.Evaluate[chromedp.Void](`(() => {
+				const el = document.querySelector(`+jsString(`[name="`+kind+`.`+name+`"]`)+`);
+				if (el.type === "checkbox") el.checked = `+jsString(v)+` === "on"; else el.value = `+jsString(v)+`;
+				el.dispatchEvent(new Event("change", {bubbles: true}));
+			})()`),
+		)
+	}
+	step(t, ctx, "start the "+kind+" server", chromedp.Click(`[data-testid=start-server]`))
+	var addr string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if s := a.Lab.Servers(sid); len(s) > before {
+			addr = s[len(s)-1].Addr
+			if s[len(s)-1].Kind != kind {
+				t.Fatalf("started a %s, want %s", s[len(s)-1].Kind, kind)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s server started from the form; banner: %q", kind, evalIn[string](t, ctx, `document.getElementById("banner").textContent`))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	step(t, ctx, "the panel shows the "+kind+" server",
+		chromedp.WaitVisible(`li[data-testid=server][data-state=running][data-addr="`+addr+`"]`),
+	)
+	return addr
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// waitRow waits for an event row of kind whose text contains want.
+func waitRow(t *testing.T, ctx context.Context, kind, want string) {
+	t.Helper()
+	step(t, ctx, "a "+kind+" row saying "+want,
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("tr.k-`+kind+`")].some(tr => tr.textContent.includes(`+jsString(want)+`))`),
+	)
+}
+
+// tls-echo from the form: a TLS client that trusts the certificate the
+// panel shows gets its echo, and the handshake row says the version.
+func TestBrowserTLSEchoFromTheForm(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	openSession(t, ctx, a, sid)
+	addr := startFromForm(t, ctx, a, sid, "tls-echo", map[string]string{"min_version": "1.3"})
+	step(t, ctx, "the panel shows the certificate's fingerprint",
+		chromedp.Poll[chromedp.Void](`document.querySelector("li[data-testid=server]").textContent.includes("cert_sha256")`),
+	)
+	pem, _ := a.Lab.Servers(sid)[0].Details["cert_pem"].(string)
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(pem)) {
+		t.Fatal("no certificate in the server's details")
+	}
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "secret\n")
+	buf := make([]byte, 7)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "secret\n" {
+		t.Fatalf("echo %q, %v", buf, err)
+	}
+	waitRow(t, ctx, "tls-handshake", "TLS 1.3")
+	waitRow(t, ctx, "recv", `"secret\n"`)
 }
