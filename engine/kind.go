@@ -78,6 +78,7 @@ const (
 var serverKinds = map[string]*ServerKind{
 	"tcp-echo": echoKind,
 	"tls-echo": tlsEchoKind,
+	"http-api": httpAPIKind,
 }
 
 // ServerKinds returns the registered server kinds, sorted by name.
