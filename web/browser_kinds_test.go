@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"io"
+	"net/http"
 	"testing"
 	"time"
 
@@ -126,4 +127,30 @@ func TestBrowserTLSEchoFromTheForm(t *testing.T) {
 	}
 	waitRow(t, ctx, "tls-handshake", "TLS 1.3")
 	waitRow(t, ctx, "recv", `"secret\n"`)
+}
+
+// http-api from the form: a GET from a real HTTP client gets the tutorial's
+// JSON, and the page shows the request and the response as rows.
+func TestBrowserHTTPAPIFromTheForm(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	openSession(t, ctx, a, sid)
+	addr := startFromForm(t, ctx, a, sid, "http-api", nil)
+	res, err := http.Get("http://" + addr + "/hello?name=ada&name=grace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Method      string              `json:"method"`
+		Path        string              `json:"path"`
+		QueryParams map[string][]string `json:"query_params"`
+	}
+	json.NewDecoder(res.Body).Decode(&body)
+	res.Body.Close()
+	if res.StatusCode != 200 || body.Method != "GET" || body.Path != "/hello" || len(body.QueryParams["name"]) != 2 {
+		t.Fatalf("answer %d %+v", res.StatusCode, body)
+	}
+	waitRow(t, ctx, "http-request", "GET /hello?name=ada&name=grace")
+	waitRow(t, ctx, "http-response", "200 OK")
 }
