@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"net"
 	"strings"
 	"time"
 	"unicode"
@@ -34,7 +33,7 @@ func recvSizeOption(def int) OptionSpec {
 var echoKind = &ServerKind{
 	Name: "tcp-echo", Title: "TCP echo", Net: NetTCP, TutorialPort: 65432,
 	Description: "The classic echo server and its variants: every chunk received is answered (unchanged, prefixed, upper-cased, reversed), or a greeting or the time is sent on accept.",
-	Options: []OptionSpec{
+	Options: append([]OptionSpec{
 		{Name: "mode", Type: OptEnum, Default: "echo", Primary: true, Help: "what the server answers", Values: []Choice{
 			{"echo", "echo: send every chunk back"},
 			{"prefix", `prefix: "Echo: " + data`},
@@ -48,17 +47,22 @@ var echoKind = &ServerKind{
 			When: &When{Option: "mode", Values: []string{"prefix"}}, Help: "sent before each reply"},
 		recvSizeOption(DefaultRecvSize),
 		{Name: "oneshot", Type: OptBool, Default: false, Primary: true, Help: "read one chunk, reply once, then close"},
-	},
+	}, sockOptions()...),
 	start:    startEchoServer,
 	snippets: echoSnippets,
 }
 
+// startEchoServer listens with the server's socket options (a listen(2)
+// backlog of its own, so not through net.Listen: see sockopt.go).
 func startEchoServer(env *Env, o Options) (server, error) {
-	ln, err := env.Listen(&net.ListenConfig{}, "")
+	so := sockOptsOf(o)
+	ln, facts, err := listenSockopts(env, so)
 	if err != nil {
 		return nil, err
 	}
-	return env.Stream(ln, NetTCP, echoHandler(o)), nil
+	s := env.Stream(ln, NetTCP, echoHandler(o))
+	so.attach(env, s, facts)
+	return s, nil
 }
 
 // echoHandler returns the per-connection behaviour of a tcp-echo server.

@@ -55,9 +55,20 @@ type StreamServer struct {
 	// server-start and listen are emitted): a kind emits its own start
 	// events there (the socket options the kernel applied).
 	OnServe func()
+	// OnAccept, when set, runs for every connection the server takes,
+	// before its accept event and its handler: a kind sets per-connection
+	// socket options there, and what it returns is the accept event's meta.
+	OnAccept func(*Conn) map[string]any
+	// MaxClients, when positive, is how many connections the server holds
+	// at once: while it holds that many it does not call Accept, so further
+	// clients complete their handshake in the kernel's listen backlog and
+	// wait there (their connect succeeds; nothing answers them) until a
+	// handler ends. Set it before serve.
+	MaxClients int
 
 	conns    map[*Conn]struct{} // guarded by mu
 	stopping bool               // guarded by mu
+	quit     chan struct{}      // closed by stop; made on first use (guarded by mu)
 
 	wg       sync.WaitGroup
 	stopOnce sync.Once
@@ -121,12 +132,43 @@ func (s *StreamServer) serve() {
 	go s.acceptLoop()
 }
 
+// quitChan returns the channel stop closes.
+func (s *StreamServer) quitChan() chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.quit == nil {
+		s.quit = make(chan struct{})
+	}
+	return s.quit
+}
+
 func (s *StreamServer) acceptLoop() {
 	defer s.wg.Done()
 	lab := s.env.lab
+	// slots holds a token for every connection a handler holds, when the
+	// kind limits them (MaxClients): a token is taken before Accept and
+	// given back when the handler ends, or at once if none runs.
+	var slots chan struct{}
+	if s.MaxClients > 0 {
+		slots = make(chan struct{}, s.MaxClients)
+	}
+	free := func() {
+		if slots != nil {
+			<-slots
+		}
+	}
+	quit := s.quitChan()
 	for {
+		if slots != nil {
+			select {
+			case slots <- struct{}{}:
+			case <-quit:
+				return
+			}
+		}
 		c, err := s.ln.Accept()
 		if err != nil {
+			free()
 			s.mu.Lock()
 			stopping := s.stopping
 			s.mu.Unlock()
@@ -164,8 +206,13 @@ func (s *StreamServer) acceptLoop() {
 			conn.release = lab.socks.put
 		}
 		s.mu.Unlock()
-		t.emit(t.event(KindAccept))
+		accept := t.event(KindAccept)
+		if refusal == nil && s.OnAccept != nil {
+			accept.Meta = s.OnAccept(conn)
+		}
+		t.emit(accept)
 		if refusal != nil {
+			free()
 			ev := t.event(KindError)
 			ev.Err = refusal
 			ev.Meta = map[string]any{"op": "accept", "limit": limit}
@@ -177,6 +224,7 @@ func (s *StreamServer) acceptLoop() {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer free() // after the close: the next client is accepted once this one is gone
 			defer s.forget(conn)
 			s.handle(conn)
 			conn.Close()
@@ -205,6 +253,10 @@ func (s *StreamServer) stop(reason string) {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
 		s.stopping = true
+		if s.quit == nil {
+			s.quit = make(chan struct{})
+		}
+		close(s.quit)
 		for c := range s.conns {
 			c.stop(stopText(reason))
 		}
