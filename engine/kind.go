@@ -76,7 +76,8 @@ const (
 
 // serverKinds is the registry of server kinds.
 var serverKinds = map[string]*ServerKind{
-	"tcp-echo": echoKind,
+	"tcp-echo":  echoKind,
+	"tcp-proxy": proxyKind,
 }
 
 // ServerKinds returns the registered server kinds, sorted by name.
