@@ -76,9 +76,10 @@ const (
 
 // serverKinds is the registry of server kinds.
 var serverKinds = map[string]*ServerKind{
-	"tcp-echo": echoKind,
-	"tls-echo": tlsEchoKind,
-	"http-api": httpAPIKind,
+	"tcp-echo":  echoKind,
+	"tls-echo":  tlsEchoKind,
+	"http-api":  httpAPIKind,
+	"tcp-proxy": proxyKind,
 }
 
 // ServerKinds returns the registered server kinds, sorted by name.

@@ -296,9 +296,9 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	sl.starting++
 	l.ops.Add(1)
 	defer l.ops.Done()
+	env := &Env{Session: session, ID: id, Kind: kind.Name, Port: spec.Port, Log: l.log, lab: l, pace: sl.pace}
 	l.mu.Unlock()
 
-	env := &Env{Session: session, ID: id, Kind: kind.Name, Port: spec.Port, Log: l.log, lab: l, pace: sl.pace}
 	srv, err := kind.start(env, opts)
 	l.mu.Lock()
 	sl.starting--
@@ -477,6 +477,7 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 	l.ops.Add(1) // Close waits for this open to finish (and emit)
 	defer l.ops.Done()
 	id := l.newID("cli")
+	pace := sl.pace
 	l.mu.Unlock()
 	dialed := false
 	defer func() {
@@ -492,7 +493,7 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 	defer context.AfterFunc(l.closing, cancel)() // Close cuts a dial short
 	d := l.policy.Dialer()
 	d.Timeout = l.cfg.DialTimeout
-	c, err := dialTCP(ctx, d, l.sink, sl.pace, l.socks.put, session, id, spec.Target, opts, l.cfg.CaptureCap)
+	c, err := dialTCP(ctx, d, l.sink, pace, l.socks.put, session, id, spec.Target, opts, l.cfg.CaptureCap)
 	if err != nil {
 		return ClientInfo{}, fmt.Errorf("connect to %s: %w", spec.Target, err)
 	}

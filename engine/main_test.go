@@ -283,3 +283,15 @@ next:
 	t.Fatalf("no %d consecutive free ports in the test range", n)
 	return 0
 }
+
+// snippetCode returns the code of srv's snippet called name.
+func snippetCode(t testing.TB, srv ServerInfo, name string) string {
+	t.Helper()
+	for _, s := range LookupServerKind(srv.Kind).SnippetsFor(srv.Addr, srv.Options) {
+		if s.Name == name {
+			return s.Code
+		}
+	}
+	t.Fatalf("no %s snippet", name)
+	return ""
+}

@@ -476,18 +476,6 @@ func TestTLSEchoSnippetsQuoteAndOfferALPN(t *testing.T) {
 	}
 }
 
-// snippetCode returns the code of the tls-echo snippet called name for srv.
-func snippetCode(t testing.TB, srv ServerInfo, name string) string {
-	t.Helper()
-	for _, s := range LookupServerKind("tls-echo").SnippetsFor(srv.Addr, srv.Options) {
-		if s.Name == name {
-			return s.Code
-		}
-	}
-	t.Fatalf("no %s snippet", name)
-	return ""
-}
-
 // pemDir writes the server's PEM as sockplay.pem in a fresh directory, as
 // the snippets ask a learner to.
 func pemDir(t testing.TB, srv ServerInfo) string {

@@ -91,6 +91,10 @@ func TestBrowserEchoRoundTripShowsHexdump(t *testing.T) {
 	step(t, ctx, "open a client to it",
 		chromedp.Click(`[data-testid=open-client]`),
 		chromedp.WaitVisible(`li[data-testid=client][data-state=connected]`),
+		// The panel is rendered again for the server's accept too: wait
+		// until it has been (the server shows its open connection), so
+		// typing does not race a re-render.
+		chromedp.Poll[chromedp.Void](`document.querySelector("li[data-testid=server]").textContent.includes("1 open")`),
 	)
 	step(t, ctx, "send hello",
 		chromedp.SendKeys(`[data-testid=send-input]`, "hello"),

@@ -348,14 +348,14 @@ func TestLiveRefusalsAreJSON(t *testing.T) {
 func TestLiveAfterPastTheEndIs400(t *testing.T) {
 	a := newTestApp(t)
 	sid := a.newSession()
-	a.startEcho(sid, nil) // seqs 1 and 2
-	a.waitEvents(sid, "the server's events", func(evs []sessions.Record) bool { return len(evs) == 2 })
+	a.startEcho(sid, nil) // seqs 1 to 3: server-start, listen, option
+	a.waitEvents(sid, "the server's events", func(evs []sessions.Record) bool { return len(evs) == 3 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, res, err := a.dialLive(ctx, sid, 9, nil); err == nil || res == nil || res.StatusCode != http.StatusBadRequest {
-		t.Fatalf("after=9 of 2 events: %v %v, want 400", res, err)
+		t.Fatalf("after=9 of 3 events: %v %v, want 400", res, err)
 	}
-	c, _, err := a.dialLive(ctx, sid, 2, nil) // the end itself is fine
+	c, _, err := a.dialLive(ctx, sid, 3, nil) // the end itself is fine
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -183,6 +183,15 @@ func detailsText(d map[string]any) []string {
 	return out
 }
 
+func hasAdvanced(opts []engine.OptionSpec) bool {
+	return slices.ContainsFunc(opts, func(o engine.OptionSpec) bool { return o.Advanced })
+}
+
+// detailsSummary names what a server's details hold, for the folded line.
+func detailsSummary(d map[string]any) string {
+	return strings.Join(slices.Sorted(maps.Keys(d)), ", ")
+}
+
 // stopReasonText says why a server stopped, for its panel.
 func stopReasonText(reason string) string {
 	switch reason {
