@@ -30,6 +30,7 @@ type Conn struct {
 	shutWrite bool   // this side shut down its sending side
 	ended     bool   // the connection's last close event is emitted
 	closeOnce sync.Once
+	abortRST  bool // this side resets the connection (SO_LINGER 0): its close says rst
 	// closeMeta, when set, adds keys to the meta of the connection's last
 	// close event (a TLS layer's ciphertext totals, see startTLS). It is
 	// called when that event is emitted.
@@ -198,6 +199,19 @@ func (c *Conn) stop(reason string) {
 	c.closeSocket(reason)
 }
 
+// abort resets the connection from this side: SO_LINGER 0 makes the close
+// send RST instead of FIN, so the peer's next read fails with ECONNRESET.
+// The socket closes now; Close then emits the close event with rst.
+func (c *Conn) abort(reason string) {
+	if tc, ok := c.raw.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.mu.Lock()
+	c.abortRST = true
+	c.mu.Unlock()
+	c.closeSocket(reason)
+}
+
 // Close closes the connection and emits its last close event (by this
 // side), unless the connection already ended (the peer reset it). It is
 // idempotent.
@@ -209,7 +223,7 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	c.ended = true
-	info := CloseInfo{By: "local", Reason: c.reason}
+	info := CloseInfo{By: "local", Reason: c.reason, RST: c.abortRST}
 	if c.peerFIN && info.Reason == "" {
 		info.Reason = "closed after the peer's FIN"
 	}

@@ -229,6 +229,9 @@ func (p *proxyServer) handle(client *Conn) {
 	up.tap.emit(ev)
 
 	pp := &proxyPair{p: p, client: client, up: up}
+	// Both legs' last close events carry the connection's byte totals.
+	totals := func() map[string]any { return map[string]any{"outbound": pp.out.Load(), "inbound": pp.in.Load()} }
+	client.closeMeta, up.closeMeta = totals, totals
 	if !p.add(pp) {
 		why := p.stopReason()
 		setCloseReason(up, why)
@@ -356,10 +359,7 @@ func (pp *proxyPair) fail(broken *Conn, err error) {
 		pp.whyClient, pp.whyUp = whyOther, whyBroken
 	}
 	pp.mu.Unlock()
-	if tc, ok := other.raw.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	other.closeSocket("")
+	other.abort("")
 	broken.closeSocket("")
 }
 

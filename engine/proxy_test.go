@@ -497,6 +497,15 @@ func TestProxyTargetResetResetsClient(t *testing.T) {
 	if r := closeReason(t, sink, client); !strings.Contains(r, "the target reset its connection") || !strings.Contains(r, "SO_LINGER 0") {
 		t.Errorf("client leg's close reason %q, want the target's reset and the proxy's", r)
 	}
+	// The proxy's own reset of the client leg says so in its meta, with the
+	// connection's byte totals.
+	evs = sink.waitFor(t, "the client leg's close", func(evs []Event) bool {
+		return indexOf(connEvents(evs, client), func(ev Event) bool { return ev.Kind == KindClose }) >= 0
+	})
+	cl := filter(connEvents(evs, client), KindClose, "")
+	if m := cl[len(cl)-1].Meta; m["by"] != "local" || m["rst"] != true || m["outbound"] != int64(1) || m["inbound"] != int64(0) {
+		t.Errorf("client leg's close meta %v, want by local, rst, outbound 1, inbound 0", m)
+	}
 }
 
 // When the client resets, the proxy resets the target's connection.
