@@ -371,8 +371,8 @@ func (s *packetServer) dropReason(rule string, peer netip.AddrPort) string {
 		return "not answered: source port " + port + " is a well-known service port (below 1024); echo servers never answer those, " +
 			"as answering a service such as chargen or DNS can start an endless loop or bounce an attack"
 	}
-	return "not answered: this source is past the rate option, " + strconv.Itoa(s.rate) +
-		" replies a second; the datagrams past it are counted as dropped_rate, without an event each"
+	return "not answered: this source sent more datagrams than the rate option answers (" + strconv.Itoa(s.rate) +
+		" a second); the others are counted as dropped_rate, without an event each"
 }
 
 // flow returns the flow of peer, made on its first datagram. The least

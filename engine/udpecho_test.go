@@ -117,6 +117,16 @@ func udpWaitCounters(t testing.TB, lab *Lab, sink *testSink, session, id, what s
 	return c
 }
 
+// udpHandled waits until server id has received n datagrams and answered
+// or dropped each of them (the counters move after the reply is sent,
+// which the client may see first), and returns its counters.
+func udpHandled(t testing.TB, lab *Lab, sink *testSink, session, id string, n int64) map[string]int64 {
+	t.Helper()
+	return udpWaitCounters(t, lab, sink, session, id, fmt.Sprintf("%d datagrams received and handled", n), func(c map[string]int64) bool {
+		return c["received"] == n && c["replied"]+c["dropped_lab_port"]+c["dropped_service_port"]+c["dropped_rate"] == n
+	})
+}
+
 // udpDatagrams returns the datagram-in or -out events of server srv from peer.
 func udpDatagrams(evs []Event, k Kind, srv, peer string) []Event {
 	var out []Event
@@ -230,7 +240,7 @@ func TestUDPEchoKeepsDatagramBoundaries(t *testing.T) {
 			}
 		}
 	}
-	got := udpCounters(t, lab, session, srv.ID)
+	got := udpHandled(t, lab, sink, session, srv.ID, 3)
 	if got["received"] != 3 || got["replied"] != 3 || got["dropped_lab_port"] != 0 || got["dropped_rate"] != 0 {
 		t.Errorf("counters %v, want received 3 replied 3, nothing dropped", got)
 	}
@@ -374,7 +384,7 @@ func TestUDPEchoNeverAnswersALabPort(t *testing.T) {
 	c := udpClient(t, 0)
 	udpSend(t, c, srv.Addr, []byte("ping"))
 	udpRecv(t, c, srv.Addr)
-	got := udpWaitCounters(t, lab, sink, "s", srv.ID, "2 datagrams received", func(c map[string]int64) bool { return c["received"] == 2 })
+	got := udpHandled(t, lab, sink, "s", srv.ID, 2)
 	if got["dropped_lab_port"] != 1 || got["replied"] != 1 {
 		t.Errorf("counters %v, want dropped_lab_port 1 and replied 1", got)
 	}
@@ -397,6 +407,60 @@ func TestUDPEchoNeverAnswersALabPort(t *testing.T) {
 	}
 }
 
+// Bound to all interfaces (as in the container image), the server answers
+// a loopback client from its own address and still never answers a lab
+// port: datagrams from any address of this machine are judged like
+// loopback ones.
+func TestUDPEchoOnAllInterfaces(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{Host: "0.0.0.0"})
+	srv := startUDPEcho(t, lab, "s", "")
+	port := portNum(t, srv.Addr)
+	local := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	c := udpClient(t, 0)
+	udpSend(t, c, local, []byte("hi"))
+	if got := udpRecv(t, c, local); string(got) != "hi" {
+		t.Errorf("reply %q, want %q", got, "hi")
+	}
+	other := freeUDPLabPort(t)
+	udpSend(t, other, local, []byte("loop?"))
+	udpSend(t, c, local, []byte("ping"))
+	udpRecv(t, c, local)
+	got := udpHandled(t, lab, sink, "s", srv.ID, 3)
+	if got["dropped_lab_port"] != 1 || got["replied"] != 2 || !udpNothingQueued(t, other) {
+		t.Errorf("counters %v, want dropped_lab_port 1 and replied 2, and no reply to the lab port", got)
+	}
+	// From another address of this machine, when it has one.
+	var own net.IP
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			own = n.IP.To4()
+			break
+		}
+	}
+	if own == nil {
+		t.Log("no IPv4 address besides loopback: the check of the machine's other addresses is not tried")
+		return
+	}
+	var fromOwn *net.UDPConn
+	for p := testPorts.Last; p >= testPorts.First && fromOwn == nil; p-- {
+		fromOwn, _ = net.ListenUDP("udp", &net.UDPAddr{IP: own, Port: p})
+	}
+	if fromOwn == nil {
+		t.Fatalf("no free UDP port of the test range on %s", own)
+	}
+	defer fromOwn.Close()
+	fromOwn.SetDeadline(time.Now().Add(waitTimeout))
+	there := net.JoinHostPort(own.String(), strconv.Itoa(port))
+	udpSend(t, fromOwn, there, []byte("loop?"))
+	udpSend(t, c, local, []byte("ping"))
+	udpRecv(t, c, local)
+	got = udpHandled(t, lab, sink, "s", srv.ID, 5)
+	if got["dropped_lab_port"] != 2 || got["replied"] != 3 || !udpNothingQueued(t, fromOwn) {
+		t.Errorf("counters %v, want dropped_lab_port 2 and replied 3, and no reply to %s", got, fromOwn.LocalAddr())
+	}
+}
+
 // The tutorial ports are where the tutorials' own servers listen (9090 for
 // UDP): never answered either.
 func TestUDPEchoNeverAnswersATutorialPort(t *testing.T) {
@@ -407,13 +471,48 @@ func TestUDPEchoNeverAnswersATutorialPort(t *testing.T) {
 	c := udpClient(t, 0)
 	udpSend(t, c, srv.Addr, []byte("ping"))
 	udpRecv(t, c, srv.Addr)
-	got := udpWaitCounters(t, lab, sink, "s", srv.ID, "2 datagrams received", func(c map[string]int64) bool { return c["received"] == 2 })
+	got := udpHandled(t, lab, sink, "s", srv.ID, 2)
 	if got["dropped_lab_port"] != 1 || got["replied"] != 1 || !udpNothingQueued(t, tut) {
 		t.Errorf("counters %v, want dropped_lab_port 1 and replied 1, and no reply to the tutorial port", got)
 	}
 	ins := udpDatagrams(sink.events(), KindDatagramIn, srv.ID, tut.LocalAddr().String())
 	if len(ins) != 1 || !strings.Contains(fmt.Sprint(ins[0].Meta["dropped"]), "tutorial port") {
 		t.Errorf("datagram-in events from the tutorial port %v, want one whose reason says tutorial port", ins)
+	}
+}
+
+// A datagram from a port below 1024 (chargen 19, DNS 53…) is never
+// answered: echo servers pointed at such services loop or bounce attacks.
+func TestUDPEchoNeverAnswersAServicePort(t *testing.T) {
+	var svc *net.UDPConn
+	for _, p := range []int{19, 7, 53, 1023} {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p})
+		if err == nil {
+			svc = c
+			break
+		}
+		if errors.Is(err, syscall.EACCES) {
+			t.Skip("binding a port below 1024 needs privileges here: the service-port rule is not tried")
+		}
+	}
+	if svc == nil {
+		t.Skip("no free port below 1024: the service-port rule is not tried")
+	}
+	t.Cleanup(func() { svc.Close() })
+	svc.SetDeadline(time.Now().Add(waitTimeout))
+	lab, sink := newTestLab(t, LabConfig{})
+	srv := startUDPEcho(t, lab, "s", "")
+	udpSend(t, svc, srv.Addr, []byte("chargen?"))
+	c := udpClient(t, 0)
+	udpSend(t, c, srv.Addr, []byte("ping"))
+	udpRecv(t, c, srv.Addr)
+	got := udpHandled(t, lab, sink, "s", srv.ID, 2)
+	if got["dropped_service_port"] != 1 || got["replied"] != 1 || !udpNothingQueued(t, svc) {
+		t.Errorf("counters %v, want dropped_service_port 1 and replied 1, and no reply to %s", got, svc.LocalAddr())
+	}
+	ins := udpDatagrams(sink.events(), KindDatagramIn, srv.ID, svc.LocalAddr().String())
+	if len(ins) != 1 || ins[0].Meta["drop_rule"] != "service_port" || !strings.Contains(fmt.Sprint(ins[0].Meta["dropped"]), "below 1024") {
+		t.Errorf("datagram-in events from the service port %v, want one with drop_rule service_port saying below 1024", ins)
 	}
 }
 
@@ -428,7 +527,7 @@ func TestUDPEchoRateLimitDropsAndCounts(t *testing.T) {
 	for i := range n {
 		udpSend(t, c, srv.Addr, []byte(strconv.Itoa(i)))
 	}
-	got := udpWaitCounters(t, lab, sink, "s", srv.ID, fmt.Sprintf("%d datagrams received", n), func(c map[string]int64) bool { return c["received"] == n })
+	got := udpHandled(t, lab, sink, "s", srv.ID, n)
 	elapsed := time.Since(start)
 	if got["replied"]+got["dropped_rate"] != n || got["replied"] < 1 || got["dropped_rate"] < 1 {
 		t.Fatalf("counters %v, want replied + dropped_rate = %d, each at least 1", got, n)
@@ -448,7 +547,7 @@ func TestUDPEchoRateLimitDropsAndCounts(t *testing.T) {
 			continue
 		}
 		shown++
-		if ev.Meta["drop_rule"] != "rate" || !strings.Contains(fmt.Sprint(ev.Meta["dropped"]), "rate option, 1 replies a second") {
+		if ev.Meta["drop_rule"] != "rate" || !strings.Contains(fmt.Sprint(ev.Meta["dropped"]), "the rate option answers (1 a second)") {
 			t.Errorf("dropped datagram's meta %v, want drop_rule rate and a reason naming the rate", ev.Meta)
 		}
 	}
@@ -488,10 +587,7 @@ func TestUDPEchoSendtoErrorKeepsServing(t *testing.T) {
 	if got := udpRecv(t, c, srv.Addr); string(got) != strings.Repeat("p", 1024)+"small" {
 		t.Errorf("after the error: reply of %d bytes, want the prefix and \"small\"", len(got))
 	}
-	got := udpCounters(t, lab, "s", srv.ID)
-	if got["received"] != 2 || got["replied"] != 1 {
-		t.Errorf("counters %v, want received 2 replied 1", got)
-	}
+	udpWaitCounters(t, lab, sink, "s", srv.ID, "received 2 replied 1", func(c map[string]int64) bool { return c["received"] == 2 && c["replied"] == 1 })
 }
 
 // udpGateSink holds the server's goroutine on the first datagram-in from peer
@@ -591,12 +687,14 @@ func TestUDPEchoStopIsClean(t *testing.T) {
 // when the server stops.
 func TestUDPEchoStopWhilePaced(t *testing.T) {
 	lab, sink := newTestLab(t, LabConfig{MaxEventRate: 1})
-	srv := startUDPEcho(t, lab, "s", `{"rate":100000}`)
+	srv := startUDPEcho(t, lab, "s", "")
+	// The session's other sockets used up its next 100 seconds of events.
+	lab.mu.Lock()
+	lab.sessions["s"].pace.bucket.reserve(100, time.Now())
+	lab.mu.Unlock()
 	c := udpClient(t, 0)
-	for range 20 {
-		udpSend(t, c, srv.Addr, []byte("flood"))
-	}
-	sink.waitFor(t, "a datagram-in", func(evs []Event) bool { return len(filter(evs, KindDatagramIn, srv.ID)) > 0 })
+	udpSend(t, c, srv.Addr, []byte("x"))
+	sink.waitFor(t, "the server waiting for the event rate", func([]Event) bool { return lab.Throttled("s") > 0 })
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -607,8 +705,13 @@ func TestUDPEchoStopWhilePaced(t *testing.T) {
 	case <-time.After(waitTimeout):
 		t.Fatal("StopServer did not return while the server waited for the event rate")
 	}
-	if evs := sink.events(); evs[len(evs)-1].Kind != KindServerStop {
-		t.Errorf("last event %s, want server-stop", evs[len(evs)-1].Kind)
+	evs := sink.events()
+	if last := evs[len(evs)-1]; last.Kind != KindServerStop {
+		t.Errorf("last event %s, want server-stop", last.Kind)
+	}
+	// The datagram it held is still recorded, before the stop.
+	if n := len(filter(evs, KindDatagramIn, srv.ID)); n != 1 {
+		t.Errorf("%d datagram-in events, want 1:\n%s", n, dumpEvents(evs))
 	}
 }
 
