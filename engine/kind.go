@@ -80,6 +80,7 @@ var serverKinds = map[string]*ServerKind{
 	"tls-echo":  tlsEchoKind,
 	"http-api":  httpAPIKind,
 	"tcp-proxy": proxyKind,
+	"udp-echo":  udpEchoKind,
 }
 
 // ServerKinds returns the registered server kinds, sorted by name.
