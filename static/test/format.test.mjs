@@ -141,7 +141,8 @@ test("hexdumpRuns: no parts is the plain hexdump's bytes in no part", () => {
 
 // The runs' text is hexdump's but for one space: the coloured hexdump has a
 // single space between the hex and the ASCII column where hexdump (and
-// hexdump -C) has two. This pins what the page shows today.
+// hexdump -C) has two. This pins what the page shows today (the split
+// into modules kept it); fixing it means changing this test.
 const runsText = (b, p) => hexdumpRuns(b, p).map((r) => r.text).join("");
 test("hexdumpRuns: its text is hexdump's with one space less before the ASCII column", () => {
   for (const b of [frame, bytes("hello\n"), range(0, 16), range(0, 33)]) {
@@ -149,10 +150,6 @@ test("hexdumpRuns: its text is hexdump's with one space less before the ASCII co
     assert.equal(runsText(b, parts), want);
   }
 });
-test("hexdumpRuns: its text is exactly hexdump's", { todo: "the coloured hexdump puts one space, not two, before the ASCII column" }, () => {
-  assert.equal(runsText(frame, parts), hexdump(frame));
-});
-
 // A minimal document, enough for hexdumpParts: text nodes and spans.
 function fakeDocument() {
   const node = (props) => ({ ...props });
