@@ -1,0 +1,168 @@
+// panel.js: the servers and clients panel (#endpoints). The server renders
+// it (GET /s/{id}/endpoints); this module refreshes it when lifecycle events
+// arrive, keeps what the visitor had going in it, and runs its buttons:
+// copy a snippet, send, half-close, close, stop, start again.
+
+import { call } from "./api.js";
+import { busy, showError } from "./ui.js";
+
+// createPanel wires the panel of session sessionID (api is its API path).
+// startServer(form) starts a server from a start form (the panel's "start
+// again" forms are such forms); it is the start form's, passed in.
+export function createPanel({ sessionID, api, startServer }) {
+  const panel = document.getElementById("endpoints");
+  let refreshTimer = 0;
+
+  // scheduleRefresh refreshes the panel soon, once for a burst of events.
+  function scheduleRefresh() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(refresh, 150);
+  }
+
+  // refresh re-renders the servers and clients panel from the server and
+  // carries over what the visitor had going in it: each send box's text,
+  // format and "+ \n" choice, which snippets were open, and the focus.
+  async function refresh() {
+    try {
+      const res = await fetch(`/s/${sessionID}/endpoints`);
+      if (!res.ok) return;
+      const html = await res.text();
+      const forms = {};
+      for (const f of panel.querySelectorAll("form[data-action=send]")) {
+        forms[f.dataset.id] = { data: f.elements.data.value, format: f.elements.format.value, newline: f.elements.newline.checked };
+      }
+      const open = new Set([...panel.querySelectorAll("details[open]")].map((d) => d.dataset.id));
+      const active = document.activeElement;
+      let focus = null;
+      if (active && panel.contains(active)) {
+        const form = active.closest("form[data-id]");
+        focus = { id: form && form.dataset.id, name: active.name, start: active.selectionStart, end: active.selectionEnd };
+      }
+      panel.innerHTML = html;
+      for (const f of panel.querySelectorAll("form[data-action=send]")) {
+        const was = forms[f.dataset.id];
+        if (!was) continue;
+        f.elements.data.value = was.data;
+        f.elements.format.value = was.format;
+        f.elements.newline.checked = was.newline;
+      }
+      for (const d of panel.querySelectorAll("details[data-id]")) d.open = open.has(d.dataset.id);
+      if (focus && focus.id && focus.name) {
+        const f = panel.querySelector(`form[data-action=send][data-id="${focus.id}"]`);
+        const el = f && f.elements[focus.name];
+        if (el) {
+          el.focus();
+          if (focus.start != null && el.setSelectionRange) el.setSelectionRange(focus.start, focus.end);
+        }
+      }
+      showCopyButtons();
+      updateTargets();
+    } catch { /* the next event retries */ }
+  }
+
+  // markUnreachable says the panel does not know what runs (sockplay cannot
+  // be reached) and disables its buttons; markReachable undoes the class
+  // and shows what runs now (the refreshed panel has its buttons again).
+  function markUnreachable() {
+    panel.classList.add("unreachable");
+    for (const li of panel.querySelectorAll("li[data-state=running], li[data-state=connected]")) {
+      li.dataset.state = "unknown";
+      const st = li.querySelector(".state");
+      if (st) st.textContent = "unknown: sockplay is not reachable";
+    }
+    for (const b of panel.querySelectorAll("button, input, select")) b.disabled = true;
+  }
+  function markReachable() {
+    panel.classList.remove("unreachable");
+    refresh();
+  }
+
+  // clear empties the panel (the session was deleted).
+  function clear() {
+    panel.replaceChildren();
+  }
+
+  panel.addEventListener("click", async (e) => {
+    const b = e.target.closest("button[data-copy]");
+    if (!b) return;
+    try {
+      await navigator.clipboard.writeText(b.previousElementSibling.textContent);
+      b.textContent = "Copied";
+      setTimeout(() => { b.textContent = "Copy"; }, 1500);
+    } catch (err) {
+      showError(`Could not copy: ${err.message}. Select the text and copy it instead.`);
+    }
+  });
+
+  panel.addEventListener("submit", async (e) => {
+    const again = e.target.closest("form[data-action=start-again]");
+    if (again) {
+      e.preventDefault();
+      await startServer(again);
+      return;
+    }
+    const form = e.target.closest("form[data-action=send]");
+    if (!form) return;
+    e.preventDefault();
+    const f = form.elements;
+    let data = f.data.value;
+    const payload = {};
+    if (f.format.value === "hex") {
+      payload.hex = data + (f.newline.checked ? " 0a" : "");
+    } else {
+      payload.text = data + (f.newline.checked ? "\n" : "");
+    }
+    try {
+      await call("POST", `${api}/clients/${form.dataset.id}/send`, payload);
+    } catch (err) {
+      showError(err.message);
+    }
+  });
+
+  panel.addEventListener("click", async (e) => {
+    const btn = e.target.closest("button[data-action]");
+    if (!btn) return;
+    e.preventDefault(); // the button's form is the no-JavaScript fallback
+    const id = btn.dataset.id;
+    await busy(btn, async () => {
+      try {
+        switch (btn.dataset.action) {
+          case "stop-server": await call("DELETE", `${api}/servers/${id}`); break;
+          case "half-close": await call("POST", `${api}/clients/${id}/close`, { half: true }); break;
+          case "close-client": await call("POST", `${api}/clients/${id}/close`, { half: false }); break;
+          default: return;
+        }
+        await refresh();
+      } catch (err) {
+        showError(err.message);
+      }
+    });
+  });
+
+  return { refresh, scheduleRefresh, showCopyButtons, updateTargets, markUnreachable, markReachable, clear };
+}
+
+// Copy buttons next to the terminal snippets (only where the browser lets a
+// page write to the clipboard: http://127.0.0.1 and https).
+export function showCopyButtons() {
+  if (!navigator.clipboard) return;
+  for (const b of document.querySelectorAll("button[data-copy]")) b.hidden = false;
+}
+
+// updateTargets fills the client form's list of targets (#targets) with the
+// running servers' addresses, and its target with the first of them when
+// it is empty or names a stopped server.
+export function updateTargets() {
+  const list = document.getElementById("targets");
+  list.replaceChildren();
+  for (const li of document.querySelectorAll("li[data-testid=server][data-state=running]")) {
+    const o = document.createElement("option");
+    o.value = li.dataset.addr;
+    list.appendChild(o);
+  }
+  const target = document.querySelector("[data-testid=client-target]");
+  const first = list.querySelector("option");
+  // A stopped server's address would only get ECONNREFUSED: offer a running one.
+  const stale = target.value && document.querySelector(`li[data-testid=server][data-state=stopped][data-addr="${CSS.escape(target.value)}"]`);
+  if ((!target.value || stale) && first) target.value = first.value;
+}

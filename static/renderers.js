@@ -1,0 +1,60 @@
+// renderers.js: what an event of each kind means, in words. No DOM: the
+// node tests import it.
+
+import { b64bytes, closeText, headersText, optionsText, preview, sizeOf } from "./format.js";
+
+// dataText is an event's bytes as a quoted preview, saying when the capture
+// cap cut them.
+export const dataText = (ev) => {
+  const bytes = b64bytes(ev.data);
+  let s = `"${preview(bytes)}"`;
+  if (ev.truncated) s += ` (capture cap reached: ${bytes.length} of ${ev.len} bytes kept)`;
+  return s;
+};
+
+// renderers say in one line (and an optional second, the hint) what an
+// event of each kind means; a server kind with events of its own adds its
+// renderer here. Unknown kinds show their meta as JSON.
+export const renderers = {
+  recv: dataText,
+  send: dataText,
+  "datagram-in": (ev, m) => (m.dropped ? `dropped, not answered: ${m.dropped}` : `${dataText(ev)} from ${ev.remote}`) +
+    (m.truncated_by_kernel ? " — longer than recv_size: the kernel cut it (UDP keeps no rest)" : ""),
+  "datagram-out": (ev) => `${dataText(ev)} to ${ev.remote}`,
+  close: (ev, m) => closeText(m),
+  error: (ev, m) => {
+    let s = ev.err ? `${ev.err.errno}: ${ev.err.message}` : JSON.stringify(m);
+    if (m.op === "send" && m.written !== undefined) s = `send failed (${m.written} bytes written) — ${s}`;
+    else if (m.op) s = `${m.op} failed — ${s}`;
+    return ev.err && ev.err.hint ? `${s}\n${ev.err.hint}` : s;
+  },
+  "server-start": (ev, m) => [m.restored && "started again after a restart", m.kind, m.name && `"${m.name}"`, m.summary ?? optionsText(m.options)].filter(Boolean).join(" · "),
+  "server-stop": (ev, m) => `${m.kind || "server"} stopped${m.reason && m.reason !== "stopped" ? ` (${m.reason})` : ""}`,
+  connect: (ev, m) => (m.proxy_for ? `proxy's upstream leg → ${m.target} (for ${m.proxy_for})` : `${m.client || "tcp"} client → ${m.target || ev.remote}`),
+  listen: (ev) => `listening on ${ev.local}${ev.net && ev.net !== "tcp" ? ` (${ev.net})` : ""}`,
+  "proxy-dial": (ev, m) => (ev.err ? `could not reach ${m.target}: ${ev.err.errno}: ${ev.err.message}\n${ev.err.hint || ""}` : `dialed ${m.target}: upstream ${m.upstream}`),
+  "app-frame": (ev, m) => {
+    const h = m.header || {};
+    const parts = `2-byte length ${m.header_len} · header ${sizeOf(m.header_len || 0)} · content ${sizeOf(m.content_length || 0)}`;
+    const what = h["content-type"] === "text/json" && m.content !== undefined ? JSON.stringify(m.content) : h["content-type"] || "";
+    return `${m.direction || "frame"}: ${what} (${parts}; click for its bytes)`;
+  },
+  "http-request": (ev, m) => `${m.method} ${m.path}${m.query ? "?" + m.query : ""} ${m.proto || ""}${m.body_len ? ` · body ${sizeOf(m.body_len)}` : ""}\n${headersText(m.headers)}`,
+  "http-response": (ev, m) => `${m.status} ${m.reason || ""}${m.body_len !== undefined ? ` · body ${sizeOf(m.body_len)}` : ""}\n${headersText(m.headers)}`,
+  "tls-handshake": (ev, m) => [m.version, m.cipher_suite, m.sni && `SNI ${m.sni}`, m.alpn && `ALPN ${m.alpn}`,
+    m.cipher_bytes_in !== undefined && `${m.cipher_bytes_in} + ${m.cipher_bytes_out} bytes of handshake on the wire`].filter(Boolean).join(" · ") +
+    (m.cert_sha256 ? `\ncertificate SHA-256 ${m.cert_sha256}` : ""),
+  option: (ev, m) => `socket options as the kernel reports them: ${Object.entries(m.effective || {}).map(([k, v]) => `${k} ${v}`).join(" · ")}${m.note ? "\n" + m.note : ""}`,
+};
+
+// details is an event's text for the table: its renderer's, else its meta
+// as JSON (nothing when it has none). A second line, if any, is the hint.
+export function details(ev) {
+  const m = ev.meta || {};
+  const r = renderers[ev.kind];
+  if (r) return r(ev, m);
+  return Object.keys(m).length ? JSON.stringify(m) : "";
+}
+
+// dataKinds are the events that carry bytes: their rows open a hexdump.
+export const dataKinds = new Set(["recv", "send", "datagram-in", "datagram-out", "app-frame"]);
