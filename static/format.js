@@ -103,6 +103,9 @@ export function preview(bytes) {
     else if (c === 0x0d) s += "\\r";
     else if (c === 0x09) s += "\\t";
     else if (c < 0x20 || c === 0x7f || (c >= 0x80 && c < 0xa0)) s += ".";
+    // Invisible format characters (a right-to-left override would reorder
+    // the row's text) are shown by their code.
+    else if (/\p{Cf}/u.test(ch)) s += `\\u{${c.toString(16)}}`;
     else s += ch;
   }
   return bytes.length > 64 ? s + "…" : s;
@@ -134,9 +137,10 @@ export function optionsText(opts) {
 // only shut down its sending side.
 export function closeText(m) {
   let s;
-  if (m.by === "peer") s = m.half ? "peer sent FIN (it closed, or shut down its sending side)" : "peer closed";
-  else s = m.half ? "shutdown(SHUT_WR) here: FIN sent, can still receive" : "closed here";
-  if (m.reason && !(m.half && m.by === "peer")) s += ` — ${m.reason}`;
-  else if (m.reason) s += ` — recv returned 0 bytes`;
+  const rst = m.rst && !m.half;
+  if (m.by === "peer") s = m.half ? "peer sent FIN (it closed, or shut down its sending side)" : rst ? "peer reset the connection (RST)" : "peer closed";
+  else s = m.half ? "shutdown(SHUT_WR) here: FIN sent, can still receive" : rst ? "reset here (RST sent)" : "closed here";
+  if (!m.reason || (rst && m.reason === "reset by peer (RST)")) return s; // a reset's own reason would only repeat it
+  s += m.half && m.by === "peer" ? " — recv returned 0 bytes" : ` — ${m.reason}`;
   return s;
 }

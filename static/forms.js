@@ -23,7 +23,8 @@ export function showKindFields(serverForm) {
       if (!label.dataset.when) continue;
       const [opt, values] = label.dataset.when.split("=");
       const other = fs.querySelector(`[name="${CSS.escape(kind + "." + opt)}"]`);
-      label.hidden = other ? !values.split(",").includes(other.value) : false;
+      const value = other && other.type === "checkbox" ? String(other.checked) : other && other.value;
+      label.hidden = other ? !values.split(",").includes(value) : false;
     }
   }
   const port = Number(kindSelect.selectedOptions[0]?.dataset.port || 0);

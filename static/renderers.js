@@ -12,6 +12,9 @@ export const dataText = (ev) => {
   return s;
 };
 
+// withHint joins a line and its hint (the second line), if there is one.
+const withHint = (line, hint) => (hint ? `${line}\n${hint}` : line);
+
 // renderers say in one line (and an optional second, the hint) what an
 // event of each kind means; a server kind with events of its own adds its
 // renderer here. Unknown kinds show their meta as JSON.
@@ -29,18 +32,25 @@ export const renderers = {
     return ev.err && ev.err.hint ? `${s}\n${ev.err.hint}` : s;
   },
   "server-start": (ev, m) => [m.restored && "started again after a restart", m.kind, m.name && `"${m.name}"`, m.summary ?? optionsText(m.options)].filter(Boolean).join(" · "),
-  "server-stop": (ev, m) => `${m.kind || "server"} stopped${m.reason && m.reason !== "stopped" ? ` (${m.reason})` : ""}`,
+  "server-stop": (ev, m) => `${m.kind || "server"} stopped${m.reason && m.reason !== "stopped" ? ` (${m.reason}${m.error ? `: ${m.error}` : ""})` : ""}`,
+  accept: (ev, m) => {
+    const opts = Object.entries(m).map(([k, v]) => `${k} ${v}`).join(" · ");
+    return `accepted ${ev.remote}${opts ? ` · ${opts}` : ""}`;
+  },
+  loss: (ev, m) => `${m.events} events were not recorded (${m.from} to ${m.to})${m.reason ? `: ${m.reason}` : ""}`,
   connect: (ev, m) => (m.proxy_for ? `proxy's upstream leg → ${m.target} (for ${m.proxy_for})` : `${m.client || "tcp"} client → ${m.target || ev.remote}`),
   listen: (ev) => `listening on ${ev.local}${ev.net && ev.net !== "tcp" ? ` (${ev.net})` : ""}`,
-  "proxy-dial": (ev, m) => (ev.err ? `could not reach ${m.target}: ${ev.err.errno}: ${ev.err.message}\n${ev.err.hint || ""}` : `dialed ${m.target}: upstream ${m.upstream}`),
+  "proxy-dial": (ev, m) => (ev.err ? `could not reach ${m.target}: ${ev.err.errno}: ${ev.err.message}${ev.err.hint ? "\n" + ev.err.hint : ""}` : `dialed ${m.target}: upstream ${m.upstream}`),
   "app-frame": (ev, m) => {
     const h = m.header || {};
     const parts = `2-byte length ${m.header_len} · header ${sizeOf(m.header_len || 0)} · content ${sizeOf(m.content_length || 0)}`;
     const what = h["content-type"] === "text/json" && m.content !== undefined ? JSON.stringify(m.content) : h["content-type"] || "";
     return `${m.direction || "frame"}: ${what} (${parts}; click for its bytes)`;
   },
-  "http-request": (ev, m) => `${m.method} ${m.path}${m.query ? "?" + m.query : ""} ${m.proto || ""}${m.body_len ? ` · body ${sizeOf(m.body_len)}` : ""}\n${headersText(m.headers)}`,
-  "http-response": (ev, m) => `${m.status} ${m.reason || ""}${m.body_len !== undefined ? ` · body ${sizeOf(m.body_len)}` : ""}\n${headersText(m.headers)}`,
+  "http-request": (ev, m) => withHint([m.method, `${m.path}${m.query ? "?" + m.query : ""}`, m.proto].filter(Boolean).join(" ") +
+    (m.body_len ? ` · body ${sizeOf(m.body_len)}` : ""), headersText(m.headers)),
+  "http-response": (ev, m) => withHint([m.status, m.reason].filter(Boolean).join(" ") +
+    (m.body_len !== undefined ? ` · body ${sizeOf(m.body_len)}` : ""), headersText(m.headers)),
   "tls-handshake": (ev, m) => [m.version, m.cipher_suite, m.sni && `SNI ${m.sni}`, m.alpn && `ALPN ${m.alpn}`,
     m.cipher_bytes_in !== undefined && `${m.cipher_bytes_in} + ${m.cipher_bytes_out} bytes of handshake on the wire`].filter(Boolean).join(" · ") +
     (m.cert_sha256 ? `\ncertificate SHA-256 ${m.cert_sha256}` : ""),

@@ -268,16 +268,16 @@ test("closeText: every by/half/rst/reason combination", () => {
     // by, half, rst, reason -> text
     ["local", false, false, undefined, "closed here"],
     ["local", false, false, "the server stopped", "closed here — the server stopped"],
-    ["local", false, true, undefined, "closed here"],
-    ["local", false, true, "the server stopped", "closed here — the server stopped"],
+    ["local", false, true, undefined, "reset here (RST sent)"],
+    ["local", false, true, "the target reset its connection", "reset here (RST sent) — the target reset its connection"],
     ["local", true, false, undefined, "shutdown(SHUT_WR) here: FIN sent, can still receive"],
     ["local", true, false, "a one-shot reply sent", "shutdown(SHUT_WR) here: FIN sent, can still receive — a one-shot reply sent"],
     ["local", true, true, undefined, "shutdown(SHUT_WR) here: FIN sent, can still receive"],
     ["local", true, true, "a one-shot reply sent", "shutdown(SHUT_WR) here: FIN sent, can still receive — a one-shot reply sent"],
     ["peer", false, false, undefined, "peer closed"],
     ["peer", false, false, "sockplay shutting down", "peer closed — sockplay shutting down"],
-    ["peer", false, true, undefined, "peer closed"],
-    ["peer", false, true, "reset by peer (RST)", "peer closed — reset by peer (RST)"],
+    ["peer", false, true, undefined, "peer reset the connection (RST)"],
+    ["peer", false, true, "reset by peer (RST)", "peer reset the connection (RST)"],
     // A FIN from the peer: the reason is replaced by what the recv saw.
     ["peer", true, false, undefined, "peer sent FIN (it closed, or shut down its sending side)"],
     ["peer", true, false, "anything", "peer sent FIN (it closed, or shut down its sending side) — recv returned 0 bytes"],
@@ -295,7 +295,7 @@ test("closeText: the closes the engine records", () => {
   // engine/conn.go: the peer's FIN, a reset, shutdown here, close after a FIN.
   assert.equal(closeText({ by: "peer", half: true, rst: false, reason: "the peer sent FIN: recv returned 0 bytes" }),
     "peer sent FIN (it closed, or shut down its sending side) — recv returned 0 bytes");
-  assert.equal(closeText({ by: "peer", half: false, rst: true, reason: "reset by peer (RST)" }), "peer closed — reset by peer (RST)");
+  assert.equal(closeText({ by: "peer", half: false, rst: true, reason: "reset by peer (RST)" }), "peer reset the connection (RST)");
   assert.equal(closeText({ by: "local", half: true, rst: false, reason: "shutdown(SHUT_WR): no more sends from this side" }),
     "shutdown(SHUT_WR) here: FIN sent, can still receive — shutdown(SHUT_WR): no more sends from this side");
   assert.equal(closeText({ by: "local", half: false, rst: false, reason: "closed after the peer's FIN" }), "closed here — closed after the peer's FIN");
