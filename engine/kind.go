@@ -77,6 +77,7 @@ const (
 // serverKinds is the registry of server kinds.
 var serverKinds = map[string]*ServerKind{
 	"tcp-echo": echoKind,
+	"app":      appKind,
 }
 
 // ServerKinds returns the registered server kinds, sorted by name.
