@@ -81,6 +81,7 @@ var serverKinds = map[string]*ServerKind{
 	"http-api":  httpAPIKind,
 	"tcp-proxy": proxyKind,
 	"udp-echo":  udpEchoKind,
+	"app":       appKind,
 }
 
 // ServerKinds returns the registered server kinds, sorted by name.
