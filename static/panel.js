@@ -12,17 +12,23 @@ import { busy, showError } from "./ui.js";
 export function createPanel({ sessionID, api, startServer }) {
   const panel = document.getElementById("endpoints");
   let refreshTimer = 0;
+  let refreshDue = 0;
 
   // scheduleRefresh refreshes the panel soon, once for a burst of events.
+  // While one is due or under way, the panel says so in data-refreshing
+  // (tests wait for it to settle before typing into it).
   function scheduleRefresh() {
     clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(refresh, 150);
+    panel.dataset.refreshing = "1";
+    refreshDue = Date.now() + 150;
+    refreshTimer = setTimeout(() => { refreshTimer = 0; refresh(); }, 150);
   }
 
   // refresh re-renders the servers and clients panel from the server and
   // carries over what the visitor had going in it: each send box's text,
   // format and "+ \n" choice, which snippets were open, and the focus.
   async function refresh() {
+    panel.dataset.refreshing = "1";
     try {
       const res = await fetch(`/s/${sessionID}/endpoints`);
       if (!res.ok) return;
@@ -57,7 +63,10 @@ export function createPanel({ sessionID, api, startServer }) {
       }
       showCopyButtons();
       updateTargets();
-    } catch { /* the next event retries */ }
+    } catch { /* the next event retries */ } finally {
+      // Settled, unless another was scheduled meanwhile.
+      if (!refreshTimer || Date.now() >= refreshDue) delete panel.dataset.refreshing;
+    }
   }
 
   // markUnreachable says the panel does not know what runs (sockplay cannot

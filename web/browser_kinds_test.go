@@ -6,7 +6,11 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,4 +157,120 @@ func TestBrowserHTTPAPIFromTheForm(t *testing.T) {
 	}
 	waitRow(t, ctx, "http-request", "GET /hello?name=ada&name=grace")
 	waitRow(t, ctx, "http-response", "200 OK")
+}
+
+// udp-echo from the form: each datagram is a row of its own, with the
+// reply, as a UDP client of the test sees them.
+func TestBrowserUDPEchoFromTheForm(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	openSession(t, ctx, a, sid)
+	addr := startFromForm(t, ctx, a, sid, "udp-echo", map[string]string{"mode": "prefix"})
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	for _, msg := range []string{"one", "two"} {
+		io.WriteString(c, msg)
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		if err != nil || string(buf[:n]) != "ACK: "+msg {
+			t.Fatalf("reply %q, %v; want %q", buf[:n], err, "ACK: "+msg)
+		}
+	}
+	waitRow(t, ctx, "datagram-in", `"two" from `)
+	waitRow(t, ctx, "datagram-out", `"ACK: two" to `)
+	if n := evalIn[int](t, ctx, `document.querySelectorAll("tr.k-datagram-in").length`); n != 2 {
+		t.Errorf("%d datagram-in rows, want one per datagram (2)", n)
+	}
+}
+
+// tcp-proxy from the form, in front of an echo server: a terminal client's
+// bytes go through, both legs are rows, and the proxy's dial says where.
+func TestBrowserProxyFromTheForm(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	_, echo := a.startEcho(sid, nil)
+	openSession(t, ctx, a, sid)
+	addr := startFromForm(t, ctx, a, sid, "tcp-proxy", map[string]string{"target": echo})
+	roundTrip(t, addr, "through", "through")
+	waitRow(t, ctx, "proxy-dial", "dialed "+echo)
+	waitRow(t, ctx, "connect", "proxy's upstream leg → "+echo)
+	step(t, ctx, "the panel counts the bytes each way",
+		chromedp.Poll[chromedp.Void](`document.querySelector("li[data-testid=server][data-addr='`+addr+`'] [data-testid=server-counters]")?.textContent.includes("outbound 7")`),
+	)
+}
+
+// app from the form: a request in the application protocol (written here
+// from the protocol, not with sockplay's encoder) gets its answer, and the
+// request's row opens a hexdump with the frame's three parts marked.
+func TestBrowserAppFrameShowsItsParts(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	openSession(t, ctx, a, sid)
+	addr := startFromForm(t, ctx, a, sid, "app", nil)
+	content := []byte(`{"action": "search", "value": "morpheus"}`)
+	header := []byte(`{"byteorder": "little", "content-type": "text/json", "content-encoding": "utf-8", "content-length": ` + strconv.Itoa(len(content)) + `}`)
+	msg := append([]byte{byte(len(header) >> 8), byte(len(header))}, header...)
+	msg = append(msg, content...)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write(msg)
+	reply, err := io.ReadAll(c)
+	if err != nil || !strings.Contains(string(reply), "Follow the white rabbit.") {
+		t.Fatalf("reply %q, %v", reply, err)
+	}
+	waitRow(t, ctx, "app-frame", `request: {"action":"search","value":"morpheus"}`)
+	step(t, ctx, "open the request frame's bytes",
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("tr.k-app-frame.data").click()`),
+		chromedp.WaitVisible(`[data-testid=frame-parts]`),
+	)
+	got := evalIn[map[string]any](t, ctx, `(() => {
+		const legend = document.querySelector("[data-testid=frame-parts]").textContent;
+		const dump = document.querySelector("[data-testid=hexdump]");
+		const runs = (name) => [...dump.querySelectorAll("span.part[data-part=" + name + "]")].length;
+		return {legend, length: runs("length"), header: runs("header"), content: runs("content")};
+	})()`)
+	// Each byte shows twice (hex and character), in the part it belongs to.
+	if got["length"] != float64(2*2) || got["header"] != float64(2*len(header)) || got["content"] != float64(2*len(content)) {
+		t.Errorf("marked bytes %v, want length 2, header %d, content %d (each twice)", got, len(header), len(content))
+	}
+	if legend, _ := got["legend"].(string); !strings.Contains(legend, "length: bytes 0–1") || !strings.Contains(legend, "header: bytes 2–") {
+		t.Errorf("legend %q", got["legend"])
+	}
+}
+
+// tcp-echo's socket options sit under "More options"; one asked for shows
+// back as the kernel applied it (Linux doubles SO_RCVBUF), and an option
+// that only matters with a switch on follows the switch.
+func TestBrowserEchoSocketOptionsShowTheKernelsValues(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	openSession(t, ctx, a, sid)
+	step(t, ctx, "open More options",
+		chromedp.Click(`[data-testid=advanced-tcp-echo] summary`),
+		chromedp.WaitVisible(`[name="tcp-echo.rcvbuf"]`),
+		chromedp.WaitVisible(`[name="tcp-echo.keepalive_interval"]`),
+	)
+	step(t, ctx, "turning keepalive off hides its interval",
+		chromedp.Click(`[name="tcp-echo.keepalive"]`),
+		chromedp.WaitNotVisible(`[name="tcp-echo.keepalive_interval"]`),
+	)
+	startFromForm(t, ctx, a, sid, "tcp-echo", map[string]string{"rcvbuf": "65536"})
+	if runtime.GOOS == "linux" {
+		waitRow(t, ctx, "option", "SO_RCVBUF 131072")
+	}
+	if s := a.Lab.Servers(sid); len(s) != 1 || s[0].Options.Bool("keepalive") || s[0].Options.Int("rcvbuf") != 65536 {
+		t.Errorf("server options %v, want keepalive off and rcvbuf 65536", s[0].Options)
+	}
 }

@@ -96,6 +96,7 @@ func TestBrowserEchoRoundTripShowsHexdump(t *testing.T) {
 		// typing does not race a re-render.
 		chromedp.Poll[chromedp.Void](`document.querySelector("li[data-testid=server]").textContent.includes("1 open")`),
 	)
+	waitPanelSettled(t, ctx)
 	step(t, ctx, "send hello",
 		chromedp.SendKeys(`[data-testid=send-input]`, "hello"),
 		chromedp.Click(`[data-testid=send]`),

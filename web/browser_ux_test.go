@@ -193,6 +193,7 @@ func TestBrowserPanelRefreshKeepsWhatTheVisitorTyped(t *testing.T) {
 	_, addr := a.startEcho(sid, map[string]any{"mode": "prefix", "prefix": ">> "})
 	a.openClient(sid, addr)
 	openSession(t, ctx, a, sid)
+	waitPanelSettled(t, ctx)
 	step(t, ctx, "the options read as options, in the panel and in the server-start event",
 		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=server-options]").textContent.includes('prefix ">> "')`),
 		chromedp.Poll[chromedp.Void](`document.querySelector("tr.k-server-start td.details").textContent.includes('mode prefix · prefix ">> "')`),
@@ -369,4 +370,13 @@ func TestBrowserLatestLoadsOnce(t *testing.T) {
 		t.Errorf("%d tail loads for two quick clicks, want 1", n)
 	}
 	checkContiguous(t, shownSeqs(t, ctx))
+}
+
+// waitPanelSettled waits until the servers panel has no re-render due or
+// under way (it re-renders after lifecycle events, replacing its nodes).
+func waitPanelSettled(t *testing.T, ctx context.Context) {
+	t.Helper()
+	step(t, ctx, "the servers panel settles",
+		chromedp.Poll[chromedp.Void](`!document.getElementById("endpoints").dataset.refreshing`),
+	)
 }

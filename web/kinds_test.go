@@ -144,3 +144,18 @@ func TestFormStartAgainRestartsTheSameServer(t *testing.T) {
 	}
 	roundTrip(t, addr, "x", "again x")
 }
+
+// A required option left empty in the no-JS form is refused by the server,
+// naming it (the browser does not enforce it: every kind's fields are in
+// the one form).
+func TestFormRequiredOptionMissingIsNamed(t *testing.T) {
+	a := newTestApp(t)
+	sid := a.newSession()
+	code, _, body := a.postForm("/s/"+sid+"/servers", url.Values{"kind": {"tcp-proxy"}, "tcp-proxy.recv_size": {""}})
+	if code != http.StatusBadRequest || !strings.Contains(body, "is required") || !strings.Contains(body, "target") {
+		t.Errorf("proxy without a target: %d, want 400 naming target as required", code)
+	}
+	if n := len(a.Lab.Servers(sid)); n != 0 {
+		t.Errorf("%d servers started", n)
+	}
+}

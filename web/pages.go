@@ -183,6 +183,17 @@ func detailsText(d map[string]any) []string {
 	return out
 }
 
+// requiredText is the placeholder of a required option's field. The field
+// is not marked required for the browser: without JavaScript every kind's
+// fieldset is in the one form, and a required field of another kind would
+// block it; the server says what is missing instead.
+func requiredText(o engine.OptionSpec) string {
+	if o.Required {
+		return "required"
+	}
+	return ""
+}
+
 func hasAdvanced(opts []engine.OptionSpec) bool {
 	return slices.ContainsFunc(opts, func(o engine.OptionSpec) bool { return o.Advanced })
 }
