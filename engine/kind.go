@@ -212,12 +212,17 @@ func (e *Env) CheckTarget(ctx context.Context, target string) error {
 
 // NewConn wraps a socket the server opened itself (a proxy's upstream leg)
 // in a tapped Conn owned by the server. It takes a place in the lab's count
-// of open sockets, or returns nil at the limit.
-func (e *Env) NewConn(c net.Conn, network string) *Conn {
+// of open sockets, or returns nil at the limit. With leg set, the new Conn
+// shares leg's capture budget: a proxy's two legs carry the same bytes, so
+// they are one connection's worth of capture, not two.
+func (e *Env) NewConn(c net.Conn, network string, leg *Conn) *Conn {
 	if !e.lab.socks.take() {
 		return nil
 	}
 	t := newTap(e.lab.sink, e.pace, e.Session, e.ID, network, c.LocalAddr().String(), c.RemoteAddr().String(), e.lab.cfg.CaptureCap)
+	if leg != nil {
+		t.captured = leg.tap.captured
+	}
 	return newConn(c, t, e.lab.socks.put)
 }
 

@@ -212,7 +212,7 @@ func (p *proxyServer) handle(client *Conn) {
 		client.SetCloseReason(p.dialFailure(se))
 		return
 	}
-	up := p.env.NewConn(raw, NetTCP)
+	up := p.env.NewConn(raw, NetTCP, client)
 	if up == nil {
 		raw.Close()
 		p.failedDials.Add(1)

@@ -731,3 +731,30 @@ func TestProxySnippetOwnProgramRuns(t *testing.T) {
 		t.Errorf("the recipe's server: %v\n%s", err, out.String())
 	}
 }
+
+// A proxied connection's two legs carry the same bytes, so they share one
+// capture budget: with a cap of 1000 bytes, both legs together keep 1000,
+// and every event still says its full length.
+func TestProxyLegsShareOneCaptureBudget(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{CaptureCap: 1000})
+	echo := startEcho(t, lab, "s", "")
+	proxy := startProxy(t, lab, "s", echo.Addr, "")
+	c := dial(t, proxy.Addr)
+	msg := bytes.Repeat([]byte("x"), 800)
+	write(t, c, msg)
+	readN(t, c, len(msg))
+	client, up, _ := proxyLegs(t, sink, proxy, c)
+	evs := sink.waitFor(t, "the echo back on both legs", func(evs []Event) bool {
+		return sumLen(filter(connEvents(evs, client), KindSend, "")) == len(msg)
+	})
+	kept, total := 0, 0
+	for _, ev := range append(connEvents(evs, client), connEvents(evs, up)...) {
+		if ev.Kind == KindRecv || ev.Kind == KindSend {
+			kept += len(ev.Data)
+			total += ev.Len
+		}
+	}
+	if kept != 1000 || total != 4*len(msg) {
+		t.Errorf("both legs kept %d bytes of %d, want 1000 of %d", kept, total, 4*len(msg))
+	}
+}

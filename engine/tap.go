@@ -27,13 +27,13 @@ type tap struct {
 	local    string
 	remote   string
 	capLimit int64
-	captured atomic.Int64
+	captured *atomic.Int64 // bytes kept so far; shared by a proxy's two legs
 	tokens   tokens // the session's event rate (a nil pacer: no limit)
 }
 
 func newTap(sink Sink, pace *pacer, session, owner, network, local, remote string, capLimit int64) *tap {
 	return &tap{sink: sink, session: session, owner: owner, conn: newConnID(), net: network,
-		local: local, remote: remote, capLimit: capLimit, tokens: newTokens(pace)}
+		local: local, remote: remote, capLimit: capLimit, captured: new(atomic.Int64), tokens: newTokens(pace)}
 }
 
 // stop is called when the socket closes: a paced wait ends at once and
