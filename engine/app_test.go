@@ -85,17 +85,10 @@ var appCases = []struct {
 		binaryResponse("binary😃"), `content: b'First 10 bytes of request: binary\xf0\x9f\x98\x83'`},
 }
 
+// startApp starts a app server (see startKind).
 func startApp(t testing.TB, lab *Lab, session, opts string) ServerInfo {
 	t.Helper()
-	spec := ServerSpec{Kind: "app"}
-	if opts != "" {
-		spec.Options = json.RawMessage(opts)
-	}
-	info, err := lab.StartServer(session, spec)
-	if err != nil {
-		t.Fatalf("StartServer(app, %s): %v", opts, err)
-	}
-	return info
+	return startKind(t, lab, session, "app", opts)
 }
 
 // exchange sends req on a new connection and reads until the server

@@ -66,7 +66,22 @@ func bareEcho(b *testing.B, serve func(net.Conn)) (addr string, stop func()) {
 // recordedEcho is a tcp-echo server of a Lab whose sink is the real
 // recorder on a SQLite file.
 func recordedEcho(b *testing.B, recvSize int) (addr string, rec *sessions.Recorder, stop func()) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rec, session, closeRec := benchRecorder(b)
+	ports, _ := engine.ParsePortRange("25000-25999")
+	lab := engine.NewLab(engine.LabConfig{Ports: ports, CaptureCap: 1 << 20}, rec, slog.New(slog.DiscardHandler))
+	opts, _ := json.Marshal(map[string]any{"mode": "echo", "recv_size": recvSize})
+	info, err := lab.StartServer(session, engine.ServerSpec{Kind: "tcp-echo", Options: opts})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return info.Addr, rec, func() { lab.Close(); closeRec() }
+}
+
+// benchRecorder is the real recorder on a SQLite file with one session,
+// what every recorded benchmark records into. stop closes the recorder,
+// then the store (close the lab first).
+func benchRecorder(b *testing.B) (rec *sessions.Recorder, session string, stop func()) {
+	log := slog.New(slog.DiscardHandler)
 	store, err := sessions.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), log)
 	if err != nil {
 		b.Fatal(err)
@@ -76,14 +91,7 @@ func recordedEcho(b *testing.B, recvSize int) (addr string, rec *sessions.Record
 		b.Fatal(err)
 	}
 	rec = sessions.NewRecorder(store, sessions.NewHub(4096), sessions.RecorderConfig{}, log)
-	ports, _ := engine.ParsePortRange("25000-25999")
-	lab := engine.NewLab(engine.LabConfig{Ports: ports, CaptureCap: 1 << 20}, rec, log)
-	opts, _ := json.Marshal(map[string]any{"mode": "echo", "recv_size": recvSize})
-	info, err := lab.StartServer(sess.ID, engine.ServerSpec{Kind: "tcp-echo", Options: opts})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return info.Addr, rec, func() { lab.Close(); rec.Close(); store.Close() }
+	return rec, sess.ID, func() { rec.Close(); store.Close() }
 }
 
 // instrumentedEcho is sockplay's echo with every event built and handed to a

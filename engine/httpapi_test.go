@@ -18,19 +18,10 @@ import (
 	"time"
 )
 
-// startHTTPAPI starts an http-api server with the JSON options opts (may be
-// "") in session s.
+// startHTTPAPI starts a http-api server (see startKind).
 func startHTTPAPI(t testing.TB, lab *Lab, opts string) ServerInfo {
 	t.Helper()
-	spec := ServerSpec{Kind: "http-api"}
-	if opts != "" {
-		spec.Options = json.RawMessage(opts)
-	}
-	info, err := lab.StartServer("s", spec)
-	if err != nil {
-		t.Fatalf("StartServer(http-api, %s): %v", opts, err)
-	}
-	return info
+	return startKind(t, lab, "s", "http-api", opts)
 }
 
 // httpClient returns a net/http client of its own, whose idle connections

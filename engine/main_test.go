@@ -163,19 +163,25 @@ func newTestLab(t testing.TB, cfg LabConfig) (*Lab, *testSink) {
 	return lab, sink
 }
 
-// startEcho starts a tcp-echo server with the JSON options opts (may be "")
-// in session and returns its description.
-func startEcho(t testing.TB, lab *Lab, session, opts string) ServerInfo {
+// startKind starts a server of kind with the JSON options opts (may be "")
+// in session and returns its description; it fails the test if it cannot.
+func startKind(t testing.TB, lab *Lab, session, kind, opts string) ServerInfo {
 	t.Helper()
-	spec := ServerSpec{Kind: "tcp-echo"}
+	spec := ServerSpec{Kind: kind}
 	if opts != "" {
 		spec.Options = json.RawMessage(opts)
 	}
 	info, err := lab.StartServer(session, spec)
 	if err != nil {
-		t.Fatalf("StartServer(%s): %v", opts, err)
+		t.Fatalf("StartServer(%s, %s): %v", kind, opts, err)
 	}
 	return info
+}
+
+// startEcho starts a tcp-echo server (see startKind).
+func startEcho(t testing.TB, lab *Lab, session, opts string) ServerInfo {
+	t.Helper()
+	return startKind(t, lab, session, "tcp-echo", opts)
 }
 
 // dial connects to addr over loopback with a deadline on every read and

@@ -1,14 +1,12 @@
 package engine_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -104,18 +102,9 @@ func labProxy(b *testing.B, sink engine.Sink, session, target string) (addr stri
 // recordedProxy is sockplay's tcp-proxy recorded by the real recorder on a
 // SQLite file.
 func recordedProxy(b *testing.B, target string) (addr string, rec *sessions.Recorder, stop func()) {
-	log := slog.New(slog.DiscardHandler)
-	store, err := sessions.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sess, err := store.CreateSession(context.Background(), "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	rec = sessions.NewRecorder(store, sessions.NewHub(4096), sessions.RecorderConfig{}, log)
-	addr, lab := labProxy(b, rec, sess.ID, target)
-	return addr, rec, func() { lab.Close(); rec.Close(); store.Close() }
+	rec, session, closeRec := benchRecorder(b)
+	addr, lab := labProxy(b, rec, session, target)
+	return addr, rec, func() { lab.Close(); closeRec() }
 }
 
 // instrumentedProxy is sockplay's tcp-proxy with every event built and

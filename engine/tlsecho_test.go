@@ -24,19 +24,10 @@ import (
 	"time"
 )
 
-// startTLSEcho starts a tls-echo server with the JSON options opts (may be
-// "") in session s.
+// startTLSEcho starts a tls-echo server (see startKind).
 func startTLSEcho(t testing.TB, lab *Lab, opts string) ServerInfo {
 	t.Helper()
-	spec := ServerSpec{Kind: "tls-echo"}
-	if opts != "" {
-		spec.Options = json.RawMessage(opts)
-	}
-	info, err := lab.StartServer("s", spec)
-	if err != nil {
-		t.Fatalf("StartServer(tls-echo, %s): %v", opts, err)
-	}
-	return info
+	return startKind(t, lab, "s", "tls-echo", opts)
 }
 
 // serverPool returns a pool holding only the server's certificate, read

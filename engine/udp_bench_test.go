@@ -1,12 +1,10 @@
 package engine_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -47,23 +45,14 @@ var udpEchoOptions, _ = json.Marshal(map[string]any{"mode": "echo", "rate": engi
 // recordedUDPEcho is a udp-echo server of a Lab whose sink is the real
 // recorder on a SQLite file.
 func recordedUDPEcho(b *testing.B) (addr string, rec *sessions.Recorder, stop func()) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := sessions.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sess, err := store.CreateSession(context.Background(), "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	rec = sessions.NewRecorder(store, sessions.NewHub(4096), sessions.RecorderConfig{}, log)
+	rec, session, closeRec := benchRecorder(b)
 	ports, _ := engine.ParsePortRange("26000-26999")
-	lab := engine.NewLab(engine.LabConfig{Ports: ports, CaptureCap: 1 << 20}, rec, log)
-	info, err := lab.StartServer(sess.ID, engine.ServerSpec{Kind: "udp-echo", Options: udpEchoOptions})
+	lab := engine.NewLab(engine.LabConfig{Ports: ports, CaptureCap: 1 << 20}, rec, slog.New(slog.DiscardHandler))
+	info, err := lab.StartServer(session, engine.ServerSpec{Kind: "udp-echo", Options: udpEchoOptions})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return info.Addr, rec, func() { lab.Close(); rec.Close(); store.Close() }
+	return info.Addr, rec, func() { lab.Close(); closeRec() }
 }
 
 // instrumentedUDPEcho is the udp-echo server with its events discarded:

@@ -19,19 +19,10 @@ import (
 	"time"
 )
 
-// startUDPEcho starts a udp-echo server with the JSON options opts (may be
-// "") in session and returns its description.
+// startUDPEcho starts a udp-echo server (see startKind).
 func startUDPEcho(t testing.TB, lab *Lab, session, opts string) ServerInfo {
 	t.Helper()
-	spec := ServerSpec{Kind: "udp-echo"}
-	if opts != "" {
-		spec.Options = json.RawMessage(opts)
-	}
-	info, err := lab.StartServer(session, spec)
-	if err != nil {
-		t.Fatalf("StartServer(udp-echo, %s): %v", opts, err)
-	}
-	return info
+	return startKind(t, lab, session, "udp-echo", opts)
 }
 
 // udpClient is a plain UDP socket on 127.0.0.1 (port 0: any), with a
@@ -772,18 +763,6 @@ func TestUDPEchoKind(t *testing.T) {
 	}
 }
 
-// udpSnippet returns the kind's snippet called name for server srv.
-func udpSnippet(t testing.TB, srv ServerInfo, name string) string {
-	t.Helper()
-	for _, s := range LookupServerKind(srv.Kind).SnippetsFor(srv.Addr, srv.Options) {
-		if s.Name == name {
-			return s.Code
-		}
-	}
-	t.Fatalf("no %s snippet", name)
-	return ""
-}
-
 func TestUDPEchoPythonSnippet(t *testing.T) {
 	python, err := exec.LookPath("python3")
 	if err != nil {
@@ -796,7 +775,7 @@ func TestUDPEchoPythonSnippet(t *testing.T) {
 	} {
 		srv := startUDPEcho(t, lab, "s", tt.opts)
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		out, err := exec.CommandContext(ctx, python, "-c", udpSnippet(t, srv, "python")).CombinedOutput()
+		out, err := exec.CommandContext(ctx, python, "-c", snippetCode(t, srv, "python")).CombinedOutput()
 		cancel()
 		want := strings.ReplaceAll(tt.want, "PORT", strconv.Itoa(portNum(t, srv.Addr))) + "\n"
 		if err != nil || string(out) != want {
@@ -817,7 +796,7 @@ func TestUDPEchoNcSnippet(t *testing.T) {
 	srv := startUDPEcho(t, lab, "s", `{"mode":"prefix"}`)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "sh", "-c", udpSnippet(t, srv, "nc-once")).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "sh", "-c", snippetCode(t, srv, "nc-once")).CombinedOutput()
 	if err != nil || string(out) != "ACK: hello\n" {
 		t.Errorf("nc printed %q (%v), want %q", out, err, "ACK: hello\n")
 	}
