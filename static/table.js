@@ -56,6 +56,7 @@ export function createTable({ api, state, onLifecycle }) {
     const td = document.createElement("td");
     if (cls) td.className = cls;
     td.textContent = text;
+    if (cls === "conn" || cls === "who" || cls === "addr") td.title = text; // cut with an ellipsis when long
     tr.appendChild(td);
   }
 

@@ -52,6 +52,7 @@ func startFromForm(t *testing.T, ctx context.Context, a *testApp, sid, kind stri
 	before := len(a.Lab.Servers(sid))
 	step(t, ctx, "choose "+kind+" in the start form",
 		chromedp.Evaluate[chromedp.Void](`(() => {
+			document.querySelector("[data-testid=start-server-card]").open = true;
 			const s = document.querySelector("[data-testid=server-kind]");
 			s.value = `+jsString(kind)+`;
 			s.dispatchEvent(new Event("change", {bubbles: true}));

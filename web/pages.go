@@ -194,6 +194,12 @@ func requiredText(o engine.OptionSpec) string {
 	return ""
 }
 
+// hasRunning reports whether any server runs: the start form folds away
+// once one does, to leave the panel room.
+func hasRunning(servers []serverView) bool {
+	return slices.ContainsFunc(servers, func(s serverView) bool { return s.State == engine.StateRunning })
+}
+
 func hasAdvanced(opts []engine.OptionSpec) bool {
 	return slices.ContainsFunc(opts, func(o engine.OptionSpec) bool { return o.Advanced })
 }
