@@ -67,6 +67,12 @@ export async function startServer(form, { api, refresh }) {
   await busy(form, async () => {
     try {
       await call("POST", `${api}/servers`, { kind, name: f.name.value, port: Number(f.port.value || 0), options: optionsOf(kind, form.querySelectorAll("[name]")) });
+      if (form.id === "server-form") {
+        // A second click starts a second server, not a copy with the same
+        // name on the same port.
+        f.name.value = "";
+        f.port.value = "0";
+      }
       await refresh();
     } catch (err) {
       showError(err.message);

@@ -172,6 +172,7 @@ export function updateTargets() {
   const target = document.querySelector("[data-testid=client-target]");
   const first = list.querySelector("option");
   // A stopped server's address would only get ECONNREFUSED: offer a running one.
-  const stale = target.value && document.querySelector(`li[data-testid=server][data-state=stopped][data-addr="${CSS.escape(target.value)}"]`);
-  if ((!target.value || stale) && first) target.value = first.value;
+  // What the visitor typed stays, even after an error; only an empty
+  // target is filled in with a running server's address.
+  if (!target.value && first) target.value = first.value;
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -460,11 +461,21 @@ func (s *Server) handleOpenClient(w http.ResponseWriter, r *http.Request, sess s
 	if in.Kind == "" {
 		in.Kind = "tcp"
 	}
-	info, err := s.lab.OpenClient(r.Context(), sess.ID, engine.ClientSpec{Kind: in.Kind, Target: in.Target, Options: in.Options})
+	info, err := s.lab.OpenClient(r.Context(), sess.ID, engine.ClientSpec{Kind: in.Kind, Target: s.target(in.Target), Options: in.Options})
 	if err != nil {
 		return err
 	}
 	return respond(w, http.StatusCreated, clientView{info})
+}
+
+// target reads a client's target as people type it: a port alone means
+// that port on the lab's host ("20001" is 127.0.0.1:20001).
+func (s *Server) target(t string) string {
+	t = strings.TrimSpace(t)
+	if n, err := strconv.Atoi(t); err == nil && n > 0 && n <= 65535 {
+		return net.JoinHostPort(s.cfg.LabHost, t)
+	}
+	return t
 }
 
 // payload decodes the one of text, hex or base64 that a send carries.
@@ -518,19 +529,25 @@ func parseBase64(s string) ([]byte, error) {
 	return b, nil
 }
 
-// parseHex reads bytes written as pairs of hex digits, optionally separated
-// by white space ("68 65 6c 6c 6f" or "68656c6c6f"). An error names the
-// position (0-based, in characters) of the offending character.
+// parseHex reads bytes written as pairs of hex digits, as people paste
+// them: "68 65 6c 6c 6f", "68656c6c6f", "0x68 0x65" or "\\x68\\x65" (a 0x or
+// \\x before a byte is skipped). An error names the position (0-based, in
+// characters) of the offending character.
 func parseHex(s string) ([]byte, error) {
 	out := make([]byte, 0, len(s)/2)
 	var hi byte
 	half, start := false, 0
-	for i, c := range s {
+	rs := []rune(s)
+	for i := 0; i < len(rs); i++ {
+		c := rs[i]
 		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',':
 			if half {
 				return nil, badRequest(fmt.Sprintf("invalid hex at position %d: the byte starting at position %d has one digit; write two per byte (e.g. 0a)", i, start))
 			}
+			continue
+		case !half && i+1 < len(rs) && (c == '0' && (rs[i+1] == 'x' || rs[i+1] == 'X') || c == '\\' && rs[i+1] == 'x'):
+			i++ // a 0x or \x prefix
 			continue
 		}
 		v, ok := hexVal(c)

@@ -159,3 +159,40 @@ func TestFormRequiredOptionMissingIsNamed(t *testing.T) {
 		t.Errorf("%d servers started", n)
 	}
 }
+
+// Hex is read as people paste it: spaced pairs, a run of digits, 0x or \x
+// before each byte, commas between; the bytes are the same.
+func TestParseHexAsPeoplePasteIt(t *testing.T) {
+	for _, in := range []string{"68 65 6c 6c 6f", "68656c6c6f", "0x68 0x65 0x6c 0x6c 0x6f", `\x68\x65\x6c\x6c\x6f`, "0x68,0x65,0x6C,0x6C,0x6F", "68 65\n6c 6c 6f"} {
+		b, err := parseHex(in)
+		if err != nil || string(b) != "hello" {
+			t.Errorf("parseHex(%q) = %q, %v; want hello", in, b, err)
+		}
+	}
+	for _, in := range []string{"0x6", "0xzz", `\x6`, "6 8"} {
+		if _, err := parseHex(in); err == nil {
+			t.Errorf("parseHex(%q) accepted", in)
+		}
+	}
+}
+
+// A target of a port alone means that port on the lab's host, in the API
+// and in the no-JS form.
+func TestClientTargetPortAloneMeansTheLabHost(t *testing.T) {
+	a := newTestApp(t)
+	sid := a.newSession()
+	_, addr := a.startEcho(sid, nil)
+	port := addr[strings.LastIndexByte(addr, ':')+1:]
+	var c apiClient
+	if code := a.do("POST", "/api/sessions/"+sid+"/clients", map[string]any{"target": port}, &c); code != http.StatusCreated {
+		t.Fatalf("open with target %q: %d", port, code)
+	}
+	if code, _, _ := a.postForm("/s/"+sid+"/clients", url.Values{"target": {" " + port + " "}}); code != http.StatusSeeOther {
+		t.Fatalf("form with target %q: %d", port, code)
+	}
+	for _, cl := range a.Lab.Clients(sid) {
+		if cl.Target != addr {
+			t.Errorf("client target %q, want %q", cl.Target, addr)
+		}
+	}
+}

@@ -368,7 +368,7 @@ func (s *Server) formStopServer(r *http.Request, sess sessions.Session) error {
 }
 
 func (s *Server) formOpenClient(r *http.Request, sess sessions.Session) error {
-	_, err := s.lab.OpenClient(r.Context(), sess.ID, engine.ClientSpec{Kind: "tcp", Target: strings.TrimSpace(r.PostFormValue("target"))})
+	_, err := s.lab.OpenClient(r.Context(), sess.ID, engine.ClientSpec{Kind: "tcp", Target: s.target(r.PostFormValue("target"))})
 	return err
 }
 
