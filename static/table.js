@@ -52,6 +52,14 @@ export function createTable({ api, state, onLifecycle }) {
   let loadingOlder = false;
   const conns = new Set();
 
+  // addrText shows the socket's two ends with the arrow in the direction
+  // the bytes went: a recv came from the remote end, a send went to it.
+  function addrText(ev) {
+    if (!ev.remote) return ev.local || "";
+    const incoming = ev.kind === "recv" || ev.kind === "datagram-in";
+    return `${ev.local || "?"} ${incoming ? "←" : "→"} ${ev.remote}`;
+  }
+
   function cell(tr, cls, text) {
     const td = document.createElement("td");
     if (cls) td.className = cls;
@@ -73,7 +81,7 @@ export function createTable({ api, state, onLifecycle }) {
     cell(tr, "kind", ev.kind);
     cell(tr, "conn", ev.conn || "");
     cell(tr, "who", ev.server || "");
-    cell(tr, "addr", ev.remote ? `${ev.local || "?"} → ${ev.remote}` : ev.local || "");
+    cell(tr, "addr", addrText(ev));
     cell(tr, "len", dataKinds.has(ev.kind) ? ev.len : "");
     const d = details(ev);
     const td = document.createElement("td");

@@ -275,3 +275,22 @@ func TestBrowserEchoSocketOptionsShowTheKernelsValues(t *testing.T) {
 		t.Errorf("server options %v, want keepalive off and rcvbuf 65536", s[0].Options)
 	}
 }
+
+// Each row's arrow points the way its bytes went: a server's recv came
+// from the client (←), its send went back to it (→).
+func TestBrowserRowsPointTheWayTheBytesWent(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	_, addr := a.startEcho(sid, nil)
+	openSession(t, ctx, a, sid)
+	roundTrip(t, addr, "ping", "ping")
+	waitRow(t, ctx, "send", `"ping"`)
+	got := evalIn[map[string]string](t, ctx, `(() => ({
+		recv: document.querySelector("tr.k-recv td.addr").textContent,
+		send: document.querySelector("tr.k-send td.addr").textContent,
+	}))()`)
+	if !strings.HasPrefix(got["recv"], addr+" ← ") || !strings.HasPrefix(got["send"], addr+" → ") {
+		t.Errorf("recv row %q, send row %q; want %s ← client and %s → client", got["recv"], got["send"], addr, addr)
+	}
+}
