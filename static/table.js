@@ -183,6 +183,7 @@ export function createTable({ api, state, onLifecycle }) {
   // accept takes events in (live, from a gap fill or a load) to be shown on
   // the next frame.
   function accept(events) {
+    if (events.length) document.getElementById("first-steps")?.remove(); // the session has begun
     for (const ev of events) {
       if (ev.seq > shownLast && !pending.has(ev.seq)) pending.set(ev.seq, ev);
       if (ev.seq > state.received) state.received = ev.seq;

@@ -294,3 +294,16 @@ func TestBrowserRowsPointTheWayTheBytesWent(t *testing.T) {
 		t.Errorf("recv row %q, send row %q; want %s ← client and %s → client", got["recv"], got["send"], addr, addr)
 	}
 }
+
+// An empty session shows its first steps; they go once events arrive.
+func TestBrowserFirstStepsOnAnEmptySession(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	openSession(t, ctx, a, sid)
+	step(t, ctx, "the first steps show", chromedp.WaitVisible(`[data-testid=first-steps]`))
+	a.startEcho(sid, nil)
+	step(t, ctx, "and go when the first events arrive",
+		chromedp.Poll[chromedp.Void](`!document.querySelector("[data-testid=first-steps]") && document.querySelectorAll("tr.ev").length > 0`),
+	)
+}
