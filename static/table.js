@@ -155,6 +155,40 @@ export function createTable({ api, state, onLifecycle }) {
       (!filterKind.value || tr.dataset.kind === filterKind.value);
   }
 
+  // Keyboard: the table takes the focus (Tab, or a click); ↑/↓ move the
+  // selected row among those shown, Enter opens or closes its bytes, "/"
+  // anywhere outside a field goes to the kind filter.
+  scroller.tabIndex = 0;
+  function select(tr) {
+    body.querySelector("tr.ev.selected")?.classList.remove("selected");
+    if (!tr) return;
+    tr.classList.add("selected");
+    tr.scrollIntoView({ block: "nearest" });
+  }
+  body.addEventListener("click", (e) => {
+    const row = e.target.closest("tr.ev");
+    if (row) select(row);
+  });
+  scroller.addEventListener("keydown", (e) => {
+    if (e.key !== "ArrowDown" && e.key !== "ArrowUp" && e.key !== "Enter") return;
+    const cur = body.querySelector("tr.ev.selected");
+    if (e.key === "Enter") {
+      if (cur && cur.classList.contains("data")) cur.click();
+      e.preventDefault();
+      return;
+    }
+    e.preventDefault();
+    const down = e.key === "ArrowDown";
+    let tr = cur ? (down ? cur.nextElementSibling : cur.previousElementSibling) : (down ? body.querySelector("tr.ev") : body.lastElementChild);
+    while (tr && (!tr.classList.contains("ev") || tr.hidden)) tr = down ? tr.nextElementSibling : tr.previousElementSibling;
+    if (tr) select(tr);
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "/" || e.target.closest("input, textarea, select, [contenteditable]")) return;
+    e.preventDefault();
+    filterKind.focus();
+  });
+
   body.addEventListener("click", (e) => {
     const tr = e.target.closest("tr.ev.data");
     if (!tr) return;

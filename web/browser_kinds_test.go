@@ -307,3 +307,31 @@ func TestBrowserFirstStepsOnAnEmptySession(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`!document.querySelector("[data-testid=first-steps]") && document.querySelectorAll("tr.ev").length > 0`),
 	)
 }
+
+// The event list works from the keyboard: ↓ selects rows in turn, Enter
+// opens the selected row's bytes, "/" goes to the filter.
+func TestBrowserEventListByKeyboard(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	_, addr := a.startEcho(sid, nil)
+	openSession(t, ctx, a, sid)
+	roundTrip(t, addr, "keys", "keys")
+	waitRow(t, ctx, "send", `"keys"`)
+	step(t, ctx, "focus the list and walk down to the recv row with the arrow key",
+		chromedp.Focus(`#events-scroll`),
+		chromedp.Poll[chromedp.Void](`(() => {
+			const el = document.getElementById("events-scroll");
+			el.dispatchEvent(new KeyboardEvent("keydown", {key: "ArrowDown", bubbles: true}));
+			return document.querySelector("tr.ev.selected")?.dataset.kind === "recv";
+		})()`),
+	)
+	step(t, ctx, "Enter opens its hexdump",
+		chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(`[data-testid=hexdump]`),
+	)
+	step(t, ctx, "/ focuses the kind filter",
+		chromedp.KeyEvent("/"),
+		chromedp.Poll[chromedp.Void](`document.activeElement === document.getElementById("filter-kind")`),
+	)
+}
