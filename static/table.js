@@ -34,6 +34,7 @@ export function createTable({ api, state, onLifecycle }) {
   const scroller = document.getElementById("events-scroll");
   const liveState = document.getElementById("live-state");
   const jumpLatest = document.getElementById("jump-latest");
+  const pauseButton = document.getElementById("pause-live");
   const filterConn = document.getElementById("filter-conn");
   const filterKind = document.getElementById("filter-kind");
   const filterEmpty = document.getElementById("filter-empty");
@@ -320,7 +321,15 @@ export function createTable({ api, state, onLifecycle }) {
   function showLive() {
     if (liveState.dataset.state !== "live" && liveState.dataset.state !== "catching-up") return;
     const behind = Math.max(state.received, state.storedLast) - shownLast;
-    if (follow && behind > PAGE) {
+    pauseButton.hidden = !follow;
+    if (!follow) {
+      // The sockets go on; only the view is frozen, and it says so.
+      liveState.textContent = behind > 0 ? `paused: ${behind} newer events not shown` : "paused";
+      liveState.dataset.paused = "1";
+      return;
+    }
+    delete liveState.dataset.paused;
+    if (behind > PAGE) {
       liveState.textContent = `catching up (${behind} behind)…`;
       liveState.dataset.state = "catching-up";
     } else {
@@ -344,6 +353,7 @@ export function createTable({ api, state, onLifecycle }) {
     if (!follow) return;
     follow = false;
     jumpLatest.hidden = false;
+    showLive();
   }
 
   // loadTail replaces the table with the newest page and follows again. One
@@ -371,6 +381,7 @@ export function createTable({ api, state, onLifecycle }) {
     note("");
     accept(evs);
     flush();
+    showLive();
     return evs.length ? evs[evs.length - 1].seq : 0;
   }
 
@@ -447,6 +458,7 @@ export function createTable({ api, state, onLifecycle }) {
   });
   let lastScrollTop = 0;
   jumpLatest.addEventListener("click", () => loadTail().catch((e) => showError(e.message)));
+  pauseButton.addEventListener("click", stopFollowing);
 
   // ---- gaps ----------------------------------------------------------------
 

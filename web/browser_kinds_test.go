@@ -335,3 +335,27 @@ func TestBrowserEventListByKeyboard(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`document.activeElement === document.getElementById("filter-kind")`),
 	)
 }
+
+// Pause freezes the view while the sockets go on, and the indicator says
+// so and how much is not shown; Latest resumes with every event.
+func TestBrowserPauseFreezesTheViewAndSaysSo(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	_, addr := a.startEcho(sid, nil)
+	openSession(t, ctx, a, sid)
+	step(t, ctx, "pause", chromedp.Click(`[data-testid=pause]`), chromedp.WaitVisible(`[data-testid=jump-latest]`))
+	shown := evalIn[int](t, ctx, `document.querySelectorAll("tr.ev").length`)
+	roundTrip(t, addr, "while paused", "while paused")
+	step(t, ctx, "the indicator says paused and counts what is not shown",
+		chromedp.Poll[chromedp.Void](`/paused: \d+ newer events not shown/.test(document.querySelector("[data-testid=live-state]").textContent)`),
+	)
+	if n := evalIn[int](t, ctx, `document.querySelectorAll("tr.ev").length`); n != shown {
+		t.Errorf("%d rows while paused, want the %d shown before", n, shown)
+	}
+	step(t, ctx, "Latest resumes with the events of the pause",
+		chromedp.Click(`[data-testid=jump-latest]`),
+		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=live-state]").textContent === "live"`),
+	)
+	waitRow(t, ctx, "recv", `"while paused"`)
+}
