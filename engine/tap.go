@@ -28,7 +28,7 @@ type tap struct {
 	remote   string
 	capLimit int64
 	captured *atomic.Int64 // bytes kept so far; shared by a proxy's two legs
-	tokens   tokens // the session's event rate (a nil pacer: no limit)
+	tokens   tokens        // the session's event rate (a nil pacer: no limit)
 }
 
 func newTap(sink Sink, pace *pacer, session, owner, network, local, remote string, capLimit int64) *tap {
