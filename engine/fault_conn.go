@@ -25,11 +25,13 @@ type faultDir struct {
 // Reads (upstream) run on one goroutine and writes (downstream) on one
 // other at most; the reader-only and writer-only fields need no lock.
 type connFaults struct {
-	set    *faultSet
-	c      *Conn
-	sticky atomic.Bool // state that outlives the pipeline: bytes held back, a half-close
-	done   chan struct{}
-	once   sync.Once
+	set *faultSet
+	c   *Conn
+	// flags is state that outlives the pipeline: flagHeld (bytes a slicer
+	// holds back, reader only) and flagSticky (a half-close, a reset due).
+	flags atomic.Uint32
+	done  chan struct{}
+	once  sync.Once
 
 	mu       sync.Mutex
 	rolls    map[*faultInst]float64 // each fault's roll against its toxicity, once per connection
@@ -48,8 +50,21 @@ type connFaults struct {
 	downNext time.Time
 }
 
+const (
+	flagHeld uint32 = 1 << iota
+	flagSticky
+)
+
 // on reports whether the slow path is needed.
-func (cf *connFaults) on() bool { return cf.set.cur.Load() != nil || cf.sticky.Load() }
+func (cf *connFaults) on() bool { return cf.set.cur.Load() != nil || cf.flags.Load() != 0 }
+
+func (cf *connFaults) setHeld(held bool) {
+	if held {
+		cf.flags.Or(flagHeld)
+	} else {
+		cf.flags.And(^flagHeld)
+	}
+}
 
 func (cf *connFaults) applies(f *faultInst) bool {
 	cf.mu.Lock()
@@ -121,7 +136,7 @@ func (cf *connFaults) kick(f *faultInst) {
 			cf.halfUp = true
 			cf.mu.Unlock()
 			if !done {
-				cf.sticky.Store(true)
+				cf.flags.Or(flagSticky)
 				cf.event(f, true, "stopped delivering upstream: shutdown(SHUT_RD), the server reads end-of-stream; the other direction still delivers")
 				if tc, ok := cf.c.raw.(*net.TCPConn); ok {
 					tc.CloseRead()
@@ -134,7 +149,7 @@ func (cf *connFaults) kick(f *faultInst) {
 			cf.halfDown = true
 			cf.mu.Unlock()
 			if !done {
-				cf.sticky.Store(true)
+				cf.flags.Or(flagSticky)
 				cf.event(f, false, "sent FIN downstream: shutdown(SHUT_WR); the server's later writes are discarded, its reads still deliver")
 				cf.c.CloseWrite()
 			}
@@ -282,6 +297,7 @@ func (cf *connFaults) count(f *faultInst, up bool, n int) (int, bool) {
 	}
 	pass := int(max(limit-had, 0))
 	cf.counts[k] = limit
+	cf.flags.Or(flagSticky)
 	cf.resetDue = fmt.Sprintf("a reset fault reset the connection (RST) after %d bytes %s", limit, dirWord(up))
 	return pass, true
 }
@@ -357,7 +373,7 @@ func (cf *connFaults) read(b []byte) (int, error) {
 	} else {
 		if cf.pendErr != nil {
 			err, cf.pendErr = cf.pendErr, nil
-			cf.sticky.Store(cf.stickyNow())
+			cf.setHeld(false)
 			c.readFailed(err)
 			return 0, err
 		}
@@ -428,7 +444,7 @@ func (cf *connFaults) read(b []byte) (int, error) {
 	if err != nil && len(cf.pending) > 0 {
 		cf.pendErr, err = err, nil
 	}
-	cf.sticky.Store(cf.stickyNow())
+	cf.setHeld(len(cf.pending) > 0 || cf.pendErr != nil)
 	if n > 0 {
 		c.tap.data(KindRecv, b[:n])
 	}
@@ -440,12 +456,6 @@ func (cf *connFaults) read(b []byte) (int, error) {
 		c.readFailed(err)
 	}
 	return n, err
-}
-
-func (cf *connFaults) stickyNow() bool {
-	cf.mu.Lock()
-	defer cf.mu.Unlock()
-	return len(cf.pending) > 0 || cf.pendErr != nil || cf.halfUp || cf.halfDown || cf.resetDue != ""
 }
 
 // write is Conn.Write with faults: downstream.
@@ -551,7 +561,6 @@ func (cf *connFaults) write(b []byte) (int, error) {
 			piece = piece[k:]
 		}
 	}
-	cf.sticky.Store(cf.stickyNow())
 	if resetHit {
 		cf.resetNow(cf.due())
 		return written, errFaultReset

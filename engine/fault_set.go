@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"slices"
+	"sync/atomic"
 )
 
 // add adds f: a refuse stops the listener, and every open connection
@@ -117,9 +118,16 @@ func (s *faultSet) describe() []Fault {
 	return out
 }
 
-// attach gives an accepted connection its fault state and applies the
-// faults active now. Call before its handler runs.
+// faultsDetached, set by the benchmarks only, accepts connections without
+// a fault pipeline: their baseline.
+var faultsDetached atomic.Bool
+
+// attach gives an accepted connection its fault state; start then applies
+// the faults active now (after its accept event).
 func (s *faultSet) attach(c *Conn) {
+	if faultsDetached.Load() {
+		return
+	}
 	cf := &connFaults{set: s, c: c, done: make(chan struct{}), rolls: map[*faultInst]float64{},
 		counts: map[faultDir]int64{}}
 	s.mu.Lock()
@@ -127,9 +135,19 @@ func (s *faultSet) attach(c *Conn) {
 		s.conns = map[*connFaults]struct{}{}
 	}
 	s.conns[cf] = struct{}{}
-	list := slices.Clone(s.list)
 	s.mu.Unlock()
 	c.fx = cf
+}
+
+// start applies the faults active now to a connection just accepted.
+// Call before its handler runs.
+func (cf *connFaults) start() {
+	if cf == nil {
+		return
+	}
+	cf.set.mu.Lock()
+	list := slices.Clone(cf.set.list)
+	cf.set.mu.Unlock()
 	for _, f := range list {
 		cf.kick(f)
 	}

@@ -205,6 +205,7 @@ func (s *StreamServer) acceptLoop() {
 		}
 		t := newTap(lab.sink, s.env.pace, s.env.Session, s.env.ID, s.net, c.LocalAddr().String(), c.RemoteAddr().String(), lab.cfg.CaptureCap)
 		conn := newConn(c, t, nil)
+		s.faults.attach(conn)
 		s.mu.Lock()
 		if s.stopping {
 			s.mu.Unlock()
@@ -234,7 +235,7 @@ func (s *StreamServer) acceptLoop() {
 		}
 		t.emit(accept)
 		if refusal == nil {
-			s.faults.attach(conn)
+			conn.fx.start()
 		}
 		if refusal != nil {
 			free()
