@@ -33,12 +33,12 @@ func TestFaultRoutes(t *testing.T) {
 	}
 
 	// The fault acts: the peer is reset, and the recording has its event.
+	// (The RST can come so soon that connect itself reports it.)
 	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		_, err = c.Read(make([]byte, 10))
+		c.Close()
 	}
-	_, err = c.Read(make([]byte, 10))
-	c.Close()
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("read: %v, want ECONNRESET", err)
 	}
