@@ -2,9 +2,12 @@ package engine
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -361,5 +364,100 @@ func TestFaultUDPDuplicateAndReorder(t *testing.T) {
 	udpSend(t, c, srv.Addr, []byte("alone"))
 	if got := udpRecv(t, c, srv.Addr); string(got) != "alone" {
 		t.Errorf("reply %q", got)
+	}
+}
+
+// Upstream half-close on a proxy: the target reads end-of-stream while the
+// client still gets what the target sends.
+func TestFaultHalfCloseUpstreamThroughAProxy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	lab, sink := newTestLab(t, LabConfig{Policy: &DialPolicy{LabPorts: testPorts,
+		AllowAddrs: []netip.AddrPort{netip.MustParseAddrPort(ln.Addr().String())}}})
+	served := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(waitTimeout))
+		b, err := io.ReadAll(c) // until the proxy passes the FIN on
+		if err == nil {
+			_, err = c.Write(append([]byte("bye after "), byte('0'+len(b))))
+		}
+		served <- err
+	}()
+	opts, _ := json.Marshal(map[string]any{"target": ln.Addr().String()})
+	proxy, err := lab.StartServer("s", ServerSpec{Kind: "tcp-proxy", Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addFault(t, lab, "s", proxy.ID, `{"type":"half-close","direction":"upstream"}`)
+	c := dial(t, proxy.Addr)
+	if got := readToEOF(t, c); string(got) != "bye after 0" {
+		t.Errorf("client read %q, want the target's reply after its EOF", got)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	sink.waitFor(t, "the half-close event", hasFault(proxy.ID, "half-close"))
+}
+
+// Removing a slicer while it holds bytes back delivers them all, in order.
+func TestFaultSlicerRemovedMidStreamKeepsBytes(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{})
+	srv := startEcho(t, lab, "s", "")
+	addFault(t, lab, "s", srv.ID, `{"type":"slicer","direction":"upstream","attributes":{"size":1,"delay_us":20000}}`)
+	c := dial(t, srv.Addr)
+	data := []byte("0123456789abcdefghijklmnopqrstuvwxyz")
+	write(t, c, data)
+	sink.waitFor(t, "a few slices", func(evs []Event) bool { return len(filter(evs, KindRecv, srv.ID)) >= 3 })
+	if err := lab.RemoveFault("s", srv.ID, "slicer"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readN(t, c, len(data)); !bytes.Equal(got, data) {
+		t.Errorf("echo %q, want %q", got, data)
+	}
+}
+
+// Toxicity 0: the fault never applies.
+func TestFaultToxicityZeroNeverActs(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{})
+	srv := startEcho(t, lab, "s", "")
+	addFault(t, lab, "s", srv.ID, `{"type":"reset","toxicity":0}`)
+	c := dial(t, srv.Addr)
+	write(t, c, []byte("fine"))
+	if got := readN(t, c, 4); string(got) != "fine" {
+		t.Errorf("echo %q", got)
+	}
+	if fe := faultEvents(sink.events(), srv.ID, "reset"); len(fe) != 0 {
+		t.Errorf("fault events %v", fe)
+	}
+}
+
+// On tls-echo the faults act on the plaintext: a slicer splits the
+// decrypted bytes into reads, the TLS session stays intact.
+func TestFaultTLSPlaintextSlicer(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{})
+	srv := startTLSEcho(t, lab, "")
+	addFault(t, lab, "s", srv.ID, `{"type":"slicer","direction":"upstream","attributes":{"size":2}}`)
+	c, err := dialTLS(t, srv.Addr, &tls.Config{RootCAs: serverPool(t, srv), ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, c, []byte("secret"))
+	if got := readN(t, c, 6); string(got) != "secret" {
+		t.Errorf("echo %q", got)
+	}
+	evs := sink.waitFor(t, "3 plaintext reads", func(evs []Event) bool { return len(filter(evs, KindRecv, srv.ID)) >= 3 })
+	for _, ev := range filter(evs, KindRecv, srv.ID) {
+		if ev.Net != NetTLS || ev.Len != 2 {
+			t.Errorf("recv %s of %d bytes, want tls and 2", ev.Net, ev.Len)
+		}
 	}
 }
