@@ -164,7 +164,8 @@ type pipeline struct {
 type faultSet struct {
 	cur atomic.Pointer[pipeline]
 
-	mu      sync.Mutex
+	ops     sync.Mutex // serializes add, update and remove
+	mu      sync.Mutex // guards what follows; taken after a server's own lock
 	list    []*faultInst
 	changed chan struct{}
 	conns   map[*connFaults]struct{}
@@ -216,11 +217,11 @@ type faultable interface {
 }
 
 func (s *StreamServer) faultSet() *faultSet {
-	s.faults.mu.Lock()
+	s.faults.ops.Lock()
 	if s.faults.refuse == nil {
 		s.faults.refuse = s.setRefused
 	}
-	s.faults.mu.Unlock()
+	s.faults.ops.Unlock()
 	return &s.faults
 }
 func (s *StreamServer) faultsUDP() bool     { return false }

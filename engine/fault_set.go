@@ -15,17 +15,23 @@ import (
 // takes the new fault at once (a reset after 0 bytes, a half-close, an
 // idle timer).
 func (s *faultSet) add(f *faultInst) error {
+	s.ops.Lock()
+	defer s.ops.Unlock()
 	s.mu.Lock()
 	if s.get(f.name) != nil {
 		s.mu.Unlock()
 		return faultError("name", "a fault named %q is already on this server: change it (PATCH), remove it first, or give the new one another name", f.name)
 	}
-	if f.typ == "refuse" && !s.refused() && s.refuse != nil {
+	refuse := f.typ == "refuse" && !s.refused() && s.refuse != nil
+	s.mu.Unlock()
+	// The listener closes outside s.mu: a stopping server holds its own
+	// lock while its connections detach from the set.
+	if refuse {
 		if err := s.refuse(true, f); err != nil {
-			s.mu.Unlock()
 			return err
 		}
 	}
+	s.mu.Lock()
 	s.list = append(s.list, f)
 	s.publish()
 	conns := slices.Collect(maps.Keys(s.conns))
@@ -39,21 +45,29 @@ func (s *faultSet) add(f *faultInst) error {
 // remove removes the fault called name. Removing the last refuse listens
 // again on the same port.
 func (s *faultSet) remove(name string) error {
+	s.ops.Lock()
+	defer s.ops.Unlock()
 	s.mu.Lock()
 	f := s.get(name)
 	if f == nil {
 		s.mu.Unlock()
 		return errNoFault(name)
 	}
-	i := slices.Index(s.list, f)
-	s.list = slices.Delete(s.list, i, i+1)
-	if f.typ == "refuse" && !s.refused() && s.refuse != nil {
-		if err := s.refuse(false, f); err != nil {
-			s.list = slices.Insert(s.list, i, f) // still refusing: the visitor may try again
-			s.mu.Unlock()
-			return err
+	refusing := 0
+	for _, g := range s.list {
+		if g.typ == "refuse" {
+			refusing++
 		}
 	}
+	s.mu.Unlock()
+	if f.typ == "refuse" && refusing == 1 && s.refuse != nil {
+		if err := s.refuse(false, f); err != nil {
+			return err // still refusing: the visitor may try again
+		}
+	}
+	s.mu.Lock()
+	i := slices.Index(s.list, f)
+	s.list = slices.Delete(s.list, i, i+1)
 	s.publish()
 	conns := slices.Collect(maps.Keys(s.conns))
 	s.mu.Unlock()
@@ -66,6 +80,8 @@ func (s *faultSet) remove(name string) error {
 // update changes a fault's toxicity and attributes (merged over the
 // current ones) in place: connections keep their state of it.
 func (s *faultSet) update(name string, patch FaultPatch) (Fault, error) {
+	s.ops.Lock()
+	defer s.ops.Unlock()
 	s.mu.Lock()
 	f := s.get(name)
 	s.mu.Unlock()
@@ -161,7 +177,7 @@ func (s *faultSet) detach(cf *connFaults) {
 
 // setRefused closes the listener (on) or listens again on the same port
 // (the port stays claimed from the pool meanwhile). Called by the fault
-// set with its lock held.
+// set, its changes serialized (ops) but without its lock.
 func (s *StreamServer) setRefused(on bool, f *faultInst) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -180,6 +180,10 @@ func TestFaultRefuseThenListensAgainOnTheSamePort(t *testing.T) {
 	lab, sink := newTestLab(t, LabConfig{})
 	srv := startEcho(t, lab, "s", "")
 	open := dial(t, srv.Addr)
+	// Accepted first: a connection still in the listen backlog is reset
+	// when the listener closes.
+	write(t, open, []byte("x"))
+	readN(t, open, 1)
 	addFault(t, lab, "s", srv.ID, `{"type":"refuse"}`)
 	if _, err := net.DialTimeout("tcp", srv.Addr, waitTimeout); Classify(err).Errno != "ECONNREFUSED" {
 		t.Fatalf("dial while refused: %v, want ECONNREFUSED", err)
@@ -460,4 +464,29 @@ func TestFaultTLSPlaintextSlicer(t *testing.T) {
 			t.Errorf("recv %s of %d bytes, want tls and 2", ev.Net, ev.Len)
 		}
 	}
+}
+
+// A server stopped while it refuses stops cleanly, its open connections
+// closed; faults added while it stops do not deadlock.
+func TestFaultStopWhileRefusing(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{})
+	srv := startEcho(t, lab, "s", "")
+	c := dial(t, srv.Addr)
+	write(t, c, []byte("x"))
+	readN(t, c, 1)
+	addFault(t, lab, "s", srv.ID, `{"type":"refuse"}`)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 20 {
+			lab.AddFault("s", srv.ID, FaultSpec{Type: "latency"})
+			lab.RemoveFault("s", srv.ID, "latency")
+		}
+	}()
+	if _, err := lab.StopServer("s", srv.ID); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	readToEOF(t, c)
+	sink.waitFor(t, "server-stop", func(evs []Event) bool { return len(filter(evs, KindServerStop, srv.ID)) == 1 })
 }
