@@ -92,7 +92,7 @@ var faultTypes = map[string]*faultType{
 		{Name: "jitter_ms", Type: OptInt, Default: 0, Min: intp(0), Max: intp(60000), Unit: "ms", Help: "the delay varies by up to this much either way"},
 	}},
 	"bandwidth": {name: "bandwidth", help: "limits the rate", attrs: []OptionSpec{
-		{Name: "rate", Type: OptInt, Default: 100, Min: intp(1), Max: intp(1 << 20), Unit: "KB/s", Help: "the most kilobytes a second in the fault's direction"},
+		{Name: "rate", Type: OptInt, Default: 100, Min: intp(1), Max: intp(1 << 20), Unit: "KB/s", Help: "the most kilobytes (1024 bytes) a second in the fault's direction"},
 	}},
 	"slicer": {name: "slicer", help: "cuts one chunk into many small ones", attrs: []OptionSpec{
 		{Name: "size", Type: OptInt, Default: 1, Min: intp(1), Max: intp(MaxRecvSize), Unit: "bytes", Help: "the size of each piece"},

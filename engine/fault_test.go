@@ -490,3 +490,21 @@ func TestFaultStopWhileRefusing(t *testing.T) {
 	readToEOF(t, c)
 	sink.waitFor(t, "server-stop", func(evs []Event) bool { return len(filter(evs, KindServerStop, srv.ID)) == 1 })
 }
+
+// A downstream stall holds the server's writes: the client gets nothing
+// until it is lifted, then everything, in order.
+func TestFaultStallDownstreamHoldsWrites(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{})
+	srv := startEcho(t, lab, "s", "")
+	addFault(t, lab, "s", srv.ID, `{"type":"stall","direction":"downstream"}`)
+	c := dial(t, srv.Addr)
+	write(t, c, []byte("held"))
+	sink.waitFor(t, "the stall event", hasFault(srv.ID, "stall"))
+	if len(filter(sink.events(), KindSend, srv.ID)) != 0 {
+		t.Fatal("the server wrote while stalled")
+	}
+	lab.RemoveFault("s", srv.ID, "stall")
+	if got := readN(t, c, 4); string(got) != "held" {
+		t.Errorf("echo %q", got)
+	}
+}
