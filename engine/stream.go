@@ -137,7 +137,7 @@ func (s *StreamServer) listener() net.Listener {
 }
 
 func (s *StreamServer) serve() {
-	s.env.Emit(Event{Kind: KindListen, Net: s.net, Local: s.ln.Addr().String()})
+	s.env.Emit(Event{Kind: KindListen, Net: s.net, Local: s.listener().Addr().String()})
 	if s.OnServe != nil {
 		s.OnServe()
 	}
