@@ -95,3 +95,21 @@ func TestFaultRoutesBadInput(t *testing.T) {
 	var e apiErrBody
 	checkErr(t, "fault on a stopped server", a.do("POST", base, `{"type":"latency"}`, &e), e, http.StatusConflict, "", "stopped")
 }
+
+// Each preset's fault can be posted as it is.
+func TestFaultPresetsPostAsTheyAre(t *testing.T) {
+	a := newTestApp(t)
+	sess := a.newSession()
+	id, _ := a.startEcho(sess, nil)
+	base := "/api/sessions/" + sess + "/servers/" + id + "/faults"
+	for _, p := range engine.FaultPresets {
+		var f engine.Fault
+		if code := a.do("POST", base, p.Fault, &f); code != http.StatusCreated {
+			t.Errorf("preset %s: status %d", p.Label, code)
+			continue
+		}
+		if code := a.do("DELETE", base+"/"+f.Name, nil, nil); code != http.StatusNoContent {
+			t.Errorf("preset %s: DELETE status %d", p.Label, code)
+		}
+	}
+}
