@@ -35,6 +35,9 @@ type Conn struct {
 	// close event (a TLS layer's ciphertext totals, see startTLS). It is
 	// called when that event is emitted.
 	closeMeta func() map[string]any
+	// fx is the connection's state of its server's faults (nil: it takes
+	// none, as a client's or a proxy's upstream leg).
+	fx *connFaults
 }
 
 // newConn wraps the socket c. release is called once when it closes.
@@ -57,6 +60,9 @@ func (c *Conn) RemoteAddr() net.Addr { return c.raw.RemoteAddr() }
 // peer), a reset (RST: an error event, then the close), or another error.
 // Errors after this side began closing are not reported: they are its own.
 func (c *Conn) Read(b []byte) (int, error) {
+	if c.fx != nil && c.fx.on() {
+		return c.fx.read(b)
+	}
 	n, err := c.rw.Read(b)
 	if n > 0 {
 		c.tap.data(KindRecv, b[:n])
@@ -73,6 +79,7 @@ func (c *Conn) readFailed(err error) {
 	c.mu.Unlock()
 	switch {
 	case closing || fin:
+	case c.fx != nil && c.fx.ownEOF(err): // an upstream half-close fault: its fault event said it
 	case errors.Is(err, io.EOF):
 		c.mu.Lock()
 		c.peerFIN = true
@@ -122,6 +129,9 @@ func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
 // net.Conn writes everything or fails; a failure is an error event saying
 // how much was written).
 func (c *Conn) Write(b []byte) (int, error) {
+	if c.fx != nil && c.fx.on() {
+		return c.fx.write(b)
+	}
 	c.tap.data(KindSend, b)
 	n, err := c.rw.Write(b)
 	if err != nil {
@@ -184,6 +194,9 @@ func (c *Conn) closeSocket(reason string) {
 	}
 	c.mu.Unlock()
 	c.closeOnce.Do(func() {
+		if c.fx != nil {
+			c.fx.closed()
+		}
 		c.tap.stop()
 		c.raw.Close()
 		c.release()

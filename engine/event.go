@@ -26,6 +26,8 @@ const (
 	KindTimeout      Kind = "timeout"
 	KindRetry        Kind = "retry"
 	KindError        Kind = "error"
+	// KindFault is a fault acting (see engine/fault.go).
+	KindFault Kind = "fault"
 	// KindLoss marks events the recorder could not keep (see docs/safety.md):
 	// it is written by the recorder, never by the engine.
 	KindLoss Kind = "loss"

@@ -694,3 +694,49 @@ func (l *Lab) CloseClient(session, id string, half bool) (ClientInfo, error) {
 	err = c.Close(half)
 	return c.Info(), err
 }
+
+// AddFault adds a fault to a running server of session; it acts at once on
+// the server's open connections and on every new one.
+func (l *Lab) AddFault(session, serverID string, spec FaultSpec) (Fault, error) {
+	srv, err := l.faultServer(session, serverID)
+	if err != nil {
+		return Fault{}, err
+	}
+	f, err := newFault(spec, srv.faultsUDP())
+	if err != nil {
+		return Fault{}, err
+	}
+	if err := srv.faultSet().add(f); err != nil {
+		return Fault{}, err
+	}
+	return f.describe(), nil
+}
+
+// Faults lists the faults of a running server of session, in the order
+// they were added.
+func (l *Lab) Faults(session, serverID string) ([]Fault, error) {
+	srv, err := l.faultServer(session, serverID)
+	if err != nil {
+		return nil, err
+	}
+	return srv.faultSet().describe(), nil
+}
+
+// UpdateFault changes a fault's toxicity and attributes; traffic under way
+// keeps its bytes and their order.
+func (l *Lab) UpdateFault(session, serverID, name string, patch FaultPatch) (Fault, error) {
+	srv, err := l.faultServer(session, serverID)
+	if err != nil {
+		return Fault{}, err
+	}
+	return srv.faultSet().update(name, patch)
+}
+
+// RemoveFault removes a fault (ErrNotFound when it is not there).
+func (l *Lab) RemoveFault(session, serverID, name string) error {
+	srv, err := l.faultServer(session, serverID)
+	if err != nil {
+		return err
+	}
+	return srv.faultSet().remove(name)
+}

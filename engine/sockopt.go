@@ -401,7 +401,7 @@ func (so sockOpts) attach(env *Env, s *StreamServer, facts listenFacts) {
 	s.Details = facts.effective
 	if so.maxClients > 0 {
 		s.Counters = func() map[string]int64 {
-			n, ok := acceptQueue(s.ln)
+			n, ok := acceptQueue(s.listener()) // a refuse fault replaces it
 			if !ok {
 				return nil
 			}

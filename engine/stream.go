@@ -68,7 +68,13 @@ type StreamServer struct {
 
 	conns    map[*Conn]struct{} // guarded by mu
 	stopping bool               // guarded by mu
-	quit     chan struct{}      // closed by stop; made on first use (guarded by mu)
+	// faults are the server's faults (fault.go); refused says a refuse
+	// fault closed the listener, and relisten is closed when it listens
+	// again (both guarded by mu).
+	faults   faultSet
+	refused  bool
+	relisten chan struct{}
+	quit     chan struct{} // closed by stop; made on first use (guarded by mu)
 
 	wg       sync.WaitGroup
 	stopOnce sync.Once
@@ -119,12 +125,19 @@ func (b *serverBase) stopped(reason string) {
 		Meta: map[string]any{"kind": info.Kind, "reason": reason}})
 }
 
-func (s *StreamServer) addr() string { return s.ln.Addr().String() }
+func (s *StreamServer) addr() string { return s.listener().Addr().String() }
 
-func (s *StreamServer) discard() { s.ln.Close() }
+func (s *StreamServer) discard() { s.listener().Close() }
+
+// listener returns the listening socket (a refuse fault replaces it).
+func (s *StreamServer) listener() net.Listener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ln
+}
 
 func (s *StreamServer) serve() {
-	s.env.Emit(Event{Kind: KindListen, Net: s.net, Local: s.ln.Addr().String()})
+	s.env.Emit(Event{Kind: KindListen, Net: s.net, Local: s.listener().Addr().String()})
 	if s.OnServe != nil {
 		s.OnServe()
 	}
@@ -166,12 +179,21 @@ func (s *StreamServer) acceptLoop() {
 				return
 			}
 		}
-		c, err := s.ln.Accept()
+		ln := s.listener()
+		c, err := ln.Accept()
 		if err != nil {
 			free()
 			s.mu.Lock()
-			stopping := s.stopping
+			stopping, refused, relisten := s.stopping, s.refused || s.ln != ln, s.relisten
 			s.mu.Unlock()
+			if refused && !stopping {
+				select { // a refuse fault: wait until it is removed
+				case <-relisten:
+					continue
+				case <-quit:
+					return
+				}
+			}
 			if stopping || errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -183,6 +205,7 @@ func (s *StreamServer) acceptLoop() {
 		}
 		t := newTap(lab.sink, s.env.pace, s.env.Session, s.env.ID, s.net, c.LocalAddr().String(), c.RemoteAddr().String(), lab.cfg.CaptureCap)
 		conn := newConn(c, t, nil)
+		s.faults.attach(conn)
 		s.mu.Lock()
 		if s.stopping {
 			s.mu.Unlock()
@@ -211,6 +234,9 @@ func (s *StreamServer) acceptLoop() {
 			accept.Meta = s.OnAccept(conn)
 		}
 		t.emit(accept)
+		if refusal == nil {
+			conn.fx.start()
+		}
 		if refusal != nil {
 			free()
 			ev := t.event(KindError)
@@ -260,8 +286,9 @@ func (s *StreamServer) stop(reason string) {
 		for c := range s.conns {
 			c.stop(stopText(reason))
 		}
+		ln := s.ln
 		s.mu.Unlock()
-		s.ln.Close()
+		ln.Close()
 		s.wg.Wait()
 		s.stopped(reason)
 	})

@@ -125,6 +125,9 @@ type packetServer struct {
 	lru      list.List // of *udpFlow, the most recently heard first
 	stopping bool
 
+	faults faultSet      // drop, duplicate, reorder (fault_udp.go)
+	held   *heldDatagram // a datagram a reorder fault holds back (read goroutine only)
+
 	closing  atomic.Bool   // set before the socket closes: errors after it are its own doing
 	done     chan struct{} // closed by stop
 	wg       sync.WaitGroup
@@ -218,6 +221,9 @@ func (s *packetServer) readLoop() {
 	for {
 		n, _, flags, from, err := s.pc.ReadMsgUDPAddrPort(buf, nil)
 		if err != nil {
+			if s.heldTimeout(err) {
+				continue
+			}
 			if s.closing.Load() || errors.Is(err, net.ErrClosed) || !s.readFailed(err) {
 				return
 			}
@@ -227,7 +233,12 @@ func (s *packetServer) readLoop() {
 		if msgTrunc != 0 {
 			truncated = flags&msgTrunc != 0
 		}
-		s.handle(buf[:n], truncated, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+		peer := netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		if p := s.faults.cur.Load(); p != nil || s.held != nil {
+			s.handleFaulted(p, buf[:n], truncated, peer)
+			continue
+		}
+		s.handle(buf[:n], truncated, peer)
 	}
 }
 
@@ -289,6 +300,9 @@ func (s *packetServer) handle(b []byte, truncated bool, peer netip.AddrPort) {
 	if s.prefix != nil {
 		s.out = append(append(s.out[:0], s.prefix...), b...)
 		reply = s.out
+	}
+	if p := s.faults.cur.Load(); p != nil && s.faultReply(p, f, reply, peer) {
+		return
 	}
 	// The event comes first, so that it precedes the peer's reaction in the
 	// recording; a failed sendto follows it with an error event.

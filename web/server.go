@@ -31,6 +31,10 @@ type Lab interface {
 	MaxEventRate() int
 	Throttled(session string) int64
 	OpenSockets() (open, max int64)
+	AddFault(session, serverID string, spec engine.FaultSpec) (engine.Fault, error)
+	Faults(session, serverID string) ([]engine.Fault, error)
+	UpdateFault(session, serverID, name string, patch engine.FaultPatch) (engine.Fault, error)
+	RemoveFault(session, serverID, name string) error
 }
 
 // Store is what web reads of the recording.
