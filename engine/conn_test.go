@@ -71,9 +71,8 @@ func TestClientPeerResetIsRecordedAsThePeers(t *testing.T) {
 	if n := len(filter(evs, KindClose, cli.ID)); n != 1 {
 		t.Errorf("%d close events, want 1:\n%s", n, dumpEvents(evs))
 	}
-	if st := clientState(t, lab, "s", cli.ID); st != StateClosed {
-		t.Errorf("client state %s, want closed", st)
-	}
+	// The state follows the close event (the read loop sets it after).
+	sink.waitFor(t, "the client's state to be closed", func([]Event) bool { return clientState(t, lab, "s", cli.ID) == StateClosed })
 }
 
 // The same classifier runs on a server's connections: a terminal client

@@ -301,7 +301,6 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 
 	srv, err := kind.start(env, opts)
 	l.mu.Lock()
-	sl.starting--
 	if err == nil {
 		if _, err = l.usable(session); err != nil {
 			// Deleted (or shut down) while binding: nothing of it is recorded.
@@ -312,6 +311,7 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 		}
 	}
 	if err != nil {
+		sl.starting--
 		delete(l.ids, id)
 		l.mu.Unlock()
 		l.socks.put()
@@ -323,7 +323,6 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	info := ServerInfo{ID: id, Session: session, Kind: kind.Name, Net: kind.Net, Name: spec.Name, Addr: addr,
 		Options: opts, State: StateRunning, StartedAt: time.Now(), Restored: spec.Restore}
 	srv.setInfo(info)
-	sl.servers[id] = srv
 	l.mu.Unlock()
 
 	meta := map[string]any{"kind": kind.Name, "name": spec.Name, "options": opts, "port": portOf(addr),
@@ -333,6 +332,23 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	}
 	l.sink.Emit(Event{Session: session, Server: id, At: info.StartedAt, Kind: KindServerStart, Net: kind.Net, Local: addr, Meta: meta})
 	srv.serve()
+	// The server is listed only once it serves, so a stop (a deleted
+	// session, shutdown) never races its start; one that came meanwhile
+	// stops it here.
+	l.mu.Lock()
+	sl.starting--
+	if _, err := l.usable(session); err != nil {
+		reason := StopSessionGone
+		if l.closed {
+			reason = StopShutdown
+		}
+		delete(l.ids, id)
+		l.mu.Unlock()
+		srv.stop(reason)
+		return ServerInfo{}, err
+	}
+	sl.servers[id] = srv
+	l.mu.Unlock()
 	l.log.Info("server started", "session", session, "server", id, "kind", kind.Name, "addr", addr, "restored", spec.Restore)
 	return srv.Info(), nil
 }
