@@ -64,6 +64,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 		return c.fx.read(b)
 	}
 	n, err := c.rw.Read(b)
+	if c.fx != nil && c.fx.on() {
+		return c.fx.readLate(b, n, err) // a fault was added while this read waited
+	}
 	if n > 0 {
 		c.tap.data(KindRecv, b[:n])
 	}

@@ -344,3 +344,21 @@ func (l *Lab) faultServer(session, id string) (faultable, error) {
 func errNoFault(name string) error {
 	return fmt.Errorf("fault %q: %w", name, ErrNotFound)
 }
+
+// FaultTypeInfo is one fault type as the page offers it.
+type FaultTypeInfo struct {
+	Name       string       `json:"name"`
+	Help       string       `json:"help"`
+	Attributes []OptionSpec `json:"attributes"`
+}
+
+// FaultTypes lists the fault types a server of transport net ("udp" for
+// datagram faults, else stream ones) takes, sorted.
+func FaultTypes(net string) []FaultTypeInfo {
+	var out []FaultTypeInfo
+	for _, n := range faultTypesFor(net == NetUDP) {
+		ft := faultTypes[n]
+		out = append(out, FaultTypeInfo{Name: ft.name, Help: ft.help, Attributes: ft.attrs})
+	}
+	return out
+}

@@ -386,6 +386,20 @@ func (cf *connFaults) read(b []byte) (int, error) {
 		n, err = c.rw.Read(buf)
 		at = time.Now()
 	}
+	return cf.finishRead(b, n, err, at, fromPending, faults)
+}
+
+// readLate applies the faults to a read that began before any fault was
+// active and returned after one was added (a handler waits in Read most of
+// the time): the bytes it brought go through the pipeline like any other.
+func (cf *connFaults) readLate(b []byte, n int, err error) (int, error) {
+	return cf.finishRead(b, n, err, time.Now(), false, cf.active(cf.set.cur.Load(), true))
+}
+
+// finishRead applies faults to the n bytes (and err) a read brought, emits
+// the recv event for what the handler gets, and classifies the error.
+func (cf *connFaults) finishRead(b []byte, n int, err error, at time.Time, fromPending bool, faults []*faultInst) (int, error) {
+	c := cf.c
 	resetHit := false
 	for _, f := range faults {
 		if n == 0 {

@@ -508,3 +508,24 @@ func TestFaultStallDownstreamHoldsWrites(t *testing.T) {
 		t.Errorf("echo %q", got)
 	}
 }
+
+// A fault added while the server waits in a read of an open connection
+// applies to the bytes that read brings: a learner adds "reset" to a live
+// connection and the very next send is cut off.
+func TestFaultAddedDuringAWaitingReadApplies(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{})
+	srv := startEcho(t, lab, "s", "")
+	c := dial(t, srv.Addr)
+	write(t, c, []byte("a"))
+	readN(t, c, 1) // the echo answered: its handler now waits in the next read
+	sink.waitFor(t, "the echo's send", func(evs []Event) bool { return len(filter(evs, KindSend, srv.ID)) == 1 })
+	addFault(t, lab, "s", srv.ID, `{"type":"reset","direction":"upstream","attributes":{"bytes":1}}`)
+	write(t, c, []byte("hello"))
+	if err := readErr(c); Classify(err).Errno != "ECONNRESET" {
+		t.Fatalf("peer's read: %v, want ECONNRESET from the fault added while the server waited", err)
+	}
+	evs := sink.waitFor(t, "the reset's fault event", hasFault(srv.ID, "reset"))
+	if got := sumLen(filter(evs, KindRecv, srv.ID)); got != 2 {
+		t.Errorf("server read %d bytes, want 2 (a, then the 1 byte the fault let through)", got)
+	}
+}

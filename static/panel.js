@@ -110,6 +110,21 @@ export function createPanel({ sessionID, api, startServer }) {
       await startServer(again);
       return;
     }
+    const fault = e.target.closest("form[data-action=fault-add], form[data-action=fault-remove]");
+    if (fault) {
+      e.preventDefault();
+      await busy(fault, async () => {
+        try {
+          const base = `${api}/servers/${fault.dataset.server}/faults`;
+          if (fault.dataset.action === "fault-remove") await call("DELETE", `${base}/${encodeURIComponent(fault.dataset.name)}`);
+          else await call("POST", base, fault.dataset.fault ? JSON.parse(fault.dataset.fault) : faultOf(fault.elements));
+          await refresh();
+        } catch (err) {
+          showError(err.message);
+        }
+      });
+      return;
+    }
     const form = e.target.closest("form[data-action=send]");
     if (!form) return;
     e.preventDefault();
@@ -149,6 +164,21 @@ export function createPanel({ sessionID, api, startServer }) {
   });
 
   return { refresh, scheduleRefresh, showCopyButtons, updateTargets, markUnreachable, markReachable, clear };
+}
+
+// faultOf reads the panel's fault form as the API takes it: attributes
+// written "name=value name=value" become numbers (a word that is not
+// name=number is sent as it is, for the server to explain).
+export function faultOf(f) {
+  const spec = { type: f.type.value, direction: f.direction.value };
+  if (f.toxicity.value.trim() !== "") spec.toxicity = Number(f.toxicity.value);
+  const attrs = {};
+  for (const kv of f.attributes.value.replaceAll(",", " ").split(/\s+/).filter(Boolean)) {
+    const [k, v] = kv.split("=");
+    attrs[k] = v !== undefined && /^-?\d+$/.test(v) ? Number(v) : v;
+  }
+  if (Object.keys(attrs).length) spec.attributes = attrs;
+  return spec;
 }
 
 // Copy buttons next to the terminal snippets (only where the browser lets a

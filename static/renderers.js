@@ -37,6 +37,7 @@ export const renderers = {
     const opts = Object.entries(m).map(([k, v]) => `${k} ${v}`).join(" · ");
     return `accepted ${ev.remote}${opts ? ` · ${opts}` : ""}`;
   },
+  fault: (ev, m) => `fault "${m.fault}" (${m.type}, ${m.direction}): ${m.action}`,
   loss: (ev, m) => `${m.events} events were not recorded (${m.from} to ${m.to})${m.reason ? `: ${m.reason}` : ""}`,
   connect: (ev, m) => (m.proxy_for ? `proxy's upstream leg → ${m.target} (for ${m.proxy_for})` : `${m.client || "tcp"} client → ${m.target || ev.remote}`),
   listen: (ev) => `listening on ${ev.local}${ev.net && ev.net !== "tcp" ? ` (${ev.net})` : ""}`,

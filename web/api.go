@@ -227,6 +227,8 @@ type serverView struct {
 	// Summary is the options in words ("mode prefix · recv_size 4096").
 	Summary  string           `json:"summary"`
 	Snippets []engine.Snippet `json:"snippets"`
+	// Faults are a running server's active faults.
+	Faults []engine.Fault `json:"faults,omitempty"`
 }
 
 // newServerView adds what the page shows of a server to its description.
@@ -258,7 +260,11 @@ func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, erro
 				Options: e.Options, State: engine.StateStopped, StartedAt: e.At, StoppedAt: e.StoppedAt, StopReason: e.StopReason}
 		})
 	for _, info := range servers {
-		v.Servers = append(v.Servers, newServerView(info))
+		sv := newServerView(info)
+		if info.State == engine.StateRunning {
+			sv.Faults, _ = s.lab.Faults(sess.ID, info.ID)
+		}
+		v.Servers = append(v.Servers, sv)
 	}
 	clients := merge(recClients, s.lab.Clients(sess.ID), func(c engine.ClientInfo) string { return c.ID },
 		func(e sessions.Endpoint) engine.ClientInfo {

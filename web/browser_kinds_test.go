@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -358,4 +359,43 @@ func TestBrowserPauseFreezesTheViewAndSaysSo(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=live-state]").textContent === "live"`),
 	)
 	waitRow(t, ctx, "recv", `"while paused"`)
+}
+
+// A fault added from the page acts on the real socket: a reset after the
+// first byte, and the page client's next read fails with ECONNRESET, its
+// hint shown, next to the fault event that caused it.
+func TestBrowserResetFaultFromThePage(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	_, addr := a.startEcho(sid, nil)
+	a.openClient(sid, addr)
+	openSession(t, ctx, a, sid)
+	waitPanelSettled(t, ctx)
+	step(t, ctx, "add a reset fault from the server's panel",
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("li[data-testid=server] details.faults").open = true`),
+		chromedp.SetValue(`[data-testid=fault-type]`, "reset"),
+		chromedp.SetValue(`[data-testid=fault-direction]`, "upstream"),
+		chromedp.SendKeys(`[data-testid=fault-attributes]`, "bytes=1"),
+		chromedp.Click(`[data-testid=fault-add]`),
+		chromedp.WaitVisible(`[data-testid=fault][data-name=reset]`),
+	)
+	waitPanelSettled(t, ctx)
+	step(t, ctx, "send from the page client",
+		chromedp.SendKeys(`[data-testid=send-input]`, "hello"),
+		chromedp.Click(`[data-testid=send]`),
+	)
+	if os.Getenv("DEBUG_FAULT") != "" {
+		time.Sleep(2 * time.Second)
+		recs, _ := a.Store.Events(context.Background(), sid, 0, 0, 100)
+		for _, r := range recs {
+			t.Logf("%d %s %s %q %v %v", r.Seq, r.Kind, r.Server, r.Data, r.Meta, r.Err)
+		}
+		t.Logf("faults: %v", evalIn[string](t, ctx, `document.getElementById("endpoints").textContent`))
+	}
+	waitRow(t, ctx, "fault", "RST")
+	waitRow(t, ctx, "error", "ECONNRESET")
+	if hint := evalIn[string](t, ctx, `[...document.querySelectorAll("tr.k-error")].find(tr => tr.textContent.includes("ECONNRESET")).querySelector(".hint")?.textContent || ""`); !strings.Contains(hint, "abruptly") {
+		t.Errorf("the ECONNRESET row's hint %q does not explain it", hint)
+	}
 }

@@ -200,6 +200,72 @@ func hasRunning(servers []serverView) bool {
 	return slices.ContainsFunc(servers, func(s serverView) bool { return s.State == engine.StateRunning })
 }
 
+// faultPresets are the presets the servers panel offers.
+func faultPresets() []engine.FaultPreset { return engine.FaultPresets }
+
+// presetJSON is a preset's fault as the API takes it (the page's script
+// posts it).
+func presetJSON(p engine.FaultPreset) string {
+	b, _ := json.Marshal(p.Fault)
+	return string(b)
+}
+
+// faultAttrsText writes a fault's attributes: " · latency_ms 200 · jitter_ms 50".
+func faultAttrsText(f engine.Fault) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(f.Attributes)) {
+		fmt.Fprintf(&b, " · %s %v", k, f.Attributes[k])
+	}
+	return b.String()
+}
+
+// faultFromForm reads a fault from the panel's form: a preset by its
+// index, or a type, a direction, a toxicity and attributes written as
+// "name=value name=value".
+func faultFromForm(form url.Values) (engine.FaultSpec, error) {
+	if v := form.Get("preset"); v != "" {
+		i, err := strconv.Atoi(v)
+		if err != nil || i < 0 || i >= len(engine.FaultPresets) {
+			return engine.FaultSpec{}, badRequest(fmt.Sprintf("preset %q: no such preset", v))
+		}
+		return engine.FaultPresets[i].Fault, nil
+	}
+	spec := engine.FaultSpec{Name: strings.TrimSpace(form.Get("name")), Type: form.Get("type"), Direction: form.Get("direction")}
+	if v := strings.TrimSpace(form.Get("toxicity")); v != "" {
+		t, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return spec, badRequest(fmt.Sprintf("toxicity %q: want a number from 0 to 1", v))
+		}
+		spec.Toxicity = &t
+	}
+	attrs := map[string]any{}
+	for _, kv := range strings.Fields(strings.ReplaceAll(form.Get("attributes"), ",", " ")) {
+		k, v, ok := strings.Cut(kv, "=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil {
+			return spec, badRequest(fmt.Sprintf("attribute %q: write name=number, e.g. latency_ms=200", kv))
+		}
+		attrs[k] = n
+	}
+	if len(attrs) > 0 {
+		spec.Attributes, _ = json.Marshal(attrs)
+	}
+	return spec, nil
+}
+
+func (s *Server) formAddFault(r *http.Request, sess sessions.Session) error {
+	spec, err := faultFromForm(r.PostForm)
+	if err != nil {
+		return err
+	}
+	_, err = s.lab.AddFault(sess.ID, chi.URLParam(r, "sid"), spec)
+	return err
+}
+
+func (s *Server) formRemoveFault(r *http.Request, sess sessions.Session) error {
+	return s.lab.RemoveFault(sess.ID, chi.URLParam(r, "sid"), chi.URLParam(r, "name"))
+}
+
 func hasAdvanced(opts []engine.OptionSpec) bool {
 	return slices.ContainsFunc(opts, func(o engine.OptionSpec) bool { return o.Advanced })
 }

@@ -36,6 +36,8 @@ func (s *Server) routes() http.Handler {
 		r.Get("/s/{id}/endpoints", s.page(s.inSession(s.handleEndpointsFragment)))
 		r.Post("/s/{id}/servers", s.page(s.form(s.formStartServer)))
 		r.Post("/s/{id}/servers/{sid}/stop", s.page(s.form(s.formStopServer)))
+		r.Post("/s/{id}/servers/{sid}/faults", s.page(s.form(s.formAddFault)))
+		r.Post("/s/{id}/servers/{sid}/faults/{name}/delete", s.page(s.form(s.formRemoveFault)))
 		r.Post("/s/{id}/clients", s.page(s.form(s.formOpenClient)))
 		r.Post("/s/{id}/clients/{cid}/send", s.page(s.form(s.formSend)))
 		r.Post("/s/{id}/clients/{cid}/close", s.page(s.form(s.formCloseClient)))
