@@ -3,11 +3,14 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net"
+	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -36,20 +39,43 @@ const (
 	StateClosed      = "closed"
 )
 
-// ClientKind is one kind of client: what GET /api/kinds shows of it.
+// ClientKind is one kind of client: what GET /api/kinds shows of it (name,
+// description, option schema) and how it opens. Adding a kind means adding
+// a value to clientKinds; the web layer checks its options from the schema.
 type ClientKind struct {
 	Name        string       `json:"name"`
 	Title       string       `json:"title"`
 	Description string       `json:"description"`
 	Net         string       `json:"net"`
 	Options     []OptionSpec `json:"options"`
+
+	// check validates the options together, after each was checked alone
+	// against its spec (nil: nothing more to check).
+	check func(o Options) error
+	// start opens the client: it dials env.Target through env (the dial
+	// policy, the lab's connect timeout, cut short when the lab closes;
+	// ctx carries both) and returns the running client. A failed connect
+	// is already an error event (env.dial emits it).
+	start func(ctx context.Context, env *clientEnv, o Options) (Client, error)
+}
+
+// Client is a running client of any kind, as the lab holds it.
+type Client interface {
+	// Info returns the client's description.
+	Info() ClientInfo
+	// Send sends one message: one write on a stream, one datagram on UDP,
+	// one request on a new connection for the app client. A client that
+	// can no longer send answers a *SendClosedError.
+	Send(b []byte) error
+	// Close closes the client (with half, only its sending direction where
+	// the transport has one); closing a closed client does nothing. It
+	// waits for every goroutine the client started.
+	Close(half bool) error
 }
 
 // clientKinds is the registry of client kinds.
 var clientKinds = map[string]*ClientKind{
-	"tcp": {Name: "tcp", Title: "TCP client", Net: NetTCP,
-		Description: "Connect to host:port, send text or bytes, see every chunk received, half-close or close.",
-		Options:     []OptionSpec{recvSizeOption(MaxRecvSize)}},
+	"tcp": tcpClientKind,
 }
 
 // ClientKinds returns the registered client kinds, sorted by name.
@@ -81,40 +107,213 @@ func (e *SendClosedError) Error() string {
 // Unwrap makes errors.Is(err, syscall.EPIPE) and ErrClientClosed true.
 func (e *SendClosedError) Unwrap() []error { return []error{ErrClientClosed, syscall.EPIPE} }
 
-// TCPClient is a TCP connection the visitor drives from the page or the API.
-// A goroutine reads and emits every chunk received until the connection ends.
+// clientEnv is what the lab provides to a client kind: the target, the
+// policy-checked dialer, the socket slot OpenClient reserved, and taps.
+type clientEnv struct {
+	lab                       *Lab
+	Session, ID, Kind, Target string
+	pace                      *pacer
+	// release gives back the socket slot OpenClient reserved (idempotent):
+	// pass it to the first socket the client opens.
+	release func()
+}
+
+// dialer returns a dialer that enforces the lab's dial policy on the
+// resolved address, with the lab's connect timeout.
+func (e *clientEnv) dialer() *net.Dialer {
+	d := e.lab.policy.Dialer()
+	d.Timeout = e.lab.cfg.DialTimeout
+	return d
+}
+
+// dial connects to the target over network (tcp or udp) through the dial
+// policy. A failure is an error event (op connect) and is returned.
+func (e *clientEnv) dial(ctx context.Context, network string) (net.Conn, error) {
+	c, err := e.dialer().DialContext(ctx, network, e.Target)
+	if err != nil {
+		e.connectFailed(network, err)
+		return nil, err
+	}
+	return c, nil
+}
+
+// connectFailed emits the error event of a failed connect.
+func (e *clientEnv) connectFailed(network string, err error) {
+	e.lab.sink.Emit(Event{Session: e.Session, Server: e.ID, At: time.Now(), Kind: KindError, Net: network,
+		Remote: e.Target, Err: Classify(err), Meta: map[string]any{"op": "connect", "target": e.Target}})
+}
+
+// dialContext returns a context for a dial after the client opened (the
+// app client's next request): the lab's connect timeout, cut short when
+// the lab closes.
+func (e *clientEnv) dialContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), e.lab.cfg.DialTimeout)
+	stop := context.AfterFunc(e.lab.closing, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// takeSocket takes another place in the lab's count of open sockets (for
+// a socket after the first), or returns nil at the limit. The function it
+// returns gives it back, once.
+func (e *clientEnv) takeSocket() func() {
+	if !e.lab.socks.take() {
+		return nil
+	}
+	return sync.OnceFunc(e.lab.socks.put)
+}
+
+// tap returns an event tap for one socket of the client.
+func (e *clientEnv) tap(network, local, remote string) *tap {
+	return newTap(e.lab.sink, e.pace, e.Session, e.ID, network, local, remote, e.lab.cfg.CaptureCap)
+}
+
+// connectEvent emits a connection's connect event: the client's kind,
+// target and options, and extra keys.
+func (e *clientEnv) connectEvent(t *tap, o Options, extra map[string]any) {
+	ev := t.event(KindConnect)
+	ev.Meta = map[string]any{"client": e.Kind, "target": e.Target, "options": o}
+	for k, v := range extra {
+		ev.Meta[k] = v
+	}
+	t.emit(ev)
+}
+
+// Client timeouts and limits.
+const (
+	MaxClientTimeoutMS = 600_000
+	// DefaultUDPTimeoutMS is how long a UDP client waits for a reply.
+	DefaultUDPTimeoutMS = 2000
+)
+
+func timeoutOption(name string, def int, help string) OptionSpec {
+	return OptionSpec{Name: name, Type: OptInt, Default: def, Min: intp(0), Max: intp(MaxClientTimeoutMS),
+		Suggest: []int{500, 2000, 5000}, Unit: "ms", Help: help}
+}
+
+var tcpClientKind = &ClientKind{
+	Name: "tcp", Title: "TCP client", Net: NetTCP,
+	Description: "Connect to host:port, send text or bytes, see every chunk received, half-close or close.",
+	Options: []OptionSpec{
+		recvSizeOption(MaxRecvSize),
+		timeoutOption("connect_timeout_ms", 0,
+			"how long connect() may take before it fails with ETIMEDOUT (Python: socket.timeout); 0: sockplay's own limit (it also caps longer values)"),
+		timeoutOption("read_timeout_ms", 0,
+			"when no bytes arrive this long after the connect, a send or the last recv, a timeout event says so (Python raises socket.timeout) and the connection stays open; 0: wait for ever"),
+		{Name: "nodelay", Type: OptBool, Default: true, Advanced: true,
+			Help: "TCP_NODELAY: send each write at once (Go's default); off turns Nagle's algorithm on, which holds small writes back while earlier data is unacknowledged (Python's default)"},
+	},
+	start: startTCPClient,
+}
+
+func startTCPClient(ctx context.Context, env *clientEnv, o Options) (Client, error) {
+	if ms := o.Int("connect_timeout_ms"); ms > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+		defer cancel()
+	}
+	c, err := env.dial(ctx, "tcp")
+	if err != nil {
+		env.release()
+		return nil, err
+	}
+	tc := c.(*net.TCPConn)
+	if !o.Bool("nodelay") {
+		tc.SetNoDelay(false)
+	}
+	cl := newTCPClient(env, tc, NetTCP)
+	cl.readTimeout = time.Duration(o.Int("read_timeout_ms")) * time.Millisecond
+	if cl.readTimeout > 0 {
+		cl.timedOut = new(atomic.Bool)
+		cl.conn.rw = &timeoutRW{TCPConn: tc, timedOut: cl.timedOut}
+	}
+	env.connectEvent(cl.conn.tap, o, nil)
+	cl.run(o.Int("recv_size"))
+	return cl, nil
+}
+
+// timeoutRW is a TCP socket whose read that hits its deadline returns no
+// bytes and no error, and says so in timedOut: the client's read loop
+// reports it as a timeout event (the connection stays open), not as the
+// Conn's error.
+type timeoutRW struct {
+	*net.TCPConn
+	timedOut *atomic.Bool
+}
+
+func (t *timeoutRW) Read(b []byte) (int, error) {
+	n, err := t.TCPConn.Read(b)
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		t.timedOut.Store(true)
+		return 0, nil
+	}
+	return n, err
+}
+
+// TCPClient is a TCP connection the visitor drives from the page or the API
+// (the tcp client, and the tls client once its handshake is done). A
+// goroutine reads and emits every chunk received until the connection ends.
 type TCPClient struct {
 	conn *Conn
 	tcp  *net.TCPConn
 	wg   sync.WaitGroup
 
-	mu      sync.Mutex
-	info    ClientInfo
-	writeMu sync.Mutex // one Send at a time
-	closeMu sync.Mutex // one Close at a time
+	// readTimeout, when set, makes a quiet read a timeout event: no bytes
+	// this long after the connect, a send or the last recv. timedOut is
+	// set by the socket's reader (timeoutRW) when a read hit the deadline.
+	readTimeout time.Duration
+	timedOut    *atomic.Bool
+
+	mu       sync.Mutex
+	info     ClientInfo
+	deadline time.Time  // the read deadline set (zero: none); guarded by mu
+	writeMu  sync.Mutex // one Send at a time
+	closeMu  sync.Mutex // one Close at a time
 }
 
-// dialTCP connects a client. release is called once when its socket is
-// closed (or at once if the connect fails).
-func dialTCP(ctx context.Context, d *net.Dialer, sink Sink, pace *pacer, release func(), session, id, target string, opts Options, capLimit int64) (*TCPClient, error) {
-	c, err := d.DialContext(ctx, "tcp", target)
-	if err != nil {
-		release()
-		sink.Emit(Event{Session: session, Server: id, At: time.Now(), Kind: KindError, Net: NetTCP,
-			Remote: target, Err: Classify(err), Meta: map[string]any{"op": "connect", "target": target}})
-		return nil, err
-	}
-	tc := c.(*net.TCPConn)
-	t := newTap(sink, pace, session, id, NetTCP, tc.LocalAddr().String(), tc.RemoteAddr().String(), capLimit)
-	cl := &TCPClient{conn: newConn(tc, t, release), tcp: tc}
-	cl.info = ClientInfo{ID: id, Session: session, Kind: "tcp", Target: target, Conn: t.conn,
+// newTCPClient wraps a connected socket in a client of env (whose socket
+// slot it releases when the socket closes); network is its events' net.
+func newTCPClient(env *clientEnv, tc *net.TCPConn, network string) *TCPClient {
+	t := env.tap(network, tc.LocalAddr().String(), tc.RemoteAddr().String())
+	cl := &TCPClient{conn: newConn(tc, t, env.release), tcp: tc}
+	cl.info = ClientInfo{ID: env.ID, Session: env.Session, Kind: env.Kind, Target: env.Target, Conn: t.conn,
 		Local: t.local, Remote: t.remote, State: StateConnected, OpenedAt: time.Now()}
-	ev := t.event(KindConnect)
-	ev.Meta = map[string]any{"client": "tcp", "target": target, "options": opts}
-	t.emit(ev)
-	cl.wg.Add(1)
-	go cl.readLoop(opts.Int("recv_size"))
-	return cl, nil
+	return cl
+}
+
+// run starts the read loop, reading at most size bytes a call.
+func (c *TCPClient) run(size int) {
+	c.arm()
+	c.wg.Add(1)
+	go c.readLoop(size)
+}
+
+// arm sets the read deadline readTimeout from now (when there is one).
+func (c *TCPClient) arm() {
+	if c.readTimeout <= 0 {
+		return
+	}
+	c.mu.Lock()
+	c.deadline = time.Now().Add(c.readTimeout)
+	c.tcp.SetReadDeadline(c.deadline)
+	c.mu.Unlock()
+}
+
+// timedOutRead reports a read that got nothing in readTimeout: a timeout
+// event. The deadline is then lifted (one event per quiet spell) unless a
+// send set a new one meanwhile.
+func (c *TCPClient) timedOutRead() {
+	c.mu.Lock()
+	if !c.deadline.After(time.Now()) {
+		c.deadline = time.Time{}
+		c.tcp.SetReadDeadline(time.Time{})
+	}
+	c.mu.Unlock()
+	ms := c.readTimeout.Milliseconds()
+	ev := c.conn.tap.event(KindTimeout)
+	ev.Meta = map[string]any{"op": "recv", "timeout_ms": ms,
+		"message": fmt.Sprintf("recv got nothing within %d ms (read_timeout_ms); the connection stays open", ms),
+		"python":  "socket.timeout (TimeoutError)"}
+	c.conn.tap.emit(ev)
 }
 
 func (c *TCPClient) readLoop(size int) {
@@ -126,8 +325,12 @@ func (c *TCPClient) readLoop(size int) {
 			c.mu.Lock()
 			c.info.Received += int64(n)
 			c.mu.Unlock()
+			c.arm()
 		}
 		if err == nil {
+			if n == 0 && c.timedOut != nil && c.timedOut.Swap(false) {
+				c.timedOutRead()
+			}
 			continue
 		}
 		c.mu.Lock()
@@ -190,6 +393,9 @@ func (c *TCPClient) Send(b []byte) error {
 	}
 	n, err := c.conn.Write(b)
 	c.setState(func(i *ClientInfo) { i.Sent += int64(n) })
+	if err == nil {
+		c.arm() // a reply is due within the read timeout
+	}
 	return err
 }
 
