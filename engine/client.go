@@ -76,6 +76,7 @@ type Client interface {
 // clientKinds is the registry of client kinds.
 var clientKinds = map[string]*ClientKind{
 	"tcp": tcpClientKind,
+	"udp": udpClientKind,
 }
 
 // ClientKinds returns the registered client kinds, sorted by name.
