@@ -77,6 +77,7 @@ type Client interface {
 var clientKinds = map[string]*ClientKind{
 	"tcp": tcpClientKind,
 	"udp": udpClientKind,
+	"tls": tlsClientKind,
 }
 
 // ClientKinds returns the registered client kinds, sorted by name.
