@@ -78,9 +78,11 @@ var clientKinds = map[string]*ClientKind{
 	"tcp": tcpClientKind,
 	"udp": udpClientKind,
 	"tls": tlsClientKind,
+	"app": appClientKind,
 }
 
-// ClientKinds returns the registered client kinds, sorted by name.
+// ClientKinds returns the registered client kinds: tcp first (where every
+// tutorial starts), then by name.
 func ClientKinds() []*ClientKind {
 	var out []*ClientKind
 	for _, name := range ClientKindNames() {
@@ -89,8 +91,13 @@ func ClientKinds() []*ClientKind {
 	return out
 }
 
-// ClientKindNames returns the names of the client kinds, sorted.
-func ClientKindNames() []string { return slices.Sorted(maps.Keys(clientKinds)) }
+// ClientKindNames returns the names of the client kinds, tcp first, then
+// sorted.
+func ClientKindNames() []string {
+	names := slices.Sorted(maps.Keys(clientKinds))
+	slices.SortStableFunc(names, func(a, b string) int { return boolCmp(b == "tcp", a == "tcp") })
+	return names
+}
 
 // ErrClientClosed is returned by Send on a client that can no longer send.
 // It unwraps to EPIPE so it classifies as a tutorial would name it.
