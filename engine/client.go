@@ -75,10 +75,11 @@ type Client interface {
 
 // clientKinds is the registry of client kinds.
 var clientKinds = map[string]*ClientKind{
-	"tcp": tcpClientKind,
-	"udp": udpClientKind,
-	"tls": tlsClientKind,
-	"app": appClientKind,
+	"tcp":  tcpClientKind,
+	"udp":  udpClientKind,
+	"tls":  tlsClientKind,
+	"app":  appClientKind,
+	"http": httpClientKind,
 }
 
 // ClientKinds returns the registered client kinds: tcp first (where every
