@@ -380,11 +380,22 @@ func (c *TCPClient) directionDone(done, other string) {
 	})
 }
 
-// Info returns the client's description.
+// Info returns the client's description. A connection whose last close
+// event is out (the peer reset it) is closed, even before the read loop
+// has recorded it.
 func (c *TCPClient) Info() ClientInfo {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.info
+	info := c.info
+	c.mu.Unlock()
+	if info.State != StateClosed {
+		c.conn.mu.Lock()
+		ended := c.conn.ended
+		c.conn.mu.Unlock()
+		if ended {
+			info.State = StateClosed
+		}
+	}
+	return info
 }
 
 // Send writes b in one write call. It fails with a *SendClosedError after a
