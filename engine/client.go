@@ -162,6 +162,20 @@ func (e *clientEnv) dialContext() (context.Context, context.CancelFunc) {
 	return ctx, func() { stop(); cancel() }
 }
 
+// begin registers a dial after the client opened (the next request of an
+// app or http client) with the lab, so that Lab.Close waits for its events;
+// it fails once the lab is closing. Call done when the dial is over.
+func (e *clientEnv) begin() (done func(), err error) {
+	l := e.lab
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrLabClosed
+	}
+	l.ops.Add(1)
+	return l.ops.Done, nil
+}
+
 // takeSocket takes another place in the lab's count of open sockets (for
 // a socket after the first), or returns nil at the limit. The function it
 // returns gives it back, once.

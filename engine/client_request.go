@@ -164,6 +164,11 @@ func (c *requestClient) Send(b []byte) error {
 	if closed {
 		return &SendClosedError{State: StateClosed}
 	}
+	done, err := c.env.begin()
+	if err != nil {
+		return err
+	}
+	defer done()
 	release := c.env.takeSocket()
 	if release == nil {
 		return c.env.lab.socks.limitError()
