@@ -126,3 +126,30 @@ func TestAppClientTimeout(t *testing.T) {
 		t.Errorf("close %v", cl.Meta)
 	}
 }
+
+// Clients left open end with the lab: an app client waiting for ever on a
+// silent server, a udp client waiting for a reply, an idle http client.
+func TestRequestAndUDPClientsEndWithTheLab(t *testing.T) {
+	const session = "s"
+	lab, sink := newTestLab(t, LabConfig{})
+	silent := listenLoopback(t, freeLabPort(t))
+	app := openClientKind(t, lab, session, "app", silent.Addr().String(), `{"timeout_ms":0}`)
+	udp := openClientKind(t, lab, session, "udp", "127.0.0.1:"+strconv.Itoa(closedUDPPort(t)), `{"timeout_ms":600000}`)
+	if err := lab.Send(session, udp.ID, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	lab.Close()
+	evs := sink.events()
+	if cl := filter(connEvents(evs, app.Conn), KindClose, ""); len(cl) != 1 || cl[0].Meta["reason"] != "the client was closed" {
+		t.Errorf("app client's close:\n%s", dumpEvents(cl))
+	}
+	if cl := filter(evs, KindClose, udp.ID); len(cl) != 1 {
+		t.Errorf("udp client's close:\n%s", dumpEvents(cl))
+	}
+	if open, _ := lab.OpenSockets(); open != 0 {
+		t.Errorf("%d sockets open after Close", open)
+	}
+	if err := lab.Send(session, app.ID, []byte(`{"action":"search","value":"ring"}`)); err == nil {
+		t.Error("Send after the lab closed succeeded")
+	}
+}
