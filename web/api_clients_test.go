@@ -64,3 +64,37 @@ func TestAPIActionValueOnATCPClientIsRefused(t *testing.T) {
 		t.Errorf("status %d %q, want 400 naming the tcp client", code, body.Error)
 	}
 }
+
+// Every client kind opens from the API; a tls client that does not trust
+// the server answers 502 with ETLS and the explanation.
+func TestAPIClientKindsOpen(t *testing.T) {
+	a := newTestApp(t)
+	sess := a.newSession()
+	start := func(kind string) string {
+		var srv struct{ ID, Addr string }
+		if code := a.do("POST", "/api/sessions/"+sess+"/servers", map[string]any{"kind": kind, "port": 0}, &srv); code != http.StatusCreated {
+			t.Fatalf("start %s: status %d", kind, code)
+		}
+		return srv.Addr
+	}
+	for kind, server := range map[string]string{"udp": "udp-echo", "tls": "tls-echo", "http": "http-api"} {
+		addr := start(server)
+		var cli apiClient
+		if code := a.do("POST", "/api/sessions/"+sess+"/clients", map[string]any{"kind": kind, "target": addr}, &cli); code != http.StatusCreated {
+			t.Fatalf("open %s client: status %d", kind, code)
+		}
+		if kind != "http" {
+			if code := a.do("POST", "/api/sessions/"+sess+"/clients/"+cli.ID+"/send", map[string]string{"text": "hi"}, nil); code != http.StatusOK {
+				t.Errorf("send on the %s client: status %d", kind, code)
+			}
+		}
+	}
+	other := a.newSession()
+	var srv struct{ Addr string }
+	a.do("POST", "/api/sessions/"+other+"/servers", map[string]any{"kind": "tls-echo", "port": 0}, &srv)
+	var body apiErrBody
+	code := a.do("POST", "/api/sessions/"+sess+"/clients", map[string]any{"kind": "tls", "target": srv.Addr}, &body)
+	if code != http.StatusBadGateway || body.Errno != "ETLS" || !strings.Contains(body.Error, "unknown authority") || body.Hint == "" {
+		t.Errorf("tls client to another session's tls-echo: status %d %+v, want 502 ETLS unknown authority", code, body)
+	}
+}
