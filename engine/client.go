@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -462,6 +463,13 @@ func (c *TCPClient) Close(half bool) error {
 	}
 	c.info.State, c.info.ClosedAt = StateClosed, time.Now()
 	c.mu.Unlock()
+	// Over TLS, say the data ends here (close_notify) unless a Send is
+	// under way (it may be blocked on a peer that stopped reading).
+	if _, isTLS := c.conn.rw.(*tls.Conn); isTLS && c.writeMu.TryLock() {
+		c.tcp.SetWriteDeadline(time.Now().Add(time.Second))
+		c.conn.closeTLS()
+		c.writeMu.Unlock()
+	}
 	c.conn.closeSocket("")
 	c.wg.Wait()
 	c.writeMu.Lock() // a Send that was under way has reported its end

@@ -132,3 +132,21 @@ func expiredTLSServer(t *testing.T) string {
 	}()
 	return ln.Addr().(*net.TCPAddr).String()
 }
+
+// Closing a tls client sends close_notify: the server reads the end of the
+// TLS session, not a cut connection.
+func TestTLSClientCloseSendsCloseNotify(t *testing.T) {
+	const session = "s"
+	lab, sink := newTestLab(t, LabConfig{})
+	srv := startTLSEchoIn(t, lab, session)
+	ci := openClientKind(t, lab, session, "tls", srv.Addr, "")
+	sink.waitFor(t, "the server's handshake", func(evs []Event) bool { return len(filter(evs, KindTLSHandshake, srv.ID)) == 1 })
+	if _, err := lab.CloseClient(session, ci.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	evs := sink.waitFor(t, "the server's close", func(evs []Event) bool { return len(filter(evs, KindClose, srv.ID)) >= 1 })
+	first := filter(evs, KindClose, srv.ID)[0]
+	if first.Meta["by"] != "peer" || !strings.Contains(first.Meta["reason"].(string), "close_notify") {
+		t.Errorf("server's first close %v, want the peer's close_notify", first.Meta)
+	}
+}
