@@ -121,3 +121,35 @@ func TestTCPClientConnectTimeout(t *testing.T) {
 		t.Errorf("want one ETIMEDOUT connect error event:\n%s", dumpEvents(sink.events()))
 	}
 }
+
+func TestTCPClientRepeatAndPayload(t *testing.T) {
+	const session = "s"
+	lab, sink := newTestLab(t, LabConfig{CaptureCap: -1})
+	srv := startEcho(t, lab, session, `{"mode":"echo","recv_size":1024}`)
+	ci := openClientKind(t, lab, session, "tcp", srv.Addr, `{"repeat":3}`)
+	if err := lab.Send(session, ci.ID, []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	evs := sink.waitFor(t, "the three echoes", func(evs []Event) bool { return sumLen(filter(evs, KindRecv, ci.ID)) == 9 })
+	if sends := filter(evs, KindSend, ci.ID); len(sends) != 3 || string(sends[2].Data) != "abc" {
+		t.Errorf("want three send events of abc:\n%s", dumpEvents(sends))
+	}
+
+	const size = 100_000
+	big := openClientKind(t, lab, session, "tcp", srv.Addr, `{"payload_size":100000}`)
+	evs = sink.waitFor(t, "the payload's echo", func(evs []Event) bool { return sumLen(filter(evs, KindRecv, big.ID)) == size })
+	sends := filter(evs, KindSend, big.ID)
+	if len(sends) != 1 || sends[0].Len != size || string(sends[0].Data[:12]) != "012345678901" {
+		t.Errorf("want one send of the generated payload:\n%s", dumpEvents(sends))
+	}
+	// The server's reads of 1024 bytes split it.
+	var serverReads int
+	for _, ev := range filter(evs, KindRecv, srv.ID) {
+		if ev.Remote == big.Local {
+			serverReads++
+		}
+	}
+	if serverReads < size/1024 {
+		t.Errorf("the server read the payload in %d reads, want at least %d", serverReads, size/1024)
+	}
+}
