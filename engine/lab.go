@@ -96,12 +96,12 @@ type Quota struct {
 type sessionLab struct {
 	quota    Quota
 	servers  map[string]server
-	stopped  []ServerInfo          // recently stopped servers, newest last (bounded)
-	clients  map[string]*TCPClient // clients, closed ones too (bounded)
-	starting int                   // servers being started now (bound outside the lock)
-	dialing  int                   // clients being dialed now
-	pace     *pacer                // the session's event rate (nil: no limit)
-	gone     bool                  // closed by CloseSession (deleted): nothing new starts
+	stopped  []ServerInfo      // recently stopped servers, newest last (bounded)
+	clients  map[string]Client // clients, closed ones too (bounded)
+	starting int               // servers being started now (bound outside the lock)
+	dialing  int               // clients being dialed now
+	pace     *pacer            // the session's event rate (nil: no limit)
+	gone     bool              // closed by CloseSession (deleted): nothing new starts
 }
 
 // Lab owns every running playground server and client, the port pool and the
@@ -162,7 +162,7 @@ func (l *Lab) session(id string) *sessionLab {
 	sl := l.sessions[id]
 	if sl == nil {
 		sl = &sessionLab{quota: Quota{Servers: l.cfg.MaxServersPerSession, Clients: l.cfg.MaxClientsPerSession},
-			servers: map[string]server{}, clients: map[string]*TCPClient{}, pace: newPacer(l.cfg.MaxEventRate)}
+			servers: map[string]server{}, clients: map[string]Client{}, pace: newPacer(l.cfg.MaxEventRate)}
 		l.sessions[id] = sl
 	}
 	return sl
@@ -470,6 +470,11 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 	if err != nil {
 		return ClientInfo{}, err
 	}
+	if kind.check != nil {
+		if err := kind.check(opts); err != nil {
+			return ClientInfo{}, err
+		}
+	}
 	if err := l.checkTarget(spec.Target); err != nil {
 		return ClientInfo{}, err
 	}
@@ -507,10 +512,11 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.DialTimeout)
 	defer cancel()
 	defer context.AfterFunc(l.closing, cancel)() // Close cuts a dial short
-	d := l.policy.Dialer()
-	d.Timeout = l.cfg.DialTimeout
-	c, err := dialTCP(ctx, d, l.sink, pace, l.socks.put, session, id, spec.Target, opts, l.cfg.CaptureCap)
+	env := &clientEnv{lab: l, Session: session, ID: id, Kind: kind.Name, Target: spec.Target, pace: pace,
+		release: sync.OnceFunc(l.socks.put)}
+	c, err := kind.start(ctx, env, opts)
 	if err != nil {
+		env.release() // (a kind gives it back when its socket closes; once)
 		return ClientInfo{}, fmt.Errorf("connect to %s: %w", spec.Target, err)
 	}
 	l.mu.Lock()
@@ -602,7 +608,7 @@ func (l *Lab) pruneClosedClients(sl *sessionLab) {
 }
 
 // Client returns a client of session.
-func (l *Lab) Client(session, id string) (*TCPClient, error) {
+func (l *Lab) Client(session, id string) (Client, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if sl := l.find(session); sl != nil {
@@ -668,7 +674,7 @@ func (l *Lab) Close() error {
 	l.closed = true
 	l.stopDials()
 	var servers []server
-	var clients []*TCPClient
+	var clients []Client
 	for _, sl := range l.sessions {
 		servers = append(servers, slices.Collect(maps.Values(sl.servers))...)
 		clients = append(clients, slices.Collect(maps.Values(sl.clients))...)
@@ -681,7 +687,7 @@ func (l *Lab) Close() error {
 	return nil
 }
 
-func closeAll(servers []server, clients []*TCPClient, reason string) {
+func closeAll(servers []server, clients []Client, reason string) {
 	var wg sync.WaitGroup
 	for _, s := range servers {
 		wg.Go(func() { s.stop(reason) })

@@ -590,9 +590,33 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, sess session
 		Text   *string `json:"text"`
 		Hex    *string `json:"hex"`
 		Base64 *string `json:"base64"`
+		// An app client's request, sent on a new connection.
+		Action *string `json:"action"`
+		Value  *string `json:"value"`
 	}
 	if err := s.decode(w, r, &in); err != nil {
 		return err
+	}
+	if in.Action != nil || in.Value != nil {
+		if in.Text != nil || in.Hex != nil || in.Base64 != nil {
+			return badRequest(`send either an app client's "action" and "value", or one of "text", "hex" or "base64"`)
+		}
+		cid := chi.URLParam(r, "cid")
+		for _, c := range s.lab.Clients(sess.ID) {
+			if c.ID == cid && c.Kind != "app" {
+				return badRequest(`"action" and "value" are an app client's request; this is a ` + c.Kind + ` client: send "text", "hex" or "base64"`)
+			}
+		}
+		req := engine.AppRequest{Action: "search"}
+		if in.Action != nil {
+			req.Action = *in.Action
+		}
+		if in.Value != nil {
+			req.Value = *in.Value
+		}
+		b, _ := json.Marshal(req)
+		text := string(b)
+		in.Text = &text
 	}
 	n, err := s.send(r.Context(), sess, chi.URLParam(r, "cid"), in.Text, in.Hex, in.Base64)
 	if err != nil {

@@ -1349,7 +1349,7 @@ func TestAPIBadClientOpen(t *testing.T) {
 		open("target nonsense", map[string]any{"kind": "tcp", "target": "nonsense"}, "nonsense", "host:port"),
 		open("target empty", map[string]any{"kind": "tcp"}, "host:port"),
 		open("unknown kind", map[string]any{"kind": "sctp", "target": "127.0.0.1:23000"}, "sctp", "tcp"),
-		open("unknown option", map[string]any{"target": "127.0.0.1:23000", "options": map[string]any{"nodelay": true}}, `"nodelay"`),
+		open("unknown option", map[string]any{"target": "127.0.0.1:23000", "options": map[string]any{"no_such_option": true}}, `"no_such_option"`),
 		open("recv_size too big", map[string]any{"target": "127.0.0.1:23000", "options": map[string]any{"recv_size": 1 << 20}}, "recv_size"),
 		open("wrong type", `{"target":23000}`, `"target"`),
 		open("target port past 65535", map[string]any{"target": "127.0.0.1:70000"}, `"70000"`, "1 to 65535"),
