@@ -92,12 +92,21 @@ export function initForms({ api, refresh }) {
     startServer(serverForm, { api, refresh });
   });
 
-  document.getElementById("client-form").addEventListener("submit", async (e) => {
+  // The client form: the chosen kind's options only.
+  const clientForm = document.getElementById("client-form");
+  const showClientFields = () => {
+    for (const d of clientForm.querySelectorAll("details[data-kind]")) d.hidden = d.dataset.kind !== clientForm.elements.kind.value;
+  };
+  clientForm.elements.kind.addEventListener("change", showClientFields);
+  showClientFields();
+  clientForm.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const target = e.target.elements.target.value.trim();
-    await busy(e.target, async () => {
+    const f = clientForm.elements;
+    const kind = f.kind.value;
+    const target = f.target.value.trim();
+    await busy(clientForm, async () => {
       try {
-        await call("POST", `${api}/clients`, { kind: "tcp", target });
+        await call("POST", `${api}/clients`, { kind, target, options: optionsOf("client-" + kind, clientForm.querySelectorAll("[name]")) });
         await refresh();
       } catch (err) {
         showError(err.message);

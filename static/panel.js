@@ -130,8 +130,10 @@ export function createPanel({ sessionID, api, startServer }) {
     e.preventDefault();
     const f = form.elements;
     let data = f.data.value;
-    const payload = {};
-    if (f.format.value === "hex") {
+    let payload = {};
+    if (form.dataset.kind === "app") {
+      payload = { action: f.format.value, value: data }; // a request on a new connection
+    } else if (f.format.value === "hex") {
       payload.hex = data + (f.newline.checked ? " 0a" : "");
     } else {
       payload.text = data + (f.newline.checked ? "\n" : "");

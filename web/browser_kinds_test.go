@@ -399,3 +399,46 @@ func TestBrowserResetFaultFromThePage(t *testing.T) {
 		t.Errorf("the ECONNRESET row's hint %q does not explain it", hint)
 	}
 }
+
+// openFromForm opens a client of kind to target from the page's client
+// form and waits for it in the panel.
+func openFromForm(t *testing.T, ctx context.Context, kind, target string) {
+	t.Helper()
+	step(t, ctx, "open a "+kind+" client from the form",
+		chromedp.Evaluate[chromedp.Void](`(() => {
+			const f = document.getElementById("client-form");
+			f.elements.kind.value = `+jsString(kind)+`;
+			f.elements.kind.dispatchEvent(new Event("change", {bubbles: true}));
+			f.elements.target.value = `+jsString(target)+`;
+		})()`),
+		chromedp.Click(`[data-testid=open-client]`),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("li[data-testid=client]")].some(li => li.textContent.includes(`+jsString(kind+" → ")+`))`),
+	)
+}
+
+// The page opens every kind of client: an app client asks the app server
+// (search on connect, then another request from its send box), a udp
+// client's datagram comes back from a udp-echo.
+func TestBrowserAppAndUDPClientsFromTheForm(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	_, app := a.start(sid, "app", nil)
+	_, udp := a.start(sid, "udp-echo", nil)
+	openSession(t, ctx, a, sid)
+	openFromForm(t, ctx, "app", app)
+	waitRow(t, ctx, "app-frame", "Follow the white rabbit.")
+	waitPanelSettled(t, ctx)
+	step(t, ctx, "ask for the ring from the app client's send box",
+		chromedp.SendKeys(`li[data-testid=client] [data-testid=send-input]`, "ring"),
+		chromedp.Click(`li[data-testid=client] [data-testid=send]`),
+	)
+	waitRow(t, ctx, "app-frame", "Misty Mountains")
+	openFromForm(t, ctx, "udp", udp)
+	waitPanelSettled(t, ctx)
+	step(t, ctx, "send a datagram",
+		chromedp.SendKeys(`li[data-testid=client]:last-child [data-testid=send-input]`, "dgram"),
+		chromedp.Click(`li[data-testid=client]:last-child [data-testid=send]`),
+	)
+	waitRow(t, ctx, "datagram-in", `"dgram" from `+udp)
+}

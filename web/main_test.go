@@ -144,10 +144,17 @@ func (a *testApp) newSession() string {
 // startEcho starts a tcp-echo server through the API and returns its id and address.
 func (a *testApp) startEcho(session string, options map[string]any) (id, addr string) {
 	a.t.Helper()
+	return a.start(session, "tcp-echo", options)
+}
+
+// start starts a server of kind through the API and returns its id and
+// address.
+func (a *testApp) start(session, kind string, options map[string]any) (id, addr string) {
+	a.t.Helper()
 	var out struct{ ID, Addr string }
-	code := a.do("POST", "/api/sessions/"+session+"/servers", map[string]any{"kind": "tcp-echo", "port": 0, "options": options}, &out)
+	code := a.do("POST", "/api/sessions/"+session+"/servers", map[string]any{"kind": kind, "port": 0, "options": options}, &out)
 	if code != http.StatusCreated {
-		a.t.Fatalf("start server: status %d", code)
+		a.t.Fatalf("start %s server: status %d", kind, code)
 	}
 	return out.ID, out.Addr
 }

@@ -319,13 +319,13 @@ func optionFields(kind string, opts map[string]any) []formField {
 	return out
 }
 
-// optionsFromForm reads a kind's options from the start form's fields
-// (kind.option): a checkbox that is absent (or "off") is false, an empty
+// optionsFromForm reads a kind's options from the form's fields
+// (prefix.option): a checkbox that is absent (or "off") is false, an empty
 // number takes its default, text is taken as typed.
-func optionsFromForm(k *engine.ServerKind, form url.Values) (json.RawMessage, error) {
+func optionsFromForm(prefix string, specs []engine.OptionSpec, form url.Values) (json.RawMessage, error) {
 	opts := map[string]any{}
-	for _, o := range k.Options {
-		key := k.Name + "." + o.Name
+	for _, o := range specs {
+		key := prefix + "." + o.Name
 		v := form.Get(key)
 		switch o.Type {
 		case engine.OptBool:
@@ -412,7 +412,7 @@ func (s *Server) formStartServer(r *http.Request, sess sessions.Session) error {
 	if k == nil {
 		return &engine.UnknownKindError{What: "server", Kind: kind, Valid: engine.ServerKindNames()}
 	}
-	raw, err := optionsFromForm(k, r.PostForm)
+	raw, err := optionsFromForm(k.Name, k.Options, r.PostForm)
 	if err != nil {
 		return err
 	}
@@ -434,13 +434,56 @@ func (s *Server) formStopServer(r *http.Request, sess sessions.Session) error {
 }
 
 func (s *Server) formOpenClient(r *http.Request, sess sessions.Session) error {
-	_, err := s.lab.OpenClient(r.Context(), sess.ID, engine.ClientSpec{Kind: "tcp", Target: s.target(r.PostFormValue("target"))})
+	kind := r.PostFormValue("kind")
+	if kind == "" {
+		kind = "tcp"
+	}
+	var opts json.RawMessage
+	for _, k := range engine.ClientKinds() {
+		if k.Name != kind {
+			continue
+		}
+		// A form without this kind's fields (a script posting only a
+		// target) takes the defaults.
+		if hasPrefixed(r.PostForm, "client-"+k.Name+".") {
+			var err error
+			if opts, err = optionsFromForm("client-"+k.Name, k.Options, r.PostForm); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := s.lab.OpenClient(r.Context(), sess.ID, engine.ClientSpec{Kind: kind, Target: s.target(r.PostFormValue("target")), Options: opts})
 	return err
+}
+
+// hasPrefixed reports whether form has a field whose name starts with prefix.
+func hasPrefixed(form url.Values, prefix string) bool {
+	for k := range form {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// sendPlaceholder suggests what a client of kind sends.
+func sendPlaceholder(kind string) string {
+	if kind == "http" {
+		return `{"method":"GET","path":"/hello"}  (empty: the client's request)`
+	}
+	return "hello  or  68 65 6c 6c 6f"
 }
 
 func (s *Server) formSend(r *http.Request, sess sessions.Session) error {
 	data := r.PostFormValue("data")
 	var err error
+	if f := r.PostFormValue("format"); f == "search" || f == "binary" {
+		// An app client's request: its JSON is what the send route takes.
+		b, _ := json.Marshal(engine.AppRequest{Action: f, Value: data})
+		text := string(b)
+		_, err = s.send(r.Context(), sess, chi.URLParam(r, "cid"), &text, nil, nil)
+		return err
+	}
 	if r.PostFormValue("format") == "hex" {
 		if r.PostFormValue("newline") != "" {
 			data += " 0a"
