@@ -192,7 +192,7 @@ const hintTrust = "A self-signed certificate is trusted only when the client is 
 // wrong name, expired) or how the server broke the handshake. head is what
 // the server sent first.
 func explainClientHandshake(err error, cfg *tls.Config, head []byte) *SockErr {
-	e := &SockErr{Errno: "ETLS"}
+	e := &SockErr{Errno: "ETLS", Python: pythonErrors["ETLS"]}
 	var unknown x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	var invalid x509.CertificateInvalidError

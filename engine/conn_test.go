@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -170,6 +171,24 @@ func TestServerNameRefusesInvisibleCharacters(t *testing.T) {
 		var oe *OptionError
 		if !errors.As(err, &oe) || oe.Option != "name" {
 			t.Errorf("name %q: %v, want an OptionError on name", name, err)
+		}
+	}
+}
+
+// An error says what a Python program of the tutorials would see, so a
+// learner can match the page with their own traceback.
+func TestErrorsNameThePythonException(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{})
+	_, err := lab.OpenClient(context.Background(), "s", ClientSpec{Kind: "tcp", Target: "127.0.0.1:" + strconv.Itoa(freeLabPort(t))})
+	if se := Classify(err); se.Errno != "ECONNREFUSED" || se.Python != "ConnectionRefusedError: [Errno 111] Connection refused" {
+		t.Errorf("refused connect: %+v", se)
+	}
+	if ev := filter(sink.events(), KindError, ""); len(ev) != 1 || !strings.HasPrefix(ev[0].Err.Python, "ConnectionRefusedError") {
+		t.Errorf("error event %+v", ev)
+	}
+	for errno, want := range map[string]string{"ECONNRESET": "ConnectionResetError", "EPIPE": "BrokenPipeError", "ETIMEDOUT": "TimeoutError", "EADDRINUSE": "OSError: [Errno 98]", "DNS": "socket.gaierror"} {
+		if !strings.HasPrefix(pythonErrors[errno], want) {
+			t.Errorf("%s: %q, want %s", errno, pythonErrors[errno], want)
 		}
 	}
 }

@@ -151,7 +151,7 @@ const (
 // a learner: what happened and the usual cause. head is what the client
 // sent first.
 func explainHandshake(err error, cfg *tls.Config, head []byte) *SockErr {
-	e := &SockErr{Errno: "ETLS"}
+	e := &SockErr{Errno: "ETLS", Python: pythonErrors["ETLS"]}
 	spokeTLS := len(head) > 0 && (head[0] == 0x16 || head[0] == 0x15) // a handshake or an alert record
 	var rh tls.RecordHeaderError
 	var op *net.OpError

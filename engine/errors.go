@@ -17,6 +17,9 @@ type SockErr struct {
 	Errno   string `json:"errno"`
 	Message string `json:"message"`
 	Hint    string `json:"hint"`
+	// Python is the exception a Python program of the tutorials sees for
+	// the same error, as it prints it (empty when there is none).
+	Python string `json:"python,omitempty"`
 }
 
 // Error returns "ERRNO: message".
@@ -43,6 +46,26 @@ var hints = map[string]string{
 	"ERROR":         "An unexpected error; the message says what the operating system reported.",
 }
 
+// pythonErrors are the exceptions Python raises for the same errors (on
+// Linux), so a learner can match what the page shows with their own
+// program's traceback.
+var pythonErrors = map[string]string{
+	"ECONNREFUSED":  "ConnectionRefusedError: [Errno 111] Connection refused",
+	"ECONNRESET":    "ConnectionResetError: [Errno 104] Connection reset by peer",
+	"ETIMEDOUT":     "TimeoutError: timed out (socket.timeout before Python 3.10)",
+	"EADDRINUSE":    "OSError: [Errno 98] Address already in use",
+	"EADDRNOTAVAIL": "OSError: [Errno 99] Cannot assign requested address",
+	"EAGAIN":        "BlockingIOError: [Errno 11] Resource temporarily unavailable",
+	"EPIPE":         "BrokenPipeError: [Errno 32] Broken pipe",
+	"ENOTCONN":      "OSError: [Errno 107] Transport endpoint is not connected",
+	"EHOSTUNREACH":  "OSError: [Errno 113] No route to host",
+	"ENETUNREACH":   "OSError: [Errno 101] Network is unreachable",
+	"EACCES":        "PermissionError: [Errno 13] Permission denied",
+	"EMSGSIZE":      "OSError: [Errno 90] Message too long",
+	"DNS":           "socket.gaierror: [Errno -2] Name or service not known",
+	"ETLS":          "ssl.SSLError (ssl.SSLCertVerificationError when the certificate is refused)",
+}
+
 // Classify turns err into a SockErr. It returns nil for a nil error.
 func Classify(err error) *SockErr {
 	if err == nil {
@@ -53,7 +76,7 @@ func Classify(err error) *SockErr {
 		return se
 	}
 	name := errnoName(err)
-	return &SockErr{Errno: name, Message: message(err), Hint: hints[name]}
+	return &SockErr{Errno: name, Message: message(err), Hint: hints[name], Python: pythonErrors[name]}
 }
 
 // message is the operating system's message for err, without what only

@@ -29,7 +29,8 @@ export const renderers = {
     let s = ev.err ? `${ev.err.errno}: ${ev.err.message}` : JSON.stringify(m);
     if (m.op === "send" && m.written !== undefined) s = `send failed (${m.written} bytes written) — ${s}`;
     else if (m.op) s = `${m.op} failed — ${s}`;
-    return ev.err && ev.err.hint ? `${s}\n${ev.err.hint}` : s;
+    const hint = [ev.err && ev.err.hint, ev.err && ev.err.python && `In Python: ${ev.err.python}`].filter(Boolean).join(" ");
+    return withHint(s, hint);
   },
   "server-start": (ev, m) => [m.restored && "started again after a restart", m.kind, m.name && `"${m.name}"`, m.summary ?? optionsText(m.options)].filter(Boolean).join(" · "),
   "server-stop": (ev, m) => `${m.kind || "server"} stopped${m.reason && m.reason !== "stopped" ? ` (${m.reason}${m.error ? `: ${m.error}` : ""})` : ""}`,

@@ -35,9 +35,10 @@ const apiLabFirst, apiLabLast = 23000, 23999 // the harness's lab range
 
 // apiErrBody is the JSON of an error answer.
 type apiErrBody struct {
-	Error string `json:"error"`
-	Errno string `json:"errno"`
-	Hint  string `json:"hint"`
+	Error  string `json:"error"`
+	Errno  string `json:"errno"`
+	Hint   string `json:"hint"`
+	Python string `json:"python"`
 }
 
 // apiServer is a server as the API shows it.
@@ -825,8 +826,11 @@ func TestAPIEventJSONHasExactlyTheDesignKeys(t *testing.T) {
 			if err := json.Unmarshal(ev["err"], &e); err != nil {
 				t.Errorf("err %s: %v", ev["err"], err)
 			}
-			if len(e) != 3 || e["errno"] == "" || e["message"] == "" || e["hint"] == "" {
-				t.Errorf("err %s, want exactly errno, message and hint", ev["err"])
+			// errno, message and hint always; python when Python has an
+			// exception for it.
+			_, py := e["python"]
+			if want := 3 + map[bool]int{true: 1}[py]; len(e) != want || e["errno"] == "" || e["message"] == "" || e["hint"] == "" {
+				t.Errorf("err %s, want exactly errno, message, hint and (when there is one) python", ev["err"])
 			}
 		}
 	}
@@ -1294,6 +1298,9 @@ func TestAPIConnectToClosedLabPort(t *testing.T) {
 	var e apiErrBody
 	checkErr(t, "connect to a stopped server's port", a.do("POST", "/api/sessions/"+f.sess+"/clients", map[string]any{"kind": "tcp", "target": addr}, &e), e,
 		http.StatusBadGateway, "ECONNREFUSED", addr)
+	if !strings.HasPrefix(e.Python, "ConnectionRefusedError") {
+		t.Errorf("the answer's python %q, want the ConnectionRefusedError a Python client would see", e.Python)
+	}
 	evs := a.waitEvents(f.sess, "the ECONNREFUSED error event", func(evs []sessions.Record) bool {
 		_, ok := findEvent(evs, errorEvent("ECONNREFUSED", ""))
 		return ok

@@ -37,6 +37,8 @@ type errorBody struct {
 	Error string `json:"error"`
 	Errno string `json:"errno,omitempty"`
 	Hint  string `json:"hint,omitempty"`
+	// Python is the exception a Python program would see for the same error.
+	Python string `json:"python,omitempty"`
 }
 
 // respondError answers a JSON API request with err.
@@ -97,7 +99,7 @@ func (s *Server) errorResponse(r *http.Request, err error) (int, errorBody) {
 			status = http.StatusBadGateway
 		}
 		if status != http.StatusInternalServerError {
-			body.Errno, body.Hint = se.Errno, se.Hint
+			body.Errno, body.Hint, body.Python = se.Errno, se.Hint, se.Python
 		}
 	}
 	if status == http.StatusInternalServerError {

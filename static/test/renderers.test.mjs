@@ -261,3 +261,9 @@ test("lifecycle: the events that change the servers and clients panel", () => {
   assert.ok(!lifecycle(ev("error", { op: "recv" })));
   assert.ok(!lifecycle(ev("error", null)));
 });
+
+test("error: the exception a Python program would see, after the hint", () => {
+  const err = { errno: "ECONNREFUSED", message: "connection refused", hint: "Nothing is listening.", python: "ConnectionRefusedError: [Errno 111] Connection refused" };
+  assert.equal(details(ev("error", { op: "connect" }, { err })),
+    "connect failed — ECONNREFUSED: connection refused\nNothing is listening. In Python: ConnectionRefusedError: [Errno 111] Connection refused");
+});
