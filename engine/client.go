@@ -50,6 +50,11 @@ type ClientKind struct {
 	Net         string       `json:"net"`
 	Options     []OptionSpec `json:"options"`
 
+	// patient kinds take longer to open than one connect (the retry client
+	// waits between attempts): the lab does not bound their start by its
+	// connect timeout, only by its own closing.
+	patient bool
+
 	// check validates the options together, after each was checked alone
 	// against its spec (nil: nothing more to check).
 	check func(o Options) error
@@ -76,11 +81,12 @@ type Client interface {
 
 // clientKinds is the registry of client kinds.
 var clientKinds = map[string]*ClientKind{
-	"tcp":  tcpClientKind,
-	"udp":  udpClientKind,
-	"tls":  tlsClientKind,
-	"app":  appClientKind,
-	"http": httpClientKind,
+	"tcp":   tcpClientKind,
+	"udp":   udpClientKind,
+	"tls":   tlsClientKind,
+	"app":   appClientKind,
+	"http":  httpClientKind,
+	"retry": retryClientKind,
 }
 
 // ClientKinds returns the registered client kinds: tcp first (where every

@@ -509,7 +509,12 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 			l.mu.Unlock()
 		}
 	}()
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.DialTimeout)
+	var cancel context.CancelFunc
+	if kind.patient {
+		ctx, cancel = context.WithCancel(ctx)
+	} else {
+		ctx, cancel = context.WithTimeout(ctx, l.cfg.DialTimeout)
+	}
 	defer cancel()
 	defer context.AfterFunc(l.closing, cancel)() // Close cuts a dial short
 	env := &clientEnv{lab: l, Session: session, ID: id, Kind: kind.Name, Target: spec.Target, pace: pace,
