@@ -30,6 +30,9 @@ type ClientInfo struct {
 	Received int64     `json:"received"`
 	OpenedAt time.Time `json:"opened_at"`
 	ClosedAt time.Time `json:"closed_at,omitzero"`
+	// Counters are kind-specific live counts (a multi client's connections
+	// done and messages matched).
+	Counters map[string]int64 `json:"counters,omitempty"`
 }
 
 // Client states beyond StateRunning/StateStopped.
@@ -87,6 +90,7 @@ var clientKinds = map[string]*ClientKind{
 	"app":   appClientKind,
 	"http":  httpClientKind,
 	"retry": retryClientKind,
+	"multi": multiClientKind,
 }
 
 // ClientKinds returns the registered client kinds: tcp first (where every

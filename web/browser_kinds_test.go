@@ -442,3 +442,20 @@ func TestBrowserAppAndUDPClientsFromTheForm(t *testing.T) {
 	)
 	waitRow(t, ctx, "datagram-in", `"dgram" from `+udp)
 }
+
+// A multi client from the page: its counters show every connection done
+// and every message matched.
+func TestBrowserMultiClientFromTheForm(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	_, addr := a.startEcho(sid, nil)
+	openSession(t, ctx, a, sid)
+	openFromForm(t, ctx, "multi", addr)
+	step(t, ctx, "the counters say all done and matched",
+		chromedp.Poll[chromedp.Void](`(() => {
+			const c = document.querySelector("[data-testid=client-counters]");
+			return c && c.textContent.includes("done 5") && c.textContent.includes("messages_matched 15");
+		})()`),
+	)
+}
