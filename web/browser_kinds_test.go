@@ -12,10 +12,14 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/sockplay/sockplay/engine"
+	"github.com/sockplay/sockplay/sessions"
 )
 
 // While sockplay cannot be reached (stopped, restarting), an open page does
@@ -457,5 +461,46 @@ func TestBrowserMultiClientFromTheForm(t *testing.T) {
 			const c = document.querySelector("[data-testid=client-counters]");
 			return c && c.textContent.includes("done 5") && c.textContent.includes("messages_matched 15");
 		})()`),
+	)
+}
+
+// A page opened during a flood (what `yes | nc` does: writes as fast as
+// the socket takes them, at the default event rate) shows the live tail
+// and stays usable: it answers a filter change.
+func TestBrowserPageOpenedDuringAFloodShowsTheTail(t *testing.T) {
+	a := newTestApp(t, func(l *engine.LabConfig, _ *Config, _ *int) { l.MaxEventRate = 10000 })
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	_, addr := a.startEcho(sid, nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { io.Copy(io.Discard, c) })
+	wg.Go(func() {
+		line := []byte(strings.Repeat("y\n", 2048))
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := c.Write(line); err != nil {
+				return
+			}
+		}
+	})
+	t.Cleanup(func() { close(done); c.Close(); wg.Wait() })
+	a.waitEvents(sid, "the flood under way", func(evs []sessions.Record) bool { return len(evs) > 2000 })
+	openSession(t, ctx, a, sid)
+	step(t, ctx, "rows of the flood show",
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("tr.k-recv").length > 100`),
+	)
+	step(t, ctx, "a filter change still answers",
+		chromedp.SetValue(`[data-testid=filter-kind]`, "send"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=filter-kind]").dispatchEvent(new Event("change"))`),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("tr.ev")].every(tr => tr.hidden || tr.dataset.kind === "send")`),
 	)
 }
