@@ -4,7 +4,7 @@
 //
 // The engine knows nothing of sockplay's own web layer (its HTTP API,
 // WebSocket or SQL: an http-api server speaks HTTP on its sockets itself)
-// and uses the standard library only. It describes everything that happens on its sockets as Event
+// and uses the standard library (and golang.org/x/sys/unix for socket options). It describes everything that happens on its sockets as Event
 // values handed to a Sink that the caller provides (the sessions package
 // records them). Each recv or send Event is exactly one Read or Write call, so
 // partial reads and message boundaries are visible as they really happened.
