@@ -391,3 +391,51 @@ func (s *Store) RecordedServers(ctx context.Context, session string) (servers, c
 	}
 	return servers, clients, rows.Err()
 }
+
+// scanPage is how many chunks Scan reads per query: each query is a short
+// read transaction, so a long export never holds the WAL from being
+// checkpointed.
+const scanPage = 32
+
+// Scan calls fn with each event of session with seq > after, oldest first,
+// reading the store a few chunks at a time: memory does not grow with the
+// session, and nothing is decoded twice (r.JSON() is the event JSON as
+// stored). The record is valid only during the call. An error from fn
+// stops the scan and is returned; so is ctx's.
+func (s *Store) Scan(ctx context.Context, session string, after int64, fn func(r *Record) error) error {
+	for {
+		rows, err := s.db.QueryContext(ctx, `SELECT first_seq, last_seq, events FROM event_chunks
+			WHERE session_id = ? AND last_seq > ? ORDER BY last_seq LIMIT ?`, session, after, scanPage)
+		if err != nil {
+			return fmt.Errorf("events of %s: %w", session, err)
+		}
+		var page [][]Record
+		for rows.Next() {
+			recs, err := scanChunk(rows, session, after, 0)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			page = append(page, recs)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("events of %s: %w", session, err)
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		for _, recs := range page {
+			for i := range recs {
+				if err := fn(&recs[i]); err != nil {
+					return err
+				}
+				after = recs[i].Seq
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}

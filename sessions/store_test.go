@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sockplay/sockplay/engine"
 )
 
 // migrationState returns the tables of the database and the goose versions
@@ -375,5 +378,47 @@ func TestCreateSessionRejectsUnprintableNames(t *testing.T) {
 	}
 	if _, err := st.CreateSession(context.Background(), "héllo wörld ✓"); err != nil {
 		t.Errorf("a printable UTF-8 name was refused: %v", err)
+	}
+}
+
+func TestScanVisitsEveryEventOnceInOrder(t *testing.T) {
+	st := mustOpen(t)
+	rec := newRecorder(t, st, NewHub(16), RecorderConfig{})
+	ctx := testCtx(t)
+	sess := mustCreate(t, st, "scan")
+	const n = 3*scanPage*chunkMaxEvents/2 + 7 // several pages of chunks
+	for i := range n {
+		rec.Emit(engine.Event{Session: sess.ID, Kind: engine.KindRecv, At: time.Unix(0, int64(i)), Len: i})
+	}
+	mustFlush(t, rec)
+	for _, after := range []int64{0, 1, n / 2, n - 1, n, n + 5} {
+		var seqs []int64
+		err := st.Scan(ctx, sess.ID, after, func(r *Record) error {
+			if r.Len != int(r.Seq-1) {
+				t.Fatalf("seq %d has len %d", r.Seq, r.Len)
+			}
+			if !bytes.HasPrefix(r.JSON(), []byte(`{"seq":`)) {
+				t.Fatalf("seq %d JSON %q", r.Seq, r.JSON())
+			}
+			seqs = append(seqs, r.Seq)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := max(0, n-after)
+		if int64(len(seqs)) != min(want, n) {
+			t.Fatalf("after %d: %d events, want %d", after, len(seqs), want)
+		}
+		for i, s := range seqs {
+			if s != after+1+int64(i) {
+				t.Fatalf("after %d: event %d has seq %d", after, i, s)
+			}
+		}
+	}
+	stop := errors.New("stop")
+	count := 0
+	if err := st.Scan(ctx, sess.ID, 0, func(*Record) error { count++; return stop }); err != stop || count != 1 {
+		t.Fatalf("Scan stopped with %v after %d events, want the callback's error after 1", err, count)
 	}
 }
