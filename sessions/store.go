@@ -35,6 +35,9 @@ type Session struct {
 	Events int64 `json:"events"`
 	// LastAt is the time of the newest event, if any.
 	LastAt time.Time `json:"last_at,omitzero"`
+	// Owner is whom the session belongs to in workshop mode (see
+	// workshops.go): "" is the person at the laptop.
+	Owner string `json:"owner,omitempty"`
 }
 
 // Record is a stored event: the engine's Event and its seq in the session.
@@ -137,12 +140,13 @@ func (s *Store) CreateSession(ctx context.Context, name string) (Session, error)
 
 const sessionColumns = `s.id, s.name, s.created_at,
 	COALESCE((SELECT MAX(last_seq) FROM event_chunks c WHERE c.session_id = s.id), 0),
-	COALESCE((SELECT last_at FROM event_chunks c WHERE c.session_id = s.id ORDER BY last_seq DESC LIMIT 1), 0)`
+	COALESCE((SELECT last_at FROM event_chunks c WHERE c.session_id = s.id ORDER BY last_seq DESC LIMIT 1), 0),
+	s.owner`
 
 func scanSession(sc interface{ Scan(...any) error }) (Session, error) {
 	var sess Session
 	var created, last int64
-	if err := sc.Scan(&sess.ID, &sess.Name, &created, &sess.Events, &last); err != nil {
+	if err := sc.Scan(&sess.ID, &sess.Name, &created, &sess.Events, &last, &sess.Owner); err != nil {
 		return Session{}, err
 	}
 	sess.CreatedAt = time.Unix(0, created).UTC()

@@ -1,0 +1,428 @@
+package sessions
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Workshop mode (see docs/workshop.md): an instructor creates workshops, a
+// participant joins one with its code and gets a session of their own. A
+// session's Owner says whose it is: "" for the person at the laptop (workshop
+// mode off), a participant's id, or OwnerInstructor.
+
+// OwnerInstructor owns the sessions the instructor creates.
+const OwnerInstructor = "instructor"
+
+// Workshop is one class: its participants join with Code.
+type Workshop struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Code is the join code as people read it: "K7P-Q2M".
+	Code      string    `json:"code"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+}
+
+// Open reports whether participants may join w at now.
+func (w Workshop) Open(now time.Time) bool {
+	return w.EndedAt.IsZero() && (w.ExpiresAt.IsZero() || now.Before(w.ExpiresAt))
+}
+
+// Participant is one browser that joined a workshop.
+type Participant struct {
+	ID         string    `json:"id"`
+	WorkshopID string    `json:"workshop_id"`
+	Name       string    `json:"name"`
+	SessionID  string    `json:"session"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// codeAlphabet is the join codes' letters and digits: no 0/O nor 1/I, which
+// a projector or a voice confuses. 32 symbols, 5 bits each.
+const codeAlphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+// codeLen is a join code's length without its dash (30 bits: a workshop's
+// code is found by typing, so the join endpoint is rate-limited per address).
+const codeLen = 6
+
+// NewJoinCode returns a random join code such as "K7P-Q2M".
+func NewJoinCode() string {
+	var b [codeLen]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = codeAlphabet[b[i]%byte(len(codeAlphabet))] // 256 is a multiple of 32: uniform
+	}
+	return FormatCode(string(b[:]))
+}
+
+// FormatCode writes a join code as people read it: "K7PQ2M" is "K7P-Q2M".
+func FormatCode(code string) string {
+	if len(code) != codeLen {
+		return code
+	}
+	return code[:3] + "-" + code[3:]
+}
+
+// NormalizeCode reads a join code as people type it (any case, with or
+// without the dash or spaces) and returns it without the dash, or an
+// ErrInvalid error saying what a code looks like.
+func NormalizeCode(s string) (string, error) {
+	var b strings.Builder
+	for _, r := range strings.ToUpper(s) {
+		switch {
+		case r == '-' || r == ' ' || r == '\t':
+		case strings.ContainsRune(codeAlphabet, r):
+			b.WriteRune(r)
+		case r == '0' || r == 'O' || r == '1' || r == 'I':
+			return "", fmt.Errorf("%w: join codes have no %q (they leave out 0, O, 1 and I, which look alike); check the code your instructor shows", ErrInvalid, r)
+		default:
+			return "", fmt.Errorf("%w: a join code is six letters and digits such as K7P-Q2M; %q is not one of them", ErrInvalid, r)
+		}
+	}
+	if b.Len() != codeLen {
+		return "", fmt.Errorf("%w: a join code is six letters and digits such as K7P-Q2M (this one has %d)", ErrInvalid, b.Len())
+	}
+	return b.String(), nil
+}
+
+// HashToken is how a participant's cookie is stored: its SHA-256, in hex.
+// The cookie is 256 random bits, so a plain hash is enough (no salt or
+// stretching: nobody can guess it from the hash).
+func HashToken(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// MaxDisplayNameLen bounds a participant's display name.
+const MaxDisplayNameLen = 60
+
+// CheckDisplayName returns a participant's display name trimmed, or an
+// ErrInvalid error saying what is wrong with it.
+func CheckDisplayName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", fmt.Errorf("%w: type a display name: the instructor sees it on the dashboard", ErrInvalid)
+	case !utf8.ValidString(name):
+		return "", fmt.Errorf("%w: the display name is not valid UTF-8", ErrInvalid)
+	case utf8.RuneCountInString(name) > MaxDisplayNameLen:
+		return "", fmt.Errorf("%w: the display name is longer than %d characters", ErrInvalid, MaxDisplayNameLen)
+	}
+	if i := strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }); i >= 0 {
+		return "", fmt.Errorf("%w: the display name has a control or invisible formatting character at byte %d; use printable text", ErrInvalid, i)
+	}
+	return name, nil
+}
+
+func newID(prefix string) string { return prefix + newSessionID() }
+
+func unixOrZero(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+func nanosOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// CreateWorkshop creates a workshop with a fresh join code; expires may be
+// zero (no expiry).
+func (s *Store) CreateWorkshop(ctx context.Context, name string, expires time.Time) (Workshop, error) {
+	name, err := CheckName(name)
+	if err != nil {
+		return Workshop{}, err
+	}
+	if name == "" {
+		name = "Workshop " + time.Now().UTC().Format("2006-01-02")
+	}
+	w := Workshop{ID: newID("w"), Name: name, CreatedAt: time.Now().UTC(), ExpiresAt: expires.UTC()}
+	if expires.IsZero() {
+		w.ExpiresAt = time.Time{}
+	}
+	// A code is 30 bits: a collision is rare, and the UNIQUE index catches it.
+	for range 8 {
+		w.Code = NewJoinCode()
+		_, err = s.db.ExecContext(ctx, `INSERT INTO workshops (id, name, code, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+			w.ID, w.Name, strings.ReplaceAll(w.Code, "-", ""), w.CreatedAt.UnixNano(), nanosOrZero(w.ExpiresAt))
+		if err == nil {
+			return w, nil
+		}
+		if !strings.Contains(err.Error(), "UNIQUE") {
+			break
+		}
+	}
+	return Workshop{}, fmt.Errorf("create workshop: %w", err)
+}
+
+const workshopColumns = `id, name, code, created_at, expires_at, ended_at`
+
+func scanWorkshop(sc interface{ Scan(...any) error }) (Workshop, error) {
+	var w Workshop
+	var created, expires, ended int64
+	if err := sc.Scan(&w.ID, &w.Name, &w.Code, &created, &expires, &ended); err != nil {
+		return Workshop{}, err
+	}
+	w.Code = FormatCode(w.Code)
+	w.CreatedAt, w.ExpiresAt, w.EndedAt = time.Unix(0, created).UTC(), unixOrZero(expires), unixOrZero(ended)
+	return w, nil
+}
+
+// Workshops lists every workshop, newest first.
+func (s *Store) Workshops(ctx context.Context) ([]Workshop, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+workshopColumns+` FROM workshops ORDER BY created_at DESC, id DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("list workshops: %w", err)
+	}
+	defer rows.Close()
+	list := []Workshop{}
+	for rows.Next() {
+		w, err := scanWorkshop(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list workshops: %w", err)
+		}
+		list = append(list, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list workshops: %w", err)
+	}
+	return list, nil
+}
+
+// GetWorkshop returns one workshop or ErrNotFound.
+func (s *Store) GetWorkshop(ctx context.Context, id string) (Workshop, error) {
+	w, err := scanWorkshop(s.db.QueryRowContext(ctx, `SELECT `+workshopColumns+` FROM workshops WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Workshop{}, ErrNotFound
+	}
+	if err != nil {
+		return Workshop{}, fmt.Errorf("get workshop %s: %w", id, err)
+	}
+	return w, nil
+}
+
+// WorkshopByCode returns the workshop whose join code is code (as typed:
+// see NormalizeCode), or ErrNotFound.
+func (s *Store) WorkshopByCode(ctx context.Context, code string) (Workshop, error) {
+	c, err := NormalizeCode(code)
+	if err != nil {
+		return Workshop{}, err
+	}
+	w, err := scanWorkshop(s.db.QueryRowContext(ctx, `SELECT `+workshopColumns+` FROM workshops WHERE code = ?`, c))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Workshop{}, ErrNotFound
+	}
+	if err != nil {
+		return Workshop{}, fmt.Errorf("find workshop: %w", err)
+	}
+	return w, nil
+}
+
+const participantColumns = `id, workshop_id, name, session_id, created_at`
+
+func scanParticipant(sc interface{ Scan(...any) error }) (Participant, error) {
+	var p Participant
+	var created int64
+	if err := sc.Scan(&p.ID, &p.WorkshopID, &p.Name, &p.SessionID, &created); err != nil {
+		return Participant{}, err
+	}
+	p.CreatedAt = time.Unix(0, created).UTC()
+	return p, nil
+}
+
+// Participants lists a workshop's participants in the order they joined.
+func (s *Store) Participants(ctx context.Context, workshopID string) ([]Participant, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+participantColumns+` FROM participants
+		WHERE workshop_id = ? ORDER BY created_at, id`, workshopID)
+	if err != nil {
+		return nil, fmt.Errorf("list participants: %w", err)
+	}
+	defer rows.Close()
+	list := []Participant{}
+	for rows.Next() {
+		p, err := scanParticipant(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list participants: %w", err)
+		}
+		list = append(list, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list participants: %w", err)
+	}
+	return list, nil
+}
+
+// ParticipantByToken returns the participant whose cookie hashes to
+// tokenHash (see HashToken), or ErrNotFound.
+func (s *Store) ParticipantByToken(ctx context.Context, tokenHash string) (Participant, error) {
+	p, err := scanParticipant(s.db.QueryRowContext(ctx, `SELECT `+participantColumns+` FROM participants WHERE token_hash = ?`, tokenHash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Participant{}, ErrNotFound
+	}
+	if err != nil {
+		return Participant{}, fmt.Errorf("find participant: %w", err)
+	}
+	return p, nil
+}
+
+// Join lets a browser into workshop w under the display name name, in one
+// transaction. If oldHash (the hash of the cookie the browser already holds,
+// or "") names a participant of w, that participant rejoins: its cookie
+// becomes newHash (the old one stops working), its name is updated and it
+// gets back its session (a new one if it was deleted). Otherwise a new
+// participant with a new session is created. Either way the session is the
+// participant's own (Owner is the participant's id).
+func (s *Store) Join(ctx context.Context, w Workshop, name, oldHash, newHash string) (Participant, Session, error) {
+	name, err := CheckDisplayName(name)
+	if err != nil {
+		return Participant{}, Session{}, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Participant{}, Session{}, fmt.Errorf("join: %w", err)
+	}
+	defer tx.Rollback()
+	now := time.Now().UTC()
+	var p Participant
+	found := false
+	if oldHash != "" {
+		p, err = scanParticipant(tx.QueryRowContext(ctx, `SELECT `+participantColumns+` FROM participants
+			WHERE token_hash = ? AND workshop_id = ?`, oldHash, w.ID))
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, sql.ErrNoRows):
+			return Participant{}, Session{}, fmt.Errorf("join: %w", err)
+		}
+	}
+	if !found {
+		p = Participant{ID: newID("p"), WorkshopID: w.ID, Name: name, CreatedAt: now}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO participants (id, workshop_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
+			p.ID, p.WorkshopID, p.Name, newHash, now.UnixNano()); err != nil {
+			return Participant{}, Session{}, fmt.Errorf("join: %w", err)
+		}
+	} else {
+		p.Name = name
+		if _, err := tx.ExecContext(ctx, `UPDATE participants SET token_hash = ?, name = ? WHERE id = ?`, newHash, name, p.ID); err != nil {
+			return Participant{}, Session{}, fmt.Errorf("join: %w", err)
+		}
+	}
+	var sess Session
+	if p.SessionID != "" {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM sessions WHERE id = ? AND owner = ?`, p.SessionID, p.ID).Scan(&n); err != nil {
+			return Participant{}, Session{}, fmt.Errorf("join: %w", err)
+		}
+		if n == 0 {
+			p.SessionID = ""
+		}
+	}
+	if p.SessionID == "" {
+		sname, _ := CheckName(name + " · " + w.Name)
+		if len(sname) > MaxNameLen {
+			sname = name
+		}
+		sess = Session{ID: newSessionID(), Name: sname, CreatedAt: now, Owner: p.ID}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, name, created_at, owner) VALUES (?, ?, ?, ?)`,
+			sess.ID, sess.Name, sess.CreatedAt.UnixNano(), sess.Owner); err != nil {
+			return Participant{}, Session{}, fmt.Errorf("join: %w", err)
+		}
+		p.SessionID = sess.ID
+		if _, err := tx.ExecContext(ctx, `UPDATE participants SET session_id = ? WHERE id = ?`, p.SessionID, p.ID); err != nil {
+			return Participant{}, Session{}, fmt.Errorf("join: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return Participant{}, Session{}, fmt.Errorf("join: %w", err)
+	}
+	if sess.ID == "" {
+		if sess, err = s.GetSession(ctx, p.SessionID); err != nil {
+			return Participant{}, Session{}, err
+		}
+	}
+	return p, sess, nil
+}
+
+// CreateSessionFor creates a session that belongs to owner ("" is the
+// laptop user, as CreateSession).
+func (s *Store) CreateSessionFor(ctx context.Context, name, owner string) (Session, error) {
+	name, err := CheckName(name)
+	if err != nil {
+		return Session{}, err
+	}
+	if name == "" {
+		name = "Session " + time.Now().UTC().Format("2006-01-02 15:04")
+	}
+	sess := Session{ID: newSessionID(), Name: name, CreatedAt: time.Now().UTC(), Owner: owner}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO sessions (id, name, created_at, owner) VALUES (?, ?, ?, ?)`,
+		sess.ID, sess.Name, sess.CreatedAt.UnixNano(), sess.Owner); err != nil {
+		return Session{}, fmt.Errorf("create session: %w", err)
+	}
+	return sess, nil
+}
+
+// CountSessionsOf returns how many sessions owner has.
+func (s *Store) CountSessionsOf(ctx context.Context, owner string) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sessions WHERE owner = ?`, owner).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count sessions: %w", err)
+	}
+	return n, nil
+}
+
+// ListSessionsOf is ListSessions restricted to the sessions owner has: the
+// same order, page size and cursors.
+func (s *Store) ListSessionsOf(ctx context.Context, owner, before string, limit int) (list []Session, next string, err error) {
+	if limit <= 0 || limit > MaxSessionsPage {
+		limit = DefaultSessionsPage
+	}
+	var rows *sql.Rows
+	if before == "" {
+		rows, err = s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s WHERE s.owner = ?
+			ORDER BY s.created_at DESC, s.id DESC LIMIT ?`, owner, limit+1)
+	} else {
+		created, id, ok := parseCursor(before)
+		if !ok {
+			return nil, "", fmt.Errorf("%w: before=%q is not a cursor from a previous page's next", ErrInvalid, before)
+		}
+		rows, err = s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s
+			WHERE s.owner = ? AND (s.created_at, s.id) < (?, ?)
+			ORDER BY s.created_at DESC, s.id DESC LIMIT ?`, owner, created, id, limit+1)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("list sessions: %w", err)
+	}
+	defer rows.Close()
+	list = []Session{}
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("list sessions: %w", err)
+		}
+		list = append(list, sess)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list sessions: %w", err)
+	}
+	if len(list) > limit {
+		list = list[:limit]
+		last := list[limit-1]
+		next = strconv.FormatInt(last.CreatedAt.UnixNano(), 10) + "." + last.ID
+	}
+	return list, next, nil
+}
