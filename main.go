@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -67,6 +68,14 @@ type config struct {
 	IdleTimeout    time.Duration
 	ShutdownWait   time.Duration
 	LogLevel       slog.Level
+
+	// Workshop mode (docs/workshop.md).
+	Workshop               bool
+	InstructorPassword     string // only from $SOCKPLAY_INSTRUCTOR_PASSWORD: a flag would show in ps
+	InstructorTTL          time.Duration
+	SecureCookies          bool
+	MaxJoins               int
+	MaxParticipantSessions int
 }
 
 // parseConfig reads flags, falling back to SOCKPLAY_* variables, then to the
@@ -101,6 +110,17 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		}
 		return fs.Duration(name, def, usage+" ($"+env+")")
 	}
+	boolean := func(name, env string, usage string) *bool {
+		def := false
+		if v := getenv(env); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("$%s=%q: want true or false", env, v))
+			}
+			def = b
+		}
+		return fs.Bool(name, def, usage+" ($"+env+")")
+	}
 	addr := str("addr", "SOCKPLAY_ADDR", "127.0.0.1:8080", "web server address; keep it on loopback unless you mean to share the instance")
 	db := str("db", "SOCKPLAY_DB", "sockplay.db", "SQLite database file")
 	labHost := str("lab-host", "SOCKPLAY_LAB_HOST", "127.0.0.1", "address playground servers bind")
@@ -125,6 +145,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	idle := dur("idle-timeout", "SOCKPLAY_IDLE_TIMEOUT", 2*time.Minute, "time an idle keep-alive HTTP connection stays open (live WebSocket streams are not idle connections)")
 	bodyTimeout := dur("body-timeout", "SOCKPLAY_BODY_TIMEOUT", 30*time.Second, "time to read a request's body")
 	shutdownWait := dur("shutdown-wait", "SOCKPLAY_SHUTDOWN_WAIT", 10*time.Second, "time given to HTTP requests to finish at shutdown")
+	workshop := boolean("workshop", "SOCKPLAY_WORKSHOP", "workshop mode: participants join with a code and see only their own sessions; the instructor logs in at /instructor with $SOCKPLAY_INSTRUCTOR_PASSWORD (generated and printed at start when unset)")
+	instructorTTL := dur("instructor-ttl", "SOCKPLAY_INSTRUCTOR_TTL", 12*time.Hour, "how long an instructor's log-in lasts (workshop mode)")
+	secureCookies := boolean("secure-cookies", "SOCKPLAY_SECURE_COOKIES", "mark cookies Secure even over plain HTTP here: sockplay is behind an HTTPS reverse proxy (over TLS they always are)")
+	maxJoins := num("max-joins", "SOCKPLAY_MAX_JOINS", 30, "attempts to join a workshop one client address may make a minute (0: no limit)")
+	maxParticipantSessions := num("max-participant-sessions", "SOCKPLAY_MAX_PARTICIPANT_SESSIONS", 1, "sessions one workshop participant may have; the per-session limits (-max-servers, -max-clients) then bound each participant (0: no limit)")
 	logLevel := str("log-level", "SOCKPLAY_LOG_LEVEL", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -140,7 +165,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		MaxEventRate: int(*maxEventRate), MaxSockets: int(*maxSockets), MaxNewSessions: int(*maxNewSessions), BodyTimeout: *bodyTimeout,
 		MaxBody: *maxBody, MaxMessage: int(*maxMessage), MaxSubscribers: int(*maxSubs),
 		LiveBuffer: int(*liveBuffer), Queue: int(*queue), DialAllow: splitList(*dialAllow),
-		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, IdleTimeout: *idle, ShutdownWait: *shutdownWait}
+		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, IdleTimeout: *idle, ShutdownWait: *shutdownWait,
+		Workshop: *workshop, InstructorPassword: getenv("SOCKPLAY_INSTRUCTOR_PASSWORD"), InstructorTTL: *instructorTTL,
+		SecureCookies: *secureCookies, MaxJoins: int(*maxJoins), MaxParticipantSessions: int(*maxParticipantSessions)}
 	var err error
 	if c.LabPorts, err = engine.ParsePortRange(*labPorts); err != nil {
 		return config{}, fmt.Errorf("-lab-ports: %w", err)
@@ -159,10 +186,13 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	for name, v := range map[string]int64{"max-event-rate": int64(c.MaxEventRate), "max-sockets": int64(c.MaxSockets),
 		"max-new-sessions": int64(c.MaxNewSessions), "max-servers": int64(c.MaxServers), "max-clients": int64(c.MaxClients),
-		"max-conns": int64(c.MaxConns)} {
+		"max-conns": int64(c.MaxConns), "max-joins": int64(c.MaxJoins), "max-participant-sessions": int64(c.MaxParticipantSessions)} {
 		if v < 0 {
 			return config{}, fmt.Errorf("-%s must be 0 (no limit) or more", name)
 		}
+	}
+	if c.InstructorTTL <= 0 {
+		return config{}, errors.New("-instructor-ttl must be positive")
 	}
 	if c.BodyTimeout <= 0 || c.HeaderTimeout <= 0 || c.IdleTimeout <= 0 {
 		return config{}, errors.New("-header-timeout, -body-timeout and -idle-timeout must be positive")
@@ -271,10 +301,18 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 		CaptureCap: cfg.CaptureCap, MaxServersPerSession: cfg.MaxServers,
 		MaxClientsPerSession: cfg.MaxClients, MaxConnsPerServer: cfg.MaxConns,
 		MaxEventRate: cfg.MaxEventRate, MaxSockets: cfg.MaxSockets}, rec, log)
+	if cfg.Workshop && cfg.InstructorPassword == "" {
+		// 130 random bits: printed this once, never stored.
+		cfg.InstructorPassword = rand.Text()
+		log.Warn("workshop mode: $SOCKPLAY_INSTRUCTOR_PASSWORD is not set, so this run's instructor password is made up and printed only here",
+			"instructor_password", cfg.InstructorPassword)
+	}
 	site := web.NewServer(web.Deps{Lab: lab, Store: store, Recorder: rec, Hub: hub, Log: log,
 		Config: web.Config{LabHost: cfg.LabHost, MaxBodyBytes: cfg.MaxBody, MaxMessageBytes: cfg.MaxMessage,
 			AllowedHosts: cfg.AllowedHosts, ListenAddr: ln.Addr().String(), MaxSubscribers: cfg.MaxSubscribers,
-			MaxNewSessions: cfg.MaxNewSessions, BodyTimeout: cfg.BodyTimeout}})
+			MaxNewSessions: cfg.MaxNewSessions, BodyTimeout: cfg.BodyTimeout,
+			Workshop: cfg.Workshop, InstructorPassword: cfg.InstructorPassword, InstructorTTL: cfg.InstructorTTL,
+			SecureCookies: cfg.SecureCookies, JoinsPerMinute: noLimit(cfg.MaxJoins), MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions)}})
 	// IdleTimeout closes keep-alive connections nobody uses (a local client
 	// could otherwise hold thousands open); WebSocket streams are hijacked
 	// and not subject to it.
@@ -286,6 +324,9 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("sockplay is serving", "url", "http://"+ln.Addr().String(), "db", cfg.DB,
 		"lab", net.JoinHostPort(cfg.LabHost, cfg.LabPorts.String()))
+	if cfg.Workshop {
+		logWorkshop(cfg, ln.Addr(), log)
+	}
 
 	var runErr error
 	select {
@@ -311,4 +352,24 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 		runErr = nil
 	}
 	return runErr
+}
+
+// noLimit maps a flag's 0 ("no limit") to web's -1 (web's 0 is "default").
+func noLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// logWorkshop says at start how to run the workshop: where participants
+// and the instructor go, and the instructor's password if sockplay made one
+// up (printed this once; it is not stored).
+func logWorkshop(cfg config, addr net.Addr, log *slog.Logger) {
+	url := "http://" + addr.String()
+	if host, port, err := net.SplitHostPort(addr.String()); err == nil && (host == "0.0.0.0" || host == "::") {
+		url = "http://<this machine's address>:" + port
+		log.Warn("workshop mode on every interface: participants' browsers send this machine's LAN name or address as Host, so name it in -allowed-hosts (a LAN IP address or name such as 192.168.1.20)")
+	}
+	log.Info("workshop mode: participants open the join page; the instructor logs in at /instructor", "join", url+"/join", "instructor", url+"/instructor")
 }

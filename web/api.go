@@ -133,11 +133,17 @@ func (s *Server) page(h handlerFunc) http.HandlerFunc {
 	}
 }
 
-// inSession loads the session named in the URL and hands it to h.
+// inSession loads the session named in the URL and hands it to h, if the
+// caller may use it (in workshop mode: their own, see mayUse; another's is
+// 404 like one that does not exist). Every route under a session, its
+// servers, clients and faults included, goes through it.
 func (s *Server) inSession(h sessionHandlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		sess, err := s.session(r)
 		if err != nil {
+			return err
+		}
+		if err := s.mayUse(r, sess); err != nil { // workshop mode: the caller's own only
 			return err
 		}
 		return h(w, r, sess)
@@ -173,7 +179,7 @@ func (s *Server) listSessions(r *http.Request) ([]sessions.Session, string, erro
 	if limit > sessions.MaxSessionsPage {
 		return nil, "", badRequest(fmt.Sprintf("limit %d: at most %d sessions per page", limit, sessions.MaxSessionsPage))
 	}
-	return s.store.ListSessions(r.Context(), r.URL.Query().Get("before"), int(limit))
+	return s.listSessionsFor(r, r.URL.Query().Get("before"), int(limit))
 }
 
 func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) error {
@@ -191,7 +197,7 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) err
 	if err := s.visitors.allowSession(r); err != nil {
 		return err
 	}
-	sess, err := s.store.CreateSession(r.Context(), in.Name)
+	sess, err := s.createSession(r, in.Name)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func (s *Server) handleNewSessionForm(w http.ResponseWriter, r *http.Request) er
 	if err := s.visitors.allowSession(r); err != nil {
 		return err
 	}
-	sess, err := s.store.CreateSession(r.Context(), name)
+	sess, err := s.createSession(r, name)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	r.Use(s.checkHost)
+	r.Use(s.workshopGate) // workshop mode: who is asking; 401 on session routes for nobody
 
 	r.Get("/healthz", s.handleHealth)
 	r.Handle("/static/*", http.StripPrefix("/static/", static.Handler()))
@@ -42,6 +43,12 @@ func (s *Server) routes() http.Handler {
 		r.Post("/s/{id}/clients/{cid}/send", s.page(s.form(s.formSend)))
 		r.Post("/s/{id}/clients/{cid}/close", s.page(s.form(s.formCloseClient)))
 		r.Post("/s/{id}/delete", s.page(s.inSession(s.handleDeleteSessionForm)))
+		r.Get("/join", s.page(s.handleJoinPage))
+		r.Post("/join", s.page(s.handleJoinForm))
+		r.Get("/instructor", s.page(s.handleInstructorPage))
+		r.Post("/instructor/login", s.page(s.handleInstructorLoginForm))
+		r.Post("/instructor/logout", s.page(s.handleInstructorLogoutForm))
+		r.Post("/instructor/workshops", s.page(s.instructorOnly(s.handleNewWorkshopForm)))
 
 		r.Route("/api", func(r chi.Router) {
 			r.Get("/status", s.api(s.handleStatus))
@@ -60,6 +67,12 @@ func (s *Server) routes() http.Handler {
 			r.Post("/sessions/{id}/clients", s.api(s.inSession(s.handleOpenClient)))
 			r.Post("/sessions/{id}/clients/{cid}/send", s.api(s.inSession(s.handleSend)))
 			r.Post("/sessions/{id}/clients/{cid}/close", s.api(s.inSession(s.handleCloseClient)))
+			r.Post("/workshop/login", s.api(s.handleLogin))
+			r.Post("/workshop/logout", s.api(s.handleLogout))
+			r.Post("/workshops", s.api(s.instructorOnly(s.handleCreateWorkshop)))
+			r.Get("/workshops", s.api(s.instructorOnly(s.handleListWorkshops)))
+			r.Get("/workshops/{wid}", s.api(s.instructorOnly(s.handleGetWorkshop)))
+			r.Post("/join", s.api(s.handleJoin))
 			r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 				writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 			})

@@ -83,6 +83,23 @@ type Config struct {
 	// BodyTimeout bounds reading a request body (default 30s): a body that
 	// trickles in cannot hold a connection open for ever.
 	BodyTimeout time.Duration
+
+	// Workshop turns on workshop mode (docs/workshop.md): participants join
+	// with a code and reach only their own sessions; the instructor logs in
+	// with InstructorPassword.
+	Workshop           bool
+	InstructorPassword string
+	// InstructorTTL is how long an instructor's log-in lasts (default 12h).
+	InstructorTTL time.Duration
+	// SecureCookies marks cookies Secure even without TLS here (sockplay
+	// behind an HTTPS reverse proxy).
+	SecureCookies bool
+	// JoinsPerMinute bounds attempts to join a workshop per client address
+	// (default 30; -1: no limit).
+	JoinsPerMinute int
+	// MaxParticipantSessions is how many sessions one participant may have
+	// (default 1; -1: no limit).
+	MaxParticipantSessions int
 }
 
 // Deps are the server's dependencies.
@@ -111,6 +128,7 @@ type Server struct {
 	subs    map[string]int
 
 	visitors *visitors
+	ws       *workshopState // workshop mode (workshop.go)
 
 	streamsCtx    context.Context // cancelled by Wait to cut off streams
 	cancelStreams context.CancelFunc
@@ -137,6 +155,7 @@ func NewServer(d Deps) *Server {
 	}
 	s := &Server{lab: d.Lab, store: d.Store, recorder: d.Recorder, hub: d.Hub, log: d.Log, cfg: d.Config,
 		hosts: allowedHosts(d.Config), subs: map[string]int{}, visitors: newVisitors(d.Config.MaxNewSessions)}
+	s.ws = newWorkshopState(d.Store, &s.cfg)
 	s.streamsCtx, s.cancelStreams = context.WithCancel(context.Background())
 	s.handler = s.routes()
 	return s
