@@ -248,7 +248,9 @@ func (s *Server) workshopView(r *http.Request, wk sessions.Workshop) (workshopVi
 					break
 				}
 			}
-		} else if !errors.Is(err, sessions.ErrNotFound) {
+		} else if errors.Is(err, sessions.ErrNotFound) {
+			pv.Session = "" // they deleted it; rejoining makes a new one
+		} else {
 			return v, err
 		}
 		v.Participants = append(v.Participants, pv)
