@@ -8,9 +8,7 @@ package web
 import "github.com/a-h/templ"
 import templruntime "github.com/a-h/templ/runtime"
 
-import (
-	"fmt"
-)
+import "fmt"
 
 // joinPage is where a participant types the workshop's code and a display
 // name; msg says why the last try failed.
@@ -47,14 +45,14 @@ func joinPage(code string, name string, msg string) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"card\" data-testid=\"join-page\"><h1>Join a workshop</h1><p class=\"muted\">Type the code your instructor shows and the name they will see next to your work.</p><form method=\"post\" action=\"/join\" class=\"stack\" data-testid=\"join-form\"><label>Workshop code <input type=\"text\" name=\"code\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"card\" style=\"max-width: 32rem\" data-testid=\"join-page\"><h1>Join a workshop</h1><p class=\"muted\">Type the code your instructor shows and the name they will see next to your work.</p><form method=\"post\" action=\"/join\" class=\"stack\" data-testid=\"join-form\"><label>Workshop code <input type=\"text\" name=\"code\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(code)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 16, Col: 48}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 15, Col: 48}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
 			if templ_7745c5c3_Err != nil {
@@ -121,7 +119,7 @@ func instructorLoginPage(msg string) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<section class=\"card\" data-testid=\"login-page\"><h1>Instructor</h1><p class=\"muted\">The password is in $SOCKPLAY_INSTRUCTOR_PASSWORD, or was printed in sockplay's log when it started.</p><form method=\"post\" action=\"/instructor/login\" class=\"row\" data-testid=\"login-form\"><input type=\"password\" name=\"password\" placeholder=\"Password\" autocomplete=\"current-password\" required aria-label=\"Instructor password\" data-testid=\"password\"> <button type=\"submit\" data-testid=\"login\">Log in</button></form></section>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<section class=\"card\" style=\"max-width: 40rem\" data-testid=\"login-page\"><h1>Instructor</h1><p class=\"muted\">The password is in $SOCKPLAY_INSTRUCTOR_PASSWORD, or was printed in sockplay's log when it started.</p><form method=\"post\" action=\"/instructor/login\" class=\"row\" data-testid=\"login-form\"><input type=\"password\" name=\"password\" placeholder=\"Password\" autocomplete=\"current-password\" required aria-label=\"Instructor password\" data-testid=\"password\"> <button type=\"submit\" data-testid=\"login\">Log in</button></form></section>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -170,7 +168,7 @@ func instructorPage(list []workshopView) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<section class=\"card\" data-testid=\"dashboard\"><div class=\"row\"><h1>Workshops</h1><form method=\"post\" action=\"/instructor/logout\"><button type=\"submit\" data-testid=\"logout\">Log out</button></form></div><form method=\"post\" action=\"/instructor/workshops\" class=\"row\" data-testid=\"new-workshop-form\"><input type=\"text\" name=\"name\" placeholder=\"Name\" maxlength=\"200\" aria-label=\"Workshop name\" data-testid=\"workshop-name\"> <input type=\"text\" name=\"expires\" placeholder=\"Ends after (e.g. 3h, optional)\" aria-label=\"Expiry\" data-testid=\"workshop-expires\"> <button type=\"submit\" data-testid=\"new-workshop\">New workshop</button></form>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<section class=\"card\" data-testid=\"dashboard\"><div class=\"row\" style=\"justify-content: space-between\"><h1>Workshops</h1><form method=\"post\" action=\"/instructor/logout\"><button type=\"submit\" data-testid=\"logout\">Log out</button></form></div><form method=\"post\" action=\"/instructor/workshops\" class=\"row\" data-testid=\"new-workshop-form\"><input type=\"text\" name=\"name\" placeholder=\"Name\" maxlength=\"200\" aria-label=\"Workshop name\" data-testid=\"workshop-name\"> <input type=\"text\" name=\"expires\" placeholder=\"Ends in (e.g. 3h)\" aria-label=\"Expiry\" data-testid=\"workshop-expires\"> <button type=\"submit\" data-testid=\"new-workshop\">New workshop</button></form>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -211,14 +209,14 @@ func instructorPage(list []workshopView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "</h2><p>Code <strong class=\"join-code\" data-testid=\"workshop-code\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "</h2><p>Code <strong class=\"join-code\" style=\"font-size: 1.8em; letter-spacing: 0.08em\" data-testid=\"workshop-code\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var11 string
 				templ_7745c5c3_Var11, templ_7745c5c3_Err = templ.JoinStringErrs(wk.Code)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 65, Col: 73}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 65, Col: 122}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var11))
 				if templ_7745c5c3_Err != nil {
@@ -283,7 +281,7 @@ func instructorPage(list []workshopView) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				} else {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "<table class=\"list\" data-testid=\"participants\"><thead><tr><th>Name</th><th>Servers</th><th>Clients</th><th>Events</th><th>Last error</th></tr></thead> <tbody>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "<div style=\"overflow-x: auto\"><table class=\"list\" data-testid=\"participants\"><thead><tr><th>Name</th><th>Servers</th><th>Clients</th><th>Events</th><th>Last error</th></tr></thead> <tbody>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -300,7 +298,7 @@ func instructorPage(list []workshopView) templ.Component {
 							var templ_7745c5c3_Var15 templ.SafeURL
 							templ_7745c5c3_Var15, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL("/s/" + p.Session))
 							if templ_7745c5c3_Err != nil {
-								return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 81, Col: 53}
+								return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 82, Col: 54}
 							}
 							_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var15))
 							if templ_7745c5c3_Err != nil {
@@ -313,7 +311,7 @@ func instructorPage(list []workshopView) templ.Component {
 							var templ_7745c5c3_Var16 string
 							templ_7745c5c3_Var16, templ_7745c5c3_Err = templ.JoinStringErrs(p.Name)
 							if templ_7745c5c3_Err != nil {
-								return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 81, Col: 103}
+								return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 82, Col: 104}
 							}
 							_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var16))
 							if templ_7745c5c3_Err != nil {
@@ -327,7 +325,7 @@ func instructorPage(list []workshopView) templ.Component {
 							var templ_7745c5c3_Var17 string
 							templ_7745c5c3_Var17, templ_7745c5c3_Err = templ.JoinStringErrs(p.Name)
 							if templ_7745c5c3_Err != nil {
-								return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 83, Col: 19}
+								return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 84, Col: 20}
 							}
 							_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var17))
 							if templ_7745c5c3_Err != nil {
@@ -341,7 +339,7 @@ func instructorPage(list []workshopView) templ.Component {
 						var templ_7745c5c3_Var18 string
 						templ_7745c5c3_Var18, templ_7745c5c3_Err = templ.JoinStringErrs(fmt.Sprint(p.Servers))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 86, Col: 36}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 87, Col: 37}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var18))
 						if templ_7745c5c3_Err != nil {
@@ -354,7 +352,7 @@ func instructorPage(list []workshopView) templ.Component {
 						var templ_7745c5c3_Var19 string
 						templ_7745c5c3_Var19, templ_7745c5c3_Err = templ.JoinStringErrs(fmt.Sprint(p.Clients))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 87, Col: 36}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 88, Col: 37}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var19))
 						if templ_7745c5c3_Err != nil {
@@ -367,7 +365,7 @@ func instructorPage(list []workshopView) templ.Component {
 						var templ_7745c5c3_Var20 string
 						templ_7745c5c3_Var20, templ_7745c5c3_Err = templ.JoinStringErrs(fmt.Sprint(p.Events))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 88, Col: 35}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 89, Col: 36}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var20))
 						if templ_7745c5c3_Err != nil {
@@ -385,7 +383,7 @@ func instructorPage(list []workshopView) templ.Component {
 							var templ_7745c5c3_Var21 string
 							templ_7745c5c3_Var21, templ_7745c5c3_Err = templ.JoinStringErrs(p.LastError.Message)
 							if templ_7745c5c3_Err != nil {
-								return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 91, Col: 58}
+								return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 92, Col: 59}
 							}
 							_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var21))
 							if templ_7745c5c3_Err != nil {
@@ -398,7 +396,7 @@ func instructorPage(list []workshopView) templ.Component {
 							var templ_7745c5c3_Var22 string
 							templ_7745c5c3_Var22, templ_7745c5c3_Err = templ.JoinStringErrs(p.LastError.Errno)
 							if templ_7745c5c3_Err != nil {
-								return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 91, Col: 80}
+								return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/workshop.templ`, Line: 92, Col: 81}
 							}
 							_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var22))
 							if templ_7745c5c3_Err != nil {
@@ -419,7 +417,7 @@ func instructorPage(list []workshopView) templ.Component {
 							return templ_7745c5c3_Err
 						}
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 32, "</tbody></table>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 32, "</tbody></table></div>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
