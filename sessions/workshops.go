@@ -46,6 +46,9 @@ type Participant struct {
 	Name       string    `json:"name"`
 	SessionID  string    `json:"session"`
 	CreatedAt  time.Time `json:"created_at"`
+	// Closed says the workshop has ended or expired (set by
+	// ParticipantByToken): the participant's sessions are read-only.
+	Closed bool `json:"closed,omitempty"`
 }
 
 // codeAlphabet is the join codes' letters and digits: no 0/O nor 1/I, which
@@ -268,16 +271,33 @@ func (s *Store) Participants(ctx context.Context, workshopID string) ([]Particip
 }
 
 // ParticipantByToken returns the participant whose cookie hashes to
-// tokenHash (see HashToken), or ErrNotFound.
+// tokenHash (see HashToken), or ErrNotFound. Closed says whether their
+// workshop has ended or expired.
 func (s *Store) ParticipantByToken(ctx context.Context, tokenHash string) (Participant, error) {
-	p, err := scanParticipant(s.db.QueryRowContext(ctx, `SELECT `+participantColumns+` FROM participants WHERE token_hash = ?`, tokenHash))
+	var p Participant
+	var created, expires, ended int64
+	err := s.db.QueryRowContext(ctx, `SELECT p.id, p.workshop_id, p.name, p.session_id, p.created_at, w.expires_at, w.ended_at
+		FROM participants p JOIN workshops w ON w.id = p.workshop_id WHERE p.token_hash = ?`, tokenHash).
+		Scan(&p.ID, &p.WorkshopID, &p.Name, &p.SessionID, &created, &expires, &ended)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Participant{}, ErrNotFound
 	}
 	if err != nil {
 		return Participant{}, fmt.Errorf("find participant: %w", err)
 	}
+	p.CreatedAt = time.Unix(0, created).UTC()
+	p.Closed = !Workshop{ExpiresAt: unixOrZero(expires), EndedAt: unixOrZero(ended)}.Open(time.Now())
 	return p, nil
+}
+
+// EndWorkshop ends workshop id now (if it has not ended already): nobody
+// joins it any more and its participants' sessions are read-only. It
+// returns the workshop, or ErrNotFound.
+func (s *Store) EndWorkshop(ctx context.Context, id string) (Workshop, error) {
+	if _, err := s.db.ExecContext(ctx, `UPDATE workshops SET ended_at = ? WHERE id = ? AND ended_at = 0`, time.Now().UnixNano(), id); err != nil {
+		return Workshop{}, fmt.Errorf("end workshop %s: %w", id, err)
+	}
+	return s.GetWorkshop(ctx, id)
 }
 
 // Join lets a browser into workshop w under the display name name, in one

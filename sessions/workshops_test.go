@@ -114,7 +114,7 @@ func TestJoinAndRejoin(t *testing.T) {
 	if got, err := st.GetSession(ctx, sess.ID); err != nil || got.Owner != p.ID {
 		t.Errorf("GetSession = %+v, %v; want owner %s", got, err, p.ID)
 	}
-	if got, err := st.ParticipantByToken(ctx, HashToken("t1")); err != nil || got.ID != p.ID {
+	if got, err := st.ParticipantByToken(ctx, HashToken("t1")); err != nil || got.ID != p.ID || got.Closed {
 		t.Errorf("ParticipantByToken = %+v, %v", got, err)
 	}
 
@@ -157,6 +157,23 @@ func TestJoinAndRejoin(t *testing.T) {
 	list, err := st.Participants(ctx, w.ID)
 	if err != nil || len(list) != 2 || list[0].ID != p.ID || list[1].ID != b.ID || list[1].SessionID != bs.ID {
 		t.Errorf("Participants = %+v, %v", list, err)
+	}
+	// Ending the workshop closes it for its participants, once.
+	ended, err := st.EndWorkshop(ctx, w.ID)
+	if err != nil || ended.EndedAt.IsZero() || ended.Open(time.Now()) {
+		t.Fatalf("EndWorkshop = %+v, %v", ended, err)
+	}
+	if again, err := st.EndWorkshop(ctx, w.ID); err != nil || !again.EndedAt.Equal(ended.EndedAt) {
+		t.Errorf("ending again: %+v, %v; want the first end kept", again, err)
+	}
+	if got, err := st.ParticipantByToken(ctx, HashToken("t5")); err != nil || !got.Closed || got.ID != b.ID {
+		t.Errorf("Bob after the end: %+v, %v; want Closed", got, err)
+	}
+	if got, err := st.ParticipantByToken(ctx, HashToken("t4")); err != nil || got.Closed {
+		t.Errorf("a participant of the other workshop: %+v, %v; want open", got, err)
+	}
+	if _, err := st.EndWorkshop(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ending an unknown workshop: %v", err)
 	}
 	for _, name := range []string{"", "   ", strings.Repeat("é", MaxDisplayNameLen+1), "a\u202eb"} {
 		if _, _, err := st.Join(ctx, w, name, "", HashToken("t6")); !errors.Is(err, ErrInvalid) {

@@ -134,13 +134,16 @@ func (s *Server) mayUse(r *http.Request, sess sessions.Session) error {
 	if err != nil {
 		return err
 	}
+	readOnly := r.Method == http.MethodGet || r.Method == http.MethodHead
 	switch {
+	case c.participant != nil && sess.Owner == c.participant.ID && c.participant.Closed && !readOnly:
+		return errWorkshopEnded
 	case c.participant != nil && sess.Owner == c.participant.ID:
 		return nil
 	case c.instructor && sess.Owner == sessions.OwnerInstructor:
 		return nil
 	case c.instructor:
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if readOnly {
 			return nil
 		}
 		return &apiError{status: http.StatusForbidden, msg: "the instructor sees participants' sessions read-only: nothing was changed"}

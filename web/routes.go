@@ -49,6 +49,7 @@ func (s *Server) routes() http.Handler {
 		r.Post("/instructor/login", s.page(s.handleInstructorLoginForm))
 		r.Post("/instructor/logout", s.page(s.handleInstructorLogoutForm))
 		r.Post("/instructor/workshops", s.page(s.instructorOnly(s.handleNewWorkshopForm)))
+		r.Post("/instructor/workshops/{wid}/end", s.page(s.instructorOnly(s.handleEndWorkshopForm)))
 
 		r.Route("/api", func(r chi.Router) {
 			r.Get("/status", s.api(s.handleStatus))
@@ -72,6 +73,7 @@ func (s *Server) routes() http.Handler {
 			r.Post("/workshops", s.api(s.instructorOnly(s.handleCreateWorkshop)))
 			r.Get("/workshops", s.api(s.instructorOnly(s.handleListWorkshops)))
 			r.Get("/workshops/{wid}", s.api(s.instructorOnly(s.handleGetWorkshop)))
+			r.Post("/workshops/{wid}/end", s.api(s.instructorOnly(s.handleEndWorkshop)))
 			r.Post("/join", s.api(s.handleJoin))
 			r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 				writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)

@@ -28,6 +28,7 @@ type WorkshopStore interface {
 	CreateSessionFor(ctx context.Context, name, owner string) (sessions.Session, error)
 	ListSessionsOf(ctx context.Context, owner, before string, limit int) ([]sessions.Session, string, error)
 	CountSessionsOf(ctx context.Context, owner string) (int, error)
+	EndWorkshop(ctx context.Context, id string) (sessions.Workshop, error)
 }
 
 // Workshop mode's defaults (Config fields left zero).
@@ -69,6 +70,8 @@ func newWorkshopState(store Store, cfg *Config) *workshopState {
 }
 
 var errWorkshopOff = &apiError{status: http.StatusNotFound, msg: "workshop mode is off: start sockplay with -workshop to run a workshop"}
+
+var errWorkshopEnded = &apiError{status: http.StatusForbidden, msg: "this workshop has ended: your sessions are read-only now (you can still open them and read their events)"}
 
 var errInstructorOnly = &apiError{status: http.StatusUnauthorized, msg: "only the instructor may do this: log in at /instructor"}
 
@@ -120,6 +123,9 @@ func (s *Server) createSession(r *http.Request, name string) (sessions.Session, 
 	}
 	if !c.known() {
 		return sessions.Session{}, errSignIn
+	}
+	if c.participant != nil && c.participant.Closed {
+		return sessions.Session{}, errWorkshopEnded
 	}
 	if c.participant != nil && s.cfg.MaxParticipantSessions > 0 {
 		n, err := s.ws.store.CountSessionsOf(r.Context(), c.owner())
@@ -320,6 +326,63 @@ func (s *Server) handleListWorkshops(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	return respond(w, http.StatusOK, map[string]any{"workshops": list})
+}
+
+// endWorkshop ends the workshop of the URL: its code stops working, its
+// participants' servers and clients stop (each stop recorded) and their
+// sessions become read-only, to read and export.
+func (s *Server) endWorkshop(r *http.Request) (sessions.Workshop, error) {
+	wk, err := s.ws.store.EndWorkshop(r.Context(), chi.URLParam(r, "wid"))
+	if errors.Is(err, sessions.ErrNotFound) {
+		return wk, &apiError{status: http.StatusNotFound, msg: "no such workshop"}
+	}
+	if err != nil {
+		return wk, err
+	}
+	list, err := s.ws.store.Participants(r.Context(), wk.ID)
+	if err != nil {
+		return wk, err
+	}
+	stopped := 0
+	for _, p := range list {
+		for _, c := range s.lab.Clients(p.SessionID) {
+			if c.State != engine.StateClosed {
+				if _, err := s.lab.CloseClient(p.SessionID, c.ID, false); err == nil {
+					stopped++
+				}
+			}
+		}
+		for _, i := range s.lab.Servers(p.SessionID) {
+			if i.State == engine.StateRunning {
+				if _, err := s.lab.StopServer(p.SessionID, i.ID); err == nil {
+					stopped++
+				}
+			}
+		}
+	}
+	s.log.Info("workshop ended", "workshop", wk.ID, "name", wk.Name, "participants", len(list), "stopped", stopped)
+	return wk, nil
+}
+
+func (s *Server) handleEndWorkshop(w http.ResponseWriter, r *http.Request) error {
+	wk, err := s.endWorkshop(r)
+	if err != nil {
+		return err
+	}
+	v, err := s.workshopView(r, wk)
+	if err != nil {
+		return err
+	}
+	return respond(w, http.StatusOK, v)
+}
+
+func (s *Server) handleEndWorkshopForm(w http.ResponseWriter, r *http.Request) error {
+	wk, err := s.endWorkshop(r)
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/instructor#"+wk.ID, http.StatusSeeOther)
+	return nil
 }
 
 func (s *Server) handleGetWorkshop(w http.ResponseWriter, r *http.Request) error {

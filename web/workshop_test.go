@@ -813,3 +813,45 @@ func TestWorkshopPagesWithoutJS(t *testing.T) {
 		t.Errorf("the session page without a cookie: %d\n%s", res.StatusCode, page)
 	}
 }
+
+// Ending a workshop: its code stops working, its participants' servers and
+// clients stop, and their sessions become read-only (still readable).
+func TestWorkshopEnd(t *testing.T) {
+	f := newWorkshopFixture(t)
+	var wv workshopView
+	if code := f.ada.do("POST", "/api/workshops/"+f.w.ID+"/end", nil, nil); code != http.StatusUnauthorized {
+		t.Errorf("a participant ends the workshop: %d; want 401", code)
+	}
+	if code := f.inst.do("POST", "/api/workshops/"+f.w.ID+"/end", nil, &wv); code != http.StatusOK || wv.EndedAt.IsZero() {
+		t.Fatalf("end: %d %+v", code, wv)
+	}
+	for _, p := range wv.Participants {
+		if p.Servers != 0 || p.Clients != 0 {
+			t.Errorf("%s still runs %d servers and %d clients", p.Name, p.Servers, p.Clients)
+		}
+	}
+	var v ownView
+	if code := f.bob.do("GET", "/api/sessions/"+f.bobJ.Session, nil, &v); code != http.StatusOK || len(v.Servers) != 1 || v.Servers[0].State == engine.StateRunning {
+		t.Errorf("Bob reads his session after the end: %d %+v", code, v.Servers)
+	}
+	var e errorBody
+	for _, r := range [][3]string{
+		{"POST", "/api/sessions/" + f.bobJ.Session + "/servers", `{"kind":"tcp-echo"}`},
+		{"DELETE", "/api/sessions/" + f.bobJ.Session, ""},
+		{"POST", "/api/sessions", `{"name":"more"}`},
+	} {
+		if code := f.bob.do(r[0], r[1], r[2], &e); code != http.StatusForbidden || !strings.Contains(e.Error, "has ended") {
+			t.Errorf("%s %s after the end: %d %q; want 403 saying the workshop has ended", r[0], r[1], code, e.Error)
+		}
+	}
+	if code := f.bob.do("POST", "/api/join", map[string]string{"code": f.w.Code, "name": "Bob"}, &e); code != http.StatusNotFound {
+		t.Errorf("joining an ended workshop: %d", code)
+	}
+	if code := f.inst.do("POST", "/api/workshops/wnosuch/end", nil, nil); code != http.StatusNotFound {
+		t.Errorf("ending an unknown workshop: %d", code)
+	}
+	_, dash := f.inst.send("GET", "/instructor", "", false)
+	if !bytes.Contains(dash, []byte(`data-testid="workshop-ended"`)) {
+		t.Error("the dashboard does not show the workshop ended")
+	}
+}
