@@ -369,7 +369,35 @@ func logWorkshop(cfg config, addr net.Addr, log *slog.Logger) {
 	url := "http://" + addr.String()
 	if host, port, err := net.SplitHostPort(addr.String()); err == nil && (host == "0.0.0.0" || host == "::") {
 		url = "http://<this machine's address>:" + port
-		log.Warn("workshop mode on every interface: participants' browsers send this machine's LAN name or address as Host, so name it in -allowed-hosts (a LAN IP address or name such as 192.168.1.20)")
+		// Name the LAN addresses participants may use, and say which
+		// -allowed-hosts still lacks (their browsers send it as Host).
+		var lan, missing []string
+		if addrs, err := net.InterfaceAddrs(); err == nil {
+			for _, a := range addrs {
+				ipn, ok := a.(*net.IPNet)
+				if !ok || ipn.IP.To4() == nil || ipn.IP.IsLoopback() || ipn.IP.IsLinkLocalUnicast() {
+					continue
+				}
+				ip := ipn.IP.String()
+				lan = append(lan, "http://"+net.JoinHostPort(ip, port)+"/join")
+				if !slices.Contains(cfg.AllowedHosts, ip) && !slices.Contains(cfg.AllowedHosts, "*") {
+					missing = append(missing, ip)
+				}
+			}
+		}
+		if len(lan) == 1 {
+			url = strings.TrimSuffix(lan[0], "/join")
+		}
+		log.Info("workshop mode on every interface: the addresses of this machine", "join_urls", strings.Join(lan, " "))
+		if len(missing) > 0 {
+			log.Warn("participants' browsers send the address they open as Host, and sockplay refuses names it does not know: add them to -allowed-hosts (or a LAN name that resolves to this machine)",
+				"allowed_hosts_needed", strings.Join(missing, ","))
+		}
 	}
 	log.Info("workshop mode: participants open the join page; the instructor logs in at /instructor", "join", url+"/join", "instructor", url+"/instructor")
+	if ip := net.ParseIP(cfg.LabHost); ip != nil && ip.IsLoopback() {
+		log.Info("playground servers listen on loopback: participants use them from the page; for nc or Python on their own laptops, -lab-host this machine's LAN address (then anyone on that network can reach the lab ports)")
+	} else {
+		log.Warn("playground servers listen on "+cfg.LabHost+": anyone who can reach that address can connect to the lab ports", "lab_host", cfg.LabHost)
+	}
 }

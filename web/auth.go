@@ -95,8 +95,8 @@ func protectedPath(path string) bool {
 // inSession.
 func (s *Server) workshopGate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.cfg.Workshop {
-			next.ServeHTTP(w, r)
+		if !s.cfg.Workshop || !protectedPath(r.URL.Path) && r.URL.Path != "/" {
+			next.ServeHTTP(w, r) // other routes ask callerOf when they need to
 			return
 		}
 		c, err := s.resolveCaller(r)
