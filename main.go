@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -76,6 +77,7 @@ type config struct {
 	SecureCookies          bool
 	MaxJoins               int
 	MaxParticipantSessions int
+	TrustedProxies         []netip.Prefix
 }
 
 // parseConfig reads flags, falling back to SOCKPLAY_* variables, then to the
@@ -149,6 +151,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	instructorTTL := dur("instructor-ttl", "SOCKPLAY_INSTRUCTOR_TTL", 12*time.Hour, "how long an instructor's log-in lasts (workshop mode)")
 	secureCookies := boolean("secure-cookies", "SOCKPLAY_SECURE_COOKIES", "mark cookies Secure even over plain HTTP here: sockplay is behind an HTTPS reverse proxy (over TLS they always are)")
 	maxJoins := num("max-joins", "SOCKPLAY_MAX_JOINS", 30, "attempts to join a workshop one client address may make a minute (0: no limit)")
+	trustedProxies := str("trusted-proxies", "SOCKPLAY_TRUSTED_PROXIES", "", "reverse proxies (comma-separated IPs or CIDRs) whose X-Forwarded-Proto and X-Forwarded-For workshop mode believes: for Secure cookies and per-address log-in and join limits")
 	maxParticipantSessions := num("max-participant-sessions", "SOCKPLAY_MAX_PARTICIPANT_SESSIONS", 1, "sessions one workshop participant may have; the per-session limits (-max-servers, -max-clients) then bound each participant (0: no limit)")
 	logLevel := str("log-level", "SOCKPLAY_LOG_LEVEL", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -190,6 +193,17 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		if v < 0 {
 			return config{}, fmt.Errorf("-%s must be 0 (no limit) or more", name)
 		}
+	}
+	for _, p := range splitList(*trustedProxies) {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return config{}, fmt.Errorf("-trusted-proxies: %q is not an IP address or CIDR such as 10.0.0.0/8", p)
+			}
+			pfx = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, pfx.Masked())
 	}
 	if c.InstructorTTL <= 0 {
 		return config{}, errors.New("-instructor-ttl must be positive")
@@ -312,7 +326,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 			AllowedHosts: cfg.AllowedHosts, ListenAddr: ln.Addr().String(), MaxSubscribers: cfg.MaxSubscribers,
 			MaxNewSessions: cfg.MaxNewSessions, BodyTimeout: cfg.BodyTimeout,
 			Workshop: cfg.Workshop, InstructorPassword: cfg.InstructorPassword, InstructorTTL: cfg.InstructorTTL,
-			SecureCookies: cfg.SecureCookies, JoinsPerMinute: noLimit(cfg.MaxJoins), MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions)}})
+			SecureCookies: cfg.SecureCookies, JoinsPerMinute: noLimit(cfg.MaxJoins), TrustedProxies: cfg.TrustedProxies, MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions)}})
 	// IdleTimeout closes keep-alive connections nobody uses (a local client
 	// could otherwise hold thousands open); WebSocket streams are hijacked
 	// and not subject to it.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -162,7 +163,45 @@ func newToken() string {
 
 // secure reports whether cookies set in answer to r must be Secure: the
 // request came over TLS, or the operator said sockplay is behind HTTPS.
-func (s *Server) secure(r *http.Request) bool { return r.TLS != nil || s.cfg.SecureCookies }
+func (s *Server) secure(r *http.Request) bool {
+	return r.TLS != nil || s.cfg.SecureCookies || s.fromProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// fromProxy reports whether r comes from one of Config.TrustedProxies.
+func (s *Server) fromProxy(r *http.Request) bool {
+	if len(s.cfg.TrustedProxies) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientOf names r's client for the log-in and join limits: the client
+// address, or behind a trusted proxy the address the proxy saw (the last
+// entry of X-Forwarded-For, the one the proxy itself added), grouped as
+// visitorOf groups addresses.
+func (s *Server) clientOf(r *http.Request) string {
+	if s.fromProxy(r) {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			parts := strings.Split(xff[len(xff)-1], ",")
+			if a, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
+				r2 := *r
+				r2.RemoteAddr = netip.AddrPortFrom(a, 0).String()
+				return visitorOf(&r2)
+			}
+		}
+	}
+	return visitorOf(r)
+}
 
 func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
@@ -247,12 +286,11 @@ func newLimiter(perMinute, burst int, allPerMinute int, what string) *limiter {
 	return l
 }
 
-// allow takes one attempt of r's visitor, or says when to try again (429).
-func (l *limiter) allow(r *http.Request) error {
+// allow takes one attempt of client ip, or says when to try again (429).
+func (l *limiter) allow(ip string) error {
 	if l.every == 0 {
 		return nil
 	}
-	ip := visitorOf(r)
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -97,6 +98,10 @@ type Config struct {
 	// JoinsPerMinute bounds attempts to join a workshop per client address
 	// (default 30; -1: no limit).
 	JoinsPerMinute int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-Proto and
+	// X-Forwarded-For workshop mode believes (for Secure cookies and for
+	// rate-limiting log-ins and joins per participant address).
+	TrustedProxies []netip.Prefix
 	// MaxParticipantSessions is how many sessions one participant may have
 	// (default 1; -1: no limit).
 	MaxParticipantSessions int

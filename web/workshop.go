@@ -145,17 +145,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, password string) 
 	if !s.cfg.Workshop {
 		return errWorkshopOff
 	}
-	if err := s.ws.logins.allow(r); err != nil {
+	if err := s.ws.logins.allow(s.clientOf(r)); err != nil {
 		return err
 	}
 	if !passwordOK(password, s.cfg.InstructorPassword) {
-		s.log.Warn("instructor log-in refused: wrong password", "remote", visitorOf(r))
+		s.log.Warn("instructor log-in refused: wrong password", "remote", s.clientOf(r))
 		return &apiError{status: http.StatusUnauthorized, msg: "wrong password: it is in $SOCKPLAY_INSTRUCTOR_PASSWORD, or was printed in sockplay's log when it started"}
 	}
 	token := newToken()
 	s.ws.instructors.add(token)
 	s.setCookie(w, r, instructorCookie, token, s.cfg.InstructorTTL)
-	s.log.Info("instructor logged in", "remote", visitorOf(r))
+	s.log.Info("instructor logged in", "remote", s.clientOf(r))
 	return nil
 }
 
@@ -409,7 +409,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request, code, name string)
 	if !s.cfg.Workshop {
 		return sessions.Participant{}, sessions.Session{}, errWorkshopOff
 	}
-	if err := s.ws.joins.allow(r); err != nil {
+	if err := s.ws.joins.allow(s.clientOf(r)); err != nil {
 		return sessions.Participant{}, sessions.Session{}, err
 	}
 	norm, err := sessions.NormalizeCode(code)

@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -853,5 +855,50 @@ func TestWorkshopEnd(t *testing.T) {
 	_, dash := f.inst.send("GET", "/instructor", "", false)
 	if !bytes.Contains(dash, []byte(`data-testid="workshop-ended"`)) {
 		t.Error("the dashboard does not show the workshop ended")
+	}
+}
+
+// Behind a trusted reverse proxy, its X-Forwarded-Proto makes cookies
+// Secure and join URLs https, and its X-Forwarded-For tells participants
+// apart for the join limit; from anyone else those headers mean nothing.
+func TestWorkshopBehindTrustedProxy(t *testing.T) {
+	for _, trusted := range []bool{true, false} {
+		a := newTestApp(t, withWorkshop(func(c *Config) {
+			c.JoinsPerMinute = 2
+			if trusted {
+				c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+			}
+		}))
+		req := func(path, body, xff string) *http.Response {
+			r, err := http.NewRequest("POST", a.URL+path, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("X-Forwarded-Proto", "https")
+			r.Header.Set("X-Forwarded-For", "198.51.100.9, "+xff) // the first is what a client claims
+			res, err := http.DefaultClient.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			return res
+		}
+		res := req("/api/workshop/login", `{"password":"`+testPassword+`"}`, "203.0.113.1")
+		if ck := findCookie(res, instructorCookie); ck == nil || ck.Secure != trusted {
+			t.Errorf("trusted %v: instructor cookie %+v; want Secure %v", trusted, ck, trusted)
+		}
+		statuses := ""
+		for _, xff := range []string{"203.0.113.1", "203.0.113.1", "203.0.113.2", "203.0.113.2", "203.0.113.1"} {
+			statuses += strconv.Itoa(req("/api/join", `{"code":"XXX-XXX","name":"x"}`, xff).StatusCode) + " "
+		}
+		want := "404 404 404 404 429 " // two each, then the first is out
+		if !trusted {
+			want = "404 404 429 429 429 " // everybody is the proxy
+		}
+		if statuses != want {
+			t.Errorf("trusted %v: joins answered %s; want %s", trusted, statuses, want)
+		}
 	}
 }
