@@ -43,6 +43,9 @@ type Store interface {
 	ListSessions(ctx context.Context, before string, limit int) (list []sessions.Session, next string, err error)
 	GetSession(ctx context.Context, id string) (sessions.Session, error)
 	Events(ctx context.Context, session string, after, before int64, limit int) ([]sessions.Record, error)
+	// RawEvents is Events as stored JSON, not decoded: what the API and the
+	// live stream send.
+	RawEvents(ctx context.Context, session string, after, before int64, limit int) ([]sessions.RawEvent, error)
 	// Scan streams a session's events with seq > after, oldest first (see
 	// sessions.Store.Scan): exports read through it.
 	Scan(ctx context.Context, session string, after int64, fn func(r *sessions.Record) error) error
