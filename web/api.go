@@ -213,13 +213,20 @@ type sessionView struct {
 	// Throttled is how many times this session's sockets waited for the
 	// event rate limit (Lab.MaxEventRate).
 	Throttled int64 `json:"throttled"`
+	// EventRate is this session's share of the event budget now, in events
+	// a second (0: no limit): all of it when it is alone, an equal share of
+	// what quieter sessions leave when several want more.
+	EventRate int `json:"event_rate"`
 }
 
 type labInfo struct {
 	Host  string `json:"host"`
 	Ports string `json:"ports"`
-	// MaxEventRate is the events a second one session may emit (0: no limit).
+	// MaxEventRate is the hard cap on events a second per session (0: none).
 	MaxEventRate int `json:"max_event_rate"`
+	// EventBudget is the events a second all sessions together may record,
+	// shared fairly (0: no budget).
+	EventBudget int `json:"event_budget"`
 }
 
 type serverView struct {
@@ -248,8 +255,9 @@ type clientView struct {
 }
 
 func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, error) {
-	v := sessionView{Session: sess, Kinds: s.kinds(), Lab: labInfo{Host: s.cfg.LabHost, Ports: s.lab.Ports().String(), MaxEventRate: s.lab.MaxEventRate()},
-		Servers: []serverView{}, Clients: []clientView{}, Throttled: s.lab.Throttled(sess.ID)}
+	v := sessionView{Session: sess, Kinds: s.kinds(), Lab: labInfo{Host: s.cfg.LabHost, Ports: s.lab.Ports().String(), MaxEventRate: s.lab.MaxEventRate(),
+		EventBudget: s.lab.EventBudget()},
+		Servers: []serverView{}, Clients: []clientView{}, Throttled: s.lab.Throttled(sess.ID), EventRate: s.lab.EventRate(sess.ID)}
 	recorded, recClients, err := s.store.RecordedServers(r.Context(), sess.ID)
 	if err != nil {
 		return v, err

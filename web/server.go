@@ -29,6 +29,8 @@ type Lab interface {
 	Ports() engine.PortRange
 	TutorialPorts() []int
 	MaxEventRate() int
+	EventBudget() int
+	EventRate(session string) int
 	Throttled(session string) int64
 	OpenSockets() (open, max int64)
 	AddFault(session, serverID string, spec engine.FaultSpec) (engine.Fault, error)
