@@ -53,6 +53,7 @@ type chunk struct {
 	first, last     int64  // seqs
 	firstAt, lastAt int64  // Unix nanoseconds
 	raw             []byte // the tails, one a line (from the writer's scratch)
+	errors          int    // events with an error: the replay timeline marks them without decoding
 	// lifecycle is a JSON array of the chunk's events that RecordedServers
 	// reads (server-start, server-stop, connect), or nil: a second copy of
 	// a few small events, so that listing a session's servers reads these
@@ -117,6 +118,9 @@ func (c *chunker) add(rec *Record) {
 	}
 	ch.raw = append(append(ch.raw, rec.Tail()...), '\n')
 	ch.last, ch.lastAt = rec.Seq, at
+	if rec.Err != nil {
+		ch.errors++
+	}
 	if isLifecycle(rec.Kind) {
 		if ch.lifecycle == nil {
 			ch.lifecycle = []byte{'['}
@@ -263,8 +267,8 @@ func decodeLifecycle(session string, list []byte) ([]Record, error) {
 }
 
 // insertChunkSQL stores one chunk.
-const insertChunkSQL = `INSERT INTO event_chunks (session_id, first_seq, last_seq, first_at, last_at, lifecycle, events)
-	VALUES (?, ?, ?, ?, ?, ?, ?)`
+const insertChunkSQL = `INSERT INTO event_chunks (session_id, first_seq, last_seq, first_at, last_at, errors, lifecycle, events)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 // insertChunks compresses chunks and stores them in tx.
 func (c *chunker) insertChunks(ctx context.Context, tx *sql.Tx, chunks []*chunk) error {
@@ -284,7 +288,7 @@ func (c *chunker) insertChunks(ctx context.Context, tx *sql.Tx, chunks []*chunk)
 		// modernc.org/sqlite copies a bound blob into SQLite's memory, so
 		// the scratch is free again when ExecContext returns.
 		c.packed = encodeBody(c.packed, ch.raw)
-		if _, err := stmt.ExecContext(ctx, ch.session, ch.first, ch.last, ch.firstAt, ch.lastAt, lifecycle, c.packed); err != nil {
+		if _, err := stmt.ExecContext(ctx, ch.session, ch.first, ch.last, ch.firstAt, ch.lastAt, ch.errors, lifecycle, c.packed); err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
 	}

@@ -1454,6 +1454,17 @@ func TestStoredFormRoundTripsEveryCase(t *testing.T) {
 	if len(raws) != len(sent) || len(decoded) != len(sent) || len(scanned) != len(sent) {
 		t.Fatalf("%d sent; stored %d raw, %d decoded, %d scanned", len(sent), len(raws), len(decoded), len(scanned))
 	}
+	wantErrors := 0
+	for _, ev := range sent {
+		if ev.Err != nil {
+			wantErrors++
+		}
+	}
+	var errors int
+	if err := st.db.QueryRow(`SELECT SUM(errors) FROM event_chunks WHERE session_id = ?`, sess.ID).Scan(&errors); err != nil ||
+		errors != wantErrors {
+		t.Errorf("the chunks count %d events with an error (%v), want %d", errors, err, wantErrors)
+	}
 	for i, ev := range sent {
 		seq := int64(i + 1)
 		in := Record{Seq: seq, Event: ev}

@@ -97,9 +97,7 @@ func chunkEvents(ctx context.Context, tx *sql.Tx) error {
 		if len(recs) == 0 {
 			break
 		}
-		var c chunker
-		c.addAll(recs)
-		if err := c.insertChunks(ctx, tx, c.finish()); err != nil {
+		if err := insertArrayChunks(ctx, tx, recs); err != nil {
 			return err
 		}
 		last := recs[len(recs)-1]
@@ -110,6 +108,51 @@ func chunkEvents(ctx context.Context, tx *sql.Tx) error {
 	}
 	if _, err := tx.ExecContext(ctx, eventsView); err != nil {
 		return fmt.Errorf("create the events view: %w", err)
+	}
+	return nil
+}
+
+// insertArrayChunks stores numbered records in migration 2's form: chunks
+// of up to 256 consecutive events of one session, each a JSON array of the
+// event JSON (migration 4 then packs them).
+func insertArrayChunks(ctx context.Context, tx *sql.Tx, recs []Record) error {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO event_chunks (session_id, first_seq, last_seq, first_at, last_at, lifecycle, events)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	defer stmt.Close()
+	for start := 0; start < len(recs); {
+		end := start + 1
+		for end < len(recs) && end-start < chunkMaxEvents && recs[end].Session == recs[start].Session && recs[end].Seq == recs[end-1].Seq+1 {
+			end++
+		}
+		body, lifecycle := []byte{'['}, []byte(nil)
+		for i := start; i < end; i++ {
+			if i > start {
+				body = append(body, ',')
+			}
+			js := appendRecord(nil, &recs[i])
+			body = append(body, js...)
+			if isLifecycle(recs[i].Kind) {
+				if lifecycle == nil {
+					lifecycle = []byte{'['}
+				} else {
+					lifecycle = append(lifecycle, ',')
+				}
+				lifecycle = append(lifecycle, js...)
+			}
+		}
+		var lc any
+		if lifecycle != nil {
+			lc = string(append(lifecycle, ']'))
+		}
+		first, last := &recs[start], &recs[end-1]
+		if _, err := stmt.ExecContext(ctx, first.Session, first.Seq, last.Seq, first.At.UnixNano(), last.At.UnixNano(),
+			lc, string(append(body, ']'))); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		start = end
 	}
 	return nil
 }
@@ -174,6 +217,7 @@ CREATE TABLE event_chunks_packed (
     last_seq   INTEGER NOT NULL,
     first_at   INTEGER NOT NULL, -- Unix nanoseconds
     last_at    INTEGER NOT NULL,
+    errors     INTEGER NOT NULL DEFAULT 0, -- events with an error (err set): the replay timeline marks them
     lifecycle  TEXT,             -- JSON array of its server-start, server-stop and connect events, or NULL
     events     BLOB    NOT NULL  -- the events of seqs first_seq..last_seq (sessions/chunks.go)
 );`
@@ -211,8 +255,8 @@ func packChunks(ctx context.Context, tx *sql.Tx) error {
 	if _, err := tx.ExecContext(ctx, packedSchema); err != nil {
 		return fmt.Errorf("create event_chunks_packed: %w", err)
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO event_chunks_packed (session_id, first_seq, last_seq, first_at, last_at, lifecycle, events)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO event_chunks_packed (session_id, first_seq, last_seq, first_at, last_at, errors, lifecycle, events)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
@@ -249,20 +293,16 @@ func packChunks(ctx context.Context, tx *sql.Tx) error {
 			break
 		}
 		for _, r := range block {
-			body := r.body
-			if len(body) > 0 && body[0] == '[' {
-				raw, err := tailsOfArray(r.session, r.first, r.last, body)
-				if err != nil {
-					return err
-				}
-				packed = encodeBody(packed, raw)
-				body = packed
+			raw, errs, err := tailsOfArray(r.session, r.first, r.last, r.body)
+			if err != nil {
+				return err
 			}
+			packed = encodeBody(packed, raw)
 			var lifecycle any
 			if r.lifecycle.Valid {
 				lifecycle = r.lifecycle.String
 			}
-			if _, err := ins.ExecContext(ctx, r.session, r.first, r.last, r.firstAt, r.lastAt, lifecycle, body); err != nil {
+			if _, err := ins.ExecContext(ctx, r.session, r.first, r.last, r.firstAt, r.lastAt, errs, lifecycle, packed); err != nil {
 				return fmt.Errorf("write chunk of %s at seq %d: %w", r.session, r.first, err)
 			}
 		}
@@ -279,13 +319,19 @@ func packChunks(ctx context.Context, tx *sql.Tx) error {
 // event JSON, seqs first..last) into the tails of chunks.go. Every event is
 // checked; its bytes after `{"seq":N,` are kept as they are, so the JSON
 // served after the migration is the JSON served before.
-func tailsOfArray(session string, first, last int64, body []byte) ([]byte, error) {
+func tailsOfArray(session string, first, last int64, body []byte) (_ []byte, errors int, _ error) {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
-		return nil, fmt.Errorf("chunk of %s at seq %d: %w", session, first, err)
+		return nil, 0, fmt.Errorf("chunk of %s at seq %d: %w", session, first, err)
 	}
-	if _, err := decodeArrayChunk(session, first, last, raws); err != nil {
-		return nil, err
+	recs, err := decodeArrayChunk(session, first, last, raws)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, r := range recs {
+		if r.Err != nil {
+			errors++
+		}
 	}
 	var raw, head []byte
 	for i, ev := range raws {
@@ -298,7 +344,7 @@ func tailsOfArray(session string, first, last int64, body []byte) ([]byte, error
 		}
 		raw = append(append(raw, tail...), '\n')
 	}
-	return raw, nil
+	return raw, errors, nil
 }
 
 // decodeArrayChunk reads a chunk of migration 2's form.

@@ -169,6 +169,7 @@ func TestOpenPacksJSONChunks(t *testing.T) {
 	// array of appendRecord's JSON (varied events: errors, meta, data,
 	// truncation, lifecycle events).
 	want := map[string][][]byte{}
+	wantErrors := 0
 	for _, id := range []string{"s1", "s2"} {
 		if _, err := db.Exec(`INSERT INTO sessions (id, name, created_at) VALUES (?, ?, 1)`, id, id); err != nil {
 			t.Fatal(err)
@@ -184,6 +185,9 @@ func TestOpenPacksJSONChunks(t *testing.T) {
 				}
 				r := Record{Seq: seq, Event: ev}
 				js := appendRecord(nil, &r)
+				if ev.Err != nil {
+					wantErrors++
+				}
 				want[id] = append(want[id], js)
 				if seq > first {
 					body = append(body, ',')
@@ -202,7 +206,8 @@ func TestOpenPacksJSONChunks(t *testing.T) {
 			if lifecycle != nil {
 				lc = string(lifecycle)
 			}
-			if _, err := db.Exec(insertChunkSQL, id, first, first+199, firstAt, lastAt, lc, string(body)); err != nil {
+			if _, err := db.Exec(`INSERT INTO event_chunks (session_id, first_seq, last_seq, first_at, last_at, lifecycle, events)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, id, first, first+199, firstAt, lastAt, lc, string(body)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -242,9 +247,12 @@ func TestOpenPacksJSONChunks(t *testing.T) {
 			t.Errorf("RecordedServers = %+v, %v; want srv-1", servers, err)
 		}
 	}
-	var after int64
-	if err := st.DB().QueryRow(`SELECT SUM(length(events)) FROM event_chunks`).Scan(&after); err != nil {
+	var after, errors int64
+	if err := st.DB().QueryRow(`SELECT SUM(length(events)), SUM(errors) FROM event_chunks`).Scan(&after, &errors); err != nil {
 		t.Fatal(err)
+	}
+	if errors != int64(wantErrors) || wantErrors == 0 {
+		t.Errorf("the chunks count %d events with an error, want %d", errors, wantErrors)
 	}
 	if after*3 > before {
 		t.Errorf("chunks hold %d bytes after migrating, %d before: want at most a third", after, before)
