@@ -411,6 +411,27 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, sess sessi
 	return nil
 }
 
+// handleTimeline answers GET /api/sessions/{id}/timeline?buckets=N (default
+// 100): the session's time span cut into N buckets, each with its events,
+// errors and first seq, for a replay's timeline.
+func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
+	n, err := queryInt(r, "buckets")
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		n = 100
+	}
+	if n > sessions.MaxBuckets {
+		return badRequest(fmt.Sprintf("buckets=%d: at most %d", n, sessions.MaxBuckets))
+	}
+	tl, err := s.store.Timeline(r.Context(), sess.ID, int(n))
+	if err != nil {
+		return err
+	}
+	return respond(w, http.StatusOK, map[string]any{"buckets": tl, "events": sess.Events})
+}
+
 func (s *Server) handleStartServer(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
 	var in struct {
 		Kind    string          `json:"kind"`
