@@ -403,33 +403,26 @@ func (sp *sockplay) bytesPerEvent(addr string, d time.Duration) (float64, error)
 		return 0, err
 	}
 	defer c.Close()
-	var got atomic.Int64
-	go func() {
-		n, _ := io.Copy(io.Discard, c)
-		got.Add(n)
-	}()
-	buf := bytes.Repeat([]byte("y\n"), 32<<10)
-	for range 40 { // 2.5 MiB: past the 1 MiB cap both ways
-		if _, err := c.Write(buf); err != nil {
-			return 0, err
+	go io.Copy(io.Discard, c)
+	buf := bytes.Repeat([]byte("y\n"), 32<<10) // what `yes | nc` sends
+	// send writes for d, or 40 times (2.5 MiB: past the 1 MiB cap both
+	// ways) without d, then waits for the recorder and measures.
+	send := func(d time.Duration) (used, events int64, err error) {
+		for i, end := 0, time.Now().Add(d); (d == 0 && i < 40) || (d > 0 && time.Now().Before(end)); i++ {
+			if _, err := c.Write(buf); err != nil {
+				return 0, 0, err
+			}
 		}
+		if err := sp.drained(); err != nil {
+			return 0, 0, err
+		}
+		return sp.usedBytes()
 	}
-	if err := sp.drained(); err != nil {
-		return 0, err
-	}
-	s0, e0, err := sp.usedBytes()
+	s0, e0, err := send(0)
 	if err != nil {
 		return 0, err
 	}
-	for end := time.Now().Add(d); time.Now().Before(end); {
-		if _, err := c.Write(buf); err != nil {
-			return 0, err
-		}
-	}
-	if err := sp.drained(); err != nil {
-		return 0, err
-	}
-	s1, e1, err := sp.usedBytes()
+	s1, e1, err := send(d)
 	if err != nil {
 		return 0, err
 	}
