@@ -55,6 +55,7 @@ type config struct {
 	MaxClients     int
 	MaxConns       int
 	MaxEventRate   int
+	EventBudget    int
 	MaxSockets     int
 	MaxNewSessions int
 	BodyTimeout    time.Duration
@@ -133,7 +134,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	maxServers := num("max-servers", "SOCKPLAY_MAX_SERVERS", 20, "servers running at once per session")
 	maxClients := num("max-clients", "SOCKPLAY_MAX_CLIENTS", 50, "open clients per session")
 	maxConns := num("max-conns", "SOCKPLAY_MAX_CONNS", 200, "open connections per server")
-	maxEventRate := num("max-event-rate", "SOCKPLAY_MAX_EVENT_RATE", 10000, "events a second per session; past it the session's sockets slow down, nothing is dropped (0: no limit)")
+	maxEventRate := num("max-event-rate", "SOCKPLAY_MAX_EVENT_RATE", 0, "hard cap on events a second per session, on top of its fair share of -event-budget; past it the session's sockets slow down, nothing is dropped (0: no cap)")
+	eventBudget := num("event-budget", "SOCKPLAY_EVENT_BUDGET", 200000, "events a second all sessions together may record, shared fairly among the sessions that want them: one alone gets it all; past its share a session's sockets slow down, nothing is dropped (0: no budget)")
 	maxSockets := num("max-sockets", "SOCKPLAY_MAX_SOCKETS", 4096, "open sockets of all sessions together: listeners, accepted connections, clients (0: no limit)")
 	maxNewSessions := num("max-new-sessions", "SOCKPLAY_MAX_NEW_SESSIONS", 30, "sessions one visitor (client IP) may create a minute (0: no limit)")
 	maxBody := num("max-body", "SOCKPLAY_MAX_BODY", 1<<20, "bytes in one API request body")
@@ -165,7 +167,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	c := config{Addr: *addr, DB: *db, LabHost: *labHost, CaptureCap: *capture,
 		MaxServers: int(*maxServers), MaxClients: int(*maxClients), MaxConns: int(*maxConns),
-		MaxEventRate: int(*maxEventRate), MaxSockets: int(*maxSockets), MaxNewSessions: int(*maxNewSessions), BodyTimeout: *bodyTimeout,
+		MaxEventRate: int(*maxEventRate), EventBudget: int(*eventBudget), MaxSockets: int(*maxSockets), MaxNewSessions: int(*maxNewSessions), BodyTimeout: *bodyTimeout,
 		MaxBody: *maxBody, MaxMessage: int(*maxMessage), MaxSubscribers: int(*maxSubs),
 		LiveBuffer: int(*liveBuffer), Queue: int(*queue), DialAllow: splitList(*dialAllow),
 		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, IdleTimeout: *idle, ShutdownWait: *shutdownWait,
@@ -187,7 +189,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 			return config{}, fmt.Errorf("-%s must be positive", name)
 		}
 	}
-	for name, v := range map[string]int64{"max-event-rate": int64(c.MaxEventRate), "max-sockets": int64(c.MaxSockets),
+	for name, v := range map[string]int64{"max-event-rate": int64(c.MaxEventRate), "event-budget": int64(c.EventBudget), "max-sockets": int64(c.MaxSockets),
 		"max-new-sessions": int64(c.MaxNewSessions), "max-servers": int64(c.MaxServers), "max-clients": int64(c.MaxClients),
 		"max-conns": int64(c.MaxConns), "max-joins": int64(c.MaxJoins), "max-participant-sessions": int64(c.MaxParticipantSessions)} {
 		if v < 0 {
@@ -314,7 +316,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 	lab := engine.NewLab(engine.LabConfig{Host: cfg.LabHost, Ports: cfg.LabPorts, TutorialPorts: tutorial, Policy: policy,
 		CaptureCap: cfg.CaptureCap, MaxServersPerSession: cfg.MaxServers,
 		MaxClientsPerSession: cfg.MaxClients, MaxConnsPerServer: cfg.MaxConns,
-		MaxEventRate: cfg.MaxEventRate, MaxSockets: cfg.MaxSockets}, rec, log)
+		MaxEventRate: cfg.MaxEventRate, EventBudget: cfg.EventBudget, MaxSockets: cfg.MaxSockets}, rec, log)
 	if cfg.Workshop && cfg.InstructorPassword == "" {
 		// 130 random bits: printed this once, never stored.
 		cfg.InstructorPassword = rand.Text()

@@ -45,6 +45,9 @@ type LabConfig struct {
 	// limit). Past it the session's sockets wait: reads and writes slow down,
 	// TCP flow control slows the peers, nothing is dropped.
 	MaxEventRate int
+	// EventBudget is how many events a second all sessions together may
+	// emit, shared fairly among them (see budget.go; 0 = no budget).
+	EventBudget int
 	// MaxSockets bounds the open sockets of all sessions together:
 	// listeners, accepted connections and clients (0 = no limit).
 	MaxSockets int
@@ -113,6 +116,7 @@ type Lab struct {
 	pool   *PortPool
 	policy *DialPolicy
 	socks  sockets
+	budget *budget // nil: no event pacing
 
 	mu       sync.Mutex
 	closed   bool
@@ -151,7 +155,8 @@ func NewLab(cfg LabConfig, sink Sink, log *slog.Logger) *Lab {
 		policy = &DialPolicy{LabPorts: cfg.Ports, ExtraPorts: cfg.TutorialPorts}
 	}
 	l := &Lab{cfg: cfg, sink: sink, log: log, pool: NewPortPool(cfg.Host, cfg.Ports, cfg.TutorialPorts), policy: policy,
-		sessions: map[string]*sessionLab{}, ids: map[string]bool{}, socks: sockets{max: int64(cfg.MaxSockets)}}
+		sessions: map[string]*sessionLab{}, ids: map[string]bool{}, socks: sockets{max: int64(cfg.MaxSockets)},
+		budget: newBudget(cfg.EventBudget, cfg.MaxEventRate)}
 	l.closing, l.stopDials = context.WithCancel(context.Background())
 	return l
 }
@@ -162,7 +167,7 @@ func (l *Lab) session(id string) *sessionLab {
 	sl := l.sessions[id]
 	if sl == nil {
 		sl = &sessionLab{quota: Quota{Servers: l.cfg.MaxServersPerSession, Clients: l.cfg.MaxClientsPerSession},
-			servers: map[string]server{}, clients: map[string]Client{}, pace: newPacer(l.cfg.MaxEventRate)}
+			servers: map[string]server{}, clients: map[string]Client{}, pace: l.budget.join()}
 		l.sessions[id] = sl
 	}
 	return sl
@@ -211,6 +216,21 @@ func (l *Lab) Throttled(session string) int64 {
 // OpenSockets returns how many sockets the lab holds open now (listeners,
 // accepted connections and clients) and its limit (0: none).
 func (l *Lab) OpenSockets() (open, max int64) { return l.socks.open.Load(), l.socks.max }
+
+// EventRate returns the events a second session's sockets may emit now:
+// its share of the event budget (0: no limit).
+func (l *Lab) EventRate(session string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if sl := l.find(session); sl != nil {
+		return int(sl.pace.rate())
+	}
+	return 0
+}
+
+// EventBudget returns the events a second all sessions together may emit
+// (0: no budget).
+func (l *Lab) EventBudget() int { return l.cfg.EventBudget }
 
 // MaxEventRate returns the lab's event rate limit per session (0: none).
 func (l *Lab) MaxEventRate() int { return l.cfg.MaxEventRate }
@@ -662,6 +682,7 @@ func (l *Lab) CloseSession(session string) {
 	clear(sl.servers)
 	clear(sl.clients)
 	sl.stopped = nil
+	l.budget.leave(sl.pace)
 	sl.pace = nil
 	if !l.closed { // (after Close began, Close closes everything itself)
 		l.ops.Add(1) // Close waits for these closes

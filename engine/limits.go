@@ -22,6 +22,26 @@ func newBucket(rate float64, burst int) *bucket {
 	return &bucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: time.Now()}
 }
 
+// setRate changes the rate (and the burst, a tenth of a second of it).
+func (b *bucket) setRate(rate float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	if now.After(b.last) {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+		b.last = now
+	}
+	b.rate = max(rate, 1)
+	b.burst = max(b.rate/10, 64)
+	b.tokens = min(b.tokens, b.burst)
+}
+
+func (b *bucket) getRate() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rate
+}
+
 // giveBack returns n unused tokens (at most up to the burst).
 func (b *bucket) giveBack(n int) {
 	b.mu.Lock()
@@ -44,25 +64,19 @@ func (b *bucket) reserve(n int, now time.Time) time.Duration {
 	return time.Duration(-b.tokens / b.rate * float64(time.Second))
 }
 
-// pacer holds one session's events to LabConfig.MaxEventRate. Each
-// connection's tap takes tokens from the session's bucket a batch at a time
-// (one lock per batch, not per event) and waits when the bucket is empty:
-// the socket then reads and writes more slowly, so TCP flow control slows
-// the peer and nothing is dropped.
+// pacer holds one session's events to its share of the event budget (see
+// budget.go). Each connection's tap takes tokens from the session's bucket a
+// batch at a time (one lock per batch, not per event) and waits when the
+// bucket is empty: the socket then reads and writes more slowly, so TCP flow
+// control slows the peer and nothing is dropped.
 type pacer struct {
 	bucket *bucket
 	batch  int
+	budget *budget
 	waits  atomic.Int64 // batches that had to wait
-}
+	used   atomic.Int64 // tokens taken
 
-// newPacer returns the pacer for a session, or nil for no limit.
-func newPacer(rate int) *pacer {
-	if rate <= 0 {
-		return nil
-	}
-	// A batch is about 5 ms of the rate; the burst is a tenth of a second.
-	batch := min(max(rate/200, 1), 64)
-	return &pacer{bucket: newBucket(float64(rate), max(rate/10, batch)), batch: batch}
+	seenUsed, seenWaits int64 // budget.mu: at the last rebalance
 }
 
 // tokens is one connection's share of its session's pacer. Its batches
@@ -93,7 +107,10 @@ func (t *tokens) take() {
 	}
 	n := max(t.next.Load(), 1)
 	t.next.Store(min(2*n, int64(t.p.batch)))
-	d := t.p.bucket.reserve(int(n), time.Now())
+	now := time.Now()
+	t.p.budget.maybeRebalance(now)
+	t.p.used.Add(n)
+	d := t.p.bucket.reserve(int(n), now)
 	t.left.Add(n)
 	if d <= 0 {
 		return
@@ -117,6 +134,7 @@ func (t *tokens) stop() {
 		t.ended.Store(true)
 		close(t.done)
 		if left := t.left.Swap(0); left > 0 {
+			t.p.used.Add(-left)
 			t.p.bucket.giveBack(int(left))
 		}
 	})

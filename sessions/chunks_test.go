@@ -474,15 +474,16 @@ type chunkRow struct {
 	first, last     int64
 	firstAt, lastAt int64
 	lifecycle       int
-	events          int // json_array_length
-	bytes           int // length of the JSON text
+	events          int // json_array_length of sockplay_events
+	bytes           int // length of that JSON text
 }
 
 // chunkRows reads the event_chunks rows of session, by first seq.
 func chunkRows(tb testing.TB, st *Store, session string) []chunkRow {
 	tb.Helper()
 	rows, err := st.db.Query(`SELECT first_seq, last_seq, first_at, last_at, COALESCE(json_array_length(lifecycle), 0),
-		json_array_length(events), length(events) FROM event_chunks WHERE session_id = ? ORDER BY first_seq`, session)
+		json_array_length(sockplay_events(first_seq, events)), length(sockplay_events(first_seq, events))
+		FROM event_chunks WHERE session_id = ? ORDER BY first_seq`, session)
 	if err != nil {
 		tb.Fatalf("read chunks of %s: %v", session, err)
 	}
@@ -1062,9 +1063,9 @@ func TestRecordedServersAcrossManyChunks(t *testing.T) {
 	// The lifecycle column holds exactly the chunk's server-start,
 	// server-stop and connect events (NULL for none), in order.
 	rows, err := st.db.Query(`SELECT c.first_seq, COALESCE(json_array_length(c.lifecycle), 0),
-		(SELECT COUNT(*) FROM json_each(c.events) AS e
+		(SELECT COUNT(*) FROM json_each(sockplay_events(c.first_seq, c.events)) AS e
 		 WHERE e.value ->> 'kind' IN ('server-start', 'server-stop', 'connect')),
-		COALESCE(json(c.lifecycle), '[]') = (SELECT json_group_array(json(e.value)) FROM json_each(c.events) AS e
+		COALESCE(json(c.lifecycle), '[]') = (SELECT json_group_array(json(e.value)) FROM json_each(sockplay_events(c.first_seq, c.events)) AS e
 		 WHERE e.value ->> 'kind' IN ('server-start', 'server-stop', 'connect'))
 		FROM event_chunks AS c WHERE c.session_id = ? ORDER BY c.first_seq`, sess.ID)
 	if err != nil {
@@ -1158,33 +1159,51 @@ func shiftSeq(d int64) func(map[string]any) {
 	}
 }
 
-// rewriteChunk replaces the events text of session's chunk at first with
-// text, or with what edit makes of its events if edit is not nil.
-func rewriteChunk(t *testing.T, st *Store, session string, first int64, text string, edit chunkEdit) {
+// rewriteChunk replaces the stored body of session's chunk at first with
+// body, or with the stored form of what edit makes of its events (read as
+// sockplay_events gives them, seqs included; a seq in an edited event is
+// dropped, as the stored form holds none).
+func rewriteChunk(t *testing.T, st *Store, session string, first int64, body []byte, edit chunkEdit) {
 	t.Helper()
 	if edit != nil {
-		var body string
-		if err := st.db.QueryRow(`SELECT events FROM event_chunks WHERE session_id = ? AND first_seq = ?`,
-			session, first).Scan(&body); err != nil {
+		var text string
+		if err := st.db.QueryRow(`SELECT sockplay_events(first_seq, events) FROM event_chunks WHERE session_id = ? AND first_seq = ?`,
+			session, first).Scan(&text); err != nil {
 			t.Fatal(err)
 		}
 		var evs []json.RawMessage
-		if err := json.Unmarshal([]byte(body), &evs); err != nil {
+		if err := json.Unmarshal([]byte(text), &evs); err != nil {
 			t.Fatal(err)
 		}
-		b, err := json.Marshal(edit(evs))
-		if err != nil {
-			t.Fatal(err)
+		var raw []byte
+		for _, ev := range edit(evs) {
+			tail := []byte(ev)
+			if i := bytes.IndexByte(tail, ','); bytes.HasPrefix(tail, []byte(`{"seq":`)) && i > 0 {
+				tail = tail[i+1:]
+			} else if len(tail) > 0 && tail[0] == '{' {
+				tail = tail[1:]
+			}
+			raw = append(append(raw, tail...), '\n')
 		}
-		text = string(b)
+		body = encodeBody(nil, raw)
 	}
-	res, err := st.db.Exec(`UPDATE event_chunks SET events = ? WHERE session_id = ? AND first_seq = ?`, text, session, first)
+	res, err := st.db.Exec(`UPDATE event_chunks SET events = ? WHERE session_id = ? AND first_seq = ?`, body, session, first)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		t.Fatalf("corrupted %d rows, want 1", n)
 	}
+}
+
+// storedBody returns the stored body of session's chunk at first.
+func storedBody(t *testing.T, st *Store, session string, first int64) []byte {
+	t.Helper()
+	var body []byte
+	if err := st.db.QueryRow(`SELECT events FROM event_chunks WHERE session_id = ? AND first_seq = ?`, session, first).Scan(&body); err != nil {
+		t.Fatal(err)
+	}
+	return body
 }
 
 // eventsOrPanic calls Store.Events, turning a panic into a test failure.
@@ -1234,33 +1253,42 @@ func TestEventsReportsCorruptedChunk(t *testing.T) {
 		}
 	}
 	const whole, last = -1, -2
+	// damage returns the chunk's stored body after f changed a copy of it.
+	damage := func(f func(b []byte) []byte) func(t *testing.T, st *Store, session string, first int64) []byte {
+		return func(t *testing.T, st *Store, session string, first int64) []byte {
+			return f(bytes.Clone(storedBody(t, st, session, first)))
+		}
+	}
 	tests := []struct {
 		name string
-		text string                       // the chunk's new text, or
-		edit func(t *testing.T) chunkEdit // an edit of its events
-		bad  []int                        // indexes of the corrupted events (or whole, last)
+		body func(t *testing.T, st *Store, session string, first int64) []byte // the chunk's new body, or
+		edit func(t *testing.T) chunkEdit                                      // an edit of its events
+		bad  []int                                                             // indexes of the corrupted events (or whole, last)
 	}{
-		{"not JSON", "not json", nil, []int{whole}},
-		{"truncated JSON", `[{"seq":`, nil, []int{whole}},
-		{"an object, not an array", `{"seq": 1}`, nil, []int{whole}},
-		{"seqs one past first_seq", "", func(t *testing.T) chunkEdit { return each(t, shiftSeq(1)) }, []int{whole}},
-		{"seqs one before first_seq", "", func(t *testing.T) chunkEdit { return each(t, shiftSeq(-1)) }, []int{whole}},
-		{"seqs of another chunk", "", func(t *testing.T) chunkEdit { return each(t, shiftSeq(1000)) }, []int{whole}},
-		{"another session's events", "", func(t *testing.T) chunkEdit {
+		{"not a chunk", damage(func([]byte) []byte { return []byte("not json") }), nil, []int{whole}},
+		{"empty", damage(func([]byte) []byte { return []byte{} }), nil, []int{whole}},
+		{"cut in half", damage(func(b []byte) []byte { return b[:len(b)/2] }), nil, []int{whole}},
+		{"one byte changed", damage(func(b []byte) []byte { b[len(b)/2] ^= 0x20; return b }), nil, []int{whole}},
+		{"checksum changed", damage(func(b []byte) []byte { b[2] ^= 1; return b }), nil, []int{whole}},
+		{"events not JSON", nil, func(*testing.T) chunkEdit {
+			return func(evs []json.RawMessage) []json.RawMessage {
+				for i := range evs {
+					evs[i] = json.RawMessage(`{not json}`)
+				}
+				return evs
+			}
+		}, []int{whole}},
+		{"another session's events", nil, func(t *testing.T) chunkEdit {
 			return each(t, func(e map[string]any) { e["session"] = "someone-else" })
 		}, []int{whole}},
-		{"one seq changed", "", func(t *testing.T) chunkEdit { return at(t, 10, shiftSeq(5)) }, []int{10}},
-		{"two events swapped", "", func(*testing.T) chunkEdit {
-			return func(evs []json.RawMessage) []json.RawMessage { evs[3], evs[4] = evs[4], evs[3]; return evs }
-		}, []int{3, 4}},
-		{"an unreadable time", "", func(t *testing.T) chunkEdit {
+		{"an unreadable time", nil, func(t *testing.T) chunkEdit {
 			return at(t, 0, func(e map[string]any) { e["at"] = "yesterday" })
 		}, []int{0}},
-		{"data not base64", "", func(t *testing.T) chunkEdit {
+		{"data not base64", nil, func(t *testing.T) chunkEdit {
 			return at(t, 5, func(e map[string]any) { e["data"] = "!!not base64!!" })
 		}, []int{5}},
-		{"last event not an object", "", func(*testing.T) chunkEdit {
-			return func(evs []json.RawMessage) []json.RawMessage { evs[len(evs)-1] = json.RawMessage("null"); return evs }
+		{"last event not an object", nil, func(*testing.T) chunkEdit {
+			return func(evs []json.RawMessage) []json.RawMessage { evs[len(evs)-1] = json.RawMessage("{null"); return evs }
 		}, []int{last}},
 	}
 	const n = 700
@@ -1269,10 +1297,13 @@ func TestEventsReportsCorruptedChunk(t *testing.T) {
 			st, session, chunks := corruptible(t, n)
 			c := chunks[1]
 			var edit chunkEdit
+			var body []byte
 			if tt.edit != nil {
 				edit = tt.edit(t)
+			} else {
+				body = tt.body(t, st, session, c.first)
 			}
-			rewriteChunk(t, st, session, c.first, tt.text, edit)
+			rewriteChunk(t, st, session, c.first, body, edit)
 			corrupted := map[int64]bool{}
 			for _, i := range tt.bad {
 				switch i {
@@ -1332,29 +1363,17 @@ func TestEventsReportsCorruptedChunk(t *testing.T) {
 func TestEventsReportsChunkWithWrongNumberOfEvents(t *testing.T) {
 	tests := []struct {
 		name string
-		text string
-		edit func(t *testing.T) chunkEdit
+		edit chunkEdit
 	}{
-		{"null", "null", nil},
-		{"empty array", "[]", nil},
-		{"last event missing", "", func(*testing.T) chunkEdit {
-			return func(evs []json.RawMessage) []json.RawMessage { return evs[:len(evs)-1] }
-		}},
-		{"one event extra", "", func(t *testing.T) chunkEdit {
-			return func(evs []json.RawMessage) []json.RawMessage {
-				return append(evs, patchEvent(t, evs[len(evs)-1], shiftSeq(1)))
-			}
-		}},
+		{"no events", func([]json.RawMessage) []json.RawMessage { return nil }},
+		{"last event missing", func(evs []json.RawMessage) []json.RawMessage { return evs[:len(evs)-1] }},
+		{"one event extra", func(evs []json.RawMessage) []json.RawMessage { return append(evs, evs[len(evs)-1]) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st, session, chunks := corruptible(t, 700)
 			bad := chunks[1]
-			var edit chunkEdit
-			if tt.edit != nil {
-				edit = tt.edit(t)
-			}
-			rewriteChunk(t, st, session, bad.first, tt.text, edit)
+			rewriteChunk(t, st, session, bad.first, nil, tt.edit)
 			recs, err := eventsOrPanic(t, st, session, 0, 0, MaxEventsPage)
 			if err == nil {
 				got := seqs(recs)
@@ -1383,4 +1402,95 @@ func seqAnomalies(got []int64) string {
 		return "none"
 	}
 	return strings.Join(out, ", ")
+}
+
+// The stored form round-trips: every encoding case (every field, escapes,
+// truncated data, errors, meta with exact big numbers, odd times) and every
+// event kind goes through the real recorder, and the live JSON, the stored
+// JSON (RawEvents, Events, Scan and the events view) and appendRecord's
+// JSON of the event as emitted are the same bytes; decoding gives the event
+// back.
+func TestStoredFormRoundTripsEveryCase(t *testing.T) {
+	st := mustOpen(t)
+	hub := NewHub(10000)
+	rec := newRecorder(t, st, hub, RecorderConfig{})
+	sess := mustCreate(t, st, "round trip")
+	sub := hub.Subscribe(sess.ID)
+	defer hub.Unsubscribe(sub)
+	var sent []engine.Event
+	for _, tt := range encodingCases {
+		ev := tt.rec.Event
+		ev.Session = sess.ID // the recorder files events under their session
+		sent = append(sent, ev)
+	}
+	kinds := []engine.Kind{engine.KindServerStart, engine.KindServerStop, engine.KindListen, engine.KindAccept,
+		engine.KindConnect, engine.KindRecv, engine.KindSend, engine.KindClose, engine.KindDatagramIn,
+		engine.KindDatagramOut, engine.KindTLSHandshake, engine.KindProxyDial, engine.KindAppFrame,
+		engine.KindHTTPRequest, engine.KindHTTPResponse, engine.KindOption, engine.KindTimeout, engine.KindRetry,
+		engine.KindError, engine.KindFault, engine.KindLoss}
+	for i, k := range kinds {
+		sent = append(sent, engine.Event{Session: sess.ID, Server: "srv-k", Conn: "c-k", Kind: k, Net: "tcp",
+			At: time.Date(2026, 12, 2, 0, 0, 0, i, time.UTC), Local: "127.0.0.1:20000", Remote: "[::1]:40000",
+			Data: []byte{byte(i), 0, 0xff}, Len: 3, Meta: map[string]any{"kind": string(k), "n": i}})
+	}
+	for _, ev := range sent {
+		rec.Emit(ev)
+	}
+	mustFlush(t, rec)
+	live := collect(t, sub, len(sent))
+
+	raws, err := st.RawEvents(testCtx(t), sess.ID, 0, 0, MaxEventsPage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := st.Events(testCtx(t), sess.ID, 0, 0, MaxEventsPage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scanned [][]byte
+	if err := st.Scan(testCtx(t), sess.ID, 0, func(r *Record) error { scanned = append(scanned, r.JSON()); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(raws) != len(sent) || len(decoded) != len(sent) || len(scanned) != len(sent) {
+		t.Fatalf("%d sent; stored %d raw, %d decoded, %d scanned", len(sent), len(raws), len(decoded), len(scanned))
+	}
+	wantErrors := 0
+	for _, ev := range sent {
+		if ev.Err != nil {
+			wantErrors++
+		}
+	}
+	var errors int
+	if err := st.db.QueryRow(`SELECT SUM(errors) FROM event_chunks WHERE session_id = ?`, sess.ID).Scan(&errors); err != nil ||
+		errors != wantErrors {
+		t.Errorf("the chunks count %d events with an error (%v), want %d", errors, err, wantErrors)
+	}
+	for i, ev := range sent {
+		seq := int64(i + 1)
+		in := Record{Seq: seq, Event: ev}
+		want := appendRecord(nil, &in)
+		var view string
+		if err := st.db.QueryRow(`SELECT event FROM events WHERE session_id = ? AND seq = ?`, sess.ID, seq).Scan(&view); err != nil {
+			t.Fatal(err)
+		}
+		for what, got := range map[string][]byte{"live": live[i].JSON(), "raw": raws[i].AppendJSON(nil),
+			"decoded": decoded[i].JSON(), "scanned": scanned[i], "view": []byte(view)} {
+			if !bytes.Equal(got, want) {
+				t.Errorf("seq %d, %s JSON:\n got  %s\n want %s", seq, what, got, want)
+			}
+		}
+		// Decoding gives the event back (times as instants, meta numbers
+		// exact): encoding the decoded event again gives the same JSON
+		// (the same values; invalid UTF-8, stored as \ufffd, comes back as
+		// the replacement character itself).
+		d := decoded[i]
+		if !d.At.Equal(ev.At) || d.Kind != ev.Kind || d.Len != ev.Len || !bytes.Equal(d.Data, ev.Data) ||
+			d.Truncated != ev.Truncated || d.Session != ev.Session {
+			t.Errorf("seq %d decoded as %+v, want %+v", seq, d.Event, ev)
+		}
+		again := Record{Seq: seq, Event: d.Event}
+		if got := appendRecord(nil, &again); !reflect.DeepEqual(decodeExact(t, got), decodeExact(t, want)) {
+			t.Errorf("seq %d re-encoded after decoding:\n got  %s\n want %s", seq, got, want)
+		}
+	}
 }

@@ -92,9 +92,10 @@ func (h *Hub) Subscribers(session string) int {
 // Gaps returns how many gap notices have been raised since start.
 func (h *Hub) Gaps() int64 { return h.gaps.Load() }
 
-// Publish hands recs (one session's, in seq order, already committed) to
-// that session's subscribers. It reports whether any subscriber kept them:
-// if none did, the caller may reuse the records' memory.
+// Publish hands recs (one session's, in seq order, already committed, each
+// with its JSON made) to that session's subscribers, which copy the records
+// (not their bytes, which nobody changes). It reports whether any
+// subscriber took them.
 func (h *Hub) Publish(session string, recs []Record) (kept bool) {
 	if len(recs) == 0 {
 		return false
@@ -106,10 +107,11 @@ func (h *Hub) Publish(session string, recs []Record) (kept bool) {
 		return false
 	}
 	// Encode once for all subscribers (the recorder's records carry the
-	// JSON they were stored as). Publish runs only on the recorder's writer
-	// goroutine, so the records are not shared with anyone yet.
+	// JSON they were stored as; this is for other callers). Publish runs
+	// only on the recorder's writer goroutine, so the records are not
+	// shared with anyone yet.
 	for i := range recs {
-		recs[i].JSON()
+		recs[i].Tail()
 	}
 	for s := range subs {
 		if s.offer(recs) {

@@ -37,12 +37,7 @@ type wireEvent struct {
 }
 
 // MarshalJSON writes the event JSON of docs/events.md.
-func (r Record) MarshalJSON() ([]byte, error) {
-	if r.raw != nil {
-		return r.raw, nil
-	}
-	return appendRecord(nil, &r), nil
-}
+func (r Record) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil), nil }
 
 // wireEventIn is wireEvent as read: meta is decoded apart, only when
 // present (most events have none), keeping its numbers exact.
@@ -81,24 +76,63 @@ func decodeMeta(b []byte, m *map[string]any) error {
 	return dec.Decode(m)
 }
 
-// JSON returns the record's event JSON, built once however many subscribers
-// receive it.
-func (r *Record) JSON() []byte {
-	if r.raw == nil {
-		r.raw = appendRecord(nil, r)
-	}
-	return r.raw
+// JSON returns the record's event JSON (a new slice each call; AppendJSON
+// writes it into a buffer of the caller's).
+func (r *Record) JSON() []byte { return r.AppendJSON(nil) }
+
+// AppendJSON appends the record's event JSON to b: its seq, then its tail,
+// made once (by the goroutine that emitted the event, or read from the store)
+// however many times it is sent.
+func (r *Record) AppendJSON(b []byte) []byte {
+	return append(appendSeq(b, r.Seq), r.Tail()...)
 }
 
-// appendRecord appends the event JSON of r to b. It is the recorder's hot
-// path (every event is stored as this JSON), so it writes the fixed keys
-// directly; err and meta, rare and free-form, go through encoding/json.
-// Should meta not be encodable, the event is kept and its meta replaced by
-// a meta_error saying why, rather than dropped.
+// Tail returns the record's event JSON without its leading `{"seq":N,` (see
+// chunks.go): the form in which events are stored.
+func (r *Record) Tail() []byte {
+	if r.tail == nil {
+		r.tail = appendTail(nil, &r.Event)
+	}
+	return r.tail
+}
+
+// recordFromTail reads a stored event: seq and the tail of its JSON, which
+// the record keeps (and so must not change afterwards).
+func recordFromTail(seq int64, tail []byte) (Record, error) {
+	full := make([]byte, 0, len(tail)+1)
+	full = append(append(full, '{'), tail...)
+	var r Record
+	if err := r.UnmarshalJSON(full); err != nil {
+		return Record{}, err
+	}
+	r.Seq, r.tail = seq, tail
+	return r, nil
+}
+
+// appendRecord appends the event JSON of r to b.
 func appendRecord(b []byte, r *Record) []byte {
-	b = append(b, `{"seq":`...)
-	b = strconv.AppendInt(b, r.Seq, 10)
-	b = append(b, `,"session":`...)
+	return appendTail(appendSeq(b, r.Seq), &r.Event)
+}
+
+// tailSize estimates the length of ev's tail, to allocate it once.
+func tailSize(ev *engine.Event) int {
+	n := 256 + base64.StdEncoding.EncodedLen(len(ev.Data))
+	if ev.Err != nil {
+		n += 256
+	}
+	if len(ev.Meta) > 0 {
+		n += 64 * len(ev.Meta)
+	}
+	return n
+}
+
+// appendTail appends the event JSON of ev without its seq (everything after
+// `{"seq":N,`) to b. Every event is stored and sent as this JSON, so it
+// writes the fixed keys directly; err and meta, rare and free-form, go
+// through encoding/json. Should meta not be encodable, the event is kept and
+// its meta replaced by a meta_error saying why, rather than dropped.
+func appendTail(b []byte, r *engine.Event) []byte {
+	b = append(b, `"session":`...)
 	b = appendString(b, r.Session)
 	b = append(b, `,"server":`...)
 	b = appendString(b, r.Server)

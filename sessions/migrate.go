@@ -1,8 +1,10 @@
 package sessions
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 func migrate(ctx context.Context, db *sql.DB) error {
 	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS, goose.WithGoMigrations(
 		goose.NewGoMigration(2, &goose.GoFunc{RunTx: chunkEvents}, &goose.GoFunc{RunTx: cannotUndo(2)}),
+		goose.NewGoMigration(4, &goose.GoFunc{RunTx: packChunks}, &goose.GoFunc{RunTx: cannotUndo(4)}),
 	))
 	if err != nil {
 		return err
@@ -94,9 +97,7 @@ func chunkEvents(ctx context.Context, tx *sql.Tx) error {
 		if len(recs) == 0 {
 			break
 		}
-		var c chunker
-		c.addAll(recs)
-		if err := insertChunks(ctx, tx, c.finish()); err != nil {
+		if err := insertArrayChunks(ctx, tx, recs); err != nil {
 			return err
 		}
 		last := recs[len(recs)-1]
@@ -107,6 +108,51 @@ func chunkEvents(ctx context.Context, tx *sql.Tx) error {
 	}
 	if _, err := tx.ExecContext(ctx, eventsView); err != nil {
 		return fmt.Errorf("create the events view: %w", err)
+	}
+	return nil
+}
+
+// insertArrayChunks stores numbered records in migration 2's form: chunks
+// of up to 256 consecutive events of one session, each a JSON array of the
+// event JSON (migration 4 then packs them).
+func insertArrayChunks(ctx context.Context, tx *sql.Tx, recs []Record) error {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO event_chunks (session_id, first_seq, last_seq, first_at, last_at, lifecycle, events)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	defer stmt.Close()
+	for start := 0; start < len(recs); {
+		end := start + 1
+		for end < len(recs) && end-start < chunkMaxEvents && recs[end].Session == recs[start].Session && recs[end].Seq == recs[end-1].Seq+1 {
+			end++
+		}
+		body, lifecycle := []byte{'['}, []byte(nil)
+		for i := start; i < end; i++ {
+			if i > start {
+				body = append(body, ',')
+			}
+			js := appendRecord(nil, &recs[i])
+			body = append(body, js...)
+			if isLifecycle(recs[i].Kind) {
+				if lifecycle == nil {
+					lifecycle = []byte{'['}
+				} else {
+					lifecycle = append(lifecycle, ',')
+				}
+				lifecycle = append(lifecycle, js...)
+			}
+		}
+		var lc any
+		if lifecycle != nil {
+			lc = string(append(lifecycle, ']'))
+		}
+		first, last := &recs[start], &recs[end-1]
+		if _, err := stmt.ExecContext(ctx, first.Session, first.Seq, last.Seq, first.At.UnixNano(), last.At.UnixNano(),
+			lc, string(append(body, ']'))); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		start = end
 	}
 	return nil
 }
@@ -156,4 +202,164 @@ func scanRowEvent(rows *sql.Rows) (Record, error) {
 		}
 	}
 	return r, nil
+}
+
+// Migration 4 changes the stored form of a chunk from a JSON array of the
+// event JSON to the compressed tails of chunks.go, about a tenth of the
+// bytes. It rebuilds event_chunks with a BLOB column (converting every row
+// a block at a time; a chunk already in the new form, which migration 2
+// writes since, is copied as it is) and the events view on
+// sockplay_events().
+const packedSchema = `
+CREATE TABLE event_chunks_packed (
+    session_id TEXT    NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    first_seq  INTEGER NOT NULL,
+    last_seq   INTEGER NOT NULL,
+    first_at   INTEGER NOT NULL, -- Unix nanoseconds
+    last_at    INTEGER NOT NULL,
+    errors     INTEGER NOT NULL DEFAULT 0, -- events with an error (err set): the replay timeline marks them
+    lifecycle  TEXT,             -- JSON array of its server-start, server-stop and connect events, or NULL
+    events     BLOB    NOT NULL  -- the events of seqs first_seq..last_seq (sessions/chunks.go)
+);`
+
+const packedIndexes = `
+CREATE UNIQUE INDEX event_chunks_first ON event_chunks (session_id, first_seq);
+CREATE UNIQUE INDEX event_chunks_last ON event_chunks (session_id, last_seq);
+CREATE INDEX event_chunks_lifecycle ON event_chunks (session_id, last_seq) WHERE lifecycle IS NOT NULL;
+CREATE INDEX event_chunks_at ON event_chunks (session_id, last_at);
+CREATE VIEW events AS
+SELECT c.session_id                               AS session_id,
+       c.first_seq + e.key                        AS seq,
+       json_extract(e.value, '$.at')              AS at,
+       json_extract(e.value, '$.kind')            AS kind,
+       json_extract(e.value, '$.net')             AS net,
+       json_extract(e.value, '$.server')          AS server,
+       json_extract(e.value, '$.conn')            AS conn,
+       json_extract(e.value, '$.local')           AS local,
+       json_extract(e.value, '$.remote')          AS remote,
+       json_extract(e.value, '$.len')             AS len,
+       json_extract(e.value, '$.data')            AS data, -- base64
+       json_extract(e.value, '$.truncated')       AS truncated,
+       json_extract(e.value, '$.err.errno')       AS errno,
+       json_extract(e.value, '$.err.message')     AS err_message,
+       json_extract(e.value, '$.err.hint')        AS err_hint,
+       json_extract(e.value, '$.meta')            AS meta,
+       e.value                                    AS event
+FROM event_chunks AS c, json_each(sockplay_events(c.first_seq, c.events)) AS e;
+`
+
+func packChunks(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `DROP VIEW events`); err != nil {
+		return fmt.Errorf("drop the events view: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, packedSchema); err != nil {
+		return fmt.Errorf("create event_chunks_packed: %w", err)
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO event_chunks_packed (session_id, first_seq, last_seq, first_at, last_at, errors, lifecycle, events)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	defer ins.Close()
+	var packed []byte
+	for rowid := int64(0); ; {
+		n := 0
+		rows, err := tx.QueryContext(ctx, `SELECT rowid, session_id, first_seq, last_seq, first_at, last_at, lifecycle, events
+			FROM event_chunks WHERE rowid > ? ORDER BY rowid LIMIT 256`, rowid)
+		if err != nil {
+			return fmt.Errorf("read chunks: %w", err)
+		}
+		type row struct {
+			session                      string
+			first, last, firstAt, lastAt int64
+			lifecycle                    sql.NullString
+			body                         []byte
+		}
+		var block []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&rowid, &r.session, &r.first, &r.last, &r.firstAt, &r.lastAt, &r.lifecycle, &r.body); err != nil {
+				rows.Close()
+				return fmt.Errorf("read chunks: %w", err)
+			}
+			block = append(block, r)
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read chunks: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+		for _, r := range block {
+			raw, errs, err := tailsOfArray(r.session, r.first, r.last, r.body)
+			if err != nil {
+				return err
+			}
+			packed = encodeBody(packed, raw)
+			var lifecycle any
+			if r.lifecycle.Valid {
+				lifecycle = r.lifecycle.String
+			}
+			if _, err := ins.ExecContext(ctx, r.session, r.first, r.last, r.firstAt, r.lastAt, errs, lifecycle, packed); err != nil {
+				return fmt.Errorf("write chunk of %s at seq %d: %w", r.session, r.first, err)
+			}
+		}
+	}
+	for _, q := range []string{`DROP TABLE event_chunks`, `ALTER TABLE event_chunks_packed RENAME TO event_chunks`, packedIndexes} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("migration 4: %w", err)
+		}
+	}
+	return nil
+}
+
+// tailsOfArray turns a chunk of migration 2's form (a JSON array of the
+// event JSON, seqs first..last) into the tails of chunks.go. Every event is
+// checked; its bytes after `{"seq":N,` are kept as they are, so the JSON
+// served after the migration is the JSON served before.
+func tailsOfArray(session string, first, last int64, body []byte) (_ []byte, errors int, _ error) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		return nil, 0, fmt.Errorf("chunk of %s at seq %d: %w", session, first, err)
+	}
+	recs, err := decodeArrayChunk(session, first, last, raws)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, r := range recs {
+		if r.Err != nil {
+			errors++
+		}
+	}
+	var raw, head []byte
+	for i, ev := range raws {
+		head = appendSeq(head[:0], first+int64(i))
+		tail, ok := bytes.CutPrefix(ev, head)
+		if !ok { // not written by appendRecord: write it anew
+			var r Record
+			_ = r.UnmarshalJSON(ev) // decodeArrayChunk read it
+			tail = appendTail(nil, &r.Event)
+		}
+		raw = append(append(raw, tail...), '\n')
+	}
+	return raw, errors, nil
+}
+
+// decodeArrayChunk reads a chunk of migration 2's form.
+func decodeArrayChunk(session string, first, last int64, raws []json.RawMessage) ([]Record, error) {
+	if int64(len(raws)) != last-first+1 {
+		return nil, fmt.Errorf("chunk of %s at seqs %d..%d holds %d events", session, first, last, len(raws))
+	}
+	out := make([]Record, len(raws))
+	for i, raw := range raws {
+		if err := out[i].UnmarshalJSON(raw); err != nil {
+			return nil, fmt.Errorf("chunk of %s: seq %d: %w", session, first+int64(i), err)
+		}
+		if out[i].Seq != first+int64(i) || out[i].Session != session {
+			return nil, fmt.Errorf("chunk of %s at seq %d: event %d says session %q seq %d", session, first, i, out[i].Session, out[i].Seq)
+		}
+	}
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -96,7 +97,7 @@ func TestOpenMigratesRowEventsIntoChunks(t *testing.T) {
 		if !g.At.Equal(w.At) {
 			t.Errorf("seq %d: at %v, want %v", w.Seq, g.At, w.At)
 		}
-		g.At, g.raw = w.At, nil
+		g.At, g.tail = w.At, nil
 		if !reflect.DeepEqual(g, w) {
 			t.Errorf("seq %d after migrating:\n got  %#v\n want %#v", w.Seq, g, w)
 		}
@@ -124,17 +125,18 @@ func TestOpenMigratesRowEventsIntoChunks(t *testing.T) {
 	}
 }
 
-// Migration 2 refuses to be undone rather than leave the database without
-// its events.
-func TestMigrationTwoCannotBeUndone(t *testing.T) {
+// Migrations 2 and 4 refuse to be undone rather than leave the database
+// without its events.
+func TestChunkMigrationsCannotBeUndone(t *testing.T) {
 	st := mustOpen(t)
 	p, err := goose.NewProvider(goose.DialectSQLite3, st.DB(), migrations.FS, goose.WithGoMigrations(
-		goose.NewGoMigration(2, &goose.GoFunc{RunTx: chunkEvents}, &goose.GoFunc{RunTx: cannotUndo(2)})))
+		goose.NewGoMigration(2, &goose.GoFunc{RunTx: chunkEvents}, &goose.GoFunc{RunTx: cannotUndo(2)}),
+		goose.NewGoMigration(4, &goose.GoFunc{RunTx: packChunks}, &goose.GoFunc{RunTx: cannotUndo(4)})))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.DownTo(context.Background(), 2); err != nil { // migrations 3 and later can be undone
-		t.Fatalf("DownTo 2: %v", err)
+	if _, err := p.DownTo(context.Background(), 4); err != nil { // migrations after 4 can be undone
+		t.Fatalf("DownTo 4: %v", err)
 	}
 	_, err = p.Down(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "cannot be undone") {
@@ -143,6 +145,127 @@ func TestMigrationTwoCannotBeUndone(t *testing.T) {
 	var tables int
 	if err := st.DB().QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE name = 'event_chunks'`).Scan(&tables); err != nil || tables != 1 {
 		t.Errorf("event_chunks is gone after the refused Down (%v)", err)
+	}
+}
+
+// A database of the release before migration 4 (chunks as JSON arrays of
+// the event JSON, seqs inside) is converted when it is opened: every event
+// reads back as the very bytes it was served as before, over the API, the
+// store and the events view; lifecycle lists and numbering carry on; and
+// the file holds far fewer bytes per event.
+func TestOpenPacksJSONChunks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v3.db")
+	db, err := sql.Open("sqlite", DSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS, goose.WithGoMigrations(
+		goose.NewGoMigration(2, &goose.GoFunc{RunTx: chunkEvents}, &goose.GoFunc{RunTx: cannotUndo(2)})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(testCtx(t), 3); err != nil {
+		t.Fatal(err)
+	}
+	// Two sessions, chunks of 200 events written as release 3 did: a JSON
+	// array of appendRecord's JSON (varied events: errors, meta, data,
+	// truncation, lifecycle events).
+	want := map[string][][]byte{}
+	wantErrors := 0
+	for _, id := range []string{"s1", "s2"} {
+		if _, err := db.Exec(`INSERT INTO sessions (id, name, created_at) VALUES (?, ?, 1)`, id, id); err != nil {
+			t.Fatal(err)
+		}
+		const n = 1000
+		for first := int64(1); first <= n; first += 200 {
+			body, lifecycle := []byte{'['}, []byte(nil)
+			var firstAt, lastAt int64
+			for seq := first; seq < first+200; seq++ {
+				ev := variedEvent(id, "c", int(seq-1))
+				if seq == 7 {
+					ev.Kind, ev.Server, ev.Meta = engine.KindServerStart, "srv-1", map[string]any{"kind": "tcp-echo", "port": 20000}
+				}
+				r := Record{Seq: seq, Event: ev}
+				js := appendRecord(nil, &r)
+				if ev.Err != nil {
+					wantErrors++
+				}
+				want[id] = append(want[id], js)
+				if seq > first {
+					body = append(body, ',')
+				}
+				body = append(body, js...)
+				if isLifecycle(ev.Kind) {
+					lifecycle = append(append([]byte{'['}, js...), ']')
+				}
+				if seq == first {
+					firstAt = ev.At.UnixNano()
+				}
+				lastAt = ev.At.UnixNano()
+			}
+			body = append(body, ']')
+			var lc any
+			if lifecycle != nil {
+				lc = string(lifecycle)
+			}
+			if _, err := db.Exec(`INSERT INTO event_chunks (session_id, first_seq, last_seq, first_at, last_at, lifecycle, events)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, id, first, first+199, firstAt, lastAt, lc, string(body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var before int64
+	if err := db.QueryRow(`SELECT SUM(length(events)) FROM event_chunks`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	st := mustOpenAt(t, path)
+	ctx := testCtx(t)
+	for id, wantJSON := range want {
+		var got [][]byte
+		if err := st.Scan(ctx, id, 0, func(r *Record) error { got = append(got, r.JSON()); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(wantJSON) {
+			t.Fatalf("session %s: %d events after migrating, want %d", id, len(got), len(wantJSON))
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], wantJSON[i]) {
+				t.Fatalf("session %s seq %d after migrating:\n got  %s\n want %s", id, i+1, got[i], wantJSON[i])
+			}
+		}
+		recs, err := st.Events(ctx, id, 0, 0, MaxEventsPage)
+		if err != nil || len(recs) != len(wantJSON) {
+			t.Fatalf("Events: %d, %v", len(recs), err)
+		}
+		var viewJSON string
+		if err := st.DB().QueryRow(`SELECT event FROM events WHERE session_id = ? AND seq = 500`, id).Scan(&viewJSON); err != nil ||
+			viewJSON != string(wantJSON[499]) {
+			t.Errorf("the events view at seq 500: %s (%v), want %s", viewJSON, err, wantJSON[499])
+		}
+		servers, _, err := st.RecordedServers(ctx, id)
+		if err != nil || len(servers) != 1 || servers[0].ID != "srv-1" {
+			t.Errorf("RecordedServers = %+v, %v; want srv-1", servers, err)
+		}
+	}
+	var after, errors int64
+	if err := st.DB().QueryRow(`SELECT SUM(length(events)), SUM(errors) FROM event_chunks`).Scan(&after, &errors); err != nil {
+		t.Fatal(err)
+	}
+	if errors != int64(wantErrors) || wantErrors == 0 {
+		t.Errorf("the chunks count %d events with an error, want %d", errors, wantErrors)
+	}
+	if after*3 > before {
+		t.Errorf("chunks hold %d bytes after migrating, %d before: want at most a third", after, before)
+	}
+	t.Logf("stored events: %d bytes as JSON arrays, %d packed (%.1f%%)", before, after, 100*float64(after)/float64(before))
+	rec := newRecorder(t, st, nil, RecorderConfig{})
+	rec.Emit(engine.Event{Session: "s1", At: time.Now(), Kind: engine.KindListen})
+	mustFlush(t, rec)
+	if next, err := st.Events(ctx, "s1", 1000, 0, 10); err != nil || len(next) != 1 || next[0].Seq != 1001 {
+		t.Errorf("event after migrating: %+v, %v; want seq 1001", next, err)
 	}
 }
 

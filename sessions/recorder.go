@@ -49,7 +49,7 @@ type Recorder struct {
 	done   chan struct{}
 	spare  []op     // writer only: the previous queue's array, reused
 	recs   []Record // writer only: the records of the last commit, reused (the hub copies them)
-	bodies bodyPool // writer only: chunk bodies to reuse
+	chunks chunker  // writer only: its buffers are reused from batch to batch
 
 	lastSeq map[string]int64     // writer goroutine only
 	held    []op                 // writer only: events waiting for a failing store
@@ -70,6 +70,7 @@ type Recorder struct {
 // acknowledges once everything queued before it is committed.
 type op struct {
 	ev     engine.Event
+	tail   []byte     // ev's JSON without its seq, made by Emit's caller
 	delete string     // session to delete
 	ack    chan error // non-nil for barriers
 }
@@ -109,6 +110,9 @@ var ErrRecorderClosed = errors.New("recorder closed")
 // Close, events are dropped with a log line: by then every engine component
 // has been closed, so there are none in a correct shutdown.
 func (r *Recorder) Emit(ev engine.Event) {
+	// The event's JSON is made here, in the emitting goroutine, in parallel
+	// with every other socket: the writer only numbers and writes it.
+	tail := appendTail(make([]byte, 0, tailSize(&ev)), &ev)
 	r.mu.Lock()
 	if len(r.queue) >= r.cfg.QueueSize && !r.closed {
 		r.waits.Add(1)
@@ -123,7 +127,7 @@ func (r *Recorder) Emit(ev engine.Event) {
 		r.log.Error("event emitted after the recorder closed; not recorded", "session", ev.Session, "kind", ev.Kind)
 		return
 	}
-	r.queue = append(r.queue, op{ev: ev})
+	r.queue = append(r.queue, op{ev: ev, tail: tail})
 	first := len(r.queue) == 1
 	r.mu.Unlock()
 	if first {
@@ -386,7 +390,7 @@ func (r *Recorder) finalFlush() {
 
 // commit writes events in one transaction and publishes them.
 func (r *Recorder) commit(ops []op) error {
-	recs, chunks, drops, err := r.write(ops, r.recs[:0])
+	recs, drops, err := r.write(ops, r.recs[:0])
 	defer func() {
 		clear(recs) // drop references to the events' bytes
 		r.recs = recs[:0]
@@ -406,39 +410,25 @@ func (r *Recorder) commit(ops []op) error {
 		r.log.Warn("events for sessions that do not exist (deleted); not recorded", "events", drops)
 	}
 	// Publish per session, in seq order, after the commit.
-	var kept map[string]bool
 	for start := 0; start < len(recs); {
 		end := start + 1
 		for end < len(recs) && recs[end].Session == recs[start].Session {
 			end++
 		}
-		part := recs[start:end]
-		if r.hub.Publish(part[0].Session, part) {
-			if kept == nil {
-				kept = map[string]bool{}
-			}
-			kept[part[0].Session] = true
-		}
+		r.hub.Publish(recs[start].Session, recs[start:end])
 		start = end
-	}
-	// The records' JSON are slices of their chunks' bodies: a body no
-	// viewer kept is free again once the records are cleared (deferred).
-	for _, ch := range chunks {
-		if !kept[ch.session] {
-			r.bodies.put(ch.body)
-		}
 	}
 	return nil
 }
 
 // write numbers events and stores them in one transaction, and returns
-// their records (with their JSON) and the chunks that hold them. Seqs are committed to lastSeq only if the
+// their records (with their JSON). Seqs are committed to lastSeq only if the
 // transaction commits.
-func (r *Recorder) write(ops []op, recs []Record) (_ []Record, _ []*chunk, drops int, err error) {
+func (r *Recorder) write(ops []op, recs []Record) (_ []Record, drops int, err error) {
 	ctx := context.Background()
 	tx, err := r.store.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("begin: %w", err)
+		return nil, 0, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
 	next := map[string]int64{}
@@ -447,7 +437,7 @@ func (r *Recorder) write(ops []op, recs []Record) (_ []Record, _ []*chunk, drops
 		seq, ok := next[ev.Session]
 		if !ok {
 			if seq, err = r.lastSeqOf(tx, ev.Session); err != nil {
-				return nil, nil, 0, err
+				return nil, 0, err
 			}
 		}
 		if seq < 0 {
@@ -457,26 +447,26 @@ func (r *Recorder) write(ops []op, recs []Record) (_ []Record, _ []*chunk, drops
 		}
 		seq++
 		next[ev.Session] = seq
-		recs = append(recs, Record{Seq: seq, Event: ev})
+		recs = append(recs, Record{Seq: seq, Event: ev, tail: o.tail})
 	}
-	c := chunker{pool: &r.bodies}
+	c := &r.chunks
+	c.reset()
 	c.addAll(recs)
-	chunks := c.finish()
-	if err := insertChunks(ctx, tx, chunks); err != nil {
-		return nil, nil, 0, err
+	if err := c.insertChunks(ctx, tx, c.finish()); err != nil {
+		return nil, 0, err
 	}
 	if err := rememberServers(ctx, tx, recs); err != nil {
-		return nil, nil, 0, err
+		return nil, 0, err
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, nil, 0, fmt.Errorf("commit: %w", err)
+		return nil, 0, fmt.Errorf("commit: %w", err)
 	}
 	for s, seq := range next {
 		if seq >= 0 {
 			r.lastSeq[s] = seq
 		}
 	}
-	return recs, chunks, drops, nil
+	return recs, drops, nil
 }
 
 // rememberServers keeps lab_servers in step with the server-start and

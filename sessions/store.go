@@ -44,7 +44,7 @@ type Session struct {
 type Record struct {
 	Seq int64
 	engine.Event
-	raw []byte // cached JSON, set once before publishing
+	tail []byte // the event JSON after its seq (see Tail), made once
 }
 
 // Store is the SQLite database of sessions and events.
@@ -233,15 +233,48 @@ func (s *Store) GetSession(ctx context.Context, id string) (Session, error) {
 // MaxEventsPage bounds one page of events.
 const MaxEventsPage = 5000
 
+// RawEvent is a stored event as it is served: its seq and the rest of its
+// event JSON (see Record.Tail), not decoded.
+type RawEvent struct {
+	Seq  int64
+	Tail []byte
+}
+
+// AppendJSON appends the event JSON of e to b.
+func (e RawEvent) AppendJSON(b []byte) []byte { return append(appendSeq(b, e.Seq), e.Tail...) }
+
+// Raw returns r as it is served.
+func (r *Record) Raw() RawEvent { return RawEvent{Seq: r.Seq, Tail: r.Tail()} }
+
 // Events returns up to limit events of session with seq > after, oldest
 // first. before > 0 instead returns the limit events just below seq before
 // (and above after), still oldest first (for paging back through history).
 func (s *Store) Events(ctx context.Context, session string, after, before int64, limit int) ([]Record, error) {
+	raws, err := s.RawEvents(ctx, session, after, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Record, len(raws))
+	for i, e := range raws {
+		if out[i], err = recordFromTail(e.Seq, e.Tail); err != nil {
+			return nil, fmt.Errorf("events of %s: seq %d: %w", session, e.Seq, err)
+		}
+		if out[i].Session != session {
+			return nil, fmt.Errorf("events of %s: seq %d says session %q", session, e.Seq, out[i].Session)
+		}
+	}
+	return out, nil
+}
+
+// RawEvents is Events without decoding: what the events API and the live
+// catch-up send as they are. The chunks' checksums are checked, so a
+// damaged chunk is an error here too.
+func (s *Store) RawEvents(ctx context.Context, session string, after, before int64, limit int) ([]RawEvent, error) {
 	if limit <= 0 || limit > MaxEventsPage {
 		limit = MaxEventsPage
 	}
 	if before > 0 {
-		return s.eventsBefore(ctx, session, after, before, limit)
+		return s.rawEventsBefore(ctx, session, after, before, limit)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT first_seq, last_seq, events FROM event_chunks
 		WHERE session_id = ? AND last_seq > ? ORDER BY last_seq`, session, after)
@@ -249,44 +282,77 @@ func (s *Store) Events(ctx context.Context, session string, after, before int64,
 		return nil, fmt.Errorf("events of %s: %w", session, err)
 	}
 	defer rows.Close()
-	out := []Record{}
+	out := []RawEvent{}
 	for len(out) < limit && rows.Next() {
-		recs, err := scanChunk(rows, session, after, 0)
-		if err != nil {
+		if out, err = scanRawChunk(rows, session, after, 0, out, limit); err != nil {
 			return nil, err
 		}
-		out = append(out, recs[:min(len(recs), limit-len(out))]...)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("events of %s: %w", session, err)
+	}
+	return out, nil
 }
 
-// eventsBefore returns the limit events just below seq before and above seq
-// after, oldest first.
-func (s *Store) eventsBefore(ctx context.Context, session string, after, before int64, limit int) ([]Record, error) {
+// rawEventsBefore returns the limit events just below seq before and above
+// seq after, oldest first.
+func (s *Store) rawEventsBefore(ctx context.Context, session string, after, before int64, limit int) ([]RawEvent, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT first_seq, last_seq, events FROM event_chunks
 		WHERE session_id = ? AND first_seq < ? AND last_seq > ? ORDER BY first_seq DESC`, session, before, after)
 	if err != nil {
 		return nil, fmt.Errorf("events of %s: %w", session, err)
 	}
 	defer rows.Close()
-	var newestFirst [][]Record
+	var newestFirst [][]RawEvent
 	n := 0
 	for n < limit && rows.Next() {
-		recs, err := scanChunk(rows, session, after, before)
+		evs, err := scanRawChunk(rows, session, after, before, nil, 0)
 		if err != nil {
 			return nil, err
 		}
-		newestFirst = append(newestFirst, recs)
-		n += len(recs)
+		newestFirst = append(newestFirst, evs)
+		n += len(evs)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("events of %s: %w", session, err)
 	}
-	out := make([]Record, 0, n)
+	out := make([]RawEvent, 0, n)
 	for i := len(newestFirst) - 1; i >= 0; i-- {
 		out = append(out, newestFirst[i]...)
 	}
 	return out[max(0, len(out)-limit):], nil
+}
+
+// scanRawChunk reads a row of (first_seq, last_seq, events) and appends to
+// out the chunk's events with seqs in (after, before), up to limit in all
+// (0: no limit). The tails are copies: the row's memory is reused.
+func scanRawChunk(rows *sql.Rows, session string, after, before int64, out []RawEvent, limit int) ([]RawEvent, error) {
+	var first, last int64
+	var body []byte
+	if err := rows.Scan(&first, &last, &body); err != nil {
+		return nil, fmt.Errorf("events of %s: %w", session, err)
+	}
+	// One allocation holds the tails of the chunk's events that are kept.
+	var keep []byte
+	start := len(out)
+	err := eachTail(session, first, last, body, after, before, func(seq int64, tail []byte) error {
+		if limit > 0 && len(out) >= limit {
+			return nil
+		}
+		if keep == nil {
+			keep = make([]byte, 0, len(body)*8)
+		}
+		if len(keep)+len(tail) > cap(keep) {
+			keep = make([]byte, 0, max(len(tail), cap(keep)))
+		}
+		keep = append(keep, tail...)
+		out = append(out, RawEvent{Seq: seq, Tail: keep[len(keep)-len(tail) : len(keep) : len(keep)]})
+		return nil
+	})
+	if err != nil {
+		return out[:start], err
+	}
+	return out, nil
 }
 
 // scanChunk reads a row of (first_seq, last_seq, events) and decodes the

@@ -219,13 +219,20 @@ type sessionView struct {
 	// Throttled is how many times this session's sockets waited for the
 	// event rate limit (Lab.MaxEventRate).
 	Throttled int64 `json:"throttled"`
+	// EventRate is this session's share of the event budget now, in events
+	// a second (0: no limit): all of it when it is alone, an equal share of
+	// what quieter sessions leave when several want more.
+	EventRate int `json:"event_rate"`
 }
 
 type labInfo struct {
 	Host  string `json:"host"`
 	Ports string `json:"ports"`
-	// MaxEventRate is the events a second one session may emit (0: no limit).
+	// MaxEventRate is the hard cap on events a second per session (0: none).
 	MaxEventRate int `json:"max_event_rate"`
+	// EventBudget is the events a second all sessions together may record,
+	// shared fairly (0: no budget).
+	EventBudget int `json:"event_budget"`
 }
 
 type serverView struct {
@@ -254,8 +261,9 @@ type clientView struct {
 }
 
 func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, error) {
-	v := sessionView{Session: sess, Kinds: s.kinds(), Lab: labInfo{Host: s.cfg.LabHost, Ports: s.lab.Ports().String(), MaxEventRate: s.lab.MaxEventRate()},
-		Servers: []serverView{}, Clients: []clientView{}, Throttled: s.lab.Throttled(sess.ID)}
+	v := sessionView{Session: sess, Kinds: s.kinds(), Lab: labInfo{Host: s.cfg.LabHost, Ports: s.lab.Ports().String(), MaxEventRate: s.lab.MaxEventRate(),
+		EventBudget: s.lab.EventBudget()},
+		Servers: []serverView{}, Clients: []clientView{}, Throttled: s.lab.Throttled(sess.ID), EventRate: s.lab.EventRate(sess.ID)}
 	recorded, recClients, err := s.store.RecordedServers(r.Context(), sess.ID)
 	if err != nil {
 		return v, err
@@ -385,11 +393,49 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, sess sessi
 	if limit > sessions.MaxEventsPage {
 		return badRequest(fmt.Sprintf("limit %d: at most %d events per page", limit, sessions.MaxEventsPage))
 	}
-	recs, err := s.store.Events(r.Context(), sess.ID, after, before, int(limit))
+	evs, err := s.store.RawEvents(r.Context(), sess.ID, after, before, int(limit))
 	if err != nil {
 		return err
 	}
-	return respond(w, http.StatusOK, map[string]any{"events": recs, "last_seq": sess.Events})
+	// The stored JSON is sent as it is: encoding/json would only scan it
+	// again to compact what is already compact.
+	b := make([]byte, 0, 64+len(evs)*256)
+	b = append(b, `{"events":[`...)
+	for i, e := range evs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = e.AppendJSON(b)
+	}
+	b = append(b, `],"last_seq":`...)
+	b = strconv.AppendInt(b, sess.Events, 10)
+	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+	return nil
+}
+
+// handleTimeline answers GET /api/sessions/{id}/timeline?buckets=N (default
+// 100): the session's time span cut into N buckets, each with its events,
+// errors and first seq, for a replay's timeline.
+func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
+	n, err := queryInt(r, "buckets")
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		n = 100
+	}
+	if n > sessions.MaxBuckets {
+		return badRequest(fmt.Sprintf("buckets=%d: at most %d", n, sessions.MaxBuckets))
+	}
+	tl, err := s.store.Timeline(r.Context(), sess.ID, int(n))
+	if err != nil {
+		return err
+	}
+	return respond(w, http.StatusOK, map[string]any{"buckets": tl, "events": sess.Events})
 }
 
 func (s *Server) handleStartServer(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {

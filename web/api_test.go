@@ -1762,3 +1762,45 @@ func TestPageNewSessionFormBodyOverLimit(t *testing.T) {
 		t.Errorf("sessions changed: %v -> %v", before, after)
 	}
 }
+
+// The timeline of a session: its events and errors in time buckets, for a
+// replay; bad bucket counts are 400.
+func TestTimelineAPI(t *testing.T) {
+	a := newTestApp(t)
+	sid := a.newSession()
+	base := time.Now().Add(-time.Minute)
+	for i := range 1000 {
+		ev := engine.Event{Session: sid, Kind: engine.KindRecv, At: base.Add(time.Duration(i) * time.Millisecond), Len: 1}
+		if i%100 == 0 {
+			ev.Kind, ev.Err = engine.KindError, &engine.SockErr{Errno: "ECONNREFUSED"}
+		}
+		a.Rec.Emit(ev)
+	}
+	if err := a.Rec.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Buckets []sessions.Bucket
+		Events  int64
+	}
+	if code := a.do("GET", "/api/sessions/"+sid+"/timeline?buckets=10", nil, &out); code != http.StatusOK {
+		t.Fatalf("timeline: %d", code)
+	}
+	var events, errs int64
+	for _, b := range out.Buckets {
+		events += b.Events
+		errs += b.Errors
+	}
+	if len(out.Buckets) != 10 || events != 1000 || errs != 10 || out.Events != 1000 {
+		t.Errorf("timeline: %d buckets, %d events, %d errors (session %d); want 10, 1000, 10", len(out.Buckets), events, errs, out.Events)
+	}
+	for _, q := range []string{"buckets=0x1", "buckets=-3", "buckets=5000"} {
+		var e struct{ Error string }
+		if code := a.do("GET", "/api/sessions/"+sid+"/timeline?"+q, nil, &e); code != http.StatusBadRequest || !strings.Contains(e.Error, "buckets") {
+			t.Errorf("timeline?%s: %d %q, want 400 naming buckets", q, code, e.Error)
+		}
+	}
+	if code := a.do("GET", "/api/sessions/nope/timeline", nil, nil); code != http.StatusNotFound {
+		t.Errorf("timeline of an unknown session: %d, want 404", code)
+	}
+}

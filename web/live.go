@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -137,36 +136,36 @@ func (s *Server) releaseSubscriber(id string) {
 
 func (s *Server) stream(ctx context.Context, c *websocket.Conn, session string, last int64, sub *sessions.Subscriber) error {
 	for {
-		recs, err := s.store.Events(ctx, session, last, 0, historyPage)
+		evs, err := s.store.RawEvents(ctx, session, last, 0, historyPage)
 		if err != nil {
 			return err
 		}
-		if len(recs) == 0 {
+		if len(evs) == 0 {
 			break
 		}
-		if err := writeEvents(ctx, c, recs); err != nil {
+		if err := writeEvents(ctx, c, evs); err != nil {
 			return err
 		}
-		last = recs[len(recs)-1].Seq
+		last = evs[len(evs)-1].Seq
 	}
+	var evs []sessions.RawEvent
 	for {
 		recs, gap, err := sub.Next(ctx)
 		if err != nil {
 			return err
 		}
-		// Skip what the history already delivered.
-		i := 0
-		for i < len(recs) && recs[i].Seq <= last {
-			i++
-		}
-		if recs = recs[i:]; len(recs) > 0 {
-			if err := writeEvents(ctx, c, recs); err != nil {
+		recs, gap = unseen(recs, gap, last)
+		if len(recs) > 0 {
+			evs = evs[:0]
+			for j := range recs {
+				evs = append(evs, recs[j].Raw())
+			}
+			if err := writeEvents(ctx, c, evs); err != nil {
 				return err
 			}
 			last = recs[len(recs)-1].Seq
 		}
-		if gap != nil && gap.To > last {
-			gap.From = max(gap.From, last+1)
+		if gap != nil {
 			b, _ := json.Marshal(map[string]any{"gap": gap})
 			if err := write(ctx, c, b); err != nil {
 				return err
@@ -176,34 +175,52 @@ func (s *Server) stream(ctx context.Context, c *websocket.Conn, session string, 
 	}
 }
 
+// unseen returns what of a live delivery (events in seq order, then maybe
+// a gap) a viewer that has everything up to seq last has not seen: the
+// history read and the live buffer overlap while a viewer catches up, so
+// the events and the gap may start at or below last. The gap then starts
+// right after last (or is dropped, if it ends there).
+func unseen(recs []sessions.Record, gap *sessions.Gap, last int64) ([]sessions.Record, *sessions.Gap) {
+	i := 0
+	for i < len(recs) && recs[i].Seq <= last {
+		i++
+	}
+	recs = recs[i:]
+	if len(recs) > 0 {
+		last = recs[len(recs)-1].Seq
+	}
+	if gap == nil || gap.To <= last {
+		return recs, nil
+	}
+	return recs, &sessions.Gap{From: max(gap.From, last+1), To: gap.To}
+}
+
 // writeEvents sends recs as {"events":[…]} frames of at most maxFrameBytes
 // (a single larger event still goes alone).
-func writeEvents(ctx context.Context, c *websocket.Conn, recs []sessions.Record) error {
-	var buf bytes.Buffer
+func writeEvents(ctx context.Context, c *websocket.Conn, evs []sessions.RawEvent) error {
+	buf := make([]byte, 0, min(maxFrameBytes, 64+len(evs)*256))
 	n := 0
 	flush := func() error {
 		if n == 0 {
 			return nil
 		}
-		buf.WriteString("]}")
-		err := write(ctx, c, buf.Bytes())
-		buf.Reset()
-		n = 0
+		buf = append(buf, "]}"...)
+		err := write(ctx, c, buf)
+		buf, n = buf[:0], 0
 		return err
 	}
-	for i := range recs {
-		b := recs[i].JSON()
-		if n > 0 && buf.Len()+len(b) > maxFrameBytes {
+	for _, e := range evs {
+		if n > 0 && len(buf)+len(e.Tail)+24 > maxFrameBytes {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
 		if n == 0 {
-			buf.WriteString(`{"events":[`)
+			buf = append(buf, `{"events":[`...)
 		} else {
-			buf.WriteByte(',')
+			buf = append(buf, ',')
 		}
-		buf.Write(b)
+		buf = e.AppendJSON(buf)
 		n++
 	}
 	return flush()

@@ -373,3 +373,184 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// emitFlood emits n small recv events into session from its own goroutine,
+// as a busy socket would, and returns a channel closed when it is done.
+func emitFlood(a *testApp, session string, n int) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		data := []byte("flood")
+		for i := range n {
+			a.Rec.Emit(engine.Event{Session: session, At: time.Now(), Kind: engine.KindRecv, Conn: "c-flood",
+				Data: data, Len: len(data), Meta: map[string]any{"i": i}})
+		}
+	}()
+	return done
+}
+
+// Subscribing with after= while events are being written is the one case
+// where the history read and the live buffer overlap: every viewer must
+// still get each seq exactly once, in order (collectErr fails on a
+// duplicate or a hole; the page drops duplicates itself, other clients do
+// not), and its events must be the stored ones, byte for byte.
+func TestLiveResumeWhileWritingHasNoDuplicatesOrHoles(t *testing.T) {
+	for _, buf := range []int{4096, 32} { // the default buffer, and one that overflows into gaps at once
+		t.Run(fmt.Sprintf("buffer %d", buf), func(t *testing.T) {
+			a := newTestApp(t, withLiveBuffer(buf))
+			sid := a.newSession()
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			const total = 40000
+			flooding := emitFlood(a, sid, total)
+			// Viewers join at several points of the flood, each resuming
+			// after a seq that is already stored: just behind the end, or
+			// from the start (a long history read, during which the live
+			// buffer fills and, if small, overflows into a gap that starts
+			// inside what the history delivers).
+			type result struct {
+				after int64
+				evs   []sessions.Record
+				gaps  []sessions.Gap
+				err   error
+			}
+			results := make(chan result, 10)
+			joined := 0
+			for i, at := range []int64{500, 3000, 8000, 8000, 15000, 15000, 22000, 22000} {
+				waitFor(t, fmt.Sprintf("%d events stored", at), func() bool {
+					s, err := a.Store.GetSession(ctx, sid)
+					return err == nil && s.Events >= at
+				})
+				after := at - 400
+				if i%2 == 1 {
+					after = 0
+				}
+				c, _, err := a.dialLive(ctx, sid, after, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.CloseNow()
+				joined++
+				go func() {
+					evs, gaps, err := collectErr(ctx, c, after, func(_ []sessions.Record, covered int64) bool { return covered >= total })
+					results <- result{after, evs, gaps, err}
+				}()
+			}
+			<-flooding
+			if err := a.Rec.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			stored := map[int64]string{}
+			for _, r := range allRawEvents(t, a, sid) {
+				stored[r.Seq] = string(r.AppendJSON(nil))
+			}
+			for range joined {
+				r := <-results
+				if r.err != nil {
+					t.Fatalf("viewer after %d: %v", r.after, r.err)
+				}
+				for _, e := range r.evs {
+					if got, want := string(e.JSON()), stored[e.Seq]; got != want {
+						t.Fatalf("viewer after %d, seq %d:\n live   %s\n stored %s", r.after, e.Seq, got, want)
+					}
+				}
+				t.Logf("viewer after %d: %d events, %d gaps", r.after, len(r.evs), len(r.gaps))
+			}
+		})
+	}
+}
+
+// allRawEvents reads every stored event of session (after the flood).
+func allRawEvents(t *testing.T, a *testApp, session string) []sessions.RawEvent {
+	t.Helper()
+	var out []sessions.RawEvent
+	for {
+		page, err := a.Store.RawEvents(context.Background(), session, int64(len(out)), 0, sessions.MaxEventsPage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			return out
+		}
+		out = append(out, page...)
+	}
+}
+
+// -max-subscribers bounds the live viewers of one session: one more is
+// refused with a 429 saying why, other sessions are unaffected, and a
+// viewer that leaves frees its place.
+func TestLiveViewerLimitIs429(t *testing.T) {
+	a := newTestApp(t, func(_ *engine.LabConfig, c *Config, _ *int) { c.MaxSubscribers = 2 })
+	sid, other := a.newSession(), a.newSession()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var open []*websocket.Conn
+	for range 2 {
+		c, _, err := a.dialLive(ctx, sid, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		open = append(open, c)
+	}
+	waitFor(t, "two viewers", func() bool { return a.Hub.Subscribers(sid) == 2 })
+	_, res, err := a.dialLive(ctx, sid, 0, nil)
+	if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third viewer: %v (response %+v), want 429", err, res)
+	}
+	var body struct{ Error string }
+	if json.NewDecoder(res.Body).Decode(&body); !strings.Contains(body.Error, "too many live viewers") {
+		t.Errorf("429 body %q does not say why", body.Error)
+	}
+	c, _, err := a.dialLive(ctx, other, 0, nil)
+	if err != nil {
+		t.Fatalf("a viewer of another session was refused: %v", err)
+	}
+	c.CloseNow()
+	open[0].Close(websocket.StatusNormalClosure, "")
+	waitFor(t, "the first viewer to leave", func() bool { return a.Hub.Subscribers(sid) == 1 })
+	var again *websocket.Conn
+	waitFor(t, "a place for a new viewer", func() bool {
+		again, _, err = a.dialLive(ctx, sid, 0, nil)
+		return err == nil
+	})
+	again.CloseNow()
+}
+
+// What a live delivery holds that a viewer has not seen: the overlap of the
+// history read and the live buffer is cut off, events and gap alike, so a
+// gap notice never starts below what the viewer already has.
+func TestUnseenCutsTheOverlap(t *testing.T) {
+	recs := func(seqs ...int64) []sessions.Record {
+		var out []sessions.Record
+		for _, s := range seqs {
+			out = append(out, sessions.Record{Seq: s})
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		recs     []sessions.Record
+		gap      *sessions.Gap
+		last     int64
+		wantSeqs []int64
+		wantGap  *sessions.Gap
+	}{
+		{"nothing seen", recs(5, 6), &sessions.Gap{From: 7, To: 9}, 4, []int64{5, 6}, &sessions.Gap{From: 7, To: 9}},
+		{"events seen", recs(5, 6, 7), nil, 6, []int64{7}, nil},
+		{"all events seen, gap starts below last", recs(5, 6), &sessions.Gap{From: 7, To: 20}, 12, nil, &sessions.Gap{From: 13, To: 20}},
+		{"gap ends at last", recs(5), &sessions.Gap{From: 6, To: 12}, 12, nil, nil},
+		{"gap ends below last", nil, &sessions.Gap{From: 6, To: 9}, 12, nil, nil},
+		{"some events new, gap after them", recs(10, 11, 12, 13), &sessions.Gap{From: 14, To: 30}, 11, []int64{12, 13}, &sessions.Gap{From: 14, To: 30}},
+	}
+	for _, tt := range tests {
+		got, gap := unseen(tt.recs, tt.gap, tt.last)
+		var seqs []int64
+		for _, r := range got {
+			seqs = append(seqs, r.Seq)
+		}
+		if fmt.Sprint(seqs) != fmt.Sprint(tt.wantSeqs) || fmt.Sprint(gap) != fmt.Sprint(tt.wantGap) {
+			t.Errorf("%s: unseen = %v, %v; want %v, %v", tt.name, seqs, gap, tt.wantSeqs, tt.wantGap)
+		}
+	}
+}

@@ -59,6 +59,7 @@ func (s *Server) routes() http.Handler {
 			r.Get("/sessions/{id}", s.api(s.inSession(s.handleGetSession)))
 			r.Delete("/sessions/{id}", s.api(s.inSession(s.handleDeleteSession)))
 			r.Get("/sessions/{id}/events", s.api(s.inSession(s.handleEvents)))
+			r.Get("/sessions/{id}/timeline", s.api(s.inSession(s.handleTimeline)))
 			r.Post("/sessions/{id}/servers", s.api(s.inSession(s.handleStartServer)))
 			r.Delete("/sessions/{id}/servers/{sid}", s.api(s.inSession(s.handleStopServer)))
 			r.Post("/sessions/{id}/servers/{sid}/faults", s.api(s.inSession(s.handleAddFault)))

@@ -30,6 +30,8 @@ type Lab interface {
 	Ports() engine.PortRange
 	TutorialPorts() []int
 	MaxEventRate() int
+	EventBudget() int
+	EventRate(session string) int
 	Throttled(session string) int64
 	OpenSockets() (open, max int64)
 	AddFault(session, serverID string, spec engine.FaultSpec) (engine.Fault, error)
@@ -44,9 +46,14 @@ type Store interface {
 	ListSessions(ctx context.Context, before string, limit int) (list []sessions.Session, next string, err error)
 	GetSession(ctx context.Context, id string) (sessions.Session, error)
 	Events(ctx context.Context, session string, after, before int64, limit int) ([]sessions.Record, error)
+	// RawEvents is Events as stored JSON, not decoded: what the API and the
+	// live stream send.
+	RawEvents(ctx context.Context, session string, after, before int64, limit int) ([]sessions.RawEvent, error)
 	// Scan streams a session's events with seq > after, oldest first (see
 	// sessions.Store.Scan): exports read through it.
 	Scan(ctx context.Context, session string, after int64, fn func(r *sessions.Record) error) error
+	// Timeline counts a session's events and errors in n time buckets.
+	Timeline(ctx context.Context, session string, n int) ([]sessions.Bucket, error)
 	RecordedServers(ctx context.Context, session string) (servers, clients []sessions.Endpoint, err error)
 }
 
