@@ -322,6 +322,8 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 		cfg.InstructorPassword = rand.Text()
 		log.Warn("workshop mode: $SOCKPLAY_INSTRUCTOR_PASSWORD is not set, so this run's instructor password is made up and printed only here",
 			"instructor_password", cfg.InstructorPassword)
+	} else if cfg.Workshop && len(cfg.InstructorPassword) < 12 {
+		log.Warn("workshop mode: $SOCKPLAY_INSTRUCTOR_PASSWORD is shorter than 12 characters; anyone on the network can try to guess it (5 tries, then one every 10 s per address)")
 	}
 	site := web.NewServer(web.Deps{Lab: lab, Store: store, Recorder: rec, Hub: hub, Log: log,
 		Config: web.Config{LabHost: cfg.LabHost, MaxBodyBytes: cfg.MaxBody, MaxMessageBytes: cfg.MaxMessage,
