@@ -464,8 +464,8 @@ func (s *Store) RecordedServers(ctx context.Context, session string) (servers, c
 
 // scanPage is how many chunks Scan reads per query: each query is a short
 // read transaction, so a long export never holds the WAL from being
-// checkpointed.
-const scanPage = 32
+// checkpointed. (A variable so that a test can page through few events.)
+var scanPage = 32
 
 // Scan calls fn with each event of session with seq > after, oldest first,
 // reading the store a few chunks at a time: memory does not grow with the

@@ -386,8 +386,10 @@ func TestScanVisitsEveryEventOnceInOrder(t *testing.T) {
 	rec := newRecorder(t, st, NewHub(16), RecorderConfig{})
 	ctx := testCtx(t)
 	sess := mustCreate(t, st, "scan")
-	const n = 3*scanPage*chunkMaxEvents/2 + 7 // several pages of chunks
-	for i := range n {
+	defer func(p int) { scanPage = p }(scanPage)
+	scanPage = 2
+	n := int64(3*scanPage*chunkMaxEvents/2 + 7) // several pages of chunks
+	for i := range int(n) {
 		rec.Emit(engine.Event{Session: sess.ID, Kind: engine.KindRecv, At: time.Unix(0, int64(i)), Len: i})
 	}
 	mustFlush(t, rec)
