@@ -213,6 +213,9 @@ type sessionView struct {
 	// Throttled is how many times this session's sockets waited for the
 	// event rate limit (Lab.MaxEventRate).
 	Throttled int64 `json:"throttled"`
+	// ReadOnly is the page of a share link (Share its token): no controls.
+	ReadOnly bool   `json:"-"`
+	Share    string `json:"-"`
 }
 
 type labInfo struct {

@@ -192,7 +192,7 @@ func writeEvents(ctx context.Context, c *websocket.Conn, recs []sessions.Record)
 		return err
 	}
 	for i := range recs {
-		b := recs[i].JSON()
+		b := redactFor(ctx, recs[i].JSON()) // a share link's stream withholds the session id
 		if n > 0 && buf.Len()+len(b) > maxFrameBytes {
 			if err := flush(); err != nil {
 				return err

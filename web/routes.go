@@ -22,6 +22,7 @@ func (s *Server) routes() http.Handler {
 	// a GET (which that middleware lets through anyway), and websocket.Accept
 	// checks the Origin itself.
 	r.Get("/ws/sessions/{id}", s.api(s.inSession(s.handleLive)))
+	r.Get("/ws/shared/{token}", s.api(s.inShare(s.handleSharedLive)))
 
 	r.Group(func(r chi.Router) {
 		cop := http.NewCrossOriginProtection()
@@ -42,6 +43,8 @@ func (s *Server) routes() http.Handler {
 		r.Post("/s/{id}/clients/{cid}/send", s.page(s.form(s.formSend)))
 		r.Post("/s/{id}/clients/{cid}/close", s.page(s.form(s.formCloseClient)))
 		r.Post("/s/{id}/delete", s.page(s.inSession(s.handleDeleteSessionForm)))
+		r.Get("/shared/{token}", s.page(s.inShare(s.handleSharedPage)))
+		r.Get("/shared/{token}/endpoints", s.page(s.inShare(s.handleSharedEndpoints)))
 
 		r.Route("/api", func(r chi.Router) {
 			r.Get("/status", s.api(s.handleStatus))
@@ -60,6 +63,17 @@ func (s *Server) routes() http.Handler {
 			r.Post("/sessions/{id}/clients", s.api(s.inSession(s.handleOpenClient)))
 			r.Post("/sessions/{id}/clients/{cid}/send", s.api(s.inSession(s.handleSend)))
 			r.Post("/sessions/{id}/clients/{cid}/close", s.api(s.inSession(s.handleCloseClient)))
+			r.Get("/sessions/{id}/export.jsonl", s.api(s.inSession(s.handleExportJSONL)))
+			r.Get("/sessions/{id}/export.pcapng", s.api(s.inSession(s.handleExportPcapng)))
+			r.Get("/sessions/{id}/export.txt", s.api(s.inSession(s.handleExportText)))
+			r.Post("/sessions/{id}/shares", s.api(s.inSession(s.handleCreateShare)))
+			r.Get("/sessions/{id}/shares", s.api(s.inSession(s.handleListShares)))
+			r.Delete("/sessions/{id}/shares/{token}", s.api(s.inSession(s.handleRevokeShare)))
+			r.Get("/shared/{token}", s.api(s.inShare(s.handleSharedSession)))
+			r.Get("/shared/{token}/events", s.api(s.inShare(s.handleSharedEvents)))
+			r.Get("/shared/{token}/export.jsonl", s.api(s.inShare(s.handleSharedExport("jsonl"))))
+			r.Get("/shared/{token}/export.pcapng", s.api(s.inShare(s.handleSharedExport("pcapng"))))
+			r.Get("/shared/{token}/export.txt", s.api(s.inShare(s.handleSharedExport("txt"))))
 			r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 				writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 			})

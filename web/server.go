@@ -47,6 +47,11 @@ type Store interface {
 	// sessions.Store.Scan): exports read through it.
 	Scan(ctx context.Context, session string, after int64, fn func(r *sessions.Record) error) error
 	RecordedServers(ctx context.Context, session string) (servers, clients []sessions.Endpoint, err error)
+	// Share links (sessions/shares.go).
+	CreateShare(ctx context.Context, session string) (sessions.Share, error)
+	Shares(ctx context.Context, session string) ([]sessions.Share, error)
+	RevokeShare(ctx context.Context, session, token string) error
+	SharedSession(ctx context.Context, token string) (sessions.Session, error)
 }
 
 // Recorder is what web needs of the recorder.
