@@ -30,7 +30,7 @@ export function createPanel({ sessionID, api, startServer }) {
   async function refresh() {
     panel.dataset.refreshing = "1";
     try {
-      const res = await fetch(`/s/${sessionID}/endpoints`);
+      const res = await fetch(panel.dataset.src || `/s/${sessionID}/endpoints`);
       if (!res.ok) return;
       const html = await res.text();
       const forms = {};

@@ -129,3 +129,21 @@ func exportFilename(name, ext string) string {
 	}
 	return out + "." + ext
 }
+
+// exportBase is the API path the page's Export menu links under: the
+// session's, or on a share link's page the link's.
+func exportBase(v sessionView) string {
+	if v.Share != "" {
+		return "/api/shared/" + v.Share
+	}
+	return "/api/sessions/" + v.ID
+}
+
+// endpointsSrc is where the page's script refreshes the servers and
+// clients panel from.
+func endpointsSrc(v sessionView) string {
+	if v.Share != "" {
+		return "/shared/" + v.Share + "/endpoints"
+	}
+	return "/s/" + v.ID + "/endpoints"
+}

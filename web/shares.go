@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"sync"
 
 	"github.com/go-chi/chi/v5"
 
@@ -57,9 +58,11 @@ func (s *Server) handleListShares(w http.ResponseWriter, r *http.Request, sess s
 }
 
 func (s *Server) handleRevokeShare(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
-	if err := s.store.RevokeShare(r.Context(), sess.ID, chi.URLParam(r, "token")); err != nil {
+	token := chi.URLParam(r, "token")
+	if err := s.store.RevokeShare(r.Context(), sess.ID, token); err != nil {
 		return err
 	}
+	liveShares.cut(token) // its open live streams end too
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -153,7 +156,47 @@ func (s *Server) handleSharedEvents(w http.ResponseWriter, r *http.Request, sess
 // handleSharedLive is the session's live stream (the same as
 // /ws/sessions/{id}) for a link's holder.
 func (s *Server) handleSharedLive(w http.ResponseWriter, r *http.Request, sess sessions.Session, token string) error {
-	return s.handleLive(w, r.WithContext(withRedaction(r.Context(), sess.ID)), sess)
+	ctx, cancel := context.WithCancel(withRedaction(r.Context(), sess.ID))
+	defer cancel()
+	defer liveShares.add(token, cancel)()
+	return s.handleLive(w, r.WithContext(ctx), sess)
+}
+
+// liveShares are the open live streams of each share link, ended when the
+// link is revoked. Tokens are random, so one table serves every Server.
+var liveShares = &shareStreams{m: map[string]map[*context.CancelFunc]bool{}}
+
+type shareStreams struct {
+	mu sync.Mutex
+	m  map[string]map[*context.CancelFunc]bool
+}
+
+// add registers a stream's cancel under token; the function it returns
+// removes it.
+func (t *shareStreams) add(token string, cancel context.CancelFunc) (remove func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m[token] == nil {
+		t.m[token] = map[*context.CancelFunc]bool{}
+	}
+	t.m[token][&cancel] = true
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		delete(t.m[token], &cancel)
+		if len(t.m[token]) == 0 {
+			delete(t.m, token)
+		}
+	}
+}
+
+// cut ends token's streams.
+func (t *shareStreams) cut(token string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c := range t.m[token] {
+		(*c)()
+	}
 }
 
 func (s *Server) handleSharedExport(format string) sharedFunc {
