@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
 
 	"github.com/sockplay/sockplay/sessions"
@@ -259,5 +260,43 @@ func TestShareLinkReadsTheSessionAndNothingElse(t *testing.T) {
 	var n int
 	if err := a.Store.DB().QueryRow(`SELECT COUNT(*) FROM shares`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("shares left after the session was deleted: %d %v", n, err)
+	}
+}
+
+// A share link's page in a real browser: the recorded events, then new ones
+// live, the Export menu through the link, and no control at all.
+func TestBrowserSharedPageIsLiveAndReadOnly(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sess := a.newSession()
+	_, addr := a.startEcho(sess, nil)
+	cli := a.clientTo(sess, "tcp", addr, nil)
+	a.send(sess, cli, map[string]string{"text": "before"})
+	a.waitEvents(sess, "the echo", func(evs []sessions.Record) bool { return recvData(evs, cli) == "before" })
+	sh := a.share(sess)
+
+	step(t, ctx, "open the link's page",
+		chromedp.Navigate(sh.URL),
+		chromedp.WaitVisible(`[data-testid=live-state][data-state=live]`),
+		chromedp.WaitVisible(`tr.k-recv.data`),
+		chromedp.WaitVisible(`[data-testid=read-only]`),
+	)
+	a.send(sess, cli, map[string]string{"text": "after"})
+	evs := a.waitEvents(sess, "the second echo", func(evs []sessions.Record) bool { return recvData(evs, cli) == "beforeafter" })
+	step(t, ctx, "the new events arrive live",
+		chromedp.WaitVisible(`tr.ev[data-seq="`+itoa(evs[len(evs)-1].Seq)+`"]`),
+		chromedp.Click(`[data-testid=export-menu] summary`),
+		chromedp.WaitVisible(`[data-testid=export-pcapng]`),
+	)
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	got, err := chromedp.Run(tctx, chromedp.Evaluate[[]string](`[document.querySelectorAll("form, button[data-action], [data-testid=send-input]").length + "",
+		document.querySelector("[data-testid=export-pcapng]").getAttribute("href"),
+		document.getElementById("banner").hidden + "", document.body.innerHTML.includes("`+sess+`") + ""]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0] != "0" || got[1] != "/api/shared/"+sh.Token+"/export.pcapng" || got[2] != "true" || got[3] != "false" {
+		t.Errorf("the link's page: %s controls, pcapng link %q, banner hidden %s, session id in the page %s", got[0], got[1], got[2], got[3])
 	}
 }
