@@ -65,6 +65,7 @@ type TranscriptWriter struct {
 type transcriptConn struct {
 	skip      bool // the other end of a connection already shown
 	initiator int  // 0: this end connected (its sends are >>>); 1: it accepted
+	key       string
 	offset    [2]int64
 }
 
@@ -103,20 +104,22 @@ func (t *TranscriptWriter) Write(r *Record) error {
 			clear(t.ends)
 		}
 		t.conns[r.Conn] = c
-		if other, ok := t.ends[r.Remote+"|"+r.Local]; ok && t.One == "" && other != r.Conn && r.Local != "" {
+		local, remote := endsOf(r)
+		if other, ok := t.ends[remote+"|"+local]; ok && t.One == "" && other != r.Conn && local != "" {
 			c.skip = true
-			delete(t.ends, r.Remote+"|"+r.Local)
+			delete(t.ends, remote+"|"+local)
 			_, err := fmt.Fprintf(t.w, "\n%s %s: the other end of %s (%s), shown there\n", stamp(r), r.Conn, other, r.Server)
 			return err
 		}
-		t.ends[r.Local+"|"+r.Remote] = r.Conn
+		c.key = local + "|" + remote
+		t.ends[c.key] = r.Conn
 		net := r.Net
 		if net == "" {
 			net = "tcp"
 		}
-		arrow := r.Local + " → " + r.Remote
+		arrow := local + " → " + remote
 		if c.initiator == 1 {
-			arrow = r.Remote + " → " + r.Local
+			arrow = remote + " → " + local
 		}
 		if _, err := fmt.Fprintf(t.w, "\n== %s %s %s (client → server), recorded by %s\n", r.Conn, net, arrow, r.Server); err != nil {
 			return err
@@ -168,7 +171,7 @@ func (t *TranscriptWriter) Write(r *Record) error {
 		_, err := fmt.Fprintf(t.w, "%s %s --- %s\n", stamp(r), r.Conn, line)
 		if r.Meta["half"] != true || r.Meta["rst"] == true {
 			delete(t.conns, r.Conn)
-			delete(t.ends, r.Local+"|"+r.Remote)
+			delete(t.ends, c.key)
 		}
 		return err
 	case engine.KindError:
@@ -185,6 +188,22 @@ func (t *TranscriptWriter) Write(r *Record) error {
 		return err
 	}
 	return nil
+}
+
+// endsOf is a conn's two addresses as both of its ends would write them:
+// a UDP socket's peer from meta, a wildcard bound address as the loopback
+// of its peer's family.
+func endsOf(r *Record) (local, remote string) {
+	remote = r.Remote
+	if p := metaString(r, "peer"); p != "" {
+		remote = p
+	}
+	l, err1 := parseAddr(r.Local)
+	rm, err2 := parseAddr(remote)
+	if err1 != nil || err2 != nil {
+		return r.Local, remote
+	}
+	return fillUnspecified(l, rm).String(), fillUnspecified(rm, l).String()
 }
 
 // opens reports whether r can be the first event of a connection in the

@@ -154,15 +154,15 @@ func peakHeap(f func()) uint64 {
 // the bytes allocated per event, the peak live heap of one export of the
 // large session against one of the 10,000-event session (memory must not
 // grow with the session: the ratio stays near 1, not 20), and the time
-// against the baseline in the same run: a bare Store.Scan of the session.
+// against the baseline in the same run: a bare Store.Scan of the session
+// (x-bare-scan-cpu: the export's CPU time over the bare scan's).
 func BenchmarkExport(b *testing.B) {
 	st, small, large := exportBenchStore(b)
 	scanStart, scanCPU := time.Now(), cpuTime()
 	if err := exportTo(st, large, "scan", io.Discard); err != nil {
 		b.Fatal(err)
 	}
-	scan := time.Since(scanStart)
-	b.Logf("baseline: a bare Store.Scan of %d events: %v wall, %v CPU", large.Events, scan, cpuTime()-scanCPU)
+	scan, scanCPUPer := time.Since(scanStart), cpuTime()-scanCPU
 	for _, format := range []string{"jsonl", "pcapng", "txt"} {
 		b.Run(format, func(b *testing.B) {
 			var out countingDiscard
@@ -191,7 +191,9 @@ func BenchmarkExport(b *testing.B) {
 			b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(n)/float64(large.Events), "alloc-B/event")
 			b.ReportMetric(float64(heapLarge)/(1<<20), "peak-heap-MB")
 			b.ReportMetric(float64(heapLarge)/float64(max(heapSmall, 1)), "peak-heap-200k/10k")
-			b.ReportMetric(per.Seconds()/scan.Seconds(), "x-bare-scan")
+			b.ReportMetric(per.Seconds()/scan.Seconds(), "x-bare-scan-wall")
+			b.ReportMetric(cpuPer.Seconds()/scanCPUPer.Seconds(), "x-bare-scan-cpu")
+			b.ReportMetric(float64(scanCPUPer.Nanoseconds())/float64(large.Events), "scan-cpu-ns/event")
 			// On a shared machine wall time waits for the CPU; CPU time
 			// per event says what an export costs.
 			b.ReportMetric(float64(cpuPer.Nanoseconds())/float64(large.Events), "cpu-ns/event")
@@ -205,4 +207,72 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkExportWriters measures the writers alone, fed records already
+// read (the 10,000-event session), against the baseline of writing each
+// record's stored JSON: what an export costs on top of reading the store
+// (x-jsonl: CPU time over the baseline's).
+func BenchmarkExportWriters(b *testing.B) {
+	st, small, _ := exportBenchStore(b)
+	var recs []Record
+	if err := st.Scan(context.Background(), small.ID, 0, func(r *Record) error {
+		r.JSON()
+		recs = append(recs, *r)
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	run := func(b *testing.B, mk func(w io.Writer) (func(*Record) error, func() error)) float64 {
+		var out countingDiscard
+		b.ReportAllocs()
+		start, cpu0 := time.Now(), cpuTime()
+		n := 0
+		for b.Loop() {
+			out.n = 0
+			bw := bufio.NewWriterSize(&out, 64<<10)
+			write, flush := mk(bw)
+			for i := range recs {
+				if err := write(&recs[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := flush(); err != nil {
+				b.Fatal(err)
+			}
+			bw.Flush()
+			n++
+		}
+		b.SetBytes(out.n)
+		b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(n*len(recs)), "ns/event")
+		perEvent := float64((cpuTime() - cpu0).Nanoseconds()) / float64(n*len(recs))
+		b.ReportMetric(perEvent, "cpu-ns/event")
+		return perEvent
+	}
+	var jsonl float64
+	b.Run("jsonl", func(b *testing.B) {
+		jsonl = run(b, func(w io.Writer) (func(*Record) error, func() error) {
+			return func(r *Record) error { w.Write(r.JSON()); _, err := w.Write([]byte{'\n'}); return err }, func() error { return nil }
+		})
+	})
+	b.Run("pcapng", func(b *testing.B) {
+		pcap := run(b, func(w io.Writer) (func(*Record) error, func() error) {
+			pw, err := NewPcapWriter(w, small)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return pw.Write, pw.Flush
+		})
+		b.ReportMetric(pcap/jsonl, "x-jsonl")
+	})
+	b.Run("txt", func(b *testing.B) {
+		txt := run(b, func(w io.Writer) (func(*Record) error, func() error) {
+			tw, err := NewTranscriptWriter(w, small, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			return tw.Write, tw.Flush
+		})
+		b.ReportMetric(txt/jsonl, "x-jsonl")
+	})
 }

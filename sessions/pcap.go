@@ -37,6 +37,13 @@ type PcapWriter struct {
 
 	ipID    uint16
 	packets int64
+
+	// Reused for every packet: one export builds millions.
+	ip4      layers.IPv4
+	ip6      layers.IPv6
+	tcpLayer layers.TCP
+	udpLayer layers.UDP
+	comments [1]string
 }
 
 // Limits on the state a PcapWriter keeps, whatever the session's size.
@@ -68,6 +75,7 @@ type flow struct {
 	fin        [2]bool
 	localEnded bool // the canonical end closed (fully) or was reset
 	tlsNoted   bool
+	note       string // a comment for the flow's next packet
 	missing    [2]int64 // bytes the capture cap left out, per direction
 	cutNoted   [2]bool
 	lingering  bool
@@ -131,9 +139,12 @@ func (p *PcapWriter) Write(r *Record) error {
 	case engine.KindSend:
 		return p.data(f, 0, r)
 	case engine.KindTLSHandshake:
+		// Said on the next packet (a packet of its own would read as a
+		// duplicate ACK).
 		f.tlsNoted = true
-		return p.tcp(f, r.At, 0, layers.TCP{ACK: true}, nil,
-			"TLS handshake done ("+metaString(r, "version")+", "+metaString(r, "cipher_suite")+"): the TCP payload that follows is the TLS plaintext sockplay recorded, not the ciphertext on the wire")
+		f.note = "TLS handshake done (" + metaString(r, "version") + ", " + metaString(r, "cipher_suite") +
+			"): the TCP payload that follows is the TLS plaintext sockplay recorded, not the ciphertext on the wire"
+		return nil
 	case engine.KindClose:
 		return p.closeEvent(f, r)
 	}
@@ -393,6 +404,14 @@ func (p *PcapWriter) forget(f *flow) {
 // tcp writes one TCP packet from side with the flags in t, the payload and
 // a packet comment ("" for none).
 func (p *PcapWriter) tcp(f *flow, at time.Time, side int, t layers.TCP, payload []byte, comment string) error {
+	if f.note != "" {
+		if comment != "" {
+			comment = f.note + "; " + comment
+		} else {
+			comment = f.note
+		}
+		f.note = ""
+	}
 	other := 1 - side
 	t.SrcPort, t.DstPort = layers.TCPPort(f.addr[side].Port()), layers.TCPPort(f.addr[other].Port())
 	t.Seq = f.seq[side]
@@ -403,18 +422,19 @@ func (p *PcapWriter) tcp(f *flow, at time.Time, side int, t layers.TCP, payload 
 	var ip gopacket.NetworkLayer
 	var ipl gopacket.SerializableLayer
 	if f.v6 {
-		l := &layers.IPv6{Version: 6, NextHeader: layers.IPProtocolTCP, HopLimit: 64, SrcIP: f.ip[side], DstIP: f.ip[other]}
-		ip, ipl = l, l
+		p.ip6 = layers.IPv6{Version: 6, NextHeader: layers.IPProtocolTCP, HopLimit: 64, SrcIP: f.ip[side], DstIP: f.ip[other]}
+		ip, ipl = &p.ip6, &p.ip6
 	} else {
 		p.ipID++
-		l := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Flags: layers.IPv4DontFragment, Id: p.ipID,
+		p.ip4 = layers.IPv4{Version: 4, IHL: 5, TTL: 64, Flags: layers.IPv4DontFragment, Id: p.ipID,
 			Protocol: layers.IPProtocolTCP, SrcIP: f.ip[side], DstIP: f.ip[other]}
-		ip, ipl = l, l
+		ip, ipl = &p.ip4, &p.ip4
 	}
-	if err := t.SetNetworkLayerForChecksum(ip); err != nil {
+	p.tcpLayer = t
+	if err := p.tcpLayer.SetNetworkLayerForChecksum(ip); err != nil {
 		return err
 	}
-	return p.packet(at, comment, ipl, &t, gopacket.Payload(payload))
+	return p.packet(at, comment, ipl, &p.tcpLayer, gopacket.Payload(payload))
 }
 
 // datagram writes a UDP datagram, once when sockplay holds both ends.
@@ -497,7 +517,8 @@ func (p *PcapWriter) packet(at time.Time, comment string, ls ...gopacket.Seriali
 	ci := gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(b), Length: len(b)}
 	var opts pcapgo.NgPacketOptions
 	if comment != "" {
-		opts.Comments = []string{comment}
+		p.comments[0] = comment
+		opts.Comments = p.comments[:]
 	}
 	p.packets++
 	return p.w.WritePacketWithOptions(ci, b, opts)
