@@ -75,7 +75,7 @@ type flow struct {
 	fin        [2]bool
 	localEnded bool // the canonical end closed (fully) or was reset
 	tlsNoted   bool
-	note       string // a comment for the flow's next packet
+	note       string   // a comment for the flow's next packet
 	missing    [2]int64 // bytes the capture cap left out, per direction
 	cutNoted   [2]bool
 	lingering  bool

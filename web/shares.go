@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 
@@ -80,7 +81,7 @@ func (s *Server) inShare(h sharedFunc) handlerFunc {
 		token := chi.URLParam(r, "token")
 		sess, err := s.store.SharedSession(r.Context(), token)
 		if err != nil {
-			if err == sessions.ErrNotFound {
+			if errors.Is(err, sessions.ErrNotFound) {
 				return errNoShare
 			}
 			return err
