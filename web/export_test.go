@@ -392,15 +392,23 @@ func reassemble(t *testing.T, pkts []capturePacket) (map[dirKey][]byte, int) {
 	return got, conns
 }
 
-func TestExportJSONLIsTheEventsAPI(t *testing.T) {
+// TestExportRichSession records one session with every kind of traffic and
+// checks its jsonl and pcapng exports.
+func TestExportRichSession(t *testing.T) {
 	a := newTestApp(t)
 	sess, evs := recordRichSession(t, a)
+	t.Run("jsonl", func(t *testing.T) { checkJSONL(t, a.forT(t), sess, evs) })
+	t.Run("pcapng", func(t *testing.T) { checkPcapng(t, a.forT(t), sess, evs) })
+}
+
+// checkJSONL: the export's lines are the events API's events, byte for byte.
+func checkJSONL(t *testing.T, a *testApp, sess string, evs []sessions.Record) {
 
 	code, hdr, body := a.get("/api/sessions/" + sess + "/export.jsonl")
 	if code != http.StatusOK {
 		t.Fatalf("export.jsonl: status %d: %s", code, body)
 	}
-	if cd := hdr.Get("Content-Disposition"); cd != `attachment; filename=TestExportJSONLIsTheEventsAPI.jsonl` {
+	if cd := hdr.Get("Content-Disposition"); cd != `attachment; filename=TestExportRichSession.jsonl` {
 		t.Errorf("Content-Disposition %q", cd)
 	}
 	lines := bytes.Split(bytes.TrimSuffix(body, []byte("\n")), []byte("\n"))
@@ -416,7 +424,7 @@ func TestExportJSONLIsTheEventsAPI(t *testing.T) {
 	if err := json.Unmarshal(lines[0], &head); err != nil {
 		t.Fatalf("first line %q: %v", lines[0], err)
 	}
-	if head.Format != "sockplay-session" || head.Version != 1 || head.Session.ID != sess || head.Session.Name != t.Name() ||
+	if head.Format != "sockplay-session" || head.Version != 1 || head.Session.ID != sess || head.Session.Name != "TestExportRichSession" ||
 		head.Session.CreatedAt.IsZero() || head.Session.Events < int64(len(evs)) {
 		t.Errorf("first line %s", lines[0])
 	}
@@ -457,9 +465,9 @@ func TestExportJSONLIsTheEventsAPI(t *testing.T) {
 	}
 }
 
-func TestExportPcapngFollowsEveryConnection(t *testing.T) {
-	a := newTestApp(t)
-	sess, evs := recordRichSession(t, a)
+// checkPcapng: every connection reassembles to the recorded bytes, once,
+// and tshark agrees.
+func checkPcapng(t *testing.T, a *testApp, sess string, evs []sessions.Record) {
 	code, hdr, body := a.get("/api/sessions/" + sess + "/export.pcapng")
 	if code != http.StatusOK || hdr.Get("Content-Type") != "application/x-pcapng" {
 		t.Fatalf("export.pcapng: status %d %s", code, hdr.Get("Content-Type"))
@@ -566,41 +574,61 @@ func tsharkFollow(t *testing.T, capture []byte, want map[dirKey][]byte, streams 
 	if strings.Contains(all, "Malformed") || strings.Count(all, "\n") < streams*3 {
 		t.Fatalf("tshark -r reads:\n%s", all)
 	}
-	expert := tshark("-q", "-z", "expert,error")
-	if strings.Contains(expert, "Malformed") || strings.Contains(expert, "Errors (") {
-		t.Errorf("tshark's expert info has errors:\n%s", expert)
+	// One run for the expert info and every stream's follow (each tshark
+	// start costs seconds on a busy machine).
+	args := []string{"-q", "-z", "expert,error"}
+	for n := 0; n < streams; n++ {
+		args = append(args, "-z", fmt.Sprintf("follow,tcp,raw,%d", n))
+	}
+	out := tshark(args...)
+	if strings.Contains(out, "Malformed") || strings.Contains(out, "Errors (") {
+		t.Errorf("tshark's expert info has errors:\n%s", out)
+	}
+	type follow struct {
+		node [2]string
+		data [2][]byte
+	}
+	follows := map[int]*follow{}
+	var cur *follow
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, "Filter: tcp.stream eq "):
+			n, err := strconv.Atoi(strings.TrimPrefix(line, "Filter: tcp.stream eq "))
+			if err != nil {
+				t.Fatalf("tshark: %q", line)
+			}
+			cur = &follow{}
+			follows[n] = cur
+		case cur == nil:
+		case strings.HasPrefix(line, "===="):
+			cur = nil
+		case strings.HasPrefix(line, "Node 0: "):
+			cur.node[0] = strings.TrimPrefix(line, "Node 0: ")
+		case strings.HasPrefix(line, "Node 1: "):
+			cur.node[1] = strings.TrimPrefix(line, "Node 1: ")
+		case strings.HasPrefix(line, "\t"):
+			b, err := hex.DecodeString(strings.TrimSpace(line))
+			if err != nil {
+				t.Fatalf("tshark follow: %q", line)
+			}
+			cur.data[1] = append(cur.data[1], b...)
+		case line != "":
+			b, err := hex.DecodeString(line)
+			if err != nil {
+				t.Fatalf("tshark follow: %q", line)
+			}
+			cur.data[0] = append(cur.data[0], b...)
+		}
 	}
 	for n := 0; n < streams; n++ {
-		out := tshark("-q", "-z", fmt.Sprintf("follow,tcp,raw,%d", n))
-		var node [2]string
-		var data [2][]byte
-		for _, line := range strings.Split(out, "\n") {
-			switch {
-			case strings.HasPrefix(line, "Node 0: "):
-				node[0] = strings.TrimPrefix(line, "Node 0: ")
-			case strings.HasPrefix(line, "Node 1: "):
-				node[1] = strings.TrimPrefix(line, "Node 1: ")
-			case strings.HasPrefix(line, "\t"):
-				b, err := hex.DecodeString(strings.TrimSpace(line))
-				if err != nil {
-					t.Fatalf("stream %d: %q", n, line)
-				}
-				data[1] = append(data[1], b...)
-			case line != "" && !strings.ContainsAny(line, ":=") && !strings.HasPrefix(line, "Follow"):
-				b, err := hex.DecodeString(line)
-				if err != nil {
-					t.Fatalf("stream %d: %q", n, line)
-				}
-				data[0] = append(data[0], b...)
-			}
-		}
-		if node[0] == "" || node[1] == "" {
-			t.Fatalf("tshark follow of stream %d:\n%s", n, out)
+		f := follows[n]
+		if f == nil || f.node[0] == "" || f.node[1] == "" {
+			t.Fatalf("tshark follow of stream %d missing:\n%s", n, out)
 		}
 		for i := range 2 {
-			k := dirKey{tsharkAddr(node[i]), tsharkAddr(node[1-i])}
-			if !bytes.Equal(data[i], want[k]) {
-				t.Errorf("tshark follow,tcp,raw,%d %s → %s: %q, recorded %q", n, k.src, k.dst, data[i], want[k])
+			k := dirKey{tsharkAddr(f.node[i]), tsharkAddr(f.node[1-i])}
+			if !bytes.Equal(f.data[i], want[k]) {
+				t.Errorf("tshark follow,tcp,raw,%d %s → %s: %q, recorded %q", n, k.src, k.dst, f.data[i], want[k])
 			}
 		}
 	}
