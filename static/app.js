@@ -24,7 +24,9 @@ import { createTable } from "./table.js";
 import { showError } from "./ui.js";
 
 const sessionID = document.getElementById("app").dataset.session;
-const api = sessionAPI(sessionID);
+// A share link's page (data-share) reads through the link and has no forms.
+const share = document.getElementById("app").dataset.share;
+const api = share ? `/api/shared/${share}` : sessionAPI(sessionID);
 
 // state is what the table, the live stream and the forms share.
 const state = {
@@ -35,8 +37,10 @@ const state = {
 
 const table = createTable({ api, state, onLifecycle: () => panel.scheduleRefresh() });
 const panel = createPanel({ sessionID, api, startServer: (form) => startServer(form, { api, refresh: panel.refresh }) });
-initForms({ api, refresh: panel.refresh });
-initDeleteForm({ api, state });
+if (!share) {
+  initForms({ api, refresh: panel.refresh });
+  initDeleteForm({ api, state });
+}
 
 const live = createLive({
   sessionID, api, state, table,

@@ -41,7 +41,7 @@ export function createLive({ sessionID, api, state, table, onUnreachable, onReac
   function connect() {
     if (state.sessionGone) return;
     const proto = location.protocol === "https:" ? "wss" : "ws";
-    ws = new WebSocket(`${proto}://${location.host}/ws/sessions/${sessionID}?after=${state.received}`);
+    ws = new WebSocket(`${proto}://${location.host}${api.replace(/^\/api\//, "/ws/")}?after=${state.received}`); // /ws/sessions/ID or /ws/shared/TOKEN
     ws.onopen = () => {
       liveState.textContent = "live";
       liveState.dataset.state = "live";

@@ -30,7 +30,7 @@ export function createPanel({ sessionID, api, startServer }) {
   async function refresh() {
     panel.dataset.refreshing = "1";
     try {
-      const res = await fetch(`/s/${sessionID}/endpoints`);
+      const res = await fetch(panel.dataset.src || `/s/${sessionID}/endpoints`);
       if (!res.ok) return;
       const html = await res.text();
       const forms = {};
@@ -195,6 +195,7 @@ export function showCopyButtons() {
 // it is empty or names a stopped server.
 export function updateTargets() {
   const list = document.getElementById("targets");
+  if (!list) return; // a share link's page has no client form
   list.replaceChildren();
   for (const li of document.querySelectorAll("li[data-testid=server][data-state=running]")) {
     const o = document.createElement("option");

@@ -223,6 +223,9 @@ type sessionView struct {
 	// a second (0: no limit): all of it when it is alone, an equal share of
 	// what quieter sessions leave when several want more.
 	EventRate int `json:"event_rate"`
+	// ReadOnly is the page of a share link (Share its token): no controls.
+	ReadOnly bool   `json:"-"`
+	Share    string `json:"-"`
 }
 
 type labInfo struct {

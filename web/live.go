@@ -205,7 +205,7 @@ func writeEvents(ctx context.Context, c *websocket.Conn, evs []sessions.RawEvent
 			return nil
 		}
 		buf = append(buf, "]}"...)
-		err := write(ctx, c, buf)
+		err := write(ctx, c, redactFor(ctx, buf)) // a share link's stream withholds the session id
 		buf, n = buf[:0], 0
 		return err
 	}

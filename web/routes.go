@@ -23,6 +23,7 @@ func (s *Server) routes() http.Handler {
 	// a GET (which that middleware lets through anyway), and websocket.Accept
 	// checks the Origin itself.
 	r.Get("/ws/sessions/{id}", s.api(s.inSession(s.handleLive)))
+	r.Get("/ws/shared/{token}", s.api(s.inShare(s.handleSharedLive)))
 
 	r.Group(func(r chi.Router) {
 		cop := http.NewCrossOriginProtection()
@@ -50,6 +51,8 @@ func (s *Server) routes() http.Handler {
 		r.Post("/instructor/logout", s.page(s.handleInstructorLogoutForm))
 		r.Post("/instructor/workshops", s.page(s.instructorOnly(s.handleNewWorkshopForm)))
 		r.Post("/instructor/workshops/{wid}/end", s.page(s.instructorOnly(s.handleEndWorkshopForm)))
+		r.Get("/shared/{token}", s.page(s.inShare(s.handleSharedPage)))
+		r.Get("/shared/{token}/endpoints", s.page(s.inShare(s.handleSharedEndpoints)))
 
 		r.Route("/api", func(r chi.Router) {
 			r.Get("/status", s.api(s.handleStatus))
@@ -76,6 +79,17 @@ func (s *Server) routes() http.Handler {
 			r.Get("/workshops/{wid}", s.api(s.instructorOnly(s.handleGetWorkshop)))
 			r.Post("/workshops/{wid}/end", s.api(s.instructorOnly(s.handleEndWorkshop)))
 			r.Post("/join", s.api(s.handleJoin))
+			r.Get("/sessions/{id}/export.jsonl", s.api(s.inSession(s.handleExportJSONL)))
+			r.Get("/sessions/{id}/export.pcapng", s.api(s.inSession(s.handleExportPcapng)))
+			r.Get("/sessions/{id}/export.txt", s.api(s.inSession(s.handleExportText)))
+			r.Post("/sessions/{id}/shares", s.api(s.inSession(s.handleCreateShare)))
+			r.Get("/sessions/{id}/shares", s.api(s.inSession(s.handleListShares)))
+			r.Delete("/sessions/{id}/shares/{token}", s.api(s.inSession(s.handleRevokeShare)))
+			r.Get("/shared/{token}", s.api(s.inShare(s.handleSharedSession)))
+			r.Get("/shared/{token}/events", s.api(s.inShare(s.handleSharedEvents)))
+			r.Get("/shared/{token}/export.jsonl", s.api(s.inShare(s.handleSharedExport("jsonl"))))
+			r.Get("/shared/{token}/export.pcapng", s.api(s.inShare(s.handleSharedExport("pcapng"))))
+			r.Get("/shared/{token}/export.txt", s.api(s.inShare(s.handleSharedExport("txt"))))
 			r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 				writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 			})

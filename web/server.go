@@ -55,6 +55,11 @@ type Store interface {
 	// Timeline counts a session's events and errors in n time buckets.
 	Timeline(ctx context.Context, session string, n int) ([]sessions.Bucket, error)
 	RecordedServers(ctx context.Context, session string) (servers, clients []sessions.Endpoint, err error)
+	// Share links (sessions/shares.go).
+	CreateShare(ctx context.Context, session string) (sessions.Share, error)
+	Shares(ctx context.Context, session string) ([]sessions.Share, error)
+	RevokeShare(ctx context.Context, session, token string) error
+	SharedSession(ctx context.Context, token string) (sessions.Session, error)
 }
 
 // Recorder is what web needs of the recorder.
