@@ -1451,7 +1451,11 @@ func TestStoredFormRoundTripsEveryCase(t *testing.T) {
 	if err := st.Scan(testCtx(t), sess.ID, 0, func(r *Record) error { scanned = append(scanned, r.JSON()); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if len(raws) != len(sent) || len(decoded) != len(sent) || len(scanned) != len(sent) {
+	var scannedRaw [][]byte
+	if err := st.ScanRaw(testCtx(t), sess.ID, 0, func(e RawEvent) error { scannedRaw = append(scannedRaw, e.AppendJSON(nil)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(raws) != len(sent) || len(decoded) != len(sent) || len(scanned) != len(sent) || len(scannedRaw) != len(sent) {
 		t.Fatalf("%d sent; stored %d raw, %d decoded, %d scanned", len(sent), len(raws), len(decoded), len(scanned))
 	}
 	wantErrors := 0
@@ -1474,7 +1478,7 @@ func TestStoredFormRoundTripsEveryCase(t *testing.T) {
 			t.Fatal(err)
 		}
 		for what, got := range map[string][]byte{"live": live[i].JSON(), "raw": raws[i].AppendJSON(nil),
-			"decoded": decoded[i].JSON(), "scanned": scanned[i], "view": []byte(view)} {
+			"decoded": decoded[i].JSON(), "scanned": scanned[i], "scanned raw": scannedRaw[i], "view": []byte(view)} {
 			if !bytes.Equal(got, want) {
 				t.Errorf("seq %d, %s JSON:\n got  %s\n want %s", seq, what, got, want)
 			}

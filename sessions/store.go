@@ -469,24 +469,58 @@ var scanPage = 32
 
 // Scan calls fn with each event of session with seq > after, oldest first,
 // reading the store a few chunks at a time: memory does not grow with the
-// session, and nothing is decoded twice (r.JSON() is the event JSON as
-// stored). The record is valid only during the call. An error from fn
-// stops the scan and is returned; so is ctx's.
+// session. The record is valid only during the call (r.JSON() is the event
+// JSON as stored). An error from fn stops the scan and is returned; so is
+// ctx's.
 func (s *Store) Scan(ctx context.Context, session string, after int64, fn func(r *Record) error) error {
+	return s.scanChunks(ctx, session, after, func(first, last int64, body []byte) error {
+		recs, err := decodeChunk(session, first, last, body, after, 0)
+		if err != nil {
+			return err
+		}
+		for i := range recs {
+			if err := fn(&recs[i]); err != nil {
+				return err
+			}
+			after = recs[i].Seq
+		}
+		return nil
+	})
+}
+
+// ScanRaw is Scan without decoding: each event as stored (its seq and the
+// rest of its JSON, valid only during the call), for what only forwards
+// the bytes (the jsonl export).
+func (s *Store) ScanRaw(ctx context.Context, session string, after int64, fn func(e RawEvent) error) error {
+	return s.scanChunks(ctx, session, after, func(first, last int64, body []byte) error {
+		return eachTail(session, first, last, body, after, 0, func(seq int64, tail []byte) error {
+			after = seq
+			return fn(RawEvent{Seq: seq, Tail: tail})
+		})
+	})
+}
+
+// scanChunks calls fn with each stored chunk of session holding seqs after
+// after, in order, scanPage chunks a query. fn must advance after.
+func (s *Store) scanChunks(ctx context.Context, session string, after int64, fn func(first, last int64, body []byte) error) error {
 	for {
 		rows, err := s.db.QueryContext(ctx, `SELECT first_seq, last_seq, events FROM event_chunks
 			WHERE session_id = ? AND last_seq > ? ORDER BY last_seq LIMIT ?`, session, after, scanPage)
 		if err != nil {
 			return fmt.Errorf("events of %s: %w", session, err)
 		}
-		var page [][]Record
+		type row struct {
+			first, last int64
+			body        []byte
+		}
+		var page []row
 		for rows.Next() {
-			recs, err := scanChunk(rows, session, after, 0)
-			if err != nil {
+			var r row
+			if err := rows.Scan(&r.first, &r.last, &r.body); err != nil {
 				rows.Close()
-				return err
+				return fmt.Errorf("events of %s: %w", session, err)
 			}
-			page = append(page, recs)
+			page = append(page, r)
 		}
 		err = rows.Err()
 		rows.Close()
@@ -496,13 +530,11 @@ func (s *Store) Scan(ctx context.Context, session string, after int64, fn func(r
 		if len(page) == 0 {
 			return nil
 		}
-		for _, recs := range page {
-			for i := range recs {
-				if err := fn(&recs[i]); err != nil {
-					return err
-				}
-				after = recs[i].Seq
+		for _, r := range page {
+			if err := fn(r.first, r.last, r.body); err != nil {
+				return err
 			}
+			after = r.last
 		}
 		if err := ctx.Err(); err != nil {
 			return err

@@ -49,6 +49,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, sess sessions.Se
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": exportFilename(sess.Name, format)}))
 	h.Set("Cache-Control", "no-store")
 	bw := bufio.NewWriterSize(w, 64<<10)
+	last := sess.Events
 	var write func(rec *sessions.Record) error
 	var flush func() error
 	switch format {
@@ -56,15 +57,20 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, sess sessions.Se
 		if err := sessions.WriteJSONLHeader(bw, meta); err != nil {
 			return nil
 		}
-		write = func(rec *sessions.Record) error {
-			b := rec.JSON()
-			if shared != "" {
-				b = redactSession(b, sess.ID)
+		// The stored JSON goes out as it is, never decoded.
+		var line []byte
+		err := s.store.ScanRaw(r.Context(), sess.ID, 0, func(e sessions.RawEvent) error {
+			if e.Seq > last {
+				return errExportDone
 			}
-			bw.Write(b)
+			line = e.AppendJSON(line[:0])
+			if shared != "" {
+				line = redactSession(line, sess.ID)
+			}
+			bw.Write(line)
 			return bw.WriteByte('\n')
-		}
-		flush = func() error { return nil }
+		})
+		return s.endExport(r, bw, sess, format, err, func() error { return nil })
 	case "pcapng":
 		pw, err := sessions.NewPcapWriter(bw, meta)
 		if err != nil {
@@ -78,13 +84,18 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, sess sessions.Se
 		}
 		write, flush = tw.Write, tw.Flush
 	}
-	last := sess.Events
 	err := s.store.Scan(r.Context(), sess.ID, 0, func(rec *sessions.Record) error {
 		if rec.Seq > last {
 			return errExportDone
 		}
 		return write(rec)
 	})
+	return s.endExport(r, bw, sess, format, err, flush)
+}
+
+// endExport finishes an export that ended with err (errExportDone: at its
+// last seq): flushes it, or cuts the response off if it failed.
+func (s *Server) endExport(r *http.Request, bw *bufio.Writer, sess sessions.Session, format string, err error, flush func() error) error {
 	if err == nil || errors.Is(err, errExportDone) {
 		err = flush()
 	}

@@ -52,6 +52,8 @@ type Store interface {
 	// Scan streams a session's events with seq > after, oldest first (see
 	// sessions.Store.Scan): exports read through it.
 	Scan(ctx context.Context, session string, after int64, fn func(r *sessions.Record) error) error
+	// ScanRaw is Scan without decoding (the jsonl export).
+	ScanRaw(ctx context.Context, session string, after int64, fn func(e sessions.RawEvent) error) error
 	// Timeline counts a session's events and errors in n time buckets.
 	Timeline(ctx context.Context, session string, n int) ([]sessions.Bucket, error)
 	RecordedServers(ctx context.Context, session string) (servers, clients []sessions.Endpoint, err error)
