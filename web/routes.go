@@ -46,6 +46,7 @@ func (s *Server) routes() http.Handler {
 		r.Route("/api", func(r chi.Router) {
 			r.Get("/status", s.api(s.handleStatus))
 			r.Get("/kinds", s.api(s.handleKinds))
+			r.Get("/errors", s.api(s.handleErrors))
 			r.Get("/sessions", s.api(s.handleListSessions))
 			r.Post("/sessions", s.api(s.handleCreateSession))
 			r.Get("/sessions/{id}", s.api(s.inSession(s.handleGetSession)))
@@ -60,6 +61,8 @@ func (s *Server) routes() http.Handler {
 			r.Post("/sessions/{id}/clients", s.api(s.inSession(s.handleOpenClient)))
 			r.Post("/sessions/{id}/clients/{cid}/send", s.api(s.inSession(s.handleSend)))
 			r.Post("/sessions/{id}/clients/{cid}/close", s.api(s.inSession(s.handleCloseClient)))
+			r.Get("/sessions/{id}/sockets", s.api(s.inSession(s.handleSockets)))
+			r.Post("/sessions/{id}/reproduce", s.api(s.inSession(s.handleReproduce)))
 			r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 				writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 			})
