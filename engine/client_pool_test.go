@@ -35,7 +35,7 @@ func TestPoolClientReusesItsConnections(t *testing.T) {
 		t.Errorf("%d send events, want 10", n)
 	}
 	// The echo's side closes once it reads the pool's FIN (CLOSE-WAIT until then).
-	waitSockets(t, lab, "s", "only the listener left", func(r []SocketInfo) bool { return len(r) == 1 })
+	waitSockets(t, lab, "s", "only the listener left open", func(r []SocketInfo) bool { return len(openRows(r)) == 1 })
 }
 
 // Against a server that closes after each reply (oneshot), every reused

@@ -48,6 +48,10 @@ type SocketInfo struct {
 	Events   int64 `json:"events"`
 	// Counters are a UDP socket's own counts (datagrams).
 	Counters map[string]int64 `json:"counters,omitempty"`
+	// Closed says the program closed this socket and the kernel still
+	// holds the connection (FIN-WAIT-2, TIME-WAIT, LAST-ACK…): its state
+	// is the kernel's (Linux), its counts are those at the close.
+	Closed bool `json:"closed,omitempty"`
 	// TCPInfo is the kernel's view of a TCP socket (Linux only).
 	TCPInfo *TCPInfo `json:"tcp_info,omitempty"`
 }
@@ -108,9 +112,11 @@ func (s *connStats) wrote(n int) {
 type connRegistry struct {
 	mu      sync.Mutex
 	byOwner map[string]map[*Conn]struct{}
+	closed  []goneConn // a ring of the latest closed connections
+	next    int
 }
 
-var openConns = connRegistry{byOwner: map[string]map[*Conn]struct{}{}}
+var openConns = connRegistry{byOwner: map[string]map[*Conn]struct{}{}, closed: make([]goneConn, closedKept)}
 
 func (r *connRegistry) add(c *Conn) {
 	r.mu.Lock()
@@ -126,12 +132,47 @@ func (r *connRegistry) add(c *Conn) {
 func (r *connRegistry) remove(c *Conn) {
 	r.mu.Lock()
 	if m := r.byOwner[c.tap.owner]; m != nil {
+		if _, ok := m[c]; ok {
+			r.closed[r.next%len(r.closed)] = goneConn{owner: c.tap.owner, id: c.tap.conn, local: c.tap.local, remote: c.tap.remote,
+				opened: c.stats.opened, closed: time.Now(), in: c.stats.bytesIn.Load(), out: c.stats.bytesOut.Load(), events: c.stats.events.Load()}
+			r.next++
+		}
 		delete(m, c)
 		if len(m) == 0 {
 			delete(r.byOwner, c.tap.owner)
 		}
 	}
 	r.mu.Unlock()
+}
+
+// goneConn is a connection whose socket the program closed: the kernel
+// may hold it a while longer (FIN-WAIT-2, TIME-WAIT, LAST-ACK), and the
+// table shows it while it does.
+type goneConn struct {
+	owner, id, local, remote string
+	opened, closed           time.Time
+	in, out, events          int64
+}
+
+// closedKept is how many closed connections the registry remembers (all
+// sessions together), and closedFor how long: a TIME-WAIT lasts 60 s on
+// Linux.
+const (
+	closedKept = 4096
+	closedFor  = 2 * time.Minute
+)
+
+// closedOf appends the connections of owners closed within closedFor.
+func (r *connRegistry) closedOf(owners map[string]bool, dst []goneConn) []goneConn {
+	since := time.Now().Add(-closedFor)
+	r.mu.Lock()
+	for _, c := range r.closed {
+		if c.owner != "" && owners[c.owner] && c.closed.After(since) {
+			dst = append(dst, c)
+		}
+	}
+	r.mu.Unlock()
+	return dst
 }
 
 // of appends the open Conns of owner to dst.
@@ -149,6 +190,7 @@ type socketOwner struct {
 	id, kind, net string
 	port          int // a server's listening port (its accepted connections have it)
 	client        bool
+	gone          bool // a closed client or a stopped server: only its closed connections may be left
 	srv           server
 	cli           Client
 	since         time.Time
@@ -167,16 +209,16 @@ func (l *Lab) sessionOwners(session string) []socketOwner {
 		info := s.Info()
 		out = append(out, socketOwner{id: id, kind: info.Kind, net: info.Net, port: portOf(info.Addr), srv: s, since: info.StartedAt})
 	}
+	for _, info := range sl.stopped {
+		out = append(out, socketOwner{id: info.ID, kind: info.Kind, net: info.Net, port: portOf(info.Addr), gone: true, since: info.StartedAt})
+	}
 	for id, c := range sl.clients {
 		info := c.Info()
-		if info.State == StateClosed {
-			continue
-		}
 		n := NetTCP
 		if k := clientKinds[info.Kind]; k != nil && k.Net != "" {
 			n = k.Net
 		}
-		out = append(out, socketOwner{id: id, kind: info.Kind, net: n, client: true, cli: c, since: info.OpenedAt})
+		out = append(out, socketOwner{id: id, kind: info.Kind, net: n, client: true, cli: c, since: info.OpenedAt, gone: info.State == StateClosed})
 	}
 	return out
 }
@@ -189,6 +231,9 @@ func (l *Lab) Sockets(session string) []SocketInfo {
 	out := make([]SocketInfo, 0, 2*len(owners))
 	var conns []*Conn
 	for _, o := range owners {
+		if o.gone {
+			continue
+		}
 		out = o.ownSockets(out)
 		conns = openConns.of(o.id, conns[:0])
 		for _, c := range conns {
@@ -197,6 +242,7 @@ func (l *Lab) Sockets(session string) []SocketInfo {
 			}
 		}
 	}
+	out = closedRows(owners, out)
 	// Oldest first: sorting the indices moves 16 bytes a swap, not a row.
 	order := make([]sortKey, len(out))
 	for i := range out {
@@ -227,6 +273,9 @@ func (l *Lab) SocketIDs(session string) []string {
 	var out []string
 	var conns []*Conn
 	for _, o := range l.sessionOwners(session) {
+		if o.gone {
+			continue
+		}
 		conns = openConns.of(o.id, conns[:0])
 		for _, c := range conns {
 			out = append(out, c.tap.conn)
@@ -349,4 +398,45 @@ func sockInfo(v any) (*TCPInfo, bool) {
 		return nil, false
 	}
 	return info, true
+}
+
+// closedRows appends the connections the owners closed that the kernel
+// still holds, with the kernel's state (Linux; elsewhere none are shown).
+func closedRows(owners []socketOwner, out []SocketInfo) []SocketInfo {
+	byID := make(map[string]*socketOwner, len(owners))
+	for i := range owners {
+		byID[owners[i].id] = &owners[i]
+	}
+	set := make(map[string]bool, len(owners))
+	for id := range byID {
+		set[id] = true
+	}
+	closed := openConns.closedOf(set, nil)
+	if len(closed) == 0 {
+		return out
+	}
+	pairs := make([][2]string, len(closed))
+	for i, c := range closed {
+		pairs[i] = [2]string{c.local, c.remote}
+	}
+	states := kernelStates(pairs)
+	for i, c := range closed {
+		st := states[i]
+		if st == "" {
+			continue // the kernel has forgotten it
+		}
+		o := byID[c.owner]
+		row := SocketInfo{ID: c.id, Owner: c.owner, Kind: o.kind, Proto: NetTCP, Net: o.net, Local: c.local, Remote: c.remote,
+			State: st, at: c.opened, BytesIn: c.in, BytesOut: c.out, Events: c.events, Closed: true}
+		switch {
+		case o.client:
+			row.Role = "client"
+		case portOf(c.local) == o.port:
+			row.Role = "accepted"
+		default:
+			row.Role, row.Net = "upstream", NetTCP
+		}
+		out = append(out, row)
+	}
+	return out
 }

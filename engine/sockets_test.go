@@ -37,6 +37,18 @@ func dumpSockets(rows []SocketInfo) string {
 	return b.String()
 }
 
+// openRows leaves out the connections closed here that the kernel still
+// holds (TIME-WAIT…).
+func openRows(rows []SocketInfo) []SocketInfo {
+	var out []SocketInfo
+	for _, r := range rows {
+		if !r.Closed {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // row returns the row of role owned by owner, or nil.
 func sockRow(rows []SocketInfo, owner, role string) *SocketInfo {
 	for i := range rows {
@@ -110,11 +122,14 @@ func TestSocketTableShowsAnEchoPair(t *testing.T) {
 	if _, err := lab.CloseClient("s", cli.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	waitSockets(t, lab, "s", "only the listener left", func(r []SocketInfo) bool { return len(r) == 1 && r[0].Role == "listener" })
+	waitSockets(t, lab, "s", "only the listener left open", func(r []SocketInfo) bool {
+		r = openRows(r)
+		return len(r) == 1 && r[0].Role == "listener"
+	})
 	if _, err := lab.StopServer("s", srv.ID); err != nil {
 		t.Fatal(err)
 	}
-	if rows := lab.Sockets("s"); len(rows) != 0 {
+	if rows := openRows(lab.Sockets("s")); len(rows) != 0 {
 		t.Errorf("a stopped server's sockets are still listed:\n%s", dumpSockets(rows))
 	}
 }
@@ -205,5 +220,29 @@ func TestSocketTableShowsAProxysUpstreamLeg(t *testing.T) {
 	}
 	if e := sockRow(rows, echo.ID, "accepted"); e == nil || e.Remote != up.Local {
 		t.Errorf("the echo's accepted connection is not the proxy's upstream leg:\n%s", dumpSockets(rows))
+	}
+}
+
+// The side that closes first keeps the connection in the kernel after its
+// socket is gone: the table still lists it, marked closed, with the
+// kernel's state (FIN-WAIT-2, then TIME-WAIT once the peer closed too).
+func TestSocketTableShowsTimeWaitAfterTheClose(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("closed connections' states come from /proc/net/tcp (Linux)")
+	}
+	lab, _ := newTestLab(t, LabConfig{})
+	srv := startEcho(t, lab, "s", "")
+	cli := openTCPClient(t, lab, "s", srv.Addr, "")
+	waitSockets(t, lab, "s", "the pair", func(r []SocketInfo) bool { return sockRow(r, srv.ID, "accepted") != nil })
+	if _, err := lab.CloseClient("s", cli.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	rows := waitSockets(t, lab, "s", "the closed client in TIME-WAIT", func(r []SocketInfo) bool {
+		c := sockRow(r, cli.ID, "client")
+		return c != nil && c.State == "TIME-WAIT" && sockRow(r, srv.ID, "accepted") == nil
+	})
+	c := sockRow(rows, cli.ID, "client")
+	if !c.Closed || c.ID != cli.Conn || c.TCPInfo != nil || c.Remote != srv.Addr {
+		t.Errorf("row %+v: want the client's connection, closed, without tcp_info", c)
 	}
 }

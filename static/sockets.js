@@ -50,7 +50,7 @@ export function socketCells(s) {
     proto,
     state: s.state,
     addrs: s.remote ? `${s.local} ⇄ ${s.remote}` : s.local,
-    owner: `${s.owner} ${s.role}`,
+    owner: `${s.owner} ${s.role}${s.closed ? " (closed here; the kernel still holds the connection)" : ""}`,
     bytes: s.role === "listener" ? "" : `${bytesText(s.bytes_in)} in / ${bytesText(s.bytes_out)} out`,
     kernel: kernel.join(", "),
     kernelTitle: ti && s.state !== "LISTEN"
@@ -95,6 +95,7 @@ function render(body, count, list) {
     li.dataset.id = s.id;
     li.dataset.state = s.state;
     li.dataset.role = s.role;
+    if (s.closed) li.dataset.closed = "1";
     li.setAttribute("data-testid", "socket");
     const top = document.createElement("div");
     top.append(span(`sstate ${stateClass(s.state)}`, c.state, s.tcp_info ? `the kernel's state: ${s.tcp_info.state}` : ""),

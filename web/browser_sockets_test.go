@@ -71,9 +71,11 @@ func TestBrowserSocketPanelFollowsTheSession(t *testing.T) {
 	if code := a.do("POST", "/api/sessions/"+sid+"/clients/"+cli+"/close", map[string]any{}, nil); code != http.StatusOK {
 		t.Fatalf("close client: %d", code)
 	}
-	step(t, ctx, "the closed client's pair leaves the table",
-		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#sockets-body [data-testid=socket]").length === 3`),
+	step(t, ctx, "the closed client's pair leaves the table; its own end stays in TIME-WAIT, marked closed",
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#sockets-body [data-testid=socket]:not([data-closed])").length === 3`),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#sockets-body [data-testid=socket][data-closed]")].some(li => li.dataset.state === "TIME-WAIT" && li.textContent.includes("closed here"))`),
 	)
+	shoot(t, ctx, "sockets-timewait-1366", 1366, 768)
 	// Closed, the panel stops polling: its count of polls stays put over
 	// more than two polling periods.
 	step(t, ctx, "close the panel", chromedp.Click(`#sockets-panel > summary`))

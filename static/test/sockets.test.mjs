@@ -56,6 +56,11 @@ test("socketCells: a UDP socket has no tcp_info but its datagram counts", () => 
   assert.equal(c.kernelTitle, "");
 });
 
+test("socketCells: a connection closed here that the kernel still holds says so", () => {
+  assert.equal(socketCells({ ...client, state: "TIME-WAIT", closed: true, tcp_info: undefined }).owner,
+    "cli-a client (closed here; the kernel still holds the connection)");
+});
+
 test("summaryText: counts by state", () => {
   assert.equal(summaryText([]), "no open sockets");
   assert.equal(summaryText([{ state: "LISTEN" }, client, client]), "1 LISTEN, 2 ESTABLISHED");
