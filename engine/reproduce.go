@@ -323,9 +323,15 @@ func reproMsgSize(ctx context.Context, r *repro) error {
 // before anything is dialed.
 func reproPolicy(ctx context.Context, r *repro) error {
 	target := "127.0.0.1:22"
-	_, err := r.client(ctx, "tcp", target, "")
+	cli, err := r.client(ctx, "tcp", target, "")
+	if err == nil { // this sockplay's policy allows it (-dial-allow): do not stay connected
+		r.lab.CloseClient(r.session, cli.ID, false)
+		r.out.Observed = "connected"
+		r.step("a tcp client connected to %s: this sockplay's dial policy allows it, so there is nothing to refuse; the client was closed", target)
+		return nil
+	}
 	var re *RefusedError
-	if err != nil && !errors.As(err, &re) && Classify(err).Errno != "EREFUSED" {
+	if !errors.As(err, &re) && Classify(err).Errno != "EREFUSED" {
 		r.observed(err)
 		r.step("a tcp client to %s failed with %s: this sockplay's policy allows the address", target, r.out.Observed)
 		return nil

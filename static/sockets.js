@@ -132,6 +132,10 @@ export function initSockets() {
       panel.dataset.polled = String(Number(panel.dataset.polled || 0) + 1);
     } catch (err) {
       count.textContent = `could not read the table: ${err.message.split("\n")[0]}`;
+      if (/not found/.test(err.message)) { // the session was deleted: nothing more to ask
+        inFlight = false;
+        return;
+      }
     } finally {
       inFlight = false;
     }
