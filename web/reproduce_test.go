@@ -94,3 +94,19 @@ func TestAPIReproduceBadInput(t *testing.T) {
 		t.Errorf("bad requests started servers: %+v", v.Servers)
 	}
 }
+
+// A reproduction is held to the session's limits like anything else: with
+// every server place taken it is 429, saying which limit, and starts
+// nothing.
+func TestAPIReproduceAtTheServerLimit(t *testing.T) {
+	a := newTestApp(t)
+	sess := a.newSession()
+	for range 20 { // newTestApp's MaxServersPerSession
+		a.startEcho(sess, nil)
+	}
+	var e errorBody
+	if code := a.do("POST", "/api/sessions/"+sess+"/reproduce", `{"errno":"ECONNREFUSED"}`, &e); code != http.StatusTooManyRequests ||
+		!strings.Contains(e.Error, "could not set up the reproduction") || !strings.Contains(e.Error, "at most 20 servers") {
+		t.Errorf("at the limit: %d %q", code, e.Error)
+	}
+}
