@@ -8,20 +8,22 @@ import (
 	"github.com/sockplay/sockplay/sessions"
 )
 
-// socketsView is the answer of GET /api/sessions/{id}/sockets: every socket
-// the session holds open now (see engine.Lab.Sockets), like ss -tanp for
-// the session's own sockets.
-type socketsView struct {
-	Sockets []engine.SocketInfo `json:"sockets"`
-	// At is when the table was read (RFC 3339, UTC).
-	At string `json:"at"`
-}
-
+// handleSockets answers GET /api/sessions/{id}/sockets: every socket the
+// session holds open now (see engine.Lab.Sockets), like ss -tanp for the
+// session's own sockets: {"sockets":[…],"at"} where at is when the table
+// was read (RFC 3339, UTC). The rows are written without reflection
+// (engine.AppendSocketsJSON): every open panel asks every second.
 func (s *Server) handleSockets(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
 	rows := s.lab.Sockets(sess.ID)
-	if rows == nil {
-		rows = []engine.SocketInfo{}
-	}
+	b := append(make([]byte, 0, 256+300*len(rows)), `{"sockets":`...)
+	b = engine.AppendSocketsJSON(b, rows)
+	b = append(b, `,"at":"`...)
+	b = time.Now().UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, "\"}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
-	return respond(w, http.StatusOK, socketsView{Sockets: rows, At: time.Now().UTC().Format(time.RFC3339Nano)})
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(b)
+	return err
 }
