@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Conn is one TCP connection of the lab (accepted by a server, dialed by a
@@ -38,6 +39,8 @@ type Conn struct {
 	// fx is the connection's state of its server's faults (nil: it takes
 	// none, as a client's or a proxy's upstream leg).
 	fx *connFaults
+	// stats are the socket table's counts (sockets.go).
+	stats connStats
 }
 
 // newConn wraps the socket c. release is called once when it closes.
@@ -45,7 +48,10 @@ func newConn(c net.Conn, t *tap, release func()) *Conn {
 	if release == nil {
 		release = func() {}
 	}
-	return &Conn{raw: c, rw: c, tap: t, release: release}
+	conn := &Conn{raw: c, rw: c, tap: t, release: release}
+	conn.stats.opened = time.Now()
+	openConns.add(conn) // the socket table lists it until its socket closes
+	return conn
 }
 
 // ID returns the connection id of the events.
@@ -60,6 +66,12 @@ func (c *Conn) RemoteAddr() net.Addr { return c.raw.RemoteAddr() }
 // peer), a reset (RST: an error event, then the close), or another error.
 // Errors after this side began closing are not reported: they are its own.
 func (c *Conn) Read(b []byte) (int, error) {
+	n, err := c.read(b)
+	c.stats.read(n)
+	return n, err
+}
+
+func (c *Conn) read(b []byte) (int, error) {
 	if c.fx != nil && c.fx.on() {
 		return c.fx.read(b)
 	}
@@ -132,6 +144,12 @@ func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
 // net.Conn writes everything or fails; a failure is an error event saying
 // how much was written).
 func (c *Conn) Write(b []byte) (int, error) {
+	n, err := c.write(b)
+	c.stats.wrote(n)
+	return n, err
+}
+
+func (c *Conn) write(b []byte) (int, error) {
 	if c.fx != nil && c.fx.on() {
 		return c.fx.write(b)
 	}
@@ -201,6 +219,7 @@ func (c *Conn) closeSocket(reason string) {
 			c.fx.closed()
 		}
 		c.tap.stop()
+		openConns.remove(c)
 		c.raw.Close()
 		c.release()
 	})

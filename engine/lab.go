@@ -336,6 +336,7 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 		l.mu.Unlock()
 		l.socks.put()
 		env.release()
+		err = l.portHeld(session, spec.Port, err) // EADDRINUSE: say which server holds the port
 		l.emitStartFailure(session, id, spec, kind, err)
 		return ServerInfo{}, fmt.Errorf("start %s: %w", spec.Kind, err)
 	}

@@ -209,6 +209,7 @@ func (s *StreamServer) acceptLoop() {
 		s.mu.Lock()
 		if s.stopping {
 			s.mu.Unlock()
+			openConns.remove(conn)
 			c.Close()
 			return
 		}

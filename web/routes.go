@@ -57,6 +57,7 @@ func (s *Server) routes() http.Handler {
 		r.Route("/api", func(r chi.Router) {
 			r.Get("/status", s.api(s.handleStatus))
 			r.Get("/kinds", s.api(s.handleKinds))
+			r.Get("/errors", s.api(s.handleErrors))
 			r.Get("/sessions", s.api(s.handleListSessions))
 			r.Post("/sessions", s.api(s.handleCreateSession))
 			r.Get("/sessions/{id}", s.api(s.inSession(s.handleGetSession)))
@@ -90,6 +91,8 @@ func (s *Server) routes() http.Handler {
 			r.Get("/shared/{token}/export.jsonl", s.api(s.inShare(s.handleSharedExport("jsonl"))))
 			r.Get("/shared/{token}/export.pcapng", s.api(s.inShare(s.handleSharedExport("pcapng"))))
 			r.Get("/shared/{token}/export.txt", s.api(s.inShare(s.handleSharedExport("txt"))))
+			r.Get("/sessions/{id}/sockets", s.api(s.inSession(s.handleSockets)))
+			r.Post("/sessions/{id}/reproduce", s.api(s.inSession(s.handleReproduce)))
 			r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 				writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 			})

@@ -38,6 +38,8 @@ type Lab interface {
 	Faults(session, serverID string) ([]engine.Fault, error)
 	UpdateFault(session, serverID, name string, patch engine.FaultPatch) (engine.Fault, error)
 	RemoveFault(session, serverID, name string) error
+	Sockets(session string) []engine.SocketInfo
+	Reproduce(ctx context.Context, session, errno string) (engine.Reproduction, error)
 }
 
 // Store is what web reads of the recording.

@@ -1,0 +1,442 @@
+package engine
+
+import (
+	"cmp"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The live socket table: every socket a session holds open now, like
+// `ss -tanp` for the session's own sockets. TCP connections (accepted,
+// dialed by a client, a proxy's upstream leg) are Conns, which register
+// themselves in openConns when they are made and leave it when their socket
+// closes; listeners and UDP sockets are found through the session's servers
+// and clients. On Linux every TCP row carries the kernel's TCP_INFO.
+
+// SocketInfo is one row of the socket table.
+type SocketInfo struct {
+	// ID is the connection id of the events (a listener or a UDP server's
+	// socket, which have none, use their server's id).
+	ID string `json:"id"`
+	// Owner is the server or client id; Kind its kind.
+	Owner string `json:"owner"`
+	Kind  string `json:"kind,omitempty"`
+	// Role is "listener", "accepted" (a connection a server accepted),
+	// "upstream" (a proxy's connection to its target) or "client".
+	Role string `json:"role"`
+	// Proto is the transport (tcp or udp); Net is the events' net (tcp,
+	// tls or udp).
+	Proto  string `json:"proto"`
+	Net    string `json:"net"`
+	Local  string `json:"local"`
+	Remote string `json:"remote,omitempty"`
+	// State is spelled as ss spells it: LISTEN, ESTABLISHED, CLOSE-WAIT,
+	// FIN-WAIT-2…, UNCONN for an unconnected UDP socket.
+	State string `json:"state"`
+	// Since is when the socket opened (RFC 3339, UTC); at the same, for
+	// sorting.
+	Since string    `json:"since"`
+	at    time.Time `json:"-"`
+	// BytesIn and BytesOut are what the program read and wrote (the
+	// plaintext on TLS); Events the recv and send events the Conn emitted.
+	BytesIn  int64 `json:"bytes_in"`
+	BytesOut int64 `json:"bytes_out"`
+	Events   int64 `json:"events"`
+	// Counters are a UDP socket's own counts (datagrams).
+	Counters map[string]int64 `json:"counters,omitempty"`
+	// Closed says the program closed this socket and the kernel still
+	// holds the connection (FIN-WAIT-2, TIME-WAIT, LAST-ACK…): its state
+	// is the kernel's (Linux), its counts are those at the close.
+	Closed bool `json:"closed,omitempty"`
+	// TCPInfo is the kernel's view of a TCP socket (Linux only).
+	TCPInfo *TCPInfo `json:"tcp_info,omitempty"`
+}
+
+// TCPInfo is what the kernel reports of a TCP socket (getsockopt TCP_INFO):
+// its state, the round-trip time it measures, the congestion window and
+// what is in flight. Times are microseconds.
+type TCPInfo struct {
+	State       string `json:"state"`
+	RTTus       uint32 `json:"rtt_us"`
+	RTTVarUs    uint32 `json:"rttvar_us"`
+	Retransmits uint8  `json:"retransmits"`   // retransmissions of the current segment
+	TotalRetr   uint32 `json:"total_retrans"` // over the connection's life
+	SndCwnd     uint32 `json:"snd_cwnd"`      // segments
+	Unacked     uint32 `json:"unacked"`       // segments sent, not yet acknowledged (a listener: its accept queue)
+	// Backlog is a listener's accept queue limit (tcpi_sacked of a listener).
+	Backlog       uint32 `json:"backlog,omitempty"`
+	BytesAcked    uint64 `json:"bytes_acked"`
+	BytesReceived uint64 `json:"bytes_received"`
+	NotSent       uint32 `json:"notsent_bytes"` // written by the program, not yet sent
+}
+
+// tcpStates are the kernel's TCP states (include/net/tcp_states.h) as ss
+// spells them.
+var tcpStates = [...]string{1: "ESTABLISHED", 2: "SYN-SENT", 3: "SYN-RECV", 4: "FIN-WAIT-1", 5: "FIN-WAIT-2",
+	6: "TIME-WAIT", 7: "CLOSED", 8: "CLOSE-WAIT", 9: "LAST-ACK", 10: "LISTEN", 11: "CLOSING", 12: "NEW-SYN-RECV"}
+
+func tcpStateName(s uint8) string {
+	if int(s) < len(tcpStates) && tcpStates[s] != "" {
+		return tcpStates[s]
+	}
+	return "UNKNOWN"
+}
+
+// connStats are what a Conn counts for the socket table.
+type connStats struct {
+	opened            time.Time
+	bytesIn, bytesOut atomic.Int64
+	events            atomic.Int64
+}
+
+func (s *connStats) read(n int) {
+	if n > 0 {
+		s.bytesIn.Add(int64(n))
+		s.events.Add(1)
+	}
+}
+
+func (s *connStats) wrote(n int) {
+	s.bytesOut.Add(int64(n))
+	s.events.Add(1)
+}
+
+// connRegistry holds the open Conns by owner (server or client id). It is
+// one for the process: a Conn does not know its lab, but owner ids are
+// random (40 bits) and unique in a lab, and a lab asks only for the owners
+// of one of its sessions.
+type connRegistry struct {
+	mu      sync.Mutex
+	byOwner map[string]map[*Conn]struct{}
+	closed  []goneConn // a ring of the latest closed connections
+	next    int
+}
+
+var openConns = connRegistry{byOwner: map[string]map[*Conn]struct{}{}, closed: make([]goneConn, closedKept)}
+
+func (r *connRegistry) add(c *Conn) {
+	r.mu.Lock()
+	m := r.byOwner[c.tap.owner]
+	if m == nil {
+		m = map[*Conn]struct{}{}
+		r.byOwner[c.tap.owner] = m
+	}
+	m[c] = struct{}{}
+	r.mu.Unlock()
+}
+
+func (r *connRegistry) remove(c *Conn) {
+	r.mu.Lock()
+	if m := r.byOwner[c.tap.owner]; m != nil {
+		if _, ok := m[c]; ok {
+			r.closed[r.next%len(r.closed)] = goneConn{owner: c.tap.owner, id: c.tap.conn, local: c.tap.local, remote: c.tap.remote,
+				opened: c.stats.opened, closed: time.Now(), in: c.stats.bytesIn.Load(), out: c.stats.bytesOut.Load(), events: c.stats.events.Load()}
+			r.next++
+		}
+		delete(m, c)
+		if len(m) == 0 {
+			delete(r.byOwner, c.tap.owner)
+		}
+	}
+	r.mu.Unlock()
+}
+
+// goneConn is a connection whose socket the program closed: the kernel
+// may hold it a while longer (FIN-WAIT-2, TIME-WAIT, LAST-ACK), and the
+// table shows it while it does.
+type goneConn struct {
+	owner, id, local, remote string
+	opened, closed           time.Time
+	in, out, events          int64
+}
+
+// closedKept is how many closed connections the registry remembers (all
+// sessions together), and closedFor how long: a TIME-WAIT lasts 60 s on
+// Linux.
+const (
+	closedKept = 4096
+	closedFor  = 2 * time.Minute
+)
+
+// closedOf appends the connections of owners closed within closedFor.
+func (r *connRegistry) closedOf(owners map[string]bool, dst []goneConn) []goneConn {
+	since := time.Now().Add(-closedFor)
+	r.mu.Lock()
+	for _, c := range r.closed {
+		if c.owner != "" && owners[c.owner] && c.closed.After(since) {
+			dst = append(dst, c)
+		}
+	}
+	r.mu.Unlock()
+	return dst
+}
+
+// of appends the open Conns of owner to dst.
+func (r *connRegistry) of(owner string, dst []*Conn) []*Conn {
+	r.mu.Lock()
+	for c := range r.byOwner[owner] {
+		dst = append(dst, c)
+	}
+	r.mu.Unlock()
+	return dst
+}
+
+// socketOwner is a server or client of the session, as the table needs it.
+type socketOwner struct {
+	id, kind, net string
+	port          int // a server's listening port (its accepted connections have it)
+	client        bool
+	gone          bool // a closed client or a stopped server: only its closed connections may be left
+	srv           server
+	cli           Client
+	since         time.Time
+}
+
+// sessionOwners lists the running servers and open clients of session.
+func (l *Lab) sessionOwners(session string) []socketOwner {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	sl := l.find(session)
+	if sl == nil {
+		return nil
+	}
+	out := make([]socketOwner, 0, len(sl.servers)+len(sl.clients))
+	for id, s := range sl.servers {
+		info := s.Info()
+		out = append(out, socketOwner{id: id, kind: info.Kind, net: info.Net, port: portOf(info.Addr), srv: s, since: info.StartedAt})
+	}
+	for _, info := range sl.stopped {
+		out = append(out, socketOwner{id: info.ID, kind: info.Kind, net: info.Net, port: portOf(info.Addr), gone: true, since: info.StartedAt})
+	}
+	for id, c := range sl.clients {
+		info := c.Info()
+		n := NetTCP
+		if k := clientKinds[info.Kind]; k != nil && k.Net != "" {
+			n = k.Net
+		}
+		out = append(out, socketOwner{id: id, kind: info.Kind, net: n, client: true, cli: c, since: info.OpenedAt, gone: info.State == StateClosed})
+	}
+	return out
+}
+
+// Sockets returns the table of the sockets session holds open now: its
+// servers' listeners and UDP sockets, every connection they accepted, and
+// its clients' sockets, oldest first.
+func (l *Lab) Sockets(session string) []SocketInfo {
+	owners := l.sessionOwners(session)
+	out := make([]SocketInfo, 0, 2*len(owners))
+	var conns []*Conn
+	for _, o := range owners {
+		if o.gone {
+			continue
+		}
+		out = o.ownSockets(out)
+		conns = openConns.of(o.id, conns[:0])
+		for _, c := range conns {
+			if row, ok := o.connRow(c); ok {
+				out = append(out, row)
+			}
+		}
+	}
+	out = closedRows(owners, out)
+	// Oldest first: sorting the indices moves 16 bytes a swap, not a row.
+	order := make([]sortKey, len(out))
+	for i := range out {
+		order[i] = sortKey{out[i].at.UnixNano(), int32(i)}
+	}
+	slices.SortFunc(order, func(a, b sortKey) int {
+		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(out[a.i].ID, out[b.i].ID))
+	})
+	sorted := make([]SocketInfo, len(out))
+	var buf []byte
+	for i, k := range order {
+		sorted[i] = out[k.i]
+		buf = sorted[i].at.UTC().AppendFormat(buf[:0], time.RFC3339Nano)
+		sorted[i].Since = string(buf)
+	}
+	return sorted
+}
+
+type sortKey struct {
+	at int64
+	i  int32
+}
+
+// SocketIDs lists the ids of the sockets session holds open, without
+// asking the kernel anything: the socket table's cheapest possible form
+// (the baseline of its benchmark).
+func (l *Lab) SocketIDs(session string) []string {
+	var out []string
+	var conns []*Conn
+	for _, o := range l.sessionOwners(session) {
+		if o.gone {
+			continue
+		}
+		conns = openConns.of(o.id, conns[:0])
+		for _, c := range conns {
+			out = append(out, c.tap.conn)
+		}
+	}
+	return out
+}
+
+// ownSockets appends the sockets an owner holds that are not Conns: a
+// stream server's listener, a UDP server's or client's socket.
+func (o socketOwner) ownSockets(out []SocketInfo) []SocketInfo {
+	row := SocketInfo{ID: o.id, Owner: o.id, Kind: o.kind, at: o.since}
+	switch s := o.srv.(type) {
+	case interface{ listener() net.Listener }:
+		ln := s.listener()
+		row.Role, row.Proto, row.Net, row.Local, row.State = "listener", NetTCP, o.net, ln.Addr().String(), "LISTEN"
+		info, open := sockInfo(ln)
+		if !open { // a refuse fault closed it: nothing listens now
+			return out
+		}
+		row.TCPInfo = info
+		return append(out, row)
+	case *packetServer:
+		if _, open := sockInfo(s.pc); !open {
+			return out
+		}
+		row.Role, row.Proto, row.Net, row.Local, row.State = "listener", NetUDP, NetUDP, s.local, "UNCONN"
+		row.Counters = map[string]int64{"datagrams_in": s.received.Load(), "datagrams_out": s.replied.Load()}
+		return append(out, row)
+	}
+	if c, ok := o.cli.(*UDPClient); ok {
+		c.mu.Lock()
+		closing, info := c.closing, c.info
+		c.mu.Unlock()
+		if closing || c.pc == nil {
+			return out
+		}
+		if _, open := sockInfo(c.pc); !open {
+			return out
+		}
+		row.ID, row.Role, row.Proto, row.Net, row.Local = c.tap.conn, "client", NetUDP, NetUDP, c.pc.LocalAddr().String()
+		row.State = "UNCONN"
+		if c.connected {
+			row.State, row.Remote = "ESTABLISHED", c.peer.String()
+		} else {
+			row.Remote = c.peer.String()
+		}
+		row.BytesIn, row.BytesOut = info.Received, info.Sent
+		return append(out, row)
+	}
+	return out
+}
+
+// connRow is the row of one of the owner's Conns (ok false when its socket
+// closed meanwhile).
+func (o socketOwner) connRow(c *Conn) (SocketInfo, bool) {
+	t := c.tap
+	row := SocketInfo{ID: t.conn, Owner: o.id, Kind: o.kind, Proto: NetTCP, Net: o.net, Local: t.local, Remote: t.remote,
+		at: c.stats.opened, BytesIn: c.stats.bytesIn.Load(), BytesOut: c.stats.bytesOut.Load(), Events: c.stats.events.Load()}
+	switch {
+	case o.client:
+		row.Role = "client"
+	case portOf(t.local) == o.port:
+		row.Role = "accepted"
+	default:
+		row.Role, row.Net = "upstream", NetTCP
+	}
+	info, open := sockInfo(c.raw)
+	if !open {
+		return row, false
+	}
+	row.TCPInfo = info
+	if info != nil {
+		row.State = info.State
+	} else {
+		row.State = c.ownState()
+	}
+	return row, true
+}
+
+// ownState is the connection's state as the Conn knows it (where the
+// kernel's is not available).
+func (c *Conn) ownState() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.ended || c.closing:
+		return "CLOSED"
+	case c.peerFIN && c.shutWrite:
+		return "LAST-ACK"
+	case c.peerFIN:
+		return "CLOSE-WAIT"
+	case c.shutWrite:
+		return "FIN-WAIT-2"
+	}
+	return "ESTABLISHED"
+}
+
+// sockInfo reads a socket's TCP_INFO where the system has it (nil
+// otherwise, and for UDP) and reports whether the socket is still open.
+func sockInfo(v any) (*TCPInfo, bool) {
+	sc, ok := v.(syscall.Conn)
+	if !ok {
+		if nc, ok := v.(interface{ NetConn() net.Conn }); ok {
+			return sockInfo(nc.NetConn())
+		}
+		return nil, true // not a socket sockplay can look into; say nothing
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, false
+	}
+	var info *TCPInfo
+	_, isUDP := v.(*net.UDPConn)
+	if err := rc.Control(func(fd uintptr) {
+		if !isUDP {
+			info = readTCPInfo(int(fd))
+		}
+	}); err != nil {
+		return nil, false
+	}
+	return info, true
+}
+
+// closedRows appends the connections the owners closed that the kernel
+// still holds, with the kernel's state (Linux; elsewhere none are shown).
+func closedRows(owners []socketOwner, out []SocketInfo) []SocketInfo {
+	byID := make(map[string]*socketOwner, len(owners))
+	for i := range owners {
+		byID[owners[i].id] = &owners[i]
+	}
+	set := make(map[string]bool, len(owners))
+	for id := range byID {
+		set[id] = true
+	}
+	closed := openConns.closedOf(set, nil)
+	if len(closed) == 0 {
+		return out
+	}
+	pairs := make([][2]string, len(closed))
+	for i, c := range closed {
+		pairs[i] = [2]string{c.local, c.remote}
+	}
+	states := kernelStates(pairs)
+	for i, c := range closed {
+		st := states[i]
+		if st == "" {
+			continue // the kernel has forgotten it
+		}
+		o := byID[c.owner]
+		row := SocketInfo{ID: c.id, Owner: c.owner, Kind: o.kind, Proto: NetTCP, Net: o.net, Local: c.local, Remote: c.remote,
+			State: st, at: c.opened, BytesIn: c.in, BytesOut: c.out, Events: c.events, Closed: true}
+		switch {
+		case o.client:
+			row.Role = "client"
+		case portOf(c.local) == o.port:
+			row.Role = "accepted"
+		default:
+			row.Role, row.Net = "upstream", NetTCP
+		}
+		out = append(out, row)
+	}
+	return out
+}
