@@ -16,9 +16,10 @@ import (
 )
 
 const (
-	// wsWriteTimeout bounds every WebSocket write: a browser that stops
-	// reading is disconnected rather than holding a goroutine forever.
-	wsWriteTimeout = 15 * time.Second
+	// defaultLiveWriteTimeout bounds every WebSocket write (Config.
+	// LiveWriteTimeout): a browser that stops reading is disconnected
+	// rather than holding a goroutine forever.
+	defaultLiveWriteTimeout = 15 * time.Second
 	// maxFrameBytes bounds one {"events":[…]} frame; more events are split
 	// over several frames.
 	maxFrameBytes = 1 << 20
@@ -143,7 +144,7 @@ func (s *Server) stream(ctx context.Context, c *websocket.Conn, session string, 
 		if len(evs) == 0 {
 			break
 		}
-		if err := writeEvents(ctx, c, evs); err != nil {
+		if err := s.writeEvents(ctx, c, evs); err != nil {
 			return err
 		}
 		last = evs[len(evs)-1].Seq
@@ -160,14 +161,14 @@ func (s *Server) stream(ctx context.Context, c *websocket.Conn, session string, 
 			for j := range recs {
 				evs = append(evs, recs[j].Raw())
 			}
-			if err := writeEvents(ctx, c, evs); err != nil {
+			if err := s.writeEvents(ctx, c, evs); err != nil {
 				return err
 			}
 			last = recs[len(recs)-1].Seq
 		}
 		if gap != nil {
 			b, _ := json.Marshal(map[string]any{"gap": gap})
-			if err := write(ctx, c, b); err != nil {
+			if err := s.write(ctx, c, b); err != nil {
 				return err
 			}
 			last = gap.To
@@ -197,7 +198,7 @@ func unseen(recs []sessions.Record, gap *sessions.Gap, last int64) ([]sessions.R
 
 // writeEvents sends recs as {"events":[…]} frames of at most maxFrameBytes
 // (a single larger event still goes alone).
-func writeEvents(ctx context.Context, c *websocket.Conn, evs []sessions.RawEvent) error {
+func (s *Server) writeEvents(ctx context.Context, c *websocket.Conn, evs []sessions.RawEvent) error {
 	buf := make([]byte, 0, min(maxFrameBytes, 64+len(evs)*256))
 	n := 0
 	flush := func() error {
@@ -205,7 +206,7 @@ func writeEvents(ctx context.Context, c *websocket.Conn, evs []sessions.RawEvent
 			return nil
 		}
 		buf = append(buf, "]}"...)
-		err := write(ctx, c, redactFor(ctx, buf)) // a share link's stream withholds the session id
+		err := s.write(ctx, c, redactFor(ctx, buf)) // a share link's stream withholds the session id
 		buf, n = buf[:0], 0
 		return err
 	}
@@ -226,8 +227,8 @@ func writeEvents(ctx context.Context, c *websocket.Conn, evs []sessions.RawEvent
 	return flush()
 }
 
-func write(ctx context.Context, c *websocket.Conn, b []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
+func (s *Server) write(ctx context.Context, c *websocket.Conn, b []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LiveWriteTimeout)
 	defer cancel()
 	return c.Write(ctx, websocket.MessageText, b)
 }

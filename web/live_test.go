@@ -320,8 +320,8 @@ func TestLiveShutdownCutsOffAViewerThatNeverReads(t *testing.T) {
 	go func() { a.Site.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(wsWriteTimeout - 5*time.Second):
-		t.Fatalf("shutdown still waits for the stuck viewer after %v (its write timeout is %v)", wsWriteTimeout-5*time.Second, wsWriteTimeout)
+	case <-time.After(time.Minute):
+		t.Fatalf("shutdown still waits for the stuck viewer after a minute (its write timeout is %v: shutdown must cut it off itself)", a.Site.cfg.LiveWriteTimeout)
 	}
 }
 
@@ -399,9 +399,9 @@ func TestLiveResumeWhileWritingHasNoDuplicatesOrHoles(t *testing.T) {
 		t.Run(fmt.Sprintf("buffer %d", buf), func(t *testing.T) {
 			a := newTestApp(t, withLiveBuffer(buf))
 			sid := a.newSession()
-			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			const total = 40000
+			const total = 24000
 			flooding := emitFlood(a, sid, total)
 			// Viewers join at several points of the flood, each resuming
 			// after a seq that is already stored: just behind the end, or
@@ -416,7 +416,7 @@ func TestLiveResumeWhileWritingHasNoDuplicatesOrHoles(t *testing.T) {
 			}
 			results := make(chan result, 10)
 			joined := 0
-			for i, at := range []int64{500, 3000, 8000, 8000, 15000, 15000, 22000, 22000} {
+			for i, at := range []int64{500, 3000, 6000, 6000, 12000, 12000, 18000, 18000} {
 				waitFor(t, fmt.Sprintf("%d events stored", at), func() bool {
 					s, err := a.Store.GetSession(ctx, sid)
 					return err == nil && s.Events >= at

@@ -65,7 +65,9 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	}
 	labCfg := engine.LabConfig{Host: "127.0.0.1", Ports: ports, CaptureCap: 1 << 20,
 		MaxServersPerSession: 20, MaxClientsPerSession: 50, MaxConnsPerServer: 200}
-	cfg := Config{LabHost: "127.0.0.1"}
+	// A viewer's writes get minutes, not 15 s: on a loaded test machine a
+	// test's reader can be starved that long without being a stuck browser.
+	cfg := Config{LabHost: "127.0.0.1", LiveWriteTimeout: 3 * time.Minute}
 	liveBuf := 4096
 	for _, o := range opts {
 		o(&labCfg, &cfg, &liveBuf)

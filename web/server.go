@@ -94,6 +94,9 @@ type Config struct {
 	ListenAddr string
 	// MaxSubscribers bounds live WebSocket subscribers per session.
 	MaxSubscribers int
+	// LiveWriteTimeout bounds one write to a live viewer (default 15s): a
+	// browser that stops reading for that long is disconnected.
+	LiveWriteTimeout time.Duration
 	// MaxNewSessions is how many sessions one visitor (client IP) may create
 	// a minute (0 = no limit).
 	MaxNewSessions int
@@ -164,6 +167,9 @@ func NewServer(d Deps) *Server {
 	}
 	if d.Config.MaxMessageBytes <= 0 {
 		d.Config.MaxMessageBytes = 64 << 10
+	}
+	if d.Config.LiveWriteTimeout <= 0 {
+		d.Config.LiveWriteTimeout = defaultLiveWriteTimeout
 	}
 	if d.Config.MaxSubscribers <= 0 {
 		d.Config.MaxSubscribers = 32
