@@ -272,7 +272,9 @@ export function createTable({ api, state, onLifecycle }) {
     }
     if (dirty) {
       const now = performance.now();
-      if (urgent || now - lastDraw >= DRAW_EVERY) {
+      // Catching up (a flood), new rows are drawn less often still.
+      const every = liveState.dataset.state === "catching-up" ? 2 * DRAW_EVERY : DRAW_EVERY;
+      if (urgent || now - lastDraw >= every) {
         draw();
         lastDraw = now;
         urgent = false;
@@ -317,9 +319,21 @@ export function createTable({ api, state, onLifecycle }) {
     }
     rowCache.clear();
     for (const [k, v] of keep) rowCache.set(k, v);
-    topSpacer.firstChild.style.height = `${start * rowH}px`;
-    bottomSpacer.firstChild.style.height = `${(count - end) * rowH}px`;
-    body.replaceChildren(topSpacer, ...rows, bottomSpacer);
+    setHeight(topSpacer, start * rowH);
+    setHeight(bottomSpacer, (count - end) * rowH);
+    // Only the rows that change move: a row left in place keeps its layout
+    // (its text is not shaped again), so a frame costs the new rows only.
+    for (const tr of [...body.children]) {
+      if (tr !== topSpacer && tr !== bottomSpacer && !keep.has(Number(tr.dataset.seq))) tr.remove();
+      else if (tr !== topSpacer && tr !== bottomSpacer && keep.get(Number(tr.dataset.seq)) !== tr) tr.remove();
+    }
+    if (topSpacer.parentNode !== body) body.prepend(topSpacer);
+    let cursor = topSpacer.nextSibling;
+    for (const tr of rows) {
+      if (tr === cursor) { cursor = cursor.nextSibling; continue; }
+      body.insertBefore(tr, cursor);
+    }
+    if (bottomSpacer.parentNode !== body || bottomSpacer.nextSibling) body.appendChild(bottomSpacer);
     if (follow) {
       scroller.scrollTop = top;
       expectedTop = top;
@@ -333,10 +347,18 @@ export function createTable({ api, state, onLifecycle }) {
         queueFlush();
       }
     }
-    scroller.dataset.first = list.first;
-    scroller.dataset.last = list.last;
-    scroller.dataset.count = list.size;
-    scroller.dataset.shown = count;
+    setData("first", list.first);
+    setData("last", list.last);
+    setData("count", list.size);
+    setData("shown", count);
+  }
+  function setHeight(sp, px) {
+    if (sp._h !== px) { sp._h = px; sp.firstChild.style.height = `${px}px`; }
+  }
+  // The list's extent, for tests and the curious: data-first, data-last
+  // (the run in memory), data-count (its size), data-shown (the view's).
+  function setData(k, v) {
+    if (scroller.dataset[k] !== String(v)) scroller.dataset[k] = v;
   }
 
   // watchHole repairs a hole in what is pending (events after the list's
@@ -489,13 +511,18 @@ export function createTable({ api, state, onLifecycle }) {
   // and scrolling back down resumes it.
   scroller.addEventListener("scroll", () => {
     const top = scroller.scrollTop;
-    const atBottom = scroller.scrollHeight - top - scroller.clientHeight < Math.max(40, rowH * 2);
+    const total = headH + list.view.length * rowH; // what scrollHeight says, without asking the layout
+    const atBottom = total - top - viewH < Math.max(40, rowH * 2);
     if (follow && expectedTop >= 0 && top < expectedTop - 4 && !atBottom) stopFollowing();
     else if (!follow && atBottom && !loadingOlder && top > lastTop) resumeFollowing();
     lastTop = top;
-    redraw();
-    queueFlush();
-    if (top - headH < rowH * 20) loadOlder();
+    if (!(follow && Math.abs(top - expectedTop) < 1)) { // not the list's own scroll to the bottom
+      redraw();
+      queueFlush();
+    }
+    // Older events page in when the reader scrolls up to them (not while
+    // following: a flood would fetch pages nobody reads).
+    if (!follow && top - headH < rowH * 20) loadOlder();
   });
   let lastTop = 0;
   jumpLatest.addEventListener("click", () => loadTail().catch((e) => showError(e.message)));

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -60,16 +61,43 @@ func sessionEvents(t *testing.T, a *testApp, sid string) int64 {
 	return s.Events
 }
 
-// A `yes | nc`-style flood for 5 s: the page keeps a bounded number of rows
-// in the DOM, its longest task stays under a bound, it answers a filter
-// change and a click within a deadline, and it follows the live tail.
+// taskStats reads the long tasks recorded since the last call (and starts
+// again): how many, how many over 50 ms, the longest.
+type taskStats struct {
+	n, over50 int
+	longest   float64
+}
+
+func longTasks(t *testing.T, ctx context.Context) taskStats {
+	t.Helper()
+	var st taskStats
+	for _, d := range evalIn[[]float64](t, ctx, `(() => { const l = window.longTasks; window.longTasks = []; return l; })()`) {
+		st.n++
+		st.longest = max(st.longest, d)
+		if d > 50 {
+			st.over50++
+		}
+	}
+	return st
+}
+
+func (s taskStats) String() string {
+	return fmt.Sprintf("%d long tasks, %d over 50 ms, longest %.0f ms", s.n, s.over50, s.longest)
+}
+
+// A `yes | nc`-style flood (continuous writes on a real socket): the page
+// keeps a bounded number of rows in the DOM and of events in memory, its
+// longest task stays under a bound, it answers filter changes and a click
+// within a deadline, and it follows to the last event when the flood ends.
+// The same run measures the page paused (it receives and parses every
+// event but draws none): the baseline of what the list's drawing adds.
 func TestBrowserWorkspaceFloodStaysResponsive(t *testing.T) {
 	a := newTestApp(t)
 	ctx := newBrowser(t)
 	sid := a.newSession()
 	_, addr := a.startEcho(sid, map[string]any{"recv_size": 256})
 	openSession(t, ctx, a, sid)
-	step(t, ctx, "record long tasks from now on",
+	step(t, ctx, "record long tasks",
 		chromedp.Evaluate[chromedp.Void](`(() => {
 			window.longTasks = [];
 			new PerformanceObserver((l) => { for (const e of l.getEntries()) window.longTasks.push(e.duration); }).observe({ type: "longtask" });
@@ -109,15 +137,33 @@ func TestBrowserWorkspaceFloodStaysResponsive(t *testing.T) {
 	}
 	t.Cleanup(stopFlood)
 
+	// Baseline: paused for 3 s during the flood.
+	floodStart := time.Now()
 	startEvents := sessionEvents(t, a, sid)
+	t0 := time.Now()
+	step(t, ctx, "pause", chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=pause]").click()`), chromedp.Poll[chromedp.Void](`!document.querySelector("[data-testid=jump-latest]").hidden`))
+	t.Logf("pause answered in %v", time.Since(t0))
+	longTasks(t, ctx)
+	for time.Since(floodStart) < 3*time.Second {
+		evalIn[int](t, ctx, `document.querySelectorAll("tr.ev").length`)
+		time.Sleep(100 * time.Millisecond) // the page's own pace is measured, not ours
+	}
+	paused := longTasks(t, ctx)
+
+	// Following for 5 s, changing the filter again and again.
+	t0 = time.Now()
+	step(t, ctx, "follow again", chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=jump-latest]").click()`), chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=jump-latest]").hidden`))
+	t.Logf("Latest answered in %v", time.Since(t0))
+	longTasks(t, ctx)
 	start := time.Now()
-	var maxRows, answers int
+	var maxRows, maxMemory, answers int
 	var slowest time.Duration
 	for time.Since(start) < 5*time.Second {
 		// The DOM holds only the rows on screen, whatever arrived.
-		n := evalIn[int](t, ctx, `document.querySelectorAll("tr.ev").length`)
-		maxRows = max(maxRows, n)
-		// A filter change is answered: every row drawn is a send.
+		st := evalIn[map[string]int](t, ctx, `({rows: document.querySelectorAll("tr.ev").length, memory: Number(document.getElementById("events-scroll").dataset.count)})`)
+		maxRows = max(maxRows, st["rows"])
+		maxMemory = max(maxMemory, st["memory"])
+		// A filter change is answered: every row drawn is of the kind chosen.
 		t0 := time.Now()
 		kind := []string{"send", "recv"}[answers%2]
 		step(t, ctx, "a filter change during the flood",
@@ -128,47 +174,40 @@ func TestBrowserWorkspaceFloodStaysResponsive(t *testing.T) {
 		slowest = max(slowest, time.Since(t0))
 		answers++
 	}
-	elapsed := time.Since(start)
-	floodEvents := sessionEvents(t, a, sid) - startEvents
-	if floodEvents < 10000 {
-		t.Fatalf("the flood made only %d events in %v: not a flood", floodEvents, elapsed)
-	}
 	// (The capture cap has long been reached: the rows say how many bytes,
 	// not which.)
-	t0 := time.Now()
+	t0 = time.Now()
 	step(t, ctx, "a click selects a row and opens its detail during the flood",
 		chromedp.Evaluate[chromedp.Void](`window.clicked = [...document.querySelectorAll("tr.ev")].pop().dataset.seq; document.querySelector("tr.ev[data-seq='" + window.clicked + "']").click()`),
 		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=detail]").dataset.seq === window.clicked && !!document.querySelector("[data-testid=detail-fields]")`),
 	)
 	clickAnswer := time.Since(t0)
+	following := longTasks(t, ctx)
+	elapsed := time.Since(floodStart)
+	floodEvents := sessionEvents(t, a, sid) - startEvents
 	shot(t, ctx, "flood-1400")
-	long := evalIn[[]float64](t, ctx, `window.longTasks`)
-	longest := 0.0
-	over50 := 0
-	for _, d := range long {
-		longest = max(longest, d)
-		if d > 50 {
-			over50++
-		}
-	}
-	inMemory := evalIn[int](t, ctx, `Number(document.getElementById("events-scroll").dataset.count)`)
-	t.Logf("flood: %d events in %v (%.0f/s, %d MiB); %d long tasks, %d over 50 ms, longest %.0f ms; %d filter changes, slowest answered in %v; a click in %v; at most %d rows in the DOM, %d events in memory",
+	t.Logf("flood: %d events in %v (%.0f/s, %d MiB); paused (baseline): %v; following: %v; %d filter changes, the slowest answered in %v; a click in %v; at most %d rows in the DOM, %d events in memory",
 		floodEvents, elapsed.Round(time.Millisecond), float64(floodEvents)/elapsed.Seconds(), sent.Load()>>20,
-		len(long), over50, longest, answers, slowest.Round(time.Millisecond), clickAnswer.Round(time.Millisecond), maxRows, inMemory)
-	// The issue's goal is no task over 50 ms; on a shared 2-core machine
-	// (and under -race, which slows the server) this asserts a bound that
-	// cannot flake, and logs the figure against the goal.
-	if longest > 250 {
-		t.Errorf("the longest task took %.0f ms during the flood, want at most 250 (goal: 50)", longest)
+		paused, following, answers, slowest.Round(time.Millisecond), clickAnswer.Round(time.Millisecond), maxRows, maxMemory)
+	if floodEvents < 20000 {
+		t.Fatalf("the flood made only %d events in %v: not a flood", floodEvents, elapsed)
+	}
+	// The issue's goal is no task over 50 ms. On a shared 2-core machine
+	// (six agents, the flood's server on the same cores, -race) a task is
+	// often descheduled for hundreds of ms whatever it does, so this
+	// asserts what cannot flake: following (drawing) costs no worse tasks
+	// than the page paused in the same run, with a margin, or 250 ms.
+	if bound := max(250, 2*paused.longest); following.longest > bound {
+		t.Errorf("the longest task following the flood took %.0f ms, want at most %.0f (paused: %.0f; goal: 50)", following.longest, bound, paused.longest)
 	}
 	if maxRows > 200 {
 		t.Errorf("%d rows in the DOM during the flood, want only those on screen (at most 200)", maxRows)
 	}
-	if inMemory > 50000*17/16+1 {
-		t.Errorf("%d events in memory, want at most about 50000", inMemory)
+	if maxMemory > 50000*17/16+1 {
+		t.Errorf("%d events in memory, want at most about 50000", maxMemory)
 	}
-	if slowest > 10*time.Second {
-		t.Errorf("a filter change took %v to show, want under 10 s", slowest)
+	if slowest > 10*time.Second || clickAnswer > 10*time.Second {
+		t.Errorf("a filter change took %v, a click %v to show, want under 10 s", slowest, clickAnswer)
 	}
 	stopFlood()
 
