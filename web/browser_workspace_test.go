@@ -265,8 +265,10 @@ func TestBrowserWorkspaceDetailPane(t *testing.T) {
 	})
 	openSession(t, ctx, a, sid)
 	step(t, ctx, "no detail before a selection", chromedp.WaitNotVisible(`[data-testid=detail]`))
+	clientRecv := `[...document.querySelectorAll("tr.k-recv")].find(tr => tr.querySelector(".who").textContent === "` + cid + `")`
 	step(t, ctx, "click the client's recv row",
-		chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("tr.k-recv")].find(tr => tr.querySelector(".who").textContent === "`+cid+`").click()`),
+		chromedp.Poll[chromedp.Void](`!!`+clientRecv),
+		chromedp.Evaluate[chromedp.Void](clientRecv+`.click()`),
 		chromedp.WaitVisible(`[data-testid=detail] [data-testid=hexdump]`),
 	)
 	got := evalIn[map[string]string](t, ctx, `({
@@ -292,8 +294,8 @@ func TestBrowserWorkspaceDetailPane(t *testing.T) {
 			el.dispatchEvent(new KeyboardEvent("keydown", {key: "ArrowDown", bubbles: true}));
 			return document.querySelector("tr.ev.selected")?.dataset.kind === "error";
 		})()`),
-		chromedp.WaitVisible(`[data-testid=error-card]`),
 	)
+	step(t, ctx, "the error's card shows", chromedp.WaitVisible(`[data-testid=error-card]`))
 	card := evalIn[string](t, ctx, `document.querySelector("[data-testid=error-card]").textContent`)
 	for _, want := range []string{"ECONNREFUSED", "ConnectionRefusedError"} {
 		if !strings.Contains(card, want) {
