@@ -27,8 +27,11 @@ export const PAGE = 1000;
 const SEARCH_PAGES = 50;
 // A conversation is drawn from at most this many of its newest events.
 const CONV_MAX = 2000;
-// New live rows are drawn at most this often (ms).
+// New live rows are drawn at most this often (ms), and a frame takes at
+// most RUN_MAX events into the list (a backlog after a pause goes in over
+// several frames).
 const DRAW_EVERY = 100;
+const RUN_MAX = 4000;
 
 // lifecycle events change what the servers and clients panel shows.
 export function lifecycle(ev) {
@@ -223,8 +226,7 @@ export function createTable({ api, state, onLifecycle }) {
   }
 
   // skipTo starts the list again after seq: what lies between stays in the
-  // recording and pages in on scroll.
-  // The rows shown stay until the first events after seq are in (an empty
+  // recording and pages in on scroll. The rows shown stay until the first events after seq are in (an empty
   // list while the stream restarts would read as "nothing happens").
   let base = 0; // the list starts after this seq when it is empty
   let skipped = false; // the list is stale: the next run starts after base
@@ -251,12 +253,13 @@ export function createTable({ api, state, onLifecycle }) {
   function flush() {
     frameQueued = false;
     if (follow && !loadingOlder) {
-      const run = takeRun(pending, tail());
+      const run = takeRun(pending, tail(), RUN_MAX);
       if (run.length) {
         if (skipped) {
           skipped = false;
           list.clear();
           rowCache.clear();
+          olderNote.hidden = false; // what was skipped is older now
         }
         list.append(run);
         for (const ev of run) noteEvent(ev); // after: a failed send marks a send of the same run
@@ -271,6 +274,7 @@ export function createTable({ api, state, onLifecycle }) {
         if (filterConn.value && peersChanged) applyFilter();
         showFilterState();
         if (convOpen) convDirty = true;
+        if (pending.has(tail() + 1)) queueFlush(); // more next frame
       } else if (pending.size || state.received > (tail())) {
         watchHole();
       }
@@ -417,7 +421,7 @@ export function createTable({ api, state, onLifecycle }) {
   // While not following, keep only a bounded number of pending events; the
   // rest is fetched again from the API on "Latest".
   function trimPending() {
-    if (pending.size <= CAP) return;
+    if (pending.size <= CAP + (CAP >> 3)) return; // in batches: this sorts
     const keys = [...pending.keys()].sort((a, b) => a - b);
     for (const k of keys.slice(0, keys.length - CAP)) pending.delete(k);
     dropped = true;
@@ -590,7 +594,7 @@ export function createTable({ api, state, onLifecycle }) {
       if (i >= 0) {
         const y = headH + i * rowH;
         if (y < scroller.scrollTop + headH) scroller.scrollTop = y - headH;
-        else if (y + rowH > scroller.scrollTop + scroller.clientHeight) scroller.scrollTop = y + rowH - scroller.clientHeight;
+        else if (y + rowH > scroller.scrollTop + viewH) scroller.scrollTop = y + rowH - viewH;
       }
     }
     redraw();
@@ -615,10 +619,11 @@ export function createTable({ api, state, onLifecycle }) {
     const down = e.key === "ArrowDown";
     let i = selected ? indexOfSeq(view, selected) : -1;
     if (i < 0) {
-      // Nothing selected (or it left the view): start from the rows on screen.
-      const shown = body.querySelectorAll("tr.ev");
-      const first = down ? shown[0] : shown[shown.length - 1];
-      i = first ? indexOfSeq(view, Number(first.dataset.seq)) : (down ? 0 : view.length - 1);
+      // Nothing selected (or it left the view): the first (↓) or last (↑)
+      // row in view.
+      const top = scroller.scrollTop;
+      i = down ? Math.ceil(top / rowH) : Math.floor((top + viewH - headH) / rowH) - 1;
+      i = Math.max(0, Math.min(view.length - 1, i));
     } else {
       i = Math.max(0, Math.min(view.length - 1, i + (down ? 1 : -1)));
     }
@@ -713,10 +718,12 @@ export function createTable({ api, state, onLifecycle }) {
       list.setFilter(null);
     }
     rowCache.clear();
-    redraw();
     if (convOpen && fc) convConn = fc;
     if (convOpen) convDirty = true;
     showFilterState();
+    // Drawn now: what is on screen answers the filter at once.
+    draw();
+    lastDraw = performance.now();
     queueFlush();
   }
   filterConn.addEventListener("change", applyFilter);

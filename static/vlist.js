@@ -122,12 +122,12 @@ export class EventList {
   }
 }
 
-// PendingRun gathers events that arrive out of order (live, gap fills)
-// until they continue a run ending at `last`: take() returns the events
-// last+1, last+2, … that are all here.
-export function takeRun(pending, last) {
+// takeRun takes out of pending (events by seq that arrived out of order:
+// live, gap fills) the events last+1, last+2, … that are all there, at most
+// max of them (a frame's work stays bounded).
+export function takeRun(pending, last, max = Infinity) {
   const out = [];
-  for (let q = last + 1; pending.has(q); q++) {
+  for (let q = last + 1; out.length < max && pending.has(q); q++) {
     out.push(pending.get(q));
     pending.delete(q);
   }

@@ -90,4 +90,7 @@ test("takeRun takes what continues the run, and stops at a hole", () => {
   assert.deepEqual(takeRun(p, 4).map((e) => e.seq), [5, 6]);
   assert.deepEqual([...p.keys()], [8]);
   assert.deepEqual(takeRun(p, 6), []);
+  const q = new Map([[1, { seq: 1 }], [2, { seq: 2 }], [3, { seq: 3 }]]);
+  assert.deepEqual(takeRun(q, 0, 2).map((e) => e.seq), [1, 2]);
+  assert.deepEqual(takeRun(q, 2, 2).map((e) => e.seq), [3]);
 });
