@@ -6,7 +6,11 @@
 //   format.js    hexdumps, previews, times, options, closes (pure)
 //   renderers.js what an event of each kind says (pure)
 //   ui.js        the error banner, the table's note, busy forms
-//   table.js     the events table: a bounded, contiguous window, paged
+//   table.js     the event list: virtualised (only the rows on screen are
+//                drawn), a bounded contiguous run in memory, paged
+//   vlist.js     the list's model and windowing math (pure)
+//   detail.js    the detail pane of the selected event
+//   conversation.js one connection as a ladder of sends, recvs and closes
 //   live.js      the WebSocket stream: gaps, reconnects, skipping ahead
 //   panel.js     the servers and clients panel
 //   forms.js     the start form, the client form, Delete session

@@ -2,13 +2,22 @@
 // pure except hexdumpParts and partsLegend, thin DOM wrappers that touch
 // document only when called (so the node tests can import this module).
 
-// b64bytes decodes an event's data (base64) to bytes.
-export function b64bytes(s) {
+// b64bytes decodes an event's data (base64) to bytes; with max, only
+// about its first max bytes (a preview needs no more).
+export function b64bytes(s, max = Infinity) {
   if (!s) return new Uint8Array(0);
+  if (s.length > (max / 3 + 1) * 4) s = s.slice(0, Math.ceil(max / 3) * 4);
   const bin = atob(s);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
+}
+
+// b64len is how many bytes the base64 s holds, without decoding it.
+export function b64len(s) {
+  if (!s) return 0;
+  const pad = s.endsWith("==") ? 2 : s.endsWith("=") ? 1 : 0;
+  return (s.length / 4) * 3 - pad;
 }
 
 const hex2 = (b) => b.toString(16).padStart(2, "0");

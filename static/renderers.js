@@ -1,14 +1,15 @@
 // renderers.js: what an event of each kind means, in words. No DOM: the
 // node tests import it.
 
-import { b64bytes, closeText, headersText, optionsText, preview, sizeOf } from "./format.js";
+import { b64bytes, b64len, closeText, headersText, optionsText, preview, sizeOf } from "./format.js";
 
 // dataText is an event's bytes as a quoted preview, saying when the capture
 // cap cut them.
 export const dataText = (ev) => {
-  const bytes = b64bytes(ev.data);
+  const kept = b64len(ev.data);
+  const bytes = b64bytes(ev.data, 72); // the preview shows 64 (and says when there are more)
   let s = `"${preview(bytes)}"`;
-  if (ev.truncated) s += ` (capture cap reached: ${bytes.length} of ${ev.len} bytes kept)`;
+  if (ev.truncated) s += ` (capture cap reached: ${kept} of ${ev.len} bytes kept)`;
   return s;
 };
 

@@ -1,20 +1,37 @@
-// table.js: the events table, a window onto the session's recording.
-// Rendering is batched per animation frame and the table keeps at most
-// MAX_ROWS rows: older events are paged in from the API on scroll. Events
-// arrive live, from gap fills and from paging; the table keeps them
-// contiguous, repairs holes, skips ahead when it falls too far behind, and
-// filters its rows by connection and kind.
+// table.js: the event list, a virtualised window onto the session's
+// recording. The events live in memory (vlist.js: a contiguous run of at
+// most CAP events, a filtered view of them); the table draws only the rows
+// on screen, each the same height, between two spacers, once per animation
+// frame whatever arrives. Older events are paged in from the API when the
+// list is scrolled to its top. The list keeps its run contiguous, repairs
+// holes, skips ahead when it falls too far behind, follows the live tail
+// unless paused or scrolled up, and feeds the detail pane and the
+// conversation view.
 
 import { call } from "./api.js";
-import { b64bytes, hexdump, hexdumpParts, partsLegend, timeOf } from "./format.js";
+import { timeOf } from "./format.js";
 import { dataKinds, details } from "./renderers.js";
 import { note, showError } from "./ui.js";
+import { EventList, indexOfSeq, takeRun, windowOf } from "./vlist.js";
+import { renderDetail } from "./detail.js";
+import { buildConversation, renderConversation } from "./conversation.js";
 
+// CAP is how many events the page keeps in memory; MAX_ROWS how far the
+// live stream may trail the recording before it skips ahead (health.js);
+// PAGE the size of a page fetched from the API.
+export const CAP = 50000;
 export const MAX_ROWS = 1500;
-export const PAGE = 300;
+export const PAGE = 1000;
 // Search older pages events in until a row matches the filters, the
 // session's first event is reached, or SEARCH_PAGES pages were read.
-const SEARCH_PAGES = 100;
+const SEARCH_PAGES = 50;
+// A conversation is drawn from at most this many of its newest events.
+const CONV_MAX = 2000;
+// New live rows are drawn at most this often (ms), and a frame takes at
+// most RUN_MAX events into the list (a backlog after a pause goes in over
+// several frames).
+const DRAW_EVERY = 100;
+const RUN_MAX = 4000;
 
 // lifecycle events change what the servers and clients panel shows.
 export function lifecycle(ev) {
@@ -22,61 +39,94 @@ export function lifecycle(ev) {
     (ev.kind === "error" && ev.meta && ev.meta.op === "connect");
 }
 
-// createTable wires the table of the page (#events-body in #events-scroll,
-// the filters, "Latest", the live state) and returns what the live stream
-// and the page need of it. api is the session's API path; state is shared
-// with the live stream: state.received, the newest seq received (live or
-// fill), the resume point, and state.storedLast, the newest seq the store
-// had when last asked. onLifecycle runs for each event that changes the
-// servers and clients panel.
+// addrText shows the socket's two ends with the arrow in the direction
+// the bytes went: a recv came from the remote end, a send went to it.
+export function addrText(ev) {
+  if (!ev.remote) return ev.local || "";
+  const incoming = ev.kind === "recv" || ev.kind === "datagram-in";
+  return `${ev.local || "?"} ${incoming ? "←" : "→"} ${ev.remote}`;
+}
+
+// createTable wires the list of the page (#events-body in #events-scroll,
+// the filters, Pause, "Latest", the live state, the detail pane, the
+// conversation view) and returns what the live stream and the page need of
+// it. api is the session's API path; state is shared with the live stream:
+// state.received, the newest seq received (live or fill), the resume point,
+// and state.storedLast, the newest seq the store had when last asked.
+// onLifecycle runs for each event that changes the servers and clients panel.
 export function createTable({ api, state, onLifecycle }) {
   const body = document.getElementById("events-body");
   const scroller = document.getElementById("events-scroll");
+  const thead = scroller.querySelector("thead");
   const liveState = document.getElementById("live-state");
   const jumpLatest = document.getElementById("jump-latest");
   const pauseButton = document.getElementById("pause-live");
   const filterConn = document.getElementById("filter-conn");
   const filterKind = document.getElementById("filter-kind");
   const filterEmpty = document.getElementById("filter-empty");
+  const detailPane = document.getElementById("detail");
+  const convPane = document.getElementById("conversation");
+  const viewList = document.getElementById("view-list");
+  const viewConv = document.getElementById("view-conv");
+  const olderNote = document.getElementById("older-note");
 
-  // `pending` holds the events not yet shown, keyed by seq, and `shownLast`
-  // is the newest seq in the table. Live rendering is contiguous: a missing
-  // seq waits for its gap fill.
+  const list = new EventList(CAP);
+  // `pending` holds the events not yet in the list, keyed by seq: the list
+  // is contiguous, and a missing seq waits for its gap fill.
   const pending = new Map();
-  let shownFirst = 0; // oldest seq in the table (0: none)
-  let shownLast = 0; // newest seq in the table
-  let follow = true; // the table shows the newest events and scrolls with them
-  // dropped: events after the table's last row were let go while not
-  // following, so following again needs a fresh tail ("Latest").
+  let follow = true; // the list shows the newest events and scrolls with them
+  // dropped: events after the list's last were let go while not following,
+  // so following again needs a fresh tail ("Latest").
   let dropped = false;
   let frameQueued = false;
+  let dirty = true; // the rows on screen must be drawn again
+  // urgent: what is on screen must change at the next frame (the reader
+  // scrolled, selected, filtered); new live rows alone are drawn at most
+  // every DRAW_EVERY ms, so a flood costs a bounded layout a second.
+  let urgent = true;
+  let lastDraw = 0;
+  const redraw = () => { dirty = true; urgent = true; };
   let loadingOlder = false;
+  let selected = 0; // the selected event's seq (0: none)
+  let rowH = 22; // measured from the first row drawn
+  let measured = false;
+  let expectedTop = -1; // the scrollTop the list set itself
+  let scrollBy = 0; // how far the next draw moves the scroll position (rows went in above)
   const conns = new Set();
+  const rowCache = new Map(); // seq -> tr drawn last frame
 
-  // addrText shows the socket's two ends with the arrow in the direction
-  // the bytes went: a recv came from the remote end, a send went to it.
-  function addrText(ev) {
-    if (!ev.remote) return ev.local || "";
-    const incoming = ev.kind === "recv" || ev.kind === "datagram-in";
-    return `${ev.local || "?"} ${incoming ? "←" : "→"} ${ev.remote}`;
+  const topSpacer = spacer();
+  const bottomSpacer = spacer();
+  function spacer() {
+    const tr = document.createElement("tr");
+    tr.className = "spacer";
+    tr.setAttribute("aria-hidden", "true");
+    // One cell, no colspan: a colspan wider than the columns shown (narrow
+    // screens hide some) would make the fixed layout share the width with
+    // columns that do not exist.
+    tr.appendChild(document.createElement("td"));
+    return tr;
   }
+  body.replaceChildren(topSpacer, bottomSpacer);
 
   function cell(tr, cls, text) {
     const td = document.createElement("td");
-    if (cls) td.className = cls;
+    td.className = cls;
     td.textContent = text;
-    if (cls === "conn" || cls === "who" || cls === "addr") td.title = text; // cut with an ellipsis when long
+    if (cls === "conn" || cls === "who" || cls === "addr") td.title = text;
     tr.appendChild(td);
+    return td;
   }
 
+  // rowFor draws one event's row: one line, the same height as every other.
   function rowFor(ev) {
     const tr = document.createElement("tr");
     tr.className = `ev k-${ev.kind}`;
     tr.dataset.seq = ev.seq;
     tr.dataset.kind = ev.kind;
     tr.dataset.conn = ev.conn || "";
-    tr.dataset.testid = "event";
     tr.setAttribute("data-testid", "event");
+    tr._ev = ev;
     cell(tr, "seq", ev.seq);
     cell(tr, "time", timeOf(ev.at));
     cell(tr, "kind", ev.kind);
@@ -85,63 +135,40 @@ export function createTable({ api, state, onLifecycle }) {
     cell(tr, "addr", addrText(ev));
     cell(tr, "len", dataKinds.has(ev.kind) ? ev.len : "");
     const d = details(ev);
-    const td = document.createElement("td");
-    td.className = "details";
-    td.textContent = d.split("\n")[0];
-    if (d.includes("\n")) {
-      const hint = document.createElement("div");
+    const nl = d.indexOf("\n");
+    const td = cell(tr, "details", nl < 0 ? d : d.slice(0, nl));
+    if (nl >= 0) {
+      const hint = document.createElement("span");
       hint.className = "hint";
-      hint.textContent = d.split("\n").slice(1).join(" ");
+      hint.textContent = " " + d.slice(nl + 1).replace(/\n/g, " ");
       td.appendChild(hint);
     }
-    tr.appendChild(td);
-    if (ev.kind === "send") {
-      const prev = lastSend.get(ev.conn || "");
-      if (!prev || Number(prev.dataset.seq) < ev.seq) lastSend.set(ev.conn || "", tr);
+    td.title = d;
+    if (ev._failed) {
+      tr.classList.add("failed");
+      td.prepend(`not sent (${ev._failed.errno}, ${ev._failed.written} bytes written): `);
     }
     if (dataKinds.has(ev.kind) && ev.data) {
       tr.classList.add("data");
-      tr.title = "click for the hexdump";
-      tr._data = ev.data;
-      if (ev.meta && ev.meta.parts) tr._parts = ev.meta.parts;
+      tr.title = "click for its bytes";
     }
-    notePeer(ev);
-    if (ev.conn && !conns.has(ev.conn)) {
-      conns.add(ev.conn);
-      const o = document.createElement("option");
-      o.value = o.textContent = ev.conn;
-      filterConn.appendChild(o);
-    }
-    tr.hidden = !matches(tr);
-    if (ev.kind === "error" && ev.meta && ev.meta.op === "send" && ev.meta.written !== undefined) markFailedSend(ev);
+    if (ev.seq === selected) tr.classList.add("selected");
     return tr;
   }
 
-  // markFailedSend flags the send row an error belongs to (the newest send
-  // row of its connection): the send event is emitted before its write call,
-  // so without this a learner would read it as sent.
-  const lastSend = new Map(); // conn -> newest send row built
-  function markFailedSend(ev) {
-    const tr = lastSend.get(ev.conn || "");
-    if (!tr || Number(tr.dataset.seq) > ev.seq || tr.classList.contains("failed")) return;
-    tr.classList.add("failed");
-    const errno = ev.err ? ev.err.errno : "error";
-    tr.querySelector("td.details").prepend(`not sent (${errno}, ${ev.meta.written} bytes written): `);
-  }
+  // ---- what arrives ----------------------------------------------------------
 
-  // When a page client talks to a lab server, both ends of the connection are
-  // in the session under two conn ids; their addresses pair them up (one's
-  // local is the other's remote), and the connection filter shows both.
+  // note what each event added to the list tells: a new connection for
+  // the filter, the other end of a connection, a failed send.
   const connAddrs = new Map(); // conn -> "local|remote"
   const connByAddrs = new Map(); // "local|remote" -> conn (the newest)
-  let peersChanged = false; // a connection's other end became known since the last filter pass
+  let peersChanged = false;
   function notePeer(ev) {
     if (!ev.conn || !ev.local || !ev.remote || connAddrs.has(ev.conn)) return;
     const k = `${ev.local}|${ev.remote}`;
     connAddrs.set(ev.conn, k);
     connByAddrs.set(k, ev.conn);
-    const [local, remote] = k.split("|");
-    if (connByAddrs.has(`${remote}|${local}`)) peersChanged = true;
+    if (connByAddrs.has(`${ev.remote}|${ev.local}`)) peersChanged = true;
   }
   function peerOf(conn) {
     const k = connAddrs.get(conn);
@@ -149,100 +176,68 @@ export function createTable({ api, state, onLifecycle }) {
     const [local, remote] = k.split("|");
     return connByAddrs.get(`${remote}|${local}`) || "";
   }
-
-  function matches(tr) {
-    const fc = filterConn.value;
-    return (!fc || tr.dataset.conn === fc || (tr.dataset.conn && tr.dataset.conn === peerOf(fc))) &&
-      (!filterKind.value || tr.dataset.kind === filterKind.value);
+  function noteEvent(ev) {
+    notePeer(ev);
+    if (ev.conn && !conns.has(ev.conn)) {
+      conns.add(ev.conn);
+      const o = document.createElement("option");
+      o.value = o.textContent = ev.conn;
+      filterConn.appendChild(o);
+    }
+    if (ev.kind === "error" && ev.meta && ev.meta.op === "send" && ev.meta.written !== undefined) markFailedSend(ev);
   }
 
-  // Keyboard: the table takes the focus (Tab, or a click); ↑/↓ move the
-  // selected row among those shown, Enter opens or closes its bytes, "/"
-  // anywhere outside a field goes to the kind filter.
-  scroller.tabIndex = 0;
-  function select(tr) {
-    body.querySelector("tr.ev.selected")?.classList.remove("selected");
-    if (!tr) return;
-    tr.classList.add("selected");
-    tr.scrollIntoView({ block: "nearest" });
-  }
-  body.addEventListener("click", (e) => {
-    const row = e.target.closest("tr.ev");
-    if (row) select(row);
-  });
-  scroller.addEventListener("keydown", (e) => {
-    if (e.key !== "ArrowDown" && e.key !== "ArrowUp" && e.key !== "Enter") return;
-    const cur = body.querySelector("tr.ev.selected");
-    if (e.key === "Enter") {
-      if (cur && cur.classList.contains("data")) cur.click();
-      e.preventDefault();
+  // markFailedSend flags the send an error belongs to (the newest send of
+  // its connection before it): the send event is emitted before its write
+  // call, so without this a learner would read it as sent.
+  function markFailedSend(ev) {
+    const all = list.all;
+    for (let i = all.length - 1, n = 0; i >= 0 && n < 5000; i--, n++) {
+      const s = all[i];
+      if (s.seq > ev.seq || s.kind !== "send" || s.conn !== ev.conn) continue;
+      if (!s._failed) {
+        s._failed = { errno: ev.err ? ev.err.errno : "error", written: ev.meta.written };
+        rowCache.delete(s.seq);
+        redraw();
+      }
       return;
     }
-    e.preventDefault();
-    const down = e.key === "ArrowDown";
-    let tr = cur ? (down ? cur.nextElementSibling : cur.previousElementSibling) : (down ? body.querySelector("tr.ev") : body.lastElementChild);
-    while (tr && (!tr.classList.contains("ev") || tr.hidden)) tr = down ? tr.nextElementSibling : tr.previousElementSibling;
-    if (tr) select(tr);
-  });
-  document.addEventListener("keydown", (e) => {
-    if (e.key !== "/" || e.target.closest("input, textarea, select, [contenteditable]")) return;
-    e.preventDefault();
-    filterKind.focus();
-  });
-
-  body.addEventListener("click", (e) => {
-    const tr = e.target.closest("tr.ev.data");
-    if (!tr) return;
-    const next = tr.nextElementSibling;
-    if (next && next.classList.contains("hex")) { next.remove(); return; }
-    const hx = document.createElement("tr");
-    hx.className = "hex";
-    const td = document.createElement("td");
-    td.colSpan = 8;
-    const pre = document.createElement("pre");
-    pre.setAttribute("data-testid", "hexdump");
-    const bytes = b64bytes(tr._data);
-    if (tr._parts) {
-      td.appendChild(partsLegend(tr._parts));
-      pre.appendChild(hexdumpParts(bytes, tr._parts));
-    } else {
-      pre.textContent = hexdump(bytes);
-    }
-    td.appendChild(pre);
-    hx.appendChild(td);
-    tr.after(hx);
-  });
-
-  // ---- rendering -----------------------------------------------------------
+  }
 
   // accept takes events in (live, from a gap fill or a load) to be shown on
   // the next frame.
   function accept(events) {
     if (events.length) document.getElementById("first-steps")?.remove(); // the session has begun
+    const last = tail();
     for (const ev of events) {
-      if (ev.seq > shownLast && !pending.has(ev.seq)) pending.set(ev.seq, ev);
+      if (ev.seq > last && !pending.has(ev.seq)) pending.set(ev.seq, ev);
       if (ev.seq > state.received) state.received = ev.seq;
       if (lifecycle(ev)) onLifecycle();
     }
     // A hidden tab runs no animation frames, so flush does not run: bound
-    // what waits here (following, the table skips ahead to the newest).
-    if (pending.size > 2 * MAX_ROWS) {
-      const keys = [...pending.keys()].sort((a, b) => a - b);
-      if (follow) skipTo(keys[keys.length - MAX_ROWS] - 1);
-      else trimPending();
+    // what waits here.
+    if (pending.size > CAP) {
+      if (follow) {
+        const keys = [...pending.keys()].sort((a, b) => a - b);
+        skipTo(keys[keys.length - CAP] - 1);
+      } else trimPending();
     }
     queueFlush();
   }
 
-  // skipTo starts the table again after seq: what lies between stays in the
-  // recording and pages in on scroll.
+  // skipTo starts the list again after seq: what lies between stays in the
+  // recording and pages in on scroll. The rows shown stay until the first events after seq are in (an empty
+  // list while the stream restarts would read as "nothing happens").
+  let base = 0; // the list starts after this seq when it is empty
+  let skipped = false; // the list is stale: the next run starts after base
+  const tail = () => (skipped || !list.size ? base : list.last);
   function skipTo(seq) {
-    if (seq <= shownLast) return;
-    note(`Skipped ahead ${seq - shownLast} events to stay live; scroll up to page through them.`);
+    const last = tail();
+    if (seq <= last) return;
+    note(`Skipped ahead ${seq - last} events to stay live; scroll up to page through them.`);
     for (const k of pending.keys()) if (k <= seq) pending.delete(k);
-    body.replaceChildren();
-    shownFirst = 0;
-    shownLast = seq;
+    base = seq;
+    skipped = true;
   }
 
   function queueFlush() {
@@ -252,103 +247,188 @@ export function createTable({ api, state, onLifecycle }) {
     }
   }
 
-  // flush appends, once per frame, every pending event that continues the
-  // table without a hole, then trims the oldest rows beyond MAX_ROWS. When more
-  // than a table's worth is waiting (a flood, a long gap), it skips ahead and
-  // builds rows only for the newest MAX_ROWS: the rest is in the recording and
-  // pages in on scroll.
+  // flush runs once per frame: following, it moves every pending event that
+  // continues the list without a hole into it (letting the oldest go past
+  // CAP), then draws the rows on screen.
   function flush() {
     frameQueued = false;
-    if (loadingOlder) return; // loadOlder flushes when its page is in
-    if (!follow) {
-      // Reading older rows: keep what arrives, show it on "Latest".
+    if (follow && !loadingOlder) {
+      const run = takeRun(pending, tail(), RUN_MAX);
+      if (run.length) {
+        if (skipped) {
+          skipped = false;
+          list.clear();
+          rowCache.clear();
+          olderNote.hidden = false; // what was skipped is older now
+        }
+        list.append(run);
+        for (const ev of run) noteEvent(ev); // after: a failed send marks a send of the same run
+        if (list.over) {
+          list.trimFront();
+          for (const k of rowCache.keys()) if (k < list.first) rowCache.delete(k);
+          olderNote.hidden = false;
+        }
+        dirty = true;
+        // Rows already in the list may belong to a connection whose other
+        // end has just become known: filter them again.
+        if (filterConn.value && peersChanged) applyFilter();
+        showFilterState();
+        if (convOpen) convDirty = true;
+        if (pending.has(tail() + 1)) queueFlush(); // more next frame
+      } else if (pending.size || state.received > (tail())) {
+        watchHole();
+      }
+    } else if (!follow) {
       if (pending.size) jumpLatest.hidden = false;
       trimPending();
-      return;
     }
-    let end = shownLast;
-    while (pending.has(end + 1)) end++;
-    if (end === shownLast) {
-      if (pending.size || state.received > shownLast) watchHole();
-      showLive();
-      return;
+    if (dirty) {
+      const now = performance.now();
+      // Catching up (a flood), new rows are drawn less often still.
+      const every = liveState.dataset.state === "catching-up" ? 2 * DRAW_EVERY : DRAW_EVERY;
+      if (urgent || now - lastDraw >= every) {
+        draw();
+        lastDraw = now;
+        urgent = false;
+      } else {
+        queueFlush(); // a later frame draws
+        return;
+      }
     }
-    if (end - shownLast > MAX_ROWS) skipTo(end - MAX_ROWS);
-    const frag = document.createDocumentFragment();
-    for (let q = shownLast + 1; q <= end; q++) {
-      frag.appendChild(rowFor(pending.get(q)));
-      pending.delete(q);
-    }
-    if (!shownFirst) shownFirst = shownLast + 1;
-    shownLast = end;
-    body.appendChild(frag);
-    let rows = body.querySelectorAll("tr.ev").length;
-    while (rows > MAX_ROWS) {
-      const first = body.firstElementChild;
-      if (first.nextElementSibling && first.nextElementSibling.classList.contains("hex")) first.nextElementSibling.remove();
-      if (first.classList.contains("ev")) rows--;
-      first.remove();
-    }
-    const firstRow = body.querySelector("tr.ev");
-    shownFirst = firstRow ? Number(firstRow.dataset.seq) : 0;
-    scroller.scrollTop = scroller.scrollHeight;
+    if (convOpen && convDirty) drawConversation();
     showLive();
-    // Rows already shown may belong to a connection whose other end has just
-    // become known: filter them again (only then: this runs every frame).
-    if (filterConn.value && peersChanged) applyFilter();
-    else showFilterState();
   }
 
-  // watchHole repairs a hole in what is pending (events after the table's
-  // last row are here, the next one is not) that a gap fill has not filled
-  // within a second, whatever caused it: the table must never stall.
+  // The sizes draw needs, measured when they change (a ResizeObserver), so
+  // that drawing reads no layout: it reads the scroll position first (the
+  // layout of the frame before is clean then), then only writes.
+  let headH = 0;
+  let viewH = 0;
+  function measure() {
+    headH = thead.offsetHeight;
+    viewH = scroller.clientHeight;
+  }
+  new ResizeObserver(() => { measure(); redraw(); queueFlush(); }).observe(scroller);
+
+  // draw puts the rows of the view that are on screen in the table, reusing
+  // the rows of the frame before.
+  function draw() {
+    dirty = false;
+    if (scroller.hidden) return;
+    if (!viewH) measure();
+    const view = list.view;
+    const count = view.length;
+    const total = headH + count * rowH;
+    const top = follow ? Math.max(0, total - viewH) : Math.min(scroller.scrollTop + scrollBy, Math.max(0, total - viewH));
+    const { start, end } = windowOf(top - headH, viewH, rowH, count);
+    const rows = [];
+    const keep = new Map();
+    for (let i = start; i < end; i++) {
+      const ev = view[i];
+      const tr = rowCache.get(ev.seq) || rowFor(ev);
+      keep.set(ev.seq, tr);
+      rows.push(tr);
+    }
+    rowCache.clear();
+    for (const [k, v] of keep) rowCache.set(k, v);
+    setHeight(topSpacer, start * rowH);
+    setHeight(bottomSpacer, (count - end) * rowH);
+    // Only the rows that change move: a row left in place keeps its layout
+    // (its text is not shaped again), so a frame costs the new rows only.
+    for (const tr of [...body.children]) {
+      if (tr !== topSpacer && tr !== bottomSpacer && !keep.has(Number(tr.dataset.seq))) tr.remove();
+      else if (tr !== topSpacer && tr !== bottomSpacer && keep.get(Number(tr.dataset.seq)) !== tr) tr.remove();
+    }
+    if (topSpacer.parentNode !== body) body.prepend(topSpacer);
+    let cursor = topSpacer.nextSibling;
+    for (const tr of rows) {
+      if (tr === cursor) { cursor = cursor.nextSibling; continue; }
+      body.insertBefore(tr, cursor);
+    }
+    if (bottomSpacer.parentNode !== body || bottomSpacer.nextSibling) body.appendChild(bottomSpacer);
+    if (follow) {
+      scroller.scrollTop = top;
+      expectedTop = top;
+    } else if (scrollBy) {
+      // Rows went in above (an older page): the same rows stay in view.
+      scrollBy = 0;
+      scroller.scrollTop = top;
+    }
+    if (!measured && rows.length) {
+      measured = true;
+      const h = rows[0].getBoundingClientRect().height;
+      if (h > 0 && Math.abs(h - rowH) > 0.5) {
+        rowH = h;
+        redraw();
+        queueFlush();
+      }
+    }
+    setData("first", list.first);
+    setData("last", list.last);
+    setData("count", list.size);
+    setData("shown", count);
+  }
+  function setHeight(sp, px) {
+    if (sp._h !== px) { sp._h = px; sp.firstChild.style.height = `${px}px`; }
+  }
+  // The list's extent, for tests and the curious: data-first, data-last
+  // (the run in memory), data-count (its size), data-shown (the view's).
+  function setData(k, v) {
+    if (scroller.dataset[k] !== String(v)) scroller.dataset[k] = v;
+  }
+
+  // watchHole repairs a hole in what is pending (events after the list's
+  // last are here, the next one is not) that a gap fill has not filled
+  // within a second, whatever caused it: the list must never stall.
   let holeTimer = 0;
   function watchHole() {
     if (holeTimer) return;
-    const at = shownLast;
+    const at = tail();
     holeTimer = setTimeout(() => {
       holeTimer = 0;
-      if (!follow || shownLast !== at || pending.has(at + 1)) return;
-      // Up to the first pending event, or (nothing pending: a fill that
-      // failed, a load that raced) up to the newest seq the stream reported.
+      if (!follow || (tail()) !== at || pending.has(at + 1)) return;
       let next = state.received + 1;
       for (const k of pending.keys()) if (k < next) next = k;
       if (next > at + 1) fillGap(at + 1, next - 1).catch((e) => showError(`Could not fetch missed events: ${e.message}`));
     }, 1000);
   }
 
-  // showLive says whether the table is live or still catching up.
+  // showLive says whether the list is live, paused or catching up.
   function showLive() {
     if (liveState.dataset.state !== "live" && liveState.dataset.state !== "catching-up") return;
-    const behind = Math.max(state.received, state.storedLast) - shownLast;
+    const behind = Math.max(state.received, state.storedLast) - (tail());
     pauseButton.hidden = !follow;
     if (!follow) {
       // The sockets go on; only the view is frozen, and it says so.
-      liveState.textContent = behind > 0 ? `paused: ${behind} newer events not shown` : "paused";
+      setText(liveState, behind > 0 ? `paused: ${behind} newer events not shown` : "paused");
       liveState.dataset.paused = "1";
       return;
     }
     delete liveState.dataset.paused;
-    if (behind > PAGE) {
-      liveState.textContent = `catching up (${behind} behind)…`;
+    if (behind > 300) {
+      setText(liveState, `catching up (${behind} behind)…`);
       liveState.dataset.state = "catching-up";
     } else {
-      liveState.textContent = "live";
+      setText(liveState, "live");
       liveState.dataset.state = "live";
     }
+  }
+  // setText changes a text only when it is new (no relayout otherwise).
+  function setText(el, text) {
+    if (el.textContent !== text) el.textContent = text;
   }
 
   // While not following, keep only a bounded number of pending events; the
   // rest is fetched again from the API on "Latest".
   function trimPending() {
-    if (pending.size <= MAX_ROWS) return;
+    if (pending.size <= CAP + (CAP >> 3)) return; // in batches: this sorts
     const keys = [...pending.keys()].sort((a, b) => a - b);
-    for (const k of keys.slice(0, keys.length - MAX_ROWS)) pending.delete(k);
+    for (const k of keys.slice(0, keys.length - CAP)) pending.delete(k);
     dropped = true;
   }
 
-  // stopFollowing pauses the live tail of the table: new events wait (or are
-  // dropped and fetched again) until "Latest" or a scroll back to the bottom.
+  // stopFollowing pauses the live tail: new events wait (or are dropped and
+  // fetched again) until "Latest" or a scroll back to the bottom.
   function stopFollowing() {
     if (!follow) return;
     follow = false;
@@ -356,9 +436,19 @@ export function createTable({ api, state, onLifecycle }) {
     showLive();
   }
 
-  // loadTail replaces the table with the newest page and follows again. One
-  // load at a time: a second (a double click) joins the first, since an older
-  // snapshot landing last would drop what was shown in between. It resolves
+  function resumeFollowing() {
+    if (dropped) {
+      loadTail().catch((e) => showError(e.message));
+      return;
+    }
+    follow = true;
+    jumpLatest.hidden = true;
+    redraw();
+    queueFlush();
+  }
+
+  // loadTail replaces the list with the newest page and follows again. One
+  // load at a time: a second (a double click) joins the first. It resolves
   // to the newest seq loaded (0: none).
   let tailLoad = null;
   function loadTail() {
@@ -368,29 +458,27 @@ export function createTable({ api, state, onLifecycle }) {
 
   async function loadTailPage() {
     const data = await call("GET", `${api}/events?before=${Number.MAX_SAFE_INTEGER}&limit=${PAGE}`);
-    body.replaceChildren();
     const evs = data.events;
-    // Keep what the live stream brought during the fetch past its end.
     const tail = evs.length ? evs[evs.length - 1].seq : 0;
     for (const k of pending.keys()) if (k <= tail) pending.delete(k);
-    shownFirst = evs.length ? evs[0].seq : 0;
-    shownLast = evs.length ? evs[0].seq - 1 : 0;
+    list.clear();
+    rowCache.clear();
+    skipped = false;
+    base = evs.length ? evs[0].seq - 1 : 0;
+    olderNote.hidden = base <= 0;
     follow = true;
     dropped = false;
     jumpLatest.hidden = true;
     note("");
     accept(evs);
     flush();
-    showLive();
-    return evs.length ? evs[evs.length - 1].seq : 0;
+    return tail;
   }
 
-  // Older events are paged in when the table is scrolled to its top. Live
-  // rows wait while the page loads (so the table stays contiguous), and the
-  // table stays bounded: the newest rows are dropped and the view stops
+  // loadOlder pages in the events before the list's first (when scrolled
+  // to its top), or joins the load under way. Live events wait meanwhile
+  // (the list stays contiguous); past CAP the newest go and the view stops
   // following.
-  // loadOlder starts loading the page before the table's first row, or joins
-  // the load already under way.
   let olderLoad = null;
   function loadOlder() {
     if (!olderLoad) olderLoad = loadOlderPage().finally(() => { olderLoad = null; });
@@ -398,75 +486,75 @@ export function createTable({ api, state, onLifecycle }) {
   }
 
   async function loadOlderPage() {
-    if (shownFirst <= 1) return false;
+    const want = list.first || base + 1;
+    if (want <= 1) return false;
     loadingOlder = true;
+    olderNote.textContent = "loading older events…";
     try {
-      const want = shownFirst;
       const data = await call("GET", `${api}/events?before=${want}&limit=${PAGE}`);
       const evs = data.events;
-      if (!evs.length || shownFirst !== want || evs[evs.length - 1].seq !== want - 1) return false;
-      const frag = document.createDocumentFragment();
-      for (const ev of evs) frag.appendChild(rowFor(ev));
-      const before = scroller.scrollHeight;
-      body.prepend(frag);
-      shownFirst = evs[0].seq;
-      scroller.scrollTop += scroller.scrollHeight - before;
-      let rows = body.querySelectorAll("tr.ev").length;
-      while (rows > MAX_ROWS) {
-        const last = body.lastElementChild;
-        if (last.classList.contains("ev")) rows--;
-        last.remove();
+      if (!evs.length || (list.first || base + 1) !== want || evs[evs.length - 1].seq !== want - 1) return false;
+      for (const ev of evs) noteEvent(ev);
+      const added = list.prepend(evs);
+      base = Math.min(base, evs[0].seq - 1);
+      if (!list.first) base = evs[0].seq - 1;
+      if (list.over || list.size > CAP) {
+        list.trimBack();
         stopFollowing();
         dropped = true;
+        for (const k of pending.keys()) if (k <= list.last) pending.delete(k);
       }
-      const lastRow = [...body.querySelectorAll("tr.ev")].pop();
-      shownLast = lastRow ? Number(lastRow.dataset.seq) : shownLast;
-      if (dropped) {
-        for (const k of pending.keys()) if (k <= shownLast) pending.delete(k);
+      if (added && !follow) {
+        // Draw now, the spacer grown before the scroll moves by as much: a
+        // scroll position set first would be cut at the old height.
+        scrollBy += added * rowH;
+        draw();
       }
-      if (shownFirst <= 1) note("");
+      redraw();
+      if (list.first <= 1) note("");
       return true;
     } catch (err) {
       showError(`Could not load older events: ${err.message}`);
       return false;
     } finally {
       loadingOlder = false;
+      olderNote.textContent = "older events: scroll up to load more";
+      olderNote.hidden = (list.first || base + 1) <= 1;
       showFilterState();
       queueFlush();
     }
   }
 
-  // The table follows the newest events while it is scrolled to the bottom;
-  // scrolling up pauses that (rows would otherwise move under the reader), and
-  // scrolling back down resumes it if nothing was let go meanwhile.
+  // The list follows the newest events while it is scrolled to the bottom;
+  // scrolling up pauses that (rows would otherwise move under the reader),
+  // and scrolling back down resumes it.
   scroller.addEventListener("scroll", () => {
-    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
-    if (atBottom && !follow && !loadingOlder) {
-      if (dropped) {
-        // Events were let go while paused: the newest page again, as Latest.
-        loadTail().catch((e) => showError(e.message));
-      } else {
-        follow = true;
-        jumpLatest.hidden = true;
-        queueFlush();
-      }
-    } else if (!atBottom && follow && scroller.scrollTop < lastScrollTop) {
-      stopFollowing();
+    const top = scroller.scrollTop;
+    const total = headH + list.view.length * rowH; // what scrollHeight says, without asking the layout
+    const atBottom = total - top - viewH < Math.max(40, rowH * 2);
+    if (follow && expectedTop >= 0 && top < expectedTop - 4 && !atBottom) stopFollowing();
+    else if (!follow && atBottom && !loadingOlder && top > lastTop) resumeFollowing();
+    lastTop = top;
+    if (!(follow && Math.abs(top - expectedTop) < 1)) { // not the list's own scroll to the bottom
+      redraw();
+      queueFlush();
     }
-    lastScrollTop = scroller.scrollTop;
-    if (scroller.scrollTop < 60) loadOlder();
+    // Older events page in when the reader scrolls up to them (not while
+    // following: a flood would fetch pages nobody reads).
+    if (!follow && top - headH < rowH * 20) loadOlder();
   });
-  let lastScrollTop = 0;
+  let lastTop = 0;
   jumpLatest.addEventListener("click", () => loadTail().catch((e) => showError(e.message)));
   pauseButton.addEventListener("click", stopFollowing);
+  olderNote.addEventListener("click", () => loadOlder());
 
-  // ---- gaps ----------------------------------------------------------------
+  // ---- gaps ------------------------------------------------------------------
 
   // fillGap fetches events the live stream skipped (the browser was too
-  // slow). A gap longer than the table is not fetched: following, the table
+  // slow). A gap longer than MAX_ROWS is not fetched: following, the list
   // skips ahead to the newest page; paused, "Latest" reloads the tail.
   async function fillGap(from, to) {
-    let after = Math.max(from - 1, shownLast);
+    let after = Math.max(from - 1, tail());
     if (to - after > MAX_ROWS) {
       if (!follow) {
         for (const k of pending.keys()) if (k <= to) pending.delete(k);
@@ -486,56 +574,203 @@ export function createTable({ api, state, onLifecycle }) {
     }
   }
 
-  // ---- filters -------------------------------------------------------------
+  // ---- selection, keyboard, detail -----------------------------------------
+
+  scroller.tabIndex = 0;
+  // select makes seq the selected event, keeps its row in view and shows
+  // it in the detail pane (opening it when open is set).
+  // The selected event is kept even when it leaves memory (a flood).
+  let selectedEv = null;
+  function select(seq, { open = false, reveal = true, ev = null } = {}) {
+    selected = seq;
+    for (const tr of body.querySelectorAll("tr.ev.selected")) tr.classList.remove("selected");
+    body.querySelector(`tr.ev[data-seq="${seq}"]`)?.classList.add("selected");
+    ev = ev || list.find(seq) || (selectedEv && selectedEv.seq === seq ? selectedEv : null);
+    selectedEv = ev;
+    if (open) detailPane.hidden = false;
+    if (!detailPane.hidden) renderDetail(detailPane, ev || null);
+    if (reveal) {
+      const i = indexOfSeq(list.view, seq);
+      if (i >= 0) {
+        const y = headH + i * rowH;
+        if (y < scroller.scrollTop + headH) scroller.scrollTop = y - headH;
+        else if (y + rowH > scroller.scrollTop + viewH) scroller.scrollTop = y + rowH - viewH;
+      }
+    }
+    redraw();
+    queueFlush();
+  }
+
+  body.addEventListener("click", (e) => {
+    const row = e.target.closest("tr.ev");
+    if (row) select(Number(row.dataset.seq), { open: true, reveal: false, ev: row._ev });
+  });
+  scroller.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      if (selected) select(selected, { open: true });
+      e.preventDefault();
+      return;
+    }
+    if (e.key === "Escape") { detailPane.hidden = true; return; }
+    if (e.key !== "ArrowDown" && e.key !== "ArrowUp") return;
+    e.preventDefault();
+    const view = list.view;
+    if (!view.length) return;
+    const down = e.key === "ArrowDown";
+    let i = selected ? indexOfSeq(view, selected) : -1;
+    if (i < 0) {
+      // Nothing selected (or it left the view): the first (↓) or last (↑)
+      // row in view.
+      const top = scroller.scrollTop;
+      i = down ? Math.ceil(top / rowH) : Math.floor((top + viewH - headH) / rowH) - 1;
+      i = Math.max(0, Math.min(view.length - 1, i));
+    } else {
+      i = Math.max(0, Math.min(view.length - 1, i + (down ? 1 : -1)));
+    }
+    if (i >= 0) select(view[i].seq);
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "/" || e.target.closest("input, textarea, select, [contenteditable]")) return;
+    e.preventDefault();
+    filterKind.focus();
+  });
+  detailPane.querySelector("[data-action=close-detail]").addEventListener("click", () => { detailPane.hidden = true; });
+  detailPane.querySelector("[data-action=conversation]").addEventListener("click", () => {
+    if (selectedEv && selectedEv.conn) showConversation(selectedEv.conn);
+  });
+
+  // ---- conversation ----------------------------------------------------------
+
+  let convOpen = false;
+  let convDirty = false;
+  let convConn = "";
+  let convTimer = 0;
+  // showConversation switches to the ladder of conn (and its other end).
+  function showConversation(conn) {
+    convConn = conn || filterConn.value || (list.find(selected) || {}).conn || "";
+    convOpen = true;
+    viewConv.setAttribute("aria-pressed", "true");
+    viewList.setAttribute("aria-pressed", "false");
+    scroller.hidden = true;
+    convPane.hidden = false;
+    drawConversation();
+  }
+  function showList() {
+    convOpen = false;
+    viewConv.setAttribute("aria-pressed", "false");
+    viewList.setAttribute("aria-pressed", "true");
+    convPane.hidden = true;
+    scroller.hidden = false;
+    redraw();
+    queueFlush();
+  }
+  // drawConversation draws the ladder, at most every 250 ms while events
+  // arrive (it is rebuilt from the connection's events in memory).
+  let convDrawn = 0;
+  function drawConversation() {
+    convDirty = false;
+    const wait = convDrawn + 250 - performance.now();
+    if (wait > 0) {
+      if (!convTimer) convTimer = setTimeout(() => { convTimer = 0; drawConversation(); }, wait);
+      return;
+    }
+    convDrawn = performance.now();
+    const body = convPane.querySelector(".conv-body");
+    const head = convPane.querySelector(".conv-note");
+    if (!convConn) {
+      head.textContent = "Choose a connection (the Connection filter, or select one of its events) to see its conversation.";
+      body.replaceChildren();
+      return;
+    }
+    const peer = peerOf(convConn);
+    const evs = [];
+    const all = list.all;
+    for (let i = all.length - 1; i >= 0 && evs.length < CONV_MAX; i--) {
+      const c = all[i].conn;
+      if (c && (c === convConn || (peer && c === peer))) evs.push(all[i]);
+    }
+    evs.reverse();
+    const conv = buildConversation(evs, convConn, peer);
+    head.textContent = `Connection ${convConn}${peer ? ` and its other end ${peer}` : ""}: ${conv.steps.length} steps` +
+      (evs.length >= CONV_MAX ? ` (the newest ${CONV_MAX} events)` : "") +
+      (list.first > 1 ? "; events before #" + list.first + " are not loaded" : "") + ". Click a step for its detail.";
+    const atEnd = convPane.scrollHeight - convPane.scrollTop - convPane.clientHeight < 40;
+    renderConversation(body, conv, (seq) => {
+      select(seq, { open: true, reveal: false });
+    });
+    if (atEnd) convPane.scrollTop = convPane.scrollHeight;
+  }
+  viewConv.addEventListener("click", () => showConversation());
+  viewList.addEventListener("click", showList);
+
+  // ---- filters ---------------------------------------------------------------
 
   function applyFilter() {
     peersChanged = false;
-    for (const tr of body.children) {
-      if (tr.classList.contains("hex")) tr.hidden = !matches(tr.previousElementSibling);
-      else tr.hidden = !matches(tr);
+    const fc = filterConn.value;
+    const fk = filterKind.value;
+    if (fc) {
+      const peer = peerOf(fc);
+      list.setFilter((ev) => (!fk || ev.kind === fk) && (ev.conn === fc || (!!peer && ev.conn === peer)));
+    } else if (fk) {
+      list.setFilter((ev) => ev.kind === fk);
+    } else {
+      list.setFilter(null);
     }
+    rowCache.clear();
+    if (convOpen && fc) convConn = fc;
+    if (convOpen) convDirty = true;
     showFilterState();
+    // Drawn now: what is on screen answers the filter at once.
+    draw();
+    lastDraw = performance.now();
+    queueFlush();
   }
   filterConn.addEventListener("change", applyFilter);
   filterKind.addEventListener("change", applyFilter);
 
-  // The filters apply to the rows loaded in the table; when none of them
-  // match, say so and offer to search older pages.
+  // The filters apply to the events in memory; when none of them match,
+  // say so and offer to search older pages.
   function showFilterState() {
     const active = filterConn.value || filterKind.value;
-    const any = active && body.querySelector("tr.ev:not([hidden])");
+    const any = active && list.view.length > 0;
     filterEmpty.hidden = !active || !!any;
     if (filterEmpty.hidden) return;
-    const range = shownFirst ? `#${shownFirst}–#${shownLast}` : "none loaded";
+    const first = list.first;
+    const range = first ? `#${first}–#${list.last}` : "none loaded";
     filterEmpty.querySelector("span").textContent =
-      `No matching events among the loaded rows (${range}).` + (shownFirst > 1 ? "" : " That is the whole session.");
+      `No matching events among the loaded ones (${range}).` + (first > 1 ? "" : " That is the whole session.");
     const btn = filterEmpty.querySelector("button");
-    btn.hidden = shownFirst <= 1;
+    btn.hidden = first <= 1 && base <= 0;
     btn.textContent = "Search older events";
   }
 
-  // Search older pages older events in until a row matches the filters, the
-  // session's first event is reached, or SEARCH_PAGES pages were read; it
-  // shows how far back it has looked.
   filterEmpty.querySelector("button").addEventListener("click", async (e) => {
     const btn = e.currentTarget;
     const text = filterEmpty.querySelector("span");
     btn.disabled = true;
     let searched = 0;
     try {
-      for (let i = 0; i < SEARCH_PAGES && shownFirst > 1; i++) {
-        const before = shownFirst;
-        await loadOlder();
-        searched += Math.max(0, before - shownFirst);
-        if (body.querySelector("tr.ev:not([hidden])")) break;
-        text.textContent = `Searching older events… back to #${shownFirst}`;
-        if (shownFirst >= before && !(await loadOlder())) break; // no progress twice: give up
+      for (let i = 0; i < SEARCH_PAGES && (list.first || base + 1) > 1; i++) {
+        const before = list.first || base + 1;
+        const ok = await loadOlder();
+        searched += Math.max(0, before - (list.first || base + 1));
+        if (list.view.length) break;
+        text.textContent = `Searching older events… back to #${list.first}`;
+        if (!ok && !(await loadOlder())) break; // no progress twice: give up
       }
     } finally {
       btn.disabled = false;
       showFilterState();
-      if (!filterEmpty.hidden && shownFirst > 1) {
-        text.textContent = `No match in ${searched} older events (searched back to #${shownFirst}).`;
+      if (list.view.length) {
+        // Show the oldest match found: the search went back for it.
+        stopFollowing();
+        scroller.scrollTop = 0;
+        redraw();
+        queueFlush();
+      }
+      if (!filterEmpty.hidden && list.first > 1) {
+        text.textContent = `No match in ${searched} older events (searched back to #${list.first}).`;
         btn.textContent = "Search further";
       }
     }
@@ -547,7 +782,8 @@ export function createTable({ api, state, onLifecycle }) {
     skipTo,
     loadTail,
     showLive,
-    // following: the table shows the newest events and scrolls with them.
+    showConversation,
+    // following: the list shows the newest events and scrolls with them.
     get following() { return follow; },
   };
 }

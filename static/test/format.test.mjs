@@ -302,3 +302,13 @@ test("closeText: the closes the engine records", () => {
   // No by at all reads as a close here.
   assert.equal(closeText({}), "closed here");
 });
+
+test("b64bytes with a bound decodes about that many bytes; b64len counts without decoding", async () => {
+  const { b64bytes, b64len } = await import("../format.js");
+  const s = Buffer.from("x".repeat(1000)).toString("base64");
+  const head = b64bytes(s, 72);
+  assert.ok(head.length >= 72 && head.length < 80, `${head.length} bytes`);
+  assert.equal(b64bytes(s).length, 1000);
+  for (const n of [0, 1, 2, 3, 4, 1000]) assert.equal(b64len(Buffer.from("y".repeat(n)).toString("base64")), n);
+  assert.equal(b64len(null), 0);
+});
