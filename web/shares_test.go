@@ -290,7 +290,7 @@ func TestBrowserSharedPageIsLiveAndReadOnly(t *testing.T) {
 	)
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	got, err := chromedp.Run(tctx, chromedp.Evaluate[[]string](`[document.querySelectorAll("form, button[data-action], [data-testid=send-input]").length + "",
+	got, err := chromedp.Run(tctx, chromedp.Evaluate[[]string](`[document.querySelectorAll("form, button[data-action]:not([data-action=conversation]):not([data-action=close-detail]), [data-testid=send-input]").length + "",
 		document.querySelector("[data-testid=export-pcapng]").getAttribute("href"),
 		document.getElementById("banner").hidden + "", document.body.innerHTML.includes("`+sess+`") + ""]`))
 	if err != nil {

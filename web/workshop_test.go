@@ -471,9 +471,11 @@ func newWorkshopFixture(t *testing.T) *workshopFixture {
 
 // fill writes a route's pattern with ids: Bob's, or ones that exist nowhere.
 func (f *workshopFixture) fill(pattern string, real bool) string {
-	ids := map[string]string{"id": f.bobJ.Session, "sid": f.bobSrv, "cid": f.bobCli, "name": f.bobFault, "wid": f.w.ID}
+	ids := map[string]string{"id": f.bobJ.Session, "sid": f.bobSrv, "cid": f.bobCli, "name": f.bobFault, "wid": f.w.ID,
+		"token": "sharenosuchxxxxxxxxxxxxxxxxxxxxx"} // under Bob's session: refused for the session before any token
 	if !real {
-		ids = map[string]string{"id": "nosuchsessionxxxxxxxxxxx", "sid": "srv-nosuch", "cid": "cli-nosuch", "name": "nosuch", "wid": "wnosuch"}
+		ids = map[string]string{"id": "nosuchsessionxxxxxxxxxxx", "sid": "srv-nosuch", "cid": "cli-nosuch", "name": "nosuch", "wid": "wnosuch",
+			"token": "sharenosuchxxxxxxxxxxxxxxxxxxxxx"}
 	}
 	return regexp.MustCompile(`\{(\w+)\}`).ReplaceAllStringFunc(pattern, func(m string) string {
 		v, ok := ids[m[1:len(m)-1]]
@@ -492,6 +494,7 @@ var routesWithoutIDs = []string{
 	"GET /api/status", "GET /api/kinds", "GET /api/sessions", "POST /api/sessions",
 	"GET /join", "POST /join", "GET /instructor", "POST /instructor/login", "POST /instructor/logout", "POST /instructor/workshops",
 	"POST /api/workshop/login", "POST /api/workshop/logout", "POST /api/workshops", "GET /api/workshops", "POST /api/join",
+	"GET /api/errors", // the error cards: the same text for everyone
 }
 
 // instructorRoute reports whether a route is the instructor's only: anyone
