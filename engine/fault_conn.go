@@ -21,12 +21,17 @@ type faultDir struct {
 	up bool
 }
 
-// connFaults is one accepted connection's state of its server's faults.
-// Reads (upstream) run on one goroutine and writes (downstream) on one
-// other at most; the reader-only and writer-only fields need no lock.
+// connFaults is one connection's state of its fault set: a server's
+// accepted connection, whose reads are upstream (the bytes from the
+// connecting client) and writes downstream, or a client's connection,
+// whose reads are downstream and writes upstream. Reads run on one
+// goroutine and writes on one other at most; the reader-only and
+// writer-only fields need no lock.
 type connFaults struct {
 	set *faultSet
 	c   *Conn
+	// readUp says reads are upstream (a server's connection).
+	readUp bool
 	// flags is state that outlives the pipeline: flagHeld (bytes a slicer
 	// holds back, reader only) and flagSticky (a half-close, a reset due).
 	flags atomic.Uint32
@@ -37,8 +42,8 @@ type connFaults struct {
 	rolls    map[*faultInst]float64 // each fault's roll against its toxicity, once per connection
 	counts   map[faultDir]int64     // bytes a reset counted
 	resetDue string                 // a reset reached its bytes: the next call resets (its action)
-	halfUp   bool
-	halfDown bool
+	halfRead  bool // a half-close fault shut down the reading side
+	halfWrite bool // … the writing side
 	idle     map[*faultInst]*time.Timer
 
 	// reader only
@@ -126,31 +131,36 @@ func (cf *connFaults) kick(f *faultInst) {
 	switch f.typ {
 	case "reset":
 		if f.attr("bytes") == 0 {
-			cf.event(f, true, "sent RST right after accept", "bytes", 0)
-			cf.c.abort("a reset fault reset the connection (RST) right after accept")
+			when := "accept"
+			if !cf.readUp {
+				when = "connect"
+			}
+			cf.event(f, cf.readUp, "sent RST right after "+when, "bytes", 0)
+			cf.c.abort("a reset fault reset the connection (RST) right after " + when)
 		}
 	case "half-close":
-		if f.upstream() {
+		self, _ := cf.sides()
+		if f.acts(cf.readUp) {
 			cf.mu.Lock()
-			done := cf.halfUp
-			cf.halfUp = true
+			done := cf.halfRead
+			cf.halfRead = true
 			cf.mu.Unlock()
 			if !done {
 				cf.flags.Or(flagSticky)
-				cf.event(f, true, "stopped delivering upstream: shutdown(SHUT_RD), the server reads end-of-stream; the other direction still delivers")
+				cf.event(f, cf.readUp, fmt.Sprintf("stopped delivering %s: shutdown(SHUT_RD), the %s reads end-of-stream; the other direction still delivers", dirWord(cf.readUp), self))
 				if tc, ok := cf.c.raw.(*net.TCPConn); ok {
 					tc.CloseRead()
 				}
 			}
 		}
-		if f.downstream() {
+		if f.acts(!cf.readUp) {
 			cf.mu.Lock()
-			done := cf.halfDown
-			cf.halfDown = true
+			done := cf.halfWrite
+			cf.halfWrite = true
 			cf.mu.Unlock()
 			if !done {
 				cf.flags.Or(flagSticky)
-				cf.event(f, false, "sent FIN downstream: shutdown(SHUT_WR); the server's later writes are discarded, its reads still deliver")
+				cf.event(f, !cf.readUp, fmt.Sprintf("sent FIN %s: shutdown(SHUT_WR); the %s's later writes are discarded, its reads still deliver", dirWord(!cf.readUp), self))
 				cf.c.CloseWrite()
 			}
 		}
@@ -228,7 +238,16 @@ func (cf *connFaults) ownEOF(err error) bool {
 	}
 	cf.mu.Lock()
 	defer cf.mu.Unlock()
-	return cf.halfUp
+	return cf.halfRead
+}
+
+// sides names this end and its peer for people: the server and the
+// client, or the other way round on a client's connection.
+func (cf *connFaults) sides() (self, peer string) {
+	if cf.readUp {
+		return "server", "client"
+	}
+	return "client", "server"
 }
 
 // active returns the faults of pipeline p acting in direction up on this
@@ -240,7 +259,7 @@ func (cf *connFaults) active(p *pipeline, up bool) []*faultInst {
 	var out []*faultInst
 	cf.mu.Lock()
 	for _, f := range p.faults {
-		if (up && f.upstream() || !up && f.downstream()) && cf.appliesLocked(f) {
+		if f.acts(up) && cf.appliesLocked(f) {
 			out = append(out, f)
 		}
 	}
@@ -353,15 +372,16 @@ func (cf *connFaults) read(b []byte) (int, error) {
 		return 0, errFaultReset
 	}
 	cf.mu.Lock()
-	half := cf.halfUp
+	half := cf.halfRead
 	cf.mu.Unlock()
 	if half && len(cf.pending) == 0 {
 		return 0, io.EOF
 	}
-	if !cf.stalled(true, "stopped reading: the client's bytes stay in the buffers; when they are full its send() blocks") {
+	_, peer := cf.sides()
+	if !cf.stalled(cf.readUp, "stopped reading: the "+peer+"'s bytes stay in the buffers; when they are full its send() blocks") {
 		return 0, net.ErrClosed
 	}
-	faults := cf.active(cf.set.cur.Load(), true)
+	faults := cf.active(cf.set.cur.Load(), cf.readUp)
 	var n int
 	var err error
 	var at time.Time
@@ -393,7 +413,7 @@ func (cf *connFaults) read(b []byte) (int, error) {
 // active and returned after one was added (a handler waits in Read most of
 // the time): the bytes it brought go through the pipeline like any other.
 func (cf *connFaults) readLate(b []byte, n int, err error) (int, error) {
-	return cf.finishRead(b, n, err, time.Now(), false, cf.active(cf.set.cur.Load(), true))
+	return cf.finishRead(b, n, err, time.Now(), false, cf.active(cf.set.cur.Load(), cf.readUp))
 }
 
 // finishRead applies faults to the n bytes (and err) a read brought, emits
@@ -419,7 +439,7 @@ func (cf *connFaults) finishRead(b []byte, n int, err error, at time.Time, fromP
 				cf.pendAt = at
 				if !fromPending {
 					pieces := 1 + (len(rest)+f.attr("size")-1)/max(f.attr("size"), 1)
-					cf.event(f, true, fmt.Sprintf("sliced 1 read of %d bytes into about %d pieces of %d bytes", n, pieces, f.attr("size")),
+					cf.event(f, cf.readUp, fmt.Sprintf("sliced 1 read of %d bytes into about %d pieces of %d bytes", n, pieces, f.attr("size")),
 						"bytes", n, "pieces", pieces, "size", f.attr("size"))
 				}
 				n = size
@@ -427,7 +447,7 @@ func (cf *connFaults) finishRead(b []byte, n int, err error, at time.Time, fromP
 		case "latency":
 			d := latencyOf(f)
 			if wait := time.Until(at.Add(d)); wait > 0 {
-				cf.event(f, true, fmt.Sprintf("delayed %d bytes by %d ms", n, d.Milliseconds()), "delay_ms", d.Milliseconds(), "bytes", n)
+				cf.event(f, cf.readUp, fmt.Sprintf("delayed %d bytes by %d ms", n, d.Milliseconds()), "delay_ms", d.Milliseconds(), "bytes", n)
 				if !cf.sleep(wait) {
 					return 0, net.ErrClosed
 				}
@@ -438,14 +458,14 @@ func (cf *connFaults) finishRead(b []byte, n int, err error, at time.Time, fromP
 				return 0, net.ErrClosed
 			}
 			if wait > time.Millisecond {
-				cf.event(f, true, fmt.Sprintf("held %d bytes %d ms to keep %d KB/s", n, wait.Milliseconds(), f.attr("rate")),
+				cf.event(f, cf.readUp, fmt.Sprintf("held %d bytes %d ms to keep %d KB/s", n, wait.Milliseconds(), f.attr("rate")),
 					"bytes", n, "wait_ms", wait.Milliseconds(), "rate", f.attr("rate"))
 			}
 		case "reset":
-			pass, hit := cf.count(f, true, n)
+			pass, hit := cf.count(f, cf.readUp, n)
 			if hit {
 				resetHit = true
-				cf.event(f, true, fmt.Sprintf("sent RST after %d bytes", f.attr("bytes")), "bytes", f.attr("bytes"))
+				cf.event(f, cf.readUp, fmt.Sprintf("sent RST after %d bytes", f.attr("bytes")), "bytes", f.attr("bytes"))
 				if len(cf.pending) > 0 || pass < n {
 					cf.pending = nil
 				}
@@ -480,21 +500,23 @@ func (cf *connFaults) write(b []byte) (int, error) {
 		return 0, errFaultReset
 	}
 	cf.mu.Lock()
-	half := cf.halfDown
+	half := cf.halfWrite
 	cf.mu.Unlock()
+	wup := !cf.readUp // writes' direction
 	if half {
-		for _, f := range cf.active(cf.set.cur.Load(), false) {
+		for _, f := range cf.active(cf.set.cur.Load(), wup) {
 			if f.typ == "half-close" {
-				cf.event(f, false, fmt.Sprintf("discarded %d bytes written after the FIN", len(b)), "bytes", len(b))
+				cf.event(f, wup, fmt.Sprintf("discarded %d bytes written after the FIN", len(b)), "bytes", len(b))
 				break
 			}
 		}
 		return len(b), nil
 	}
-	if !cf.stalled(false, fmt.Sprintf("stopped writing: %d bytes wait, the client receives nothing", len(b))) {
+	_, peer := cf.sides()
+	if !cf.stalled(wup, fmt.Sprintf("stopped writing: %d bytes wait, the %s receives nothing", len(b), peer)) {
 		return 0, net.ErrClosed
 	}
-	faults := cf.active(cf.set.cur.Load(), false)
+	faults := cf.active(cf.set.cur.Load(), wup)
 	limit := len(b)
 	resetHit := false
 	var slicer, bw *faultInst
@@ -503,7 +525,7 @@ func (cf *connFaults) write(b []byte) (int, error) {
 		case "latency":
 			d := latencyOf(f)
 			if d > 0 {
-				cf.event(f, false, fmt.Sprintf("delayed %d bytes by %d ms", len(b), d.Milliseconds()), "delay_ms", d.Milliseconds(), "bytes", len(b))
+				cf.event(f, wup, fmt.Sprintf("delayed %d bytes by %d ms", len(b), d.Milliseconds()), "delay_ms", d.Milliseconds(), "bytes", len(b))
 				if !cf.sleep(d) {
 					return 0, net.ErrClosed
 				}
@@ -513,10 +535,10 @@ func (cf *connFaults) write(b []byte) (int, error) {
 		case "bandwidth":
 			bw = f
 		case "reset":
-			if pass, hit := cf.count(f, false, limit); hit {
+			if pass, hit := cf.count(f, wup, limit); hit {
 				resetHit = true
 				limit = pass
-				cf.event(f, false, fmt.Sprintf("sent RST after %d bytes", f.attr("bytes")), "bytes", f.attr("bytes"))
+				cf.event(f, wup, fmt.Sprintf("sent RST after %d bytes", f.attr("bytes")), "bytes", f.attr("bytes"))
 			}
 		case "idle-timeout":
 			cf.touch(f)
@@ -534,7 +556,7 @@ func (cf *connFaults) write(b []byte) (int, error) {
 		rest = rest[k:]
 	}
 	if slicer != nil && len(pieces) > 1 {
-		cf.event(slicer, false, fmt.Sprintf("sliced 1 write of %d bytes into %d", limit, len(pieces)),
+		cf.event(slicer, wup, fmt.Sprintf("sliced 1 write of %d bytes into %d", limit, len(pieces)),
 			"bytes", limit, "pieces", len(pieces), "size", slicer.attr("size"))
 	}
 	written := 0
@@ -553,7 +575,7 @@ func (cf *connFaults) write(b []byte) (int, error) {
 					return written, net.ErrClosed
 				}
 				if wait > time.Millisecond {
-					cf.event(bw, false, fmt.Sprintf("held %d bytes %d ms to keep %d KB/s", k, wait.Milliseconds(), bw.attr("rate")),
+					cf.event(bw, wup, fmt.Sprintf("held %d bytes %d ms to keep %d KB/s", k, wait.Milliseconds(), bw.attr("rate")),
 						"bytes", k, "wait_ms", wait.Milliseconds(), "rate", bw.attr("rate"))
 				}
 			}
