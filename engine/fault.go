@@ -255,7 +255,6 @@ func (s *faultSet) publish() {
 	s.cur.Store(&pipeline{faults: data, changed: s.changed})
 }
 
-
 // faultable is a server that takes faults.
 type faultable interface {
 	faultSet() *faultSet

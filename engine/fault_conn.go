@@ -38,13 +38,13 @@ type connFaults struct {
 	done  chan struct{}
 	once  sync.Once
 
-	mu       sync.Mutex
-	rolls    map[*faultInst]float64 // each fault's roll against its toxicity, once per connection
-	counts   map[faultDir]int64     // bytes a reset counted
-	resetDue string                 // a reset reached its bytes: the next call resets (its action)
-	halfRead  bool // a half-close fault shut down the reading side
-	halfWrite bool // … the writing side
-	idle     map[*faultInst]*time.Timer
+	mu        sync.Mutex
+	rolls     map[*faultInst]float64 // each fault's roll against its toxicity, once per connection
+	counts    map[faultDir]int64     // bytes a reset counted
+	resetDue  string                 // a reset reached its bytes: the next call resets (its action)
+	halfRead  bool                   // a half-close fault shut down the reading side
+	halfWrite bool                   // … the writing side
+	idle      map[*faultInst]*time.Timer
 
 	// reader only
 	pending []byte

@@ -44,7 +44,9 @@ func TestFaultsAtStartActOnTheFirstConnection(t *testing.T) {
 		t.Errorf("server-start faults %+v", start[0].Meta["faults"])
 	}
 	// The added events follow server-start and precede the first accept.
-	added := indexOf(evs, func(ev Event) bool { return ev.Kind == KindFault && ev.Meta["change"] == "added" && ev.Meta["fault"] == "slow" })
+	added := indexOf(evs, func(ev Event) bool {
+		return ev.Kind == KindFault && ev.Meta["change"] == "added" && ev.Meta["fault"] == "slow"
+	})
 	accept := indexOf(evs, func(ev Event) bool { return ev.Kind == KindAccept })
 	if added < 0 || accept < 0 || added > accept {
 		t.Errorf("added event at %d, accept at %d\n%s", added, accept, dumpEvents(evs))
