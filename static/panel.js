@@ -1,7 +1,8 @@
 // panel.js: the servers and clients panel (#endpoints). The server renders
 // it (GET /s/{id}/endpoints); this module refreshes it when lifecycle events
 // arrive, keeps what the visitor had going in it, and runs its buttons:
-// copy a snippet, send, half-close, close, stop, start again.
+// copy a snippet, send, half-close, close, stop, start again, and the
+// faults of servers and clients (add, switch on/off, change, remove).
 
 import { call } from "./api.js";
 import { busy, showError } from "./ui.js";
@@ -110,14 +111,19 @@ export function createPanel({ sessionID, api, startServer }) {
       await startServer(again);
       return;
     }
-    const fault = e.target.closest("form[data-action=fault-add], form[data-action=fault-remove]");
+    const fault = e.target.closest("form[data-action^=fault-]");
     if (fault) {
       e.preventDefault();
       await busy(fault, async () => {
         try {
-          const base = `${api}/servers/${fault.dataset.server}/faults`;
-          if (fault.dataset.action === "fault-remove") await call("DELETE", `${base}/${encodeURIComponent(fault.dataset.name)}`);
-          else await call("POST", base, fault.dataset.fault ? JSON.parse(fault.dataset.fault) : faultOf(fault.elements));
+          const base = `${api}/${fault.dataset.owner}/faults`;
+          const one = `${base}/${encodeURIComponent(fault.dataset.name)}`;
+          switch (fault.dataset.action) {
+            case "fault-remove": await call("DELETE", one); break;
+            case "fault-toggle": await call("PATCH", one, { enabled: fault.elements.enabled.value === "on" }); break;
+            case "fault-edit": await call("PATCH", one, faultPatchOf(fault.elements)); break;
+            default: await call("POST", base, fault.dataset.fault ? JSON.parse(fault.dataset.fault) : faultOf(fault.elements));
+          }
           await refresh();
         } catch (err) {
           showError(err.message);
@@ -181,6 +187,23 @@ export function faultOf(f) {
   }
   if (Object.keys(attrs).length) spec.attributes = attrs;
   return spec;
+}
+
+// faultPatchOf reads a fault's edit form (toxicity, attr.NAME fields) as
+// PATCH takes it; an empty field is left as it is, and a value that is not
+// a number is sent as typed, for the server to explain.
+export function faultPatchOf(elements) {
+  const patch = {};
+  const attributes = {};
+  for (const el of elements) {
+    if (!el.name || el.value.trim() === "") continue;
+    const v = el.value.trim();
+    const n = /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+    if (el.name === "toxicity") patch.toxicity = n;
+    else if (el.name.startsWith("attr.")) attributes[el.name.slice(5)] = n;
+  }
+  if (Object.keys(attributes).length) patch.attributes = attributes;
+  return patch;
 }
 
 // Copy buttons next to the terminal snippets (only where the browser lets a

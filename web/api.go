@@ -245,6 +245,10 @@ func newServerView(info engine.ServerInfo) serverView {
 
 type clientView struct {
 	engine.ClientInfo
+	// Faults are an open client's faults; TakesFaults says its kind takes
+	// them (one TCP connection: tcp, tls, retry).
+	Faults      []engine.Fault `json:"faults,omitempty"`
+	TakesFaults bool           `json:"-"`
 }
 
 func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, error) {
@@ -272,7 +276,13 @@ func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, erro
 				State: engine.StateClosed, OpenedAt: e.At}
 		})
 	for _, c := range clients {
-		v.Clients = append(v.Clients, clientView{c})
+		cv := clientView{ClientInfo: c}
+		if c.State != engine.StateClosed {
+			var err error
+			cv.Faults, err = s.lab.Faults(sess.ID, c.ID)
+			cv.TakesFaults = err == nil
+		}
+		v.Clients = append(v.Clients, cv)
 	}
 	return v, nil
 }
@@ -392,11 +402,13 @@ func (s *Server) handleStartServer(w http.ResponseWriter, r *http.Request, sess 
 		Name    string          `json:"name"`
 		Port    *int            `json:"port"`
 		Options json.RawMessage `json:"options"`
+		// Faults are active from the first accept (web/faults.go).
+		Faults []engine.FaultSpec `json:"faults"`
 	}
 	if err := s.decode(w, r, &in); err != nil {
 		return err
 	}
-	info, err := s.startServer(sess, in.Kind, in.Name, in.Port, in.Options)
+	info, err := s.startServer(sess, in.Kind, in.Name, in.Port, in.Options, in.Faults)
 	if err != nil {
 		return err
 	}
@@ -405,7 +417,7 @@ func (s *Server) handleStartServer(w http.ResponseWriter, r *http.Request, sess 
 
 // startServer validates what the API and the page's form share and starts
 // the server.
-func (s *Server) startServer(sess sessions.Session, kind, name string, port *int, options json.RawMessage) (engine.ServerInfo, error) {
+func (s *Server) startServer(sess sessions.Session, kind, name string, port *int, options json.RawMessage, faults []engine.FaultSpec) (engine.ServerInfo, error) {
 	if kind == "" {
 		return engine.ServerInfo{}, badRequest("kind is required; valid kinds: " + strings.Join(engine.ServerKindNames(), ", "))
 	}
@@ -416,7 +428,7 @@ func (s *Server) startServer(sess sessions.Session, kind, name string, port *int
 			return engine.ServerInfo{}, badRequest(fmt.Sprintf("port %d is not a port number; use 0 to pick a free lab port (%s)", p, s.lab.Ports()))
 		}
 	}
-	return s.lab.StartServer(sess.ID, engine.ServerSpec{Kind: kind, Name: name, Port: p, Options: options})
+	return s.lab.StartServer(sess.ID, engine.ServerSpec{Kind: kind, Name: name, Port: p, Options: options, Faults: faults})
 }
 
 func (s *Server) handleStopServer(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
@@ -471,7 +483,7 @@ func (s *Server) handleOpenClient(w http.ResponseWriter, r *http.Request, sess s
 	if err != nil {
 		return err
 	}
-	return respond(w, http.StatusCreated, clientView{info})
+	return respond(w, http.StatusCreated, clientView{ClientInfo: info})
 }
 
 // target reads a client's target as people type it: a port alone means
@@ -671,7 +683,7 @@ func (s *Server) handleCloseClient(w http.ResponseWriter, r *http.Request, sess 
 	if err != nil {
 		return err
 	}
-	return respond(w, http.StatusOK, clientView{info})
+	return respond(w, http.StatusOK, clientView{ClientInfo: info})
 }
 
 // closeClient closes a client; one the session had but that the engine no
