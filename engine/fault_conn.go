@@ -405,6 +405,9 @@ func (cf *connFaults) read(b []byte) (int, error) {
 		}
 		n, err = c.rw.Read(buf)
 		at = time.Now()
+		// The read may have waited: the faults are the ones active now (one
+		// removed or switched off meanwhile does not act on these bytes).
+		faults = cf.active(cf.set.cur.Load(), cf.readUp)
 	}
 	return cf.finishRead(b, n, err, at, fromPending, faults)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -206,4 +207,46 @@ func TestFaultSwitchOffAndOn(t *testing.T) {
 	c3 := dial(t, srv.Addr)
 	write(t, c3, []byte("3"))
 	readN(t, c3, 1)
+}
+
+// A fault switched off while the server waits in a read does not act on
+// the bytes that read brings.
+func TestFaultSwitchedOffWhileAReadWaits(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{})
+	srv := startEcho(t, lab, "s", "")
+	addFault(t, lab, "s", srv.ID, `{"type":"latency","direction":"upstream","attributes":{"latency_ms":20}}`)
+	c := dial(t, srv.Addr)
+	write(t, c, []byte("a"))
+	readN(t, c, 1)
+	waitFaultedReadBlocks(t)
+	if _, err := lab.UpdateFault("s", srv.ID, "latency", FaultPatch{Enabled: new(false)}); err != nil {
+		t.Fatal(err)
+	}
+	write(t, c, []byte("b"))
+	readN(t, c, 1)
+	evs := sink.waitFor(t, "the second echo's send", func(evs []Event) bool { return len(filter(evs, KindSend, srv.ID)) == 2 })
+	if fe := faultEvents(evs, srv.ID, "latency"); len(fe) != 1 {
+		t.Errorf("%d latency events, want 1 (none after the switch off)\n%s", len(fe), dumpEvents(evs))
+	}
+}
+
+// waitFaultedReadBlocks waits until a goroutine is blocked in a socket read
+// under the fault pipeline (its stack shows both), so that a change made
+// next comes while that read waits.
+func waitFaultedReadBlocks(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, "(*connFaults).read(") && strings.Contains(g, "internal/poll.runtime_pollWait") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no read blocked under the fault pipeline")
+		}
+		runtime.Gosched()
+	}
 }
