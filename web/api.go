@@ -412,7 +412,9 @@ func (s *Server) handleStartServer(w http.ResponseWriter, r *http.Request, sess 
 	if err != nil {
 		return err
 	}
-	return respond(w, http.StatusCreated, newServerView(info))
+	v := newServerView(info)
+	v.Faults, _ = s.lab.Faults(sess.ID, info.ID)
+	return respond(w, http.StatusCreated, v)
 }
 
 // startServer validates what the API and the page's form share and starts

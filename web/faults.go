@@ -205,6 +205,20 @@ func faultAttrSpecs(typ string) []engine.OptionSpec {
 
 func attrValue(f engine.Fault, name string) string { return fmt.Sprint(f.Attributes[name]) }
 
+// faultsCount says how many faults are on, and off: "2 on", "1 on, 1 off".
+func faultsCount(list []engine.Fault) string {
+	on := 0
+	for _, f := range list {
+		if f.Enabled {
+			on++
+		}
+	}
+	if on == len(list) {
+		return fmt.Sprintf("%d on", on)
+	}
+	return fmt.Sprintf("%d on, %d off", on, len(list)-on)
+}
+
 func onOff(b bool) string {
 	if b {
 		return "on"
