@@ -51,8 +51,9 @@ type connFaults struct {
 	pendAt  time.Time
 	pendErr error
 	upNext  time.Time
-	// writer only
+	// writer only (the writer, or the delay queue's goroutine while it runs)
 	downNext time.Time
+	q        delayQueue
 }
 
 const (
@@ -495,8 +496,39 @@ func (cf *connFaults) finishRead(b []byte, n int, err error, at time.Time, fromP
 	return n, err
 }
 
-// write is Conn.Write with faults: downstream.
+// write is Conn.Write with faults (downstream on a server's connection,
+// upstream on a client's). A latency fault queues the bytes and returns at
+// once, as a socket's send buffer would: a goroutine writes each chunk when
+// its delay is over, so back-to-back writes are each delayed once, not one
+// after the other; their order stays. While chunks wait, later writes
+// queue behind them even once the latency is gone.
 func (cf *connFaults) write(b []byte) (int, error) {
+	if why := cf.due(); why != "" {
+		cf.resetNow(why)
+		return 0, errFaultReset
+	}
+	if err := cf.q.takeErr(); err != nil {
+		return 0, err
+	}
+	wup := !cf.readUp
+	var delay time.Duration
+	for _, f := range cf.active(cf.set.cur.Load(), wup) {
+		if f.typ != "latency" {
+			continue
+		}
+		if d := latencyOf(f); d > 0 {
+			delay += d
+			cf.event(f, wup, fmt.Sprintf("delayed %d bytes by %d ms", len(b), d.Milliseconds()), "delay_ms", d.Milliseconds(), "bytes", len(b))
+		}
+	}
+	if delay > 0 || cf.q.busyNow() {
+		return cf.q.push(cf, b, time.Now().Add(delay))
+	}
+	return cf.writeNow(b)
+}
+
+// writeNow writes b through the faults other than latency.
+func (cf *connFaults) writeNow(b []byte) (int, error) {
 	c := cf.c
 	if why := cf.due(); why != "" {
 		cf.resetNow(why)
@@ -525,14 +557,6 @@ func (cf *connFaults) write(b []byte) (int, error) {
 	var slicer, bw *faultInst
 	for _, f := range faults {
 		switch f.typ {
-		case "latency":
-			d := latencyOf(f)
-			if d > 0 {
-				cf.event(f, wup, fmt.Sprintf("delayed %d bytes by %d ms", len(b), d.Milliseconds()), "delay_ms", d.Milliseconds(), "bytes", len(b))
-				if !cf.sleep(d) {
-					return 0, net.ErrClosed
-				}
-			}
 		case "slicer":
 			slicer = f
 		case "bandwidth":
@@ -605,4 +629,125 @@ func (cf *connFaults) write(b []byte) (int, error) {
 		return written, errFaultReset
 	}
 	return written, nil
+}
+
+// maxDelayed bounds the bytes a latency fault holds on one connection: a
+// writer past it waits until they went out, as on a full send buffer.
+const maxDelayed = 1 << 20
+
+// delayQueue is the chunks a latency fault holds back on one connection,
+// each with the time it goes out, and the goroutine that writes them.
+type delayQueue struct {
+	mu    sync.Mutex
+	items []delayedChunk
+	bytes int
+	busy  bool          // the goroutine runs
+	idle  chan struct{} // closed when it ends
+	err   error         // its write failed: the next write returns this
+}
+
+type delayedChunk struct {
+	b   []byte
+	due time.Time
+}
+
+func (q *delayQueue) busyNow() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.busy
+}
+
+func (q *delayQueue) takeErr() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	err := q.err
+	q.err = nil
+	return err
+}
+
+// push queues a copy of b to go out at due (or after the chunk before it).
+func (q *delayQueue) push(cf *connFaults, b []byte, due time.Time) (int, error) {
+	q.mu.Lock()
+	for q.busy && q.bytes+len(b) > maxDelayed {
+		idle := q.idle
+		q.mu.Unlock()
+		select {
+		case <-idle:
+		case <-cf.done:
+			return 0, net.ErrClosed
+		}
+		q.mu.Lock()
+	}
+	if err := q.err; err != nil {
+		q.err = nil
+		q.mu.Unlock()
+		return 0, err
+	}
+	if n := len(q.items); n > 0 && due.Before(q.items[n-1].due) {
+		due = q.items[n-1].due
+	}
+	q.items = append(q.items, delayedChunk{append([]byte(nil), b...), due})
+	q.bytes += len(b)
+	if !q.busy {
+		q.busy, q.idle = true, make(chan struct{})
+		go q.deliver(cf)
+	}
+	q.mu.Unlock()
+	return len(b), nil
+}
+
+// deliver writes the queued chunks, each when it is due, until none is
+// left, a write fails, or the connection closes (what is left is lost,
+// as on a socket closed with data unsent).
+func (q *delayQueue) deliver(cf *connFaults) {
+	for {
+		q.mu.Lock()
+		if len(q.items) == 0 {
+			q.end()
+			q.mu.Unlock()
+			return
+		}
+		it := q.items[0]
+		q.mu.Unlock()
+		ok := cf.sleep(time.Until(it.due))
+		var err error
+		if ok {
+			_, err = cf.writeNow(it.b)
+		}
+		q.mu.Lock()
+		q.items, q.bytes = q.items[1:], q.bytes-len(it.b)
+		if !ok || err != nil {
+			if err != nil {
+				q.err = err
+			}
+			q.items, q.bytes = nil, 0
+			q.end()
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+	}
+}
+
+// end marks the goroutine ended. Call with q.mu held.
+func (q *delayQueue) end() {
+	q.busy = false
+	close(q.idle)
+}
+
+// flush waits until the delayed chunks went out (or the connection
+// closed): a close or a shutdown(SHUT_WR) comes after them, as the FIN
+// follows the data in a socket's send buffer.
+func (cf *connFaults) flush() {
+	if cf == nil {
+		return
+	}
+	cf.q.mu.Lock()
+	if !cf.q.busy {
+		cf.q.mu.Unlock()
+		return
+	}
+	idle := cf.q.idle
+	cf.q.mu.Unlock()
+	<-idle
 }

@@ -250,3 +250,49 @@ func waitFaultedReadBlocks(t *testing.T) {
 		runtime.Gosched()
 	}
 }
+
+// Downstream latency queues: back-to-back writes of the server are each
+// delayed once, not one after the other. The server's reads go on while
+// its replies wait, so every recv is recorded before the first send goes
+// out (one at a time, each write would wait before the next read).
+func TestFaultDownstreamLatencyQueues(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{CaptureCap: -1})
+	srv := startEcho(t, lab, "s", `{"recv_size":1}`)
+	addFault(t, lab, "s", srv.ID, `{"type":"latency","direction":"downstream","attributes":{"latency_ms":1000}}`)
+	c := dial(t, srv.Addr)
+	start := time.Now()
+	write(t, c, []byte("abcdefgh"))
+	if got := readN(t, c, 8); string(got) != "abcdefgh" {
+		t.Errorf("echo %q, want abcdefgh in order", got)
+	}
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Errorf("echo after %s, want at least about 1 s", d)
+	}
+	evs := sink.waitFor(t, "8 sends", func(evs []Event) bool { return len(filter(evs, KindSend, srv.ID)) == 8 })
+	sent := false
+	for _, ev := range evs {
+		if ev.Server != srv.ID {
+			continue
+		}
+		sent = sent || ev.Kind == KindSend
+		if sent && ev.Kind == KindRecv {
+			t.Errorf("a recv after the first send: the writes waited one after the other\n%s", dumpEvents(evs))
+			break
+		}
+	}
+	if fe := faultEvents(evs, srv.ID, "latency"); len(fe) != 8 {
+		t.Errorf("%d latency events, want one per write (8)", len(fe))
+	}
+}
+
+// A server that writes and closes at once (greet) under downstream
+// latency: the greeting still arrives, then the FIN.
+func TestFaultDownstreamLatencyThenCloseDelivers(t *testing.T) {
+	lab, _ := newTestLab(t, LabConfig{})
+	srv := startEcho(t, lab, "s", `{"mode":"greet"}`)
+	addFault(t, lab, "s", srv.ID, `{"type":"latency","direction":"downstream","attributes":{"latency_ms":50}}`)
+	c := dial(t, srv.Addr)
+	if got := readToEOF(t, c); !strings.HasPrefix(string(got), "Hello") {
+		t.Errorf("read %q before EOF, want the greeting", got)
+	}
+}
