@@ -257,7 +257,11 @@ func (s *StreamServer) setRefused(on bool, f *faultInst) error {
 		s.ln.Close()
 		meta["action"] = "stopped listening: new connects get ECONNREFUSED; open connections go on"
 	} else {
-		ln, err := net.Listen("tcp", addr)
+		listen := s.Relisten
+		if listen == nil {
+			listen = func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+		}
+		ln, err := listen(addr)
 		if err != nil {
 			se := Classify(err)
 			s.env.Emit(Event{Kind: KindError, Net: s.net, Local: addr, Err: se, Meta: map[string]any{"op": "listen", "fault": f.name}})
@@ -271,4 +275,13 @@ func (s *StreamServer) setRefused(on bool, f *faultInst) error {
 	f.fired.Add(1)
 	s.env.Emit(Event{Kind: KindFault, Net: s.net, Local: addr, Meta: meta})
 	return nil
+}
+
+// relistenWith listens again as a tcp-echo first did: with its socket
+// options (backlog, SO_REUSEADDR, buffers) rather than net.Listen's.
+func relistenWith(so sockOpts) func(addr string) (net.Listener, error) {
+	return func(addr string) (net.Listener, error) {
+		ln, _, err := listenTCP(addr, so)
+		return ln, err
+	}
 }

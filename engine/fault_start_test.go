@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func startWithFaults(lab *Lab, session, kind, opts, faults string) (ServerInfo, error) {
@@ -295,4 +297,37 @@ func TestFaultDownstreamLatencyThenCloseDelivers(t *testing.T) {
 	if got := readToEOF(t, c); !strings.HasPrefix(string(got), "Hello") {
 		t.Errorf("read %q before EOF, want the greeting", got)
 	}
+}
+
+// A tcp-echo that listens again after a refuse keeps its socket options:
+// the new listening socket has its SO_RCVBUF and its backlog.
+func TestFaultRefuseListensAgainWithTheSocketOptions(t *testing.T) {
+	lab, _ := newTestLab(t, LabConfig{})
+	srv := startEcho(t, lab, "s", `{"rcvbuf":32768,"backlog":3}`)
+	addFault(t, lab, "s", srv.ID, `{"type":"refuse"}`)
+	if err := lab.RemoveFault("s", srv.ID, "refuse"); err != nil {
+		t.Fatal(err)
+	}
+	lab.mu.Lock()
+	ss := lab.find("s").servers[srv.ID].(*StreamServer)
+	lab.mu.Unlock()
+	rc, err := ss.listener().(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rcvbuf, backlog int
+	var ok bool
+	rc.Control(func(fd uintptr) {
+		rcvbuf, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+		_, backlog, ok = listenQueue(int(fd))
+	})
+	if rcvbuf != 65536 {
+		t.Errorf("SO_RCVBUF of the new listener %d, want 65536 (32768 asked, doubled by Linux)", rcvbuf)
+	}
+	if ok && backlog != 3 {
+		t.Errorf("backlog of the new listener %d, want 3", backlog)
+	}
+	c := dial(t, srv.Addr)
+	write(t, c, []byte("ok"))
+	readN(t, c, 2)
 }
