@@ -14,6 +14,15 @@ import (
 // with ApplyFaultChange gives the faults the server had when it stopped;
 // FaultSpecs turns them into ServerSpec.Faults for the start that restores
 // it.
+//
+// What the recorder would do (sessions/recorder.go, rememberServers): keep
+// a faults column (JSON, a list of Fault) in lab_servers, set from
+// server-start's StartFaults and updated with ApplyFaultChange for every
+// fault event of that server with a "change", in the same transaction;
+// main then restores with ServerSpec{…, Faults: FaultSpecs(list)}. A fault
+// the restoring start refuses (a type this version no longer has) is an
+// OptionError like a bad option: the server is shown stopped with
+// ERESTORE.
 
 // StartFaults returns the faults a server-start event's meta lists (none:
 // nil). meta may come from the engine or decoded from the recording.
