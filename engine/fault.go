@@ -455,10 +455,16 @@ func FaultTypes(net string) []FaultTypeInfo {
 // startFaults checks the faults a server is started with, before anything
 // binds: an error names the fault (by its place in the list) and the field.
 func startFaults(kind *ServerKind, specs []FaultSpec) ([]*faultInst, error) {
+	return checkFaults(specs, kind.Net == NetUDP, false)
+}
+
+// checkFaults checks a list of faults for a server (udp: a udp-echo) or a
+// client.
+func checkFaults(specs []FaultSpec, udp, client bool) ([]*faultInst, error) {
 	var out []*faultInst
 	names := map[string]int{}
 	for i, spec := range specs {
-		f, err := newFault(spec, kind.Net == NetUDP, false)
+		f, err := newFault(spec, udp, client)
 		if err != nil {
 			field := "faults[" + fmt.Sprint(i) + "]"
 			what := "fault " + fmt.Sprint(i+1)

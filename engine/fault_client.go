@@ -20,3 +20,34 @@ func (c *TCPClient) faultSet() *faultSet {
 }
 
 func (c *TCPClient) faultsUDP() bool { return false }
+
+// faultClientKinds are the client kinds that take faults: one TCP
+// connection, a TCPClient.
+var faultClientKinds = map[string]bool{"tcp": true, "tls": true, "retry": true}
+
+// openFaults checks the faults a client is opened with, before it dials.
+func openFaults(kind *ClientKind, specs []FaultSpec) ([]*faultInst, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	if !faultClientKinds[kind.Name] {
+		return nil, faultError("faults", "a %s client cannot take faults: faults act on one TCP connection, which tcp, tls and retry clients have", kind.Name)
+	}
+	return checkFaults(specs, false, true)
+}
+
+// addOpenFaults adds the faults a client was opened with, once connected
+// (after its connect event).
+func addOpenFaults(c Client, faults []*faultInst) {
+	if len(faults) == 0 {
+		return
+	}
+	fc, ok := c.(faultable)
+	if !ok {
+		return
+	}
+	fs := fc.faultSet()
+	for _, f := range faults {
+		fs.add(f) // checked before the dial; the names are distinct
+	}
+}

@@ -141,3 +141,46 @@ func TestClientFaultBadInput(t *testing.T) {
 		t.Errorf("AddFault on a udp client = %v", err)
 	}
 }
+
+// A client opened with faults has them from its connect; a wrong one
+// refuses the open before any dial.
+func TestClientOpenedWithFaults(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{})
+	ln := listenLoopback(t, freeLabPort(t))
+	ci, err := lab.OpenClient(t.Context(), "s", ClientSpec{Kind: "tcp", Target: ln.Addr().String(),
+		Faults: []FaultSpec{{Type: "reset", Direction: DirUpstream, Attributes: []byte(`{"bytes":2}`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := acceptOne(t, ln)
+	lab.Send("s", ci.ID, []byte("hello"))
+	got, rerr := io.ReadAll(peer)
+	if string(got) != "he" || Classify(rerr).Errno != "ECONNRESET" {
+		t.Errorf("peer read %q then %v, want \"he\" then ECONNRESET", got, rerr)
+	}
+	evs := sink.waitFor(t, "the reset", hasFault(ci.ID, "reset"))
+	connect := indexOf(evs, func(ev Event) bool { return ev.Kind == KindConnect && ev.Server == ci.ID })
+	added := indexOf(evs, func(ev Event) bool { return ev.Kind == KindFault && ev.Server == ci.ID && ev.Meta["change"] == "added" })
+	if connect < 0 || added < connect {
+		t.Errorf("added at %d, connect at %d", added, connect)
+	}
+
+	for _, tc := range []struct {
+		kind, faults, want string
+	}{
+		{"tcp", `[{"type":"refuse"}]`, "faults[0].type"},
+		{"tcp", `[{"type":"latency","attributes":{"latency_ms":-1}}]`, "faults[0].attributes.latency_ms"},
+		{"udp", `[{"type":"latency"}]`, "a udp client cannot take faults"},
+	} {
+		spec := ClientSpec{Kind: tc.kind, Target: ln.Addr().String()}
+		mustUnmarshal(t, tc.faults, &spec.Faults)
+		_, err := lab.OpenClient(t.Context(), "s", spec)
+		var oe *OptionError
+		if !errors.As(err, &oe) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("open %s with %s: %v, want an OptionError saying %q", tc.kind, tc.faults, err, tc.want)
+		}
+	}
+	if pendingConn(t, ln) {
+		t.Error("a refused open dialed")
+	}
+}

@@ -85,6 +85,9 @@ type ClientSpec struct {
 	Kind    string
 	Target  string
 	Options json.RawMessage
+	// Faults act on the client's connection from its connect (tcp, tls and
+	// retry clients); a wrong one refuses the open before any dial.
+	Faults []FaultSpec
 }
 
 // Quota is what one session may hold open at once (0 = no limit).
@@ -500,6 +503,10 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 	if err := l.checkTarget(spec.Target); err != nil {
 		return ClientInfo{}, err
 	}
+	faults, err := openFaults(kind, spec.Faults)
+	if err != nil {
+		return ClientInfo{}, err
+	}
 	// The dial runs without the lock; the slot it will take is reserved
 	// under it, so concurrent opens cannot pass the limit together.
 	l.mu.Lock()
@@ -546,6 +553,7 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 		env.release() // (a kind gives it back when its socket closes; once)
 		return ClientInfo{}, fmt.Errorf("connect to %s: %w", spec.Target, err)
 	}
+	addOpenFaults(c, faults)
 	l.mu.Lock()
 	dialed = true
 	sl.dialing--

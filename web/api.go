@@ -474,6 +474,8 @@ func (s *Server) handleOpenClient(w http.ResponseWriter, r *http.Request, sess s
 		Kind    string          `json:"kind"`
 		Target  string          `json:"target"`
 		Options json.RawMessage `json:"options"`
+		// Faults act on its connection from the connect (web/faults.go).
+		Faults []engine.FaultSpec `json:"faults"`
 	}
 	if err := s.decode(w, r, &in); err != nil {
 		return err
@@ -481,11 +483,13 @@ func (s *Server) handleOpenClient(w http.ResponseWriter, r *http.Request, sess s
 	if in.Kind == "" {
 		in.Kind = "tcp"
 	}
-	info, err := s.lab.OpenClient(r.Context(), sess.ID, engine.ClientSpec{Kind: in.Kind, Target: s.target(in.Target), Options: in.Options})
+	info, err := s.lab.OpenClient(r.Context(), sess.ID, engine.ClientSpec{Kind: in.Kind, Target: s.target(in.Target), Options: in.Options, Faults: in.Faults})
 	if err != nil {
 		return err
 	}
-	return respond(w, http.StatusCreated, clientView{ClientInfo: info})
+	cv := clientView{ClientInfo: info}
+	cv.Faults, _ = s.lab.Faults(sess.ID, info.ID)
+	return respond(w, http.StatusCreated, cv)
 }
 
 // target reads a client's target as people type it: a port alone means

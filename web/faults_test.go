@@ -313,3 +313,17 @@ func TestFaultFormsWithoutJavaScript(t *testing.T) {
 		t.Fatalf("client fault remove: %d %s", code, body)
 	}
 }
+
+// A client opened with "faults" has them; a wrong one is a 400 naming it.
+func TestOpenClientWithFaults(t *testing.T) {
+	a := newTestApp(t)
+	sess := a.newSession()
+	_, addr := a.startEcho(sess, nil)
+	var c clientView
+	if code := a.do("POST", "/api/sessions/"+sess+"/clients", `{"kind":"tcp","target":"`+addr+`","faults":[{"type":"latency","direction":"upstream","attributes":{"latency_ms":5}}]}`, &c); code != http.StatusCreated || len(c.Faults) != 1 || c.Faults[0].Type != "latency" {
+		t.Fatalf("open with faults: %d %+v", code, c)
+	}
+	var e apiErrBody
+	checkErr(t, "refuse on a client", a.do("POST", "/api/sessions/"+sess+"/clients", `{"kind":"tcp","target":"`+addr+`","faults":[{"type":"refuse"}]}`, &e), e, http.StatusBadRequest, "", "faults[0].type", "cannot go on a client")
+	checkErr(t, "faults on a multi client", a.do("POST", "/api/sessions/"+sess+"/clients", `{"kind":"multi","target":"`+addr+`","faults":[{"type":"latency"}]}`, &e), e, http.StatusBadRequest, "", "multi client cannot take faults")
+}
