@@ -59,6 +59,7 @@ type connFaults struct {
 const (
 	flagHeld uint32 = 1 << iota
 	flagSticky
+	flagQueued // a latency fault's queue holds bytes: later writes go behind them
 )
 
 // on reports whether the slow path is needed.
@@ -690,6 +691,7 @@ func (q *delayQueue) push(cf *connFaults, b []byte, due time.Time) (int, error) 
 	q.bytes += len(b)
 	if !q.busy {
 		q.busy, q.idle = true, make(chan struct{})
+		cf.flags.Or(flagQueued) // even once the latency is gone, until the queue is empty
 		go q.deliver(cf)
 	}
 	q.mu.Unlock()
@@ -703,7 +705,7 @@ func (q *delayQueue) deliver(cf *connFaults) {
 	for {
 		q.mu.Lock()
 		if len(q.items) == 0 {
-			q.end()
+			q.end(cf)
 			q.mu.Unlock()
 			return
 		}
@@ -721,7 +723,7 @@ func (q *delayQueue) deliver(cf *connFaults) {
 				q.err = err
 			}
 			q.items, q.bytes = nil, 0
-			q.end()
+			q.end(cf)
 			q.mu.Unlock()
 			return
 		}
@@ -730,8 +732,9 @@ func (q *delayQueue) deliver(cf *connFaults) {
 }
 
 // end marks the goroutine ended. Call with q.mu held.
-func (q *delayQueue) end() {
+func (q *delayQueue) end(cf *connFaults) {
 	q.busy = false
+	cf.flags.And(^flagQueued)
 	close(q.idle)
 }
 

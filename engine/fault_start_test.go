@@ -331,3 +331,28 @@ func TestFaultRefuseListensAgainWithTheSocketOptions(t *testing.T) {
 	write(t, c, []byte("ok"))
 	readN(t, c, 2)
 }
+
+// Removing a downstream latency while replies wait in its queue keeps
+// their order: the next replies go behind them.
+func TestFaultLatencyRemovedWhileQueuedKeepsOrder(t *testing.T) {
+	lab, _ := newTestLab(t, LabConfig{})
+	srv := startEcho(t, lab, "s", "")
+	addFault(t, lab, "s", srv.ID, `{"type":"latency","direction":"downstream","attributes":{"latency_ms":300}}`)
+	c := dial(t, srv.Addr)
+	write(t, c, []byte("first "))
+	// The server read it and queued its reply (its fault event says so).
+	deadline := time.Now().Add(waitTimeout)
+	for f, _ := lab.Faults("s", srv.ID); f[0].Fired == 0; f, _ = lab.Faults("s", srv.ID) {
+		if time.Now().After(deadline) {
+			t.Fatal("the latency never acted")
+		}
+		runtime.Gosched()
+	}
+	if err := lab.RemoveFault("s", srv.ID, "latency"); err != nil {
+		t.Fatal(err)
+	}
+	write(t, c, []byte("second"))
+	if got := readN(t, c, 12); string(got) != "first second" {
+		t.Errorf("echo %q, want \"first second\"", got)
+	}
+}
