@@ -95,6 +95,22 @@ func TestBrowserFaultSwitchOffFromThePage(t *testing.T) {
 		chromedp.Click(`[data-testid=send]`),
 	)
 	waitRow(t, ctx, "fault", "delayed 5 bytes by 40 ms")
+
+	// What the visitor is typing into the add form survives the panel's
+	// refresh (a new client's events redraw it).
+	waitPanelSettled(t, ctx)
+	step(t, ctx, "type into the add form",
+		chromedp.SetValue(`li[data-testid=server] [data-testid=fault-type]`, "slicer"),
+		chromedp.SendKeys(`li[data-testid=server] [data-testid=fault-attributes]`, "size=2"),
+	)
+	a.openClient(sid, addr)
+	step(t, ctx, "the panel redraws with the second client",
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("li[data-testid=client]").length === 2`),
+	)
+	waitPanelSettled(t, ctx)
+	if got := evalIn[string](t, ctx, `document.querySelector("li[data-testid=server] [data-testid=fault-attributes]").value + " " + document.querySelector("li[data-testid=server] [data-testid=fault-type]").value`); got != "size=2 slicer" {
+		t.Errorf("after the refresh the add form holds %q, want what was typed (size=2 slicer)", got)
+	}
 }
 
 // A server started from the form with a preset has it from the start; a
