@@ -323,6 +323,8 @@ type TCPClient struct {
 	timedOut    *atomic.Bool
 	// repeat is how many times each Send writes its message (0 or 1: once).
 	repeat int
+	// faults are the client's faults on its connection (fault_client.go).
+	faults faultSet
 
 	mu       sync.Mutex
 	info     ClientInfo
@@ -336,6 +338,8 @@ type TCPClient struct {
 func newTCPClient(env *clientEnv, tc *net.TCPConn, network string) *TCPClient {
 	t := env.tap(network, tc.LocalAddr().String(), tc.RemoteAddr().String())
 	cl := &TCPClient{conn: newConn(tc, t, env.release), tcp: tc}
+	cl.faults.client = true
+	cl.faults.attach(cl.conn)
 	cl.info = ClientInfo{ID: env.ID, Session: env.Session, Kind: env.Kind, Target: env.Target, Conn: t.conn,
 		Local: t.local, Remote: t.remote, State: StateConnected, OpenedAt: time.Now()}
 	return cl

@@ -175,6 +175,7 @@ func (c *Conn) write(b []byte) (int, error) {
 // end-of-stream; it can still send). The close event comes first, so that
 // it precedes the peer's reaction to the FIN.
 func (c *Conn) CloseWrite() error {
+	c.fx.flush() // delayed bytes go before the FIN
 	c.mu.Lock()
 	if c.shutWrite || c.ended {
 		c.mu.Unlock()
@@ -251,6 +252,7 @@ func (c *Conn) abort(reason string) {
 // side), unless the connection already ended (the peer reset it). It is
 // idempotent.
 func (c *Conn) Close() error {
+	c.fx.flush() // delayed bytes go before the close
 	c.closeSocket("")
 	c.mu.Lock()
 	if c.ended {

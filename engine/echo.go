@@ -61,6 +61,7 @@ func startEchoServer(env *Env, o Options) (server, error) {
 		return nil, err
 	}
 	s := env.Stream(ln, NetTCP, echoHandler(o))
+	s.Relisten = relistenWith(so) // after a refuse fault, with the same socket options
 	so.attach(env, s, facts)
 	return s, nil
 }

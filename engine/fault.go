@@ -38,13 +38,18 @@ type FaultSpec struct {
 	Direction  string          `json:"direction"`
 	Toxicity   *float64        `json:"toxicity"`
 	Attributes json.RawMessage `json:"attributes"`
+	// Enabled false adds the fault switched off (absent: on).
+	Enabled *bool `json:"enabled,omitempty"`
 }
 
 // FaultPatch changes a fault's toxicity and attributes (absent: unchanged;
-// attributes are merged over the current ones).
+// attributes are merged over the current ones) and switches it on or off
+// (a fault switched off stays listed with its settings and does nothing;
+// a refuse switched off listens again).
 type FaultPatch struct {
 	Toxicity   *float64        `json:"toxicity"`
 	Attributes json.RawMessage `json:"attributes"`
+	Enabled    *bool           `json:"enabled"`
 }
 
 // Fault describes an active fault.
@@ -55,8 +60,22 @@ type Fault struct {
 	Toxicity  float64 `json:"toxicity"`
 	// Attributes are the fault's attributes with their defaults.
 	Attributes Options `json:"attributes"`
+	// Enabled is false while the fault is switched off.
+	Enabled bool `json:"enabled"`
 	// Fired counts how many times it acted.
 	Fired int64 `json:"fired"`
+}
+
+// Spec returns what adds this fault again as it is now (its state when a
+// server starts again after a restart).
+func (f Fault) Spec() FaultSpec {
+	tox := f.Toxicity
+	attrs, _ := json.Marshal(f.Attributes)
+	spec := FaultSpec{Name: f.Name, Type: f.Type, Direction: f.Direction, Toxicity: &tox, Attributes: attrs}
+	if !f.Enabled {
+		spec.Enabled = new(false)
+	}
+	return spec
 }
 
 // FaultPreset is a fault for a classic lesson, one click away.
@@ -136,6 +155,7 @@ type faultInst struct {
 	tox            atomic.Uint64 // float64 bits
 	attrs          atomic.Pointer[Options]
 	fired          atomic.Int64
+	off            atomic.Bool // switched off: listed, not in the pipeline
 }
 
 func (f *faultInst) toxicity() float64 { return math.Float64frombits(f.tox.Load()) }
@@ -147,9 +167,37 @@ func (f *faultInst) attr(name string) int {
 func (f *faultInst) upstream() bool   { return f.dir != DirDownstream }
 func (f *faultInst) downstream() bool { return f.dir != DirUpstream }
 
+// acts reports whether f acts in direction up (true: upstream).
+func (f *faultInst) acts(up bool) bool {
+	if up {
+		return f.upstream()
+	}
+	return f.downstream()
+}
+
+// summary writes the fault's settings for people: "both ways, toxicity 1,
+// latency_ms 200, jitter_ms 50".
+func (f *faultInst) summary() string {
+	var b strings.Builder
+	switch f.dir {
+	case DirUpstream:
+		b.WriteString("upstream")
+	case DirDownstream:
+		b.WriteString("downstream")
+	default:
+		b.WriteString("both ways")
+	}
+	fmt.Fprintf(&b, ", toxicity %v", f.toxicity())
+	attrs := *f.attrs.Load()
+	for _, a := range faultTypes[f.typ].attrs {
+		fmt.Fprintf(&b, ", %s %v", a.Name, attrs[a.Name])
+	}
+	return b.String()
+}
+
 func (f *faultInst) describe() Fault {
 	return Fault{Name: f.name, Type: f.typ, Direction: f.dir, Toxicity: f.toxicity(),
-		Attributes: maps.Clone(*f.attrs.Load()), Fired: f.fired.Load()}
+		Attributes: maps.Clone(*f.attrs.Load()), Enabled: !f.off.Load(), Fired: f.fired.Load()}
 }
 
 // pipeline is a snapshot of a set's faults that act on connections (or
@@ -171,6 +219,12 @@ type faultSet struct {
 	conns   map[*connFaults]struct{}
 	// refuse, when set, stops (true) or resumes (false) listening.
 	refuse func(on bool, f *faultInst) error
+	// emit, when set, emits a fault event with meta on the set's owner
+	// (a fault added, changed, switched or removed).
+	emit func(meta map[string]any)
+	// client says the set is a client's: its connection's reads are
+	// downstream, and it has no listener to refuse.
+	client bool
 }
 
 func (s *faultSet) get(name string) *faultInst {
@@ -190,7 +244,7 @@ func (s *faultSet) publish() {
 	s.changed = make(chan struct{})
 	var data []*faultInst
 	for _, f := range s.list {
-		if f.typ != "refuse" {
+		if f.typ != "refuse" && !f.off.Load() {
 			data = append(data, f)
 		}
 	}
@@ -199,15 +253,6 @@ func (s *faultSet) publish() {
 		return
 	}
 	s.cur.Store(&pipeline{faults: data, changed: s.changed})
-}
-
-func (s *faultSet) refused() bool {
-	for _, f := range s.list {
-		if f.typ == "refuse" {
-			return true
-		}
-	}
-	return false
 }
 
 // faultable is a server that takes faults.
@@ -220,13 +265,25 @@ func (s *StreamServer) faultSet() *faultSet {
 	s.faults.ops.Lock()
 	if s.faults.refuse == nil {
 		s.faults.refuse = s.setRefused
+		s.faults.emit = func(meta map[string]any) {
+			s.env.Emit(Event{Kind: KindFault, Net: s.net, Local: s.listener().Addr().String(), Meta: meta})
+		}
 	}
 	s.faults.ops.Unlock()
 	return &s.faults
 }
-func (s *StreamServer) faultsUDP() bool     { return false }
-func (s *packetServer) faultSet() *faultSet { return &s.faults }
-func (s *packetServer) faultsUDP() bool     { return true }
+func (s *StreamServer) faultsUDP() bool { return false }
+func (s *packetServer) faultSet() *faultSet {
+	s.faults.ops.Lock()
+	if s.faults.emit == nil {
+		s.faults.emit = func(meta map[string]any) {
+			s.env.Emit(Event{Kind: KindFault, Net: NetUDP, Local: s.addr(), Meta: meta})
+		}
+	}
+	s.faults.ops.Unlock()
+	return &s.faults
+}
+func (s *packetServer) faultsUDP() bool { return true }
 
 func faultError(option, format string, args ...any) *OptionError {
 	return &OptionError{Option: option, Msg: fmt.Sprintf(format, args...)}
@@ -281,11 +338,19 @@ func attrExample(ft *faultType) string {
 	return fmt.Sprintf("%q: %v", ft.attrs[0].Name, ft.attrs[0].Default)
 }
 
-// newFault checks spec for a server (udp: a udp-echo) and returns the fault.
-func newFault(spec FaultSpec, udp bool) (*faultInst, error) {
+// newFault checks spec for a server (udp: a udp-echo) or a client and
+// returns the fault.
+func newFault(spec FaultSpec, udp, client bool) (*faultInst, error) {
 	ft := faultTypes[spec.Type]
 	if ft == nil {
 		return nil, faultError("type", "unknown fault type %q; valid types: %s", spec.Type, strings.Join(FaultTypeNames(), ", "))
+	}
+	if client && (ft.udp || ft.name == "refuse") {
+		why := "it stops a server's listening socket, and a client has none"
+		if ft.udp {
+			why = "it acts on a udp-echo server's datagrams"
+		}
+		return nil, faultError("type", "a %s fault cannot go on a client: %s; faults a client takes: %s", ft.name, why, strings.Join(clientFaultTypes(), ", "))
 	}
 	if ft.udp != udp {
 		what, valid := "a stream (TCP) server", faultTypesFor(udp)
@@ -324,25 +389,44 @@ func newFault(spec FaultSpec, udp bool) (*faultInst, error) {
 	f := &faultInst{name: name, typ: ft.name, dir: dir}
 	f.tox.Store(math.Float64bits(tox))
 	f.attrs.Store(&attrs)
+	f.off.Store(spec.Enabled != nil && !*spec.Enabled)
 	return f, nil
 }
 
+// faultServer finds what takes the faults of id in session: a running
+// server, or a client ("cli-…").
 func (l *Lab) faultServer(session, id string) (faultable, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if sl := l.find(session); sl != nil {
+	sl := l.find(session)
+	if sl != nil {
 		if s := sl.servers[id]; s != nil {
 			if f, ok := s.(faultable); ok {
 				return f, nil
 			}
 			return nil, faultError("server", "server %s cannot take faults", id)
 		}
+		if c := sl.clients[id]; c != nil {
+			if f, ok := c.(faultable); ok {
+				return f, nil
+			}
+			return nil, faultError("client", "a %s client cannot take faults: faults act on one TCP connection, which tcp, tls and retry clients have", c.Info().Kind)
+		}
+	}
+	if strings.HasPrefix(id, "cli-") {
+		return nil, fmt.Errorf("client %s: %w", id, ErrNotFound)
 	}
 	return nil, fmt.Errorf("server %s: %w (faults go on a running server)", id, ErrNotFound)
 }
 
 func errNoFault(name string) error {
 	return fmt.Errorf("fault %q: %w", name, ErrNotFound)
+}
+
+// clientFaultTypes lists the fault types a client takes: the stream ones
+// but refuse.
+func clientFaultTypes() []string {
+	return slices.DeleteFunc(faultTypesFor(false), func(n string) bool { return n == "refuse" })
 }
 
 // FaultTypeInfo is one fault type as the page offers it.
@@ -353,12 +437,64 @@ type FaultTypeInfo struct {
 }
 
 // FaultTypes lists the fault types a server of transport net ("udp" for
-// datagram faults, else stream ones) takes, sorted.
+// datagram faults, else stream ones) takes, sorted; net "client": those a
+// client takes.
 func FaultTypes(net string) []FaultTypeInfo {
 	var out []FaultTypeInfo
-	for _, n := range faultTypesFor(net == NetUDP) {
+	names := faultTypesFor(net == NetUDP)
+	if net == "client" {
+		names = clientFaultTypes()
+	}
+	for _, n := range names {
 		ft := faultTypes[n]
 		out = append(out, FaultTypeInfo{Name: ft.name, Help: ft.help, Attributes: ft.attrs})
+	}
+	return out
+}
+
+// startFaults checks the faults a server is started with, before anything
+// binds: an error names the fault (by its place in the list) and the field.
+func startFaults(kind *ServerKind, specs []FaultSpec) ([]*faultInst, error) {
+	return checkFaults(specs, kind.Net == NetUDP, false)
+}
+
+// checkFaults checks a list of faults for a server (udp: a udp-echo) or a
+// client.
+func checkFaults(specs []FaultSpec, udp, client bool) ([]*faultInst, error) {
+	var out []*faultInst
+	names := map[string]int{}
+	for i, spec := range specs {
+		f, err := newFault(spec, udp, client)
+		if err != nil {
+			field := "faults[" + fmt.Sprint(i) + "]"
+			what := "fault " + fmt.Sprint(i+1)
+			if spec.Type != "" {
+				what += " (" + spec.Type + ")"
+			}
+			if oe, ok := err.(*OptionError); ok {
+				opt := oe.Option
+				switch opt {
+				case "name", "type", "direction", "toxicity", "attributes":
+				default:
+					opt = "attributes." + opt
+				}
+				return nil, &OptionError{Option: field + "." + opt, Msg: fmt.Sprintf("faults: %s, %s: %s", what, field+"."+opt, oe.Msg)}
+			}
+			return nil, err
+		}
+		if j, dup := names[f.name]; dup {
+			return nil, faultError(fmt.Sprintf("faults[%d].name", i), "faults: fault %d and fault %d are both named %q: give one a name of its own (\"name\")", j+1, i+1, f.name)
+		}
+		names[f.name] = i
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func describeFaults(list []*faultInst) []Fault {
+	out := make([]Fault, len(list))
+	for i, f := range list {
+		out[i] = f.describe()
 	}
 	return out
 }

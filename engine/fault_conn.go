@@ -21,38 +21,45 @@ type faultDir struct {
 	up bool
 }
 
-// connFaults is one accepted connection's state of its server's faults.
-// Reads (upstream) run on one goroutine and writes (downstream) on one
-// other at most; the reader-only and writer-only fields need no lock.
+// connFaults is one connection's state of its fault set: a server's
+// accepted connection, whose reads are upstream (the bytes from the
+// connecting client) and writes downstream, or a client's connection,
+// whose reads are downstream and writes upstream. Reads run on one
+// goroutine and writes on one other at most; the reader-only and
+// writer-only fields need no lock.
 type connFaults struct {
 	set *faultSet
 	c   *Conn
+	// readUp says reads are upstream (a server's connection).
+	readUp bool
 	// flags is state that outlives the pipeline: flagHeld (bytes a slicer
 	// holds back, reader only) and flagSticky (a half-close, a reset due).
 	flags atomic.Uint32
 	done  chan struct{}
 	once  sync.Once
 
-	mu       sync.Mutex
-	rolls    map[*faultInst]float64 // each fault's roll against its toxicity, once per connection
-	counts   map[faultDir]int64     // bytes a reset counted
-	resetDue string                 // a reset reached its bytes: the next call resets (its action)
-	halfUp   bool
-	halfDown bool
-	idle     map[*faultInst]*time.Timer
+	mu        sync.Mutex
+	rolls     map[*faultInst]float64 // each fault's roll against its toxicity, once per connection
+	counts    map[faultDir]int64     // bytes a reset counted
+	resetDue  string                 // a reset reached its bytes: the next call resets (its action)
+	halfRead  bool                   // a half-close fault shut down the reading side
+	halfWrite bool                   // … the writing side
+	idle      map[*faultInst]*time.Timer
 
 	// reader only
 	pending []byte
 	pendAt  time.Time
 	pendErr error
 	upNext  time.Time
-	// writer only
+	// writer only (the writer, or the delay queue's goroutine while it runs)
 	downNext time.Time
+	q        delayQueue
 }
 
 const (
 	flagHeld uint32 = 1 << iota
 	flagSticky
+	flagQueued // a latency fault's queue holds bytes: later writes go behind them
 )
 
 // on reports whether the slow path is needed.
@@ -126,31 +133,36 @@ func (cf *connFaults) kick(f *faultInst) {
 	switch f.typ {
 	case "reset":
 		if f.attr("bytes") == 0 {
-			cf.event(f, true, "sent RST right after accept", "bytes", 0)
-			cf.c.abort("a reset fault reset the connection (RST) right after accept")
+			when := "accept"
+			if !cf.readUp {
+				when = "connect"
+			}
+			cf.event(f, cf.readUp, "sent RST right after "+when, "bytes", 0)
+			cf.c.abort("a reset fault reset the connection (RST) right after " + when)
 		}
 	case "half-close":
-		if f.upstream() {
+		self, _ := cf.sides()
+		if f.acts(cf.readUp) {
 			cf.mu.Lock()
-			done := cf.halfUp
-			cf.halfUp = true
+			done := cf.halfRead
+			cf.halfRead = true
 			cf.mu.Unlock()
 			if !done {
 				cf.flags.Or(flagSticky)
-				cf.event(f, true, "stopped delivering upstream: shutdown(SHUT_RD), the server reads end-of-stream; the other direction still delivers")
+				cf.event(f, cf.readUp, fmt.Sprintf("stopped delivering %s: shutdown(SHUT_RD), the %s reads end-of-stream; the other direction still delivers", dirWord(cf.readUp), self))
 				if tc, ok := cf.c.raw.(*net.TCPConn); ok {
 					tc.CloseRead()
 				}
 			}
 		}
-		if f.downstream() {
+		if f.acts(!cf.readUp) {
 			cf.mu.Lock()
-			done := cf.halfDown
-			cf.halfDown = true
+			done := cf.halfWrite
+			cf.halfWrite = true
 			cf.mu.Unlock()
 			if !done {
 				cf.flags.Or(flagSticky)
-				cf.event(f, false, "sent FIN downstream: shutdown(SHUT_WR); the server's later writes are discarded, its reads still deliver")
+				cf.event(f, !cf.readUp, fmt.Sprintf("sent FIN %s: shutdown(SHUT_WR); the %s's later writes are discarded, its reads still deliver", dirWord(!cf.readUp), self))
 				cf.c.CloseWrite()
 			}
 		}
@@ -228,7 +240,16 @@ func (cf *connFaults) ownEOF(err error) bool {
 	}
 	cf.mu.Lock()
 	defer cf.mu.Unlock()
-	return cf.halfUp
+	return cf.halfRead
+}
+
+// sides names this end and its peer for people: the server and the
+// client, or the other way round on a client's connection.
+func (cf *connFaults) sides() (self, peer string) {
+	if cf.readUp {
+		return "server", "client"
+	}
+	return "client", "server"
 }
 
 // active returns the faults of pipeline p acting in direction up on this
@@ -240,7 +261,7 @@ func (cf *connFaults) active(p *pipeline, up bool) []*faultInst {
 	var out []*faultInst
 	cf.mu.Lock()
 	for _, f := range p.faults {
-		if (up && f.upstream() || !up && f.downstream()) && cf.appliesLocked(f) {
+		if f.acts(up) && cf.appliesLocked(f) {
 			out = append(out, f)
 		}
 	}
@@ -353,15 +374,16 @@ func (cf *connFaults) read(b []byte) (int, error) {
 		return 0, errFaultReset
 	}
 	cf.mu.Lock()
-	half := cf.halfUp
+	half := cf.halfRead
 	cf.mu.Unlock()
 	if half && len(cf.pending) == 0 {
 		return 0, io.EOF
 	}
-	if !cf.stalled(true, "stopped reading: the client's bytes stay in the buffers; when they are full its send() blocks") {
+	_, peer := cf.sides()
+	if !cf.stalled(cf.readUp, "stopped reading: the "+peer+"'s bytes stay in the buffers; when they are full its send() blocks") {
 		return 0, net.ErrClosed
 	}
-	faults := cf.active(cf.set.cur.Load(), true)
+	faults := cf.active(cf.set.cur.Load(), cf.readUp)
 	var n int
 	var err error
 	var at time.Time
@@ -385,6 +407,9 @@ func (cf *connFaults) read(b []byte) (int, error) {
 		}
 		n, err = c.rw.Read(buf)
 		at = time.Now()
+		// The read may have waited: the faults are the ones active now (one
+		// removed or switched off meanwhile does not act on these bytes).
+		faults = cf.active(cf.set.cur.Load(), cf.readUp)
 	}
 	return cf.finishRead(b, n, err, at, fromPending, faults)
 }
@@ -393,7 +418,7 @@ func (cf *connFaults) read(b []byte) (int, error) {
 // active and returned after one was added (a handler waits in Read most of
 // the time): the bytes it brought go through the pipeline like any other.
 func (cf *connFaults) readLate(b []byte, n int, err error) (int, error) {
-	return cf.finishRead(b, n, err, time.Now(), false, cf.active(cf.set.cur.Load(), true))
+	return cf.finishRead(b, n, err, time.Now(), false, cf.active(cf.set.cur.Load(), cf.readUp))
 }
 
 // finishRead applies faults to the n bytes (and err) a read brought, emits
@@ -419,7 +444,7 @@ func (cf *connFaults) finishRead(b []byte, n int, err error, at time.Time, fromP
 				cf.pendAt = at
 				if !fromPending {
 					pieces := 1 + (len(rest)+f.attr("size")-1)/max(f.attr("size"), 1)
-					cf.event(f, true, fmt.Sprintf("sliced 1 read of %d bytes into about %d pieces of %d bytes", n, pieces, f.attr("size")),
+					cf.event(f, cf.readUp, fmt.Sprintf("sliced 1 read of %d bytes into about %d pieces of %d bytes", n, pieces, f.attr("size")),
 						"bytes", n, "pieces", pieces, "size", f.attr("size"))
 				}
 				n = size
@@ -427,7 +452,7 @@ func (cf *connFaults) finishRead(b []byte, n int, err error, at time.Time, fromP
 		case "latency":
 			d := latencyOf(f)
 			if wait := time.Until(at.Add(d)); wait > 0 {
-				cf.event(f, true, fmt.Sprintf("delayed %d bytes by %d ms", n, d.Milliseconds()), "delay_ms", d.Milliseconds(), "bytes", n)
+				cf.event(f, cf.readUp, fmt.Sprintf("delayed %d bytes by %d ms", n, d.Milliseconds()), "delay_ms", d.Milliseconds(), "bytes", n)
 				if !cf.sleep(wait) {
 					return 0, net.ErrClosed
 				}
@@ -438,14 +463,14 @@ func (cf *connFaults) finishRead(b []byte, n int, err error, at time.Time, fromP
 				return 0, net.ErrClosed
 			}
 			if wait > time.Millisecond {
-				cf.event(f, true, fmt.Sprintf("held %d bytes %d ms to keep %d KB/s", n, wait.Milliseconds(), f.attr("rate")),
+				cf.event(f, cf.readUp, fmt.Sprintf("held %d bytes %d ms to keep %d KB/s", n, wait.Milliseconds(), f.attr("rate")),
 					"bytes", n, "wait_ms", wait.Milliseconds(), "rate", f.attr("rate"))
 			}
 		case "reset":
-			pass, hit := cf.count(f, true, n)
+			pass, hit := cf.count(f, cf.readUp, n)
 			if hit {
 				resetHit = true
-				cf.event(f, true, fmt.Sprintf("sent RST after %d bytes", f.attr("bytes")), "bytes", f.attr("bytes"))
+				cf.event(f, cf.readUp, fmt.Sprintf("sent RST after %d bytes", f.attr("bytes")), "bytes", f.attr("bytes"))
 				if len(cf.pending) > 0 || pass < n {
 					cf.pending = nil
 				}
@@ -472,51 +497,76 @@ func (cf *connFaults) finishRead(b []byte, n int, err error, at time.Time, fromP
 	return n, err
 }
 
-// write is Conn.Write with faults: downstream.
+// write is Conn.Write with faults (downstream on a server's connection,
+// upstream on a client's). A latency fault queues the bytes and returns at
+// once, as a socket's send buffer would: a goroutine writes each chunk when
+// its delay is over, so back-to-back writes are each delayed once, not one
+// after the other; their order stays. While chunks wait, later writes
+// queue behind them even once the latency is gone.
 func (cf *connFaults) write(b []byte) (int, error) {
+	if why := cf.due(); why != "" {
+		cf.resetNow(why)
+		return 0, errFaultReset
+	}
+	if err := cf.q.takeErr(); err != nil {
+		return 0, err
+	}
+	wup := !cf.readUp
+	var delay time.Duration
+	for _, f := range cf.active(cf.set.cur.Load(), wup) {
+		if f.typ != "latency" {
+			continue
+		}
+		if d := latencyOf(f); d > 0 {
+			delay += d
+			cf.event(f, wup, fmt.Sprintf("delayed %d bytes by %d ms", len(b), d.Milliseconds()), "delay_ms", d.Milliseconds(), "bytes", len(b))
+		}
+	}
+	if delay > 0 || cf.q.busyNow() {
+		return cf.q.push(cf, b, time.Now().Add(delay))
+	}
+	return cf.writeNow(b)
+}
+
+// writeNow writes b through the faults other than latency.
+func (cf *connFaults) writeNow(b []byte) (int, error) {
 	c := cf.c
 	if why := cf.due(); why != "" {
 		cf.resetNow(why)
 		return 0, errFaultReset
 	}
 	cf.mu.Lock()
-	half := cf.halfDown
+	half := cf.halfWrite
 	cf.mu.Unlock()
+	wup := !cf.readUp // writes' direction
 	if half {
-		for _, f := range cf.active(cf.set.cur.Load(), false) {
+		for _, f := range cf.active(cf.set.cur.Load(), wup) {
 			if f.typ == "half-close" {
-				cf.event(f, false, fmt.Sprintf("discarded %d bytes written after the FIN", len(b)), "bytes", len(b))
+				cf.event(f, wup, fmt.Sprintf("discarded %d bytes written after the FIN", len(b)), "bytes", len(b))
 				break
 			}
 		}
 		return len(b), nil
 	}
-	if !cf.stalled(false, fmt.Sprintf("stopped writing: %d bytes wait, the client receives nothing", len(b))) {
+	_, peer := cf.sides()
+	if !cf.stalled(wup, fmt.Sprintf("stopped writing: %d bytes wait, the %s receives nothing", len(b), peer)) {
 		return 0, net.ErrClosed
 	}
-	faults := cf.active(cf.set.cur.Load(), false)
+	faults := cf.active(cf.set.cur.Load(), wup)
 	limit := len(b)
 	resetHit := false
 	var slicer, bw *faultInst
 	for _, f := range faults {
 		switch f.typ {
-		case "latency":
-			d := latencyOf(f)
-			if d > 0 {
-				cf.event(f, false, fmt.Sprintf("delayed %d bytes by %d ms", len(b), d.Milliseconds()), "delay_ms", d.Milliseconds(), "bytes", len(b))
-				if !cf.sleep(d) {
-					return 0, net.ErrClosed
-				}
-			}
 		case "slicer":
 			slicer = f
 		case "bandwidth":
 			bw = f
 		case "reset":
-			if pass, hit := cf.count(f, false, limit); hit {
+			if pass, hit := cf.count(f, wup, limit); hit {
 				resetHit = true
 				limit = pass
-				cf.event(f, false, fmt.Sprintf("sent RST after %d bytes", f.attr("bytes")), "bytes", f.attr("bytes"))
+				cf.event(f, wup, fmt.Sprintf("sent RST after %d bytes", f.attr("bytes")), "bytes", f.attr("bytes"))
 			}
 		case "idle-timeout":
 			cf.touch(f)
@@ -534,7 +584,7 @@ func (cf *connFaults) write(b []byte) (int, error) {
 		rest = rest[k:]
 	}
 	if slicer != nil && len(pieces) > 1 {
-		cf.event(slicer, false, fmt.Sprintf("sliced 1 write of %d bytes into %d", limit, len(pieces)),
+		cf.event(slicer, wup, fmt.Sprintf("sliced 1 write of %d bytes into %d", limit, len(pieces)),
 			"bytes", limit, "pieces", len(pieces), "size", slicer.attr("size"))
 	}
 	written := 0
@@ -553,7 +603,7 @@ func (cf *connFaults) write(b []byte) (int, error) {
 					return written, net.ErrClosed
 				}
 				if wait > time.Millisecond {
-					cf.event(bw, false, fmt.Sprintf("held %d bytes %d ms to keep %d KB/s", k, wait.Milliseconds(), bw.attr("rate")),
+					cf.event(bw, wup, fmt.Sprintf("held %d bytes %d ms to keep %d KB/s", k, wait.Milliseconds(), bw.attr("rate")),
 						"bytes", k, "wait_ms", wait.Milliseconds(), "rate", bw.attr("rate"))
 				}
 			}
@@ -580,4 +630,127 @@ func (cf *connFaults) write(b []byte) (int, error) {
 		return written, errFaultReset
 	}
 	return written, nil
+}
+
+// maxDelayed bounds the bytes a latency fault holds on one connection: a
+// writer past it waits until they went out, as on a full send buffer.
+const maxDelayed = 1 << 20
+
+// delayQueue is the chunks a latency fault holds back on one connection,
+// each with the time it goes out, and the goroutine that writes them.
+type delayQueue struct {
+	mu    sync.Mutex
+	items []delayedChunk
+	bytes int
+	busy  bool          // the goroutine runs
+	idle  chan struct{} // closed when it ends
+	err   error         // its write failed: the next write returns this
+}
+
+type delayedChunk struct {
+	b   []byte
+	due time.Time
+}
+
+func (q *delayQueue) busyNow() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.busy
+}
+
+func (q *delayQueue) takeErr() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	err := q.err
+	q.err = nil
+	return err
+}
+
+// push queues a copy of b to go out at due (or after the chunk before it).
+func (q *delayQueue) push(cf *connFaults, b []byte, due time.Time) (int, error) {
+	q.mu.Lock()
+	for q.busy && q.bytes+len(b) > maxDelayed {
+		idle := q.idle
+		q.mu.Unlock()
+		select {
+		case <-idle:
+		case <-cf.done:
+			return 0, net.ErrClosed
+		}
+		q.mu.Lock()
+	}
+	if err := q.err; err != nil {
+		q.err = nil
+		q.mu.Unlock()
+		return 0, err
+	}
+	if n := len(q.items); n > 0 && due.Before(q.items[n-1].due) {
+		due = q.items[n-1].due
+	}
+	q.items = append(q.items, delayedChunk{append([]byte(nil), b...), due})
+	q.bytes += len(b)
+	if !q.busy {
+		q.busy, q.idle = true, make(chan struct{})
+		cf.flags.Or(flagQueued) // even once the latency is gone, until the queue is empty
+		go q.deliver(cf)
+	}
+	q.mu.Unlock()
+	return len(b), nil
+}
+
+// deliver writes the queued chunks, each when it is due, until none is
+// left, a write fails, or the connection closes (what is left is lost,
+// as on a socket closed with data unsent).
+func (q *delayQueue) deliver(cf *connFaults) {
+	for {
+		q.mu.Lock()
+		if len(q.items) == 0 {
+			q.end(cf)
+			q.mu.Unlock()
+			return
+		}
+		it := q.items[0]
+		q.mu.Unlock()
+		ok := cf.sleep(time.Until(it.due))
+		var err error
+		if ok {
+			_, err = cf.writeNow(it.b)
+		}
+		q.mu.Lock()
+		q.items, q.bytes = q.items[1:], q.bytes-len(it.b)
+		if !ok || err != nil {
+			if err != nil {
+				q.err = err
+			}
+			q.items, q.bytes = nil, 0
+			q.end(cf)
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+	}
+}
+
+// end marks the goroutine ended. Call with q.mu held.
+func (q *delayQueue) end(cf *connFaults) {
+	q.busy = false
+	cf.flags.And(^flagQueued)
+	close(q.idle)
+}
+
+// flush waits until the delayed chunks went out (or the connection
+// closed): a close or a shutdown(SHUT_WR) comes after them, as the FIN
+// follows the data in a socket's send buffer.
+func (cf *connFaults) flush() {
+	if cf == nil {
+		return
+	}
+	cf.q.mu.Lock()
+	if !cf.q.busy {
+		cf.q.mu.Unlock()
+		return
+	}
+	idle := cf.q.idle
+	cf.q.mu.Unlock()
+	<-idle
 }

@@ -27,11 +27,12 @@ func addFault(t testing.TB, lab *Lab, session, id, js string) Fault {
 	return f
 }
 
-// faultEvents returns the fault events of owner of type typ.
+// faultEvents returns the fault events of owner of type typ where the
+// fault acted (not those saying how it changed).
 func faultEvents(evs []Event, owner, typ string) []Event {
 	var out []Event
 	for _, ev := range filter(evs, KindFault, owner) {
-		if ev.Meta["type"] == typ {
+		if ev.Meta["type"] == typ && ev.Meta["change"] == nil {
 			out = append(out, ev)
 		}
 	}
@@ -98,7 +99,7 @@ func TestFaultBadInput(t *testing.T) {
 		t.Errorf("Faults = %+v", list)
 	}
 	for _, p := range FaultPresets {
-		if _, err := newFault(p.Fault, false); err != nil {
+		if _, err := newFault(p.Fault, false, false); err != nil {
 			t.Errorf("preset %s: %v", p.Label, err)
 		}
 	}

@@ -74,6 +74,9 @@ type ServerSpec struct {
 	Name    string
 	Port    int
 	Options json.RawMessage
+	// Faults are active from the server's first accept: the start is
+	// refused (nothing binds) when one of them is wrong.
+	Faults []FaultSpec
 	// ID and Restore start a recorded server again after a restart, with
 	// its id (its events continue its history).
 	ID      string
@@ -85,6 +88,9 @@ type ClientSpec struct {
 	Kind    string
 	Target  string
 	Options json.RawMessage
+	// Faults act on the client's connection from its connect (tcp, tls and
+	// retry clients); a wrong one refuses the open before any dial.
+	Faults []FaultSpec
 }
 
 // Quota is what one session may hold open at once (0 = no limit).
@@ -270,6 +276,7 @@ func Printable(s string) bool { return printable(s) }
 // StartServer starts a server in session. It binds before returning: the
 // returned Addr is the real address (port 0 picks a free lab port).
 func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
+	var faults []*faultInst
 	kind := serverKinds[spec.Kind]
 	if kind == nil {
 		err := &UnknownKindError{What: "server", Kind: spec.Kind, Valid: ServerKindNames()}
@@ -279,6 +286,9 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 		return ServerInfo{}, err
 	}
 	opts, err := l.checkSpec(kind, &spec)
+	if err == nil {
+		faults, err = startFaults(kind, spec.Faults)
+	}
 	if err != nil {
 		if spec.Restore {
 			l.emitStartFailure(session, spec.ID, spec, kind, err)
@@ -320,6 +330,15 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	l.mu.Unlock()
 
 	srv, err := kind.start(env, opts)
+	var fs *faultSet
+	if err == nil && len(faults) > 0 {
+		if f, ok := srv.(faultable); ok {
+			fs = f.faultSet()
+		} else {
+			srv.discard()
+			err = faultError("faults", "a %s server cannot take faults", kind.Name)
+		}
+	}
 	l.mu.Lock()
 	if err == nil {
 		if _, err = l.usable(session); err != nil {
@@ -351,7 +370,13 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	if spec.Restore {
 		meta["restored"] = true
 	}
+	if len(faults) > 0 {
+		meta["faults"] = describeFaults(faults)
+	}
 	l.sink.Emit(Event{Session: session, Server: id, At: info.StartedAt, Kind: KindServerStart, Net: kind.Net, Local: addr, Meta: meta})
+	for _, f := range faults { // checked before the start: only a duplicate name could fail, and startFaults refused those
+		fs.add(f)
+	}
 	srv.serve()
 	// The server is listed only once it serves, so a stop (a deleted
 	// session, shutdown) never races its start; one that came meanwhile
@@ -499,6 +524,10 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 	if err := l.checkTarget(spec.Target); err != nil {
 		return ClientInfo{}, err
 	}
+	faults, err := openFaults(kind, spec.Faults)
+	if err != nil {
+		return ClientInfo{}, err
+	}
 	// The dial runs without the lock; the slot it will take is reserved
 	// under it, so concurrent opens cannot pass the limit together.
 	l.mu.Lock()
@@ -545,6 +574,7 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 		env.release() // (a kind gives it back when its socket closes; once)
 		return ClientInfo{}, fmt.Errorf("connect to %s: %w", spec.Target, err)
 	}
+	addOpenFaults(c, faults)
 	l.mu.Lock()
 	dialed = true
 	sl.dialing--
@@ -744,37 +774,39 @@ func (l *Lab) CloseClient(session, id string, half bool) (ClientInfo, error) {
 	return c.Info(), err
 }
 
-// AddFault adds a fault to a running server of session; it acts at once on
-// the server's open connections and on every new one.
-func (l *Lab) AddFault(session, serverID string, spec FaultSpec) (Fault, error) {
-	srv, err := l.faultServer(session, serverID)
+// AddFault adds a fault to a running server of session, or to an open
+// client (id "cli-…"); it acts at once on the open connections and on
+// every new one.
+func (l *Lab) AddFault(session, id string, spec FaultSpec) (Fault, error) {
+	srv, err := l.faultServer(session, id)
 	if err != nil {
 		return Fault{}, err
 	}
-	f, err := newFault(spec, srv.faultsUDP())
+	fs := srv.faultSet()
+	f, err := newFault(spec, srv.faultsUDP(), fs.client)
 	if err != nil {
 		return Fault{}, err
 	}
-	if err := srv.faultSet().add(f); err != nil {
+	if err := fs.add(f); err != nil {
 		return Fault{}, err
 	}
 	return f.describe(), nil
 }
 
-// Faults lists the faults of a running server of session, in the order
-// they were added.
-func (l *Lab) Faults(session, serverID string) ([]Fault, error) {
-	srv, err := l.faultServer(session, serverID)
+// Faults lists the faults of a running server (or a client) of session,
+// in the order they were added.
+func (l *Lab) Faults(session, id string) ([]Fault, error) {
+	srv, err := l.faultServer(session, id)
 	if err != nil {
 		return nil, err
 	}
 	return srv.faultSet().describe(), nil
 }
 
-// UpdateFault changes a fault's toxicity and attributes; traffic under way
-// keeps its bytes and their order.
-func (l *Lab) UpdateFault(session, serverID, name string, patch FaultPatch) (Fault, error) {
-	srv, err := l.faultServer(session, serverID)
+// UpdateFault changes a fault's toxicity and attributes, or switches it on
+// or off; traffic under way keeps its bytes and their order.
+func (l *Lab) UpdateFault(session, id, name string, patch FaultPatch) (Fault, error) {
+	srv, err := l.faultServer(session, id)
 	if err != nil {
 		return Fault{}, err
 	}
@@ -782,8 +814,8 @@ func (l *Lab) UpdateFault(session, serverID, name string, patch FaultPatch) (Fau
 }
 
 // RemoveFault removes a fault (ErrNotFound when it is not there).
-func (l *Lab) RemoveFault(session, serverID, name string) error {
-	srv, err := l.faultServer(session, serverID)
+func (l *Lab) RemoveFault(session, id, name string) error {
+	srv, err := l.faultServer(session, id)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,9 @@ type StreamServer struct {
 	// wait there (their connect succeeds; nothing answers them) until a
 	// handler ends. Set it before serve.
 	MaxClients int
+	// Relisten, when set, listens again on addr after a refuse fault is
+	// lifted, as the kind first did (its socket options); nil: net.Listen.
+	Relisten func(addr string) (net.Listener, error)
 
 	conns    map[*Conn]struct{} // guarded by mu
 	stopping bool               // guarded by mu

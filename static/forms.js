@@ -27,6 +27,13 @@ export function showKindFields(serverForm) {
       label.hidden = other ? !values.split(",").includes(value) : false;
     }
   }
+  // Faults from the start are stream faults: none for a datagram kind.
+  const startFaults = serverForm.querySelector("[data-testid=start-faults]");
+  if (startFaults) {
+    const udp = kindSelect.selectedOptions[0]?.dataset.net === "udp";
+    startFaults.hidden = udp;
+    for (const el of startFaults.querySelectorAll("input")) el.disabled = udp;
+  }
   const port = Number(kindSelect.selectedOptions[0]?.dataset.port || 0);
   const hint = document.querySelector("[data-testid=tutorial-port-suggestion]");
   hint.hidden = !port;
@@ -58,6 +65,12 @@ export function optionsOf(kind, fields) {
   return options;
 }
 
+// startFaultsOf reads the start form's fault presets that are checked (and
+// not disabled) as the API's "faults".
+export function startFaultsOf(inputs) {
+  return [...inputs].filter((el) => el.checked && !el.disabled).map((el) => JSON.parse(el.dataset.fault));
+}
+
 // startServer starts the server form describes (the start form, or a
 // panel's "start again" form: the same fields) through the API, then
 // refreshes the panel.
@@ -66,12 +79,16 @@ export async function startServer(form, { api, refresh }) {
   const kind = f.kind.value;
   await busy(form, async () => {
     try {
-      await call("POST", `${api}/servers`, { kind, name: f.name.value, port: Number(f.port.value || 0), options: optionsOf(kind, form.querySelectorAll("[name]")) });
+      const body = { kind, name: f.name.value, port: Number(f.port.value || 0), options: optionsOf(kind, form.querySelectorAll("[name]")) };
+      const faults = startFaultsOf(form.querySelectorAll("input[name=fault-preset]"));
+      if (faults.length) body.faults = faults;
+      await call("POST", `${api}/servers`, body);
       if (form.id === "server-form") {
         // A second click starts a second server, not a copy with the same
-        // name on the same port.
+        // name on the same port (nor with the same faults).
         f.name.value = "";
         f.port.value = "0";
+        for (const el of form.querySelectorAll("input[name=fault-preset]")) el.checked = false;
       }
       await refresh();
     } catch (err) {

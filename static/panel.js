@@ -1,7 +1,8 @@
 // panel.js: the servers and clients panel (#endpoints). The server renders
 // it (GET /s/{id}/endpoints); this module refreshes it when lifecycle events
 // arrive, keeps what the visitor had going in it, and runs its buttons:
-// copy a snippet, send, half-close, close, stop, start again.
+// copy a snippet, send, half-close, close, stop, start again, and the
+// faults of servers and clients (add, switch on/off, change, remove).
 
 import { call } from "./api.js";
 import { busy, showError } from "./ui.js";
@@ -37,6 +38,7 @@ export function createPanel({ sessionID, api, startServer }) {
       for (const f of panel.querySelectorAll("form[data-action=send]")) {
         forms[f.dataset.id] = { data: f.elements.data.value, format: f.elements.format.value, newline: f.elements.newline.checked };
       }
+      const faultForms = keepFaultForms(panel);
       const open = new Set([...panel.querySelectorAll("details[open]")].map((d) => d.dataset.id));
       const active = document.activeElement;
       let focus = null;
@@ -53,6 +55,7 @@ export function createPanel({ sessionID, api, startServer }) {
         f.elements.newline.checked = was.newline;
       }
       for (const d of panel.querySelectorAll("details[data-id]")) d.open = open.has(d.dataset.id);
+      faultForms(panel);
       if (focus && focus.id && focus.name) {
         const f = panel.querySelector(`form[data-action=send][data-id="${focus.id}"]`);
         const el = f && f.elements[focus.name];
@@ -110,14 +113,21 @@ export function createPanel({ sessionID, api, startServer }) {
       await startServer(again);
       return;
     }
-    const fault = e.target.closest("form[data-action=fault-add], form[data-action=fault-remove]");
+    const fault = e.target.closest("form[data-action^=fault-]");
     if (fault) {
       e.preventDefault();
       await busy(fault, async () => {
         try {
-          const base = `${api}/servers/${fault.dataset.server}/faults`;
-          if (fault.dataset.action === "fault-remove") await call("DELETE", `${base}/${encodeURIComponent(fault.dataset.name)}`);
-          else await call("POST", base, fault.dataset.fault ? JSON.parse(fault.dataset.fault) : faultOf(fault.elements));
+          const base = `${api}/${fault.dataset.owner}/faults`;
+          const one = `${base}/${encodeURIComponent(fault.dataset.name)}`;
+          switch (fault.dataset.action) {
+            case "fault-remove": await call("DELETE", one); break;
+            case "fault-toggle": await call("PATCH", one, { enabled: fault.elements.enabled.value === "on" }); break;
+            case "fault-edit": await call("PATCH", one, faultPatchOf(fault.elements)); break;
+            default:
+              await call("POST", base, fault.dataset.fault ? JSON.parse(fault.dataset.fault) : faultOf(fault.elements));
+              fault.reset(); // added: the form is for the next one
+          }
           await refresh();
         } catch (err) {
           showError(err.message);
@@ -181,6 +191,50 @@ export function faultOf(f) {
   }
   if (Object.keys(attrs).length) spec.attributes = attrs;
   return spec;
+}
+
+// drawn is a form field's value as the page drew it.
+function drawn(el) {
+  if (el.tagName === "SELECT") return ([...el.options].find((o) => o.defaultSelected) || el.options[0] || {}).value;
+  return el.defaultValue;
+}
+
+// keepFaultForms reads what the visitor typed into the faults panels
+// forms (the add form of each server and client, each fault's Change box)
+// and returns a function that puts it back into the refreshed panel.
+export function keepFaultForms(root) {
+  const key = (f) => `${f.dataset.action} ${f.dataset.owner} ${f.dataset.name || ""}`;
+  const kept = new Map();
+  for (const f of root.querySelectorAll("form[data-action=fault-add]:not([data-fault]), form[data-action=fault-edit]")) {
+    // Only what differs from what the page drew: a value saved meanwhile
+    // (or changed elsewhere) shows as the refreshed panel has it.
+    kept.set(key(f), [...f.elements].filter((el) => el.name && el.value !== drawn(el)).map((el) => [el.name, el.value]));
+  }
+  return (into) => {
+    for (const f of into.querySelectorAll("form[data-action=fault-add]:not([data-fault]), form[data-action=fault-edit]")) {
+      for (const [name, value] of kept.get(key(f)) || []) {
+        const el = f.elements[name];
+        if (el) el.value = value;
+      }
+    }
+  };
+}
+
+// faultPatchOf reads a fault's edit form (toxicity, attr.NAME fields) as
+// PATCH takes it; an empty field is left as it is, and a value that is not
+// a number is sent as typed, for the server to explain.
+export function faultPatchOf(elements) {
+  const patch = {};
+  const attributes = {};
+  for (const el of elements) {
+    if (!el.name || el.value.trim() === "") continue;
+    const v = el.value.trim();
+    const n = /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+    if (el.name === "toxicity") patch.toxicity = n;
+    else if (el.name.startsWith("attr.")) attributes[el.name.slice(5)] = n;
+  }
+  if (Object.keys(attributes).length) patch.attributes = attributes;
+  return patch;
 }
 
 // Copy buttons next to the terminal snippets (only where the browser lets a

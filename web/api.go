@@ -261,6 +261,10 @@ func newServerView(info engine.ServerInfo) serverView {
 
 type clientView struct {
 	engine.ClientInfo
+	// Faults are an open client's faults; TakesFaults says its kind takes
+	// them (one TCP connection: tcp, tls, retry).
+	Faults      []engine.Fault `json:"faults,omitempty"`
+	TakesFaults bool           `json:"-"`
 }
 
 func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, error) {
@@ -289,7 +293,13 @@ func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, erro
 				State: engine.StateClosed, OpenedAt: e.At}
 		})
 	for _, c := range clients {
-		v.Clients = append(v.Clients, clientView{c})
+		cv := clientView{ClientInfo: c}
+		if c.State != engine.StateClosed {
+			var err error
+			cv.Faults, err = s.lab.Faults(sess.ID, c.ID)
+			cv.TakesFaults = err == nil
+		}
+		v.Clients = append(v.Clients, cv)
 	}
 	return v, nil
 }
@@ -447,20 +457,24 @@ func (s *Server) handleStartServer(w http.ResponseWriter, r *http.Request, sess 
 		Name    string          `json:"name"`
 		Port    *int            `json:"port"`
 		Options json.RawMessage `json:"options"`
+		// Faults are active from the first accept (web/faults.go).
+		Faults []engine.FaultSpec `json:"faults"`
 	}
 	if err := s.decode(w, r, &in); err != nil {
 		return err
 	}
-	info, err := s.startServer(sess, in.Kind, in.Name, in.Port, in.Options)
+	info, err := s.startServer(sess, in.Kind, in.Name, in.Port, in.Options, in.Faults)
 	if err != nil {
 		return err
 	}
-	return respond(w, http.StatusCreated, newServerView(info))
+	v := newServerView(info)
+	v.Faults, _ = s.lab.Faults(sess.ID, info.ID)
+	return respond(w, http.StatusCreated, v)
 }
 
 // startServer validates what the API and the page's form share and starts
 // the server.
-func (s *Server) startServer(sess sessions.Session, kind, name string, port *int, options json.RawMessage) (engine.ServerInfo, error) {
+func (s *Server) startServer(sess sessions.Session, kind, name string, port *int, options json.RawMessage, faults []engine.FaultSpec) (engine.ServerInfo, error) {
 	if kind == "" {
 		return engine.ServerInfo{}, badRequest("kind is required; valid kinds: " + strings.Join(engine.ServerKindNames(), ", "))
 	}
@@ -471,7 +485,7 @@ func (s *Server) startServer(sess sessions.Session, kind, name string, port *int
 			return engine.ServerInfo{}, badRequest(fmt.Sprintf("port %d is not a port number; use 0 to pick a free lab port (%s)", p, s.lab.Ports()))
 		}
 	}
-	return s.lab.StartServer(sess.ID, engine.ServerSpec{Kind: kind, Name: name, Port: p, Options: options})
+	return s.lab.StartServer(sess.ID, engine.ServerSpec{Kind: kind, Name: name, Port: p, Options: options, Faults: faults})
 }
 
 func (s *Server) handleStopServer(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
@@ -515,6 +529,8 @@ func (s *Server) handleOpenClient(w http.ResponseWriter, r *http.Request, sess s
 		Kind    string          `json:"kind"`
 		Target  string          `json:"target"`
 		Options json.RawMessage `json:"options"`
+		// Faults act on its connection from the connect (web/faults.go).
+		Faults []engine.FaultSpec `json:"faults"`
 	}
 	if err := s.decode(w, r, &in); err != nil {
 		return err
@@ -522,11 +538,13 @@ func (s *Server) handleOpenClient(w http.ResponseWriter, r *http.Request, sess s
 	if in.Kind == "" {
 		in.Kind = "tcp"
 	}
-	info, err := s.lab.OpenClient(r.Context(), sess.ID, engine.ClientSpec{Kind: in.Kind, Target: s.target(in.Target), Options: in.Options})
+	info, err := s.lab.OpenClient(r.Context(), sess.ID, engine.ClientSpec{Kind: in.Kind, Target: s.target(in.Target), Options: in.Options, Faults: in.Faults})
 	if err != nil {
 		return err
 	}
-	return respond(w, http.StatusCreated, clientView{info})
+	cv := clientView{ClientInfo: info}
+	cv.Faults, _ = s.lab.Faults(sess.ID, info.ID)
+	return respond(w, http.StatusCreated, cv)
 }
 
 // target reads a client's target as people type it: a port alone means
@@ -726,7 +744,7 @@ func (s *Server) handleCloseClient(w http.ResponseWriter, r *http.Request, sess 
 	if err != nil {
 		return err
 	}
-	return respond(w, http.StatusOK, clientView{info})
+	return respond(w, http.StatusOK, clientView{ClientInfo: info})
 }
 
 // closeClient closes a client; one the session had but that the engine no

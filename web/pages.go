@@ -258,12 +258,15 @@ func (s *Server) formAddFault(r *http.Request, sess sessions.Session) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.lab.AddFault(sess.ID, chi.URLParam(r, "sid"), spec)
-	return err
+	if err := s.checkClientOpen(r, sess); err != nil {
+		return err
+	}
+	_, err = s.lab.AddFault(sess.ID, faultOwnerID(r), spec)
+	return s.faultError(r, sess, err)
 }
 
 func (s *Server) formRemoveFault(r *http.Request, sess sessions.Session) error {
-	return s.lab.RemoveFault(sess.ID, chi.URLParam(r, "sid"), chi.URLParam(r, "name"))
+	return s.faultError(r, sess, s.lab.RemoveFault(sess.ID, faultOwnerID(r), chi.URLParam(r, "name")))
 }
 
 func hasAdvanced(opts []engine.OptionSpec) bool {
@@ -424,7 +427,11 @@ func (s *Server) formStartServer(r *http.Request, sess sessions.Session) error {
 		}
 		port = &n
 	}
-	_, err = s.startServer(sess, kind, r.PostFormValue("name"), port, raw)
+	faults, err := startFaultsFromForm(r.PostForm)
+	if err != nil {
+		return err
+	}
+	_, err = s.startServer(sess, kind, r.PostFormValue("name"), port, raw, faults)
 	return err
 }
 
