@@ -27,6 +27,7 @@ import (
 	"github.com/sockplay/sockplay/engine"
 	"github.com/sockplay/sockplay/sessions"
 	"github.com/sockplay/sockplay/web"
+	"github.com/sockplay/sockplay/web/lessons"
 )
 
 func main() {
@@ -68,6 +69,7 @@ type config struct {
 	IdleTimeout    time.Duration
 	ShutdownWait   time.Duration
 	LogLevel       slog.Level
+	Lessons        string
 }
 
 // parseConfig reads flags, falling back to SOCKPLAY_* variables, then to the
@@ -128,6 +130,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	bodyTimeout := dur("body-timeout", "SOCKPLAY_BODY_TIMEOUT", 30*time.Second, "time to read a request's body")
 	shutdownWait := dur("shutdown-wait", "SOCKPLAY_SHUTDOWN_WAIT", 10*time.Second, "time given to HTTP requests to finish at shutdown")
 	logLevel := str("log-level", "SOCKPLAY_LOG_LEVEL", "info", "debug, info, warn or error")
+	lessonsDir := str("lessons", "SOCKPLAY_LESSONS", "", "directory of extra lesson scenarios (*.md), offered besides the built-in ones")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -142,7 +145,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		MaxEventRate: int(*maxEventRate), EventBudget: int(*eventBudget), MaxSockets: int(*maxSockets), MaxNewSessions: int(*maxNewSessions), BodyTimeout: *bodyTimeout,
 		MaxBody: *maxBody, MaxMessage: int(*maxMessage), MaxSubscribers: int(*maxSubs),
 		LiveBuffer: int(*liveBuffer), Queue: int(*queue), DialAllow: splitList(*dialAllow),
-		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, IdleTimeout: *idle, ShutdownWait: *shutdownWait}
+		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, IdleTimeout: *idle, ShutdownWait: *shutdownWait,
+		Lessons: *lessonsDir}
 	var err error
 	if c.LabPorts, err = engine.ParsePortRange(*labPorts); err != nil {
 		return config{}, fmt.Errorf("-lab-ports: %w", err)
@@ -273,10 +277,14 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 		CaptureCap: cfg.CaptureCap, MaxServersPerSession: cfg.MaxServers,
 		MaxClientsPerSession: cfg.MaxClients, MaxConnsPerServer: cfg.MaxConns,
 		MaxEventRate: cfg.MaxEventRate, EventBudget: cfg.EventBudget, MaxSockets: cfg.MaxSockets}, rec, log)
+	catalog, lessonErrs := lessons.Load(cfg.Lessons)
+	for _, err := range lessonErrs {
+		log.Warn("lesson refused", "err", err)
+	}
 	site := web.NewServer(web.Deps{Lab: lab, Store: store, Recorder: rec, Hub: hub, Log: log,
 		Config: web.Config{LabHost: cfg.LabHost, MaxBodyBytes: cfg.MaxBody, MaxMessageBytes: cfg.MaxMessage,
 			AllowedHosts: cfg.AllowedHosts, ListenAddr: ln.Addr().String(), MaxSubscribers: cfg.MaxSubscribers,
-			MaxNewSessions: cfg.MaxNewSessions, BodyTimeout: cfg.BodyTimeout}})
+			MaxNewSessions: cfg.MaxNewSessions, BodyTimeout: cfg.BodyTimeout, Lessons: catalog}})
 	// IdleTimeout closes keep-alive connections nobody uses (a local client
 	// could otherwise hold thousands open); WebSocket streams are hijacked
 	// and not subject to it.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sockplay/sockplay/engine"
 	"github.com/sockplay/sockplay/sessions"
+	"github.com/sockplay/sockplay/web/lessons"
 )
 
 // Lab is what web needs of the engine.
@@ -90,6 +91,8 @@ type Config struct {
 	// BodyTimeout bounds reading a request body (default 30s): a body that
 	// trickles in cannot hold a connection open for ever.
 	BodyTimeout time.Duration
+	// Lessons are the guided lessons offered (nil: the built-in ones).
+	Lessons *lessons.Catalog
 }
 
 // Deps are the server's dependencies.
@@ -118,6 +121,7 @@ type Server struct {
 	subs    map[string]int
 
 	visitors *visitors
+	lessons  *lessons.Tracker // nil: lessons are off
 
 	streamsCtx    context.Context // cancelled by Wait to cut off streams
 	cancelStreams context.CancelFunc
@@ -145,6 +149,7 @@ func NewServer(d Deps) *Server {
 	s := &Server{lab: d.Lab, store: d.Store, recorder: d.Recorder, hub: d.Hub, log: d.Log, cfg: d.Config,
 		hosts: allowedHosts(d.Config), subs: map[string]int{}, visitors: newVisitors(d.Config.MaxNewSessions)}
 	s.streamsCtx, s.cancelStreams = context.WithCancel(context.Background())
+	s.lessons = newLessons(d)
 	s.handler = s.routes()
 	return s
 }
