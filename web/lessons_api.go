@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -202,12 +205,81 @@ type lessonStepRun struct {
 	Hint string `json:"hint,omitempty"`
 }
 
+// lessonWait bounds how long GET …/lesson?wait=N holds a request open.
+const lessonWait = 25 * time.Second
+
+// maxLessonWaiters bounds the requests waiting on one session's lesson;
+// past it a request is answered at once.
+const maxLessonWaiters = 8
+
+var (
+	lessonWaitersMu sync.Mutex
+	lessonWaiters   = map[string]int{}
+)
+
+func countDone(states []lessons.StepState) int {
+	n := 0
+	for _, st := range states {
+		if st.Done {
+			n++
+		}
+	}
+	return n
+}
+
+// handleSessionLesson answers the lesson's progress. With ?wait=N (the
+// number of steps the caller has seen done) it waits, up to lessonWait,
+// until more are done: it listens to the session's live events on the hub
+// and evaluates again from the store after each batch (the hub publishes
+// only committed events).
 func (s *Server) handleSessionLesson(w http.ResponseWriter, r *http.Request, sess sessions.Session) error {
 	t, err := s.lessonTracker()
 	if err != nil {
 		return err
 	}
+	wait := -1
+	if v := r.URL.Query().Get("wait"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return badRequest("wait=" + v + ": give the number of steps you have seen done (0 or more)")
+		}
+		wait = n
+	}
+	var sub *sessions.Subscriber
+	if wait >= 0 {
+		lessonWaitersMu.Lock()
+		ok := lessonWaiters[sess.ID] < maxLessonWaiters
+		if ok {
+			lessonWaiters[sess.ID]++
+		}
+		lessonWaitersMu.Unlock()
+		if ok {
+			defer func() {
+				lessonWaitersMu.Lock()
+				if lessonWaiters[sess.ID]--; lessonWaiters[sess.ID] <= 0 {
+					delete(lessonWaiters, sess.ID)
+				}
+				lessonWaitersMu.Unlock()
+			}()
+			// Subscribe before evaluating: nothing committed in between is missed.
+			sub = s.hub.Subscribe(sess.ID)
+			defer s.hub.Unsubscribe(sub)
+		}
+	}
 	l, states, err := t.Progress(r.Context(), sess.ID)
+	if sub != nil && err == nil {
+		ctx, cancel := context.WithTimeout(r.Context(), lessonWait)
+		defer cancel()
+		defer context.AfterFunc(s.streamsCtx, cancel)()
+		for n := countDone(states); n <= wait && n < len(states); n = countDone(states) {
+			if _, _, werr := sub.Next(ctx); werr != nil {
+				break // timed out, the request ended or the hub closed: answer what is known
+			}
+			if l, states, err = t.Progress(r.Context(), sess.ID); err != nil {
+				break
+			}
+		}
+	}
 	if errors.Is(err, lessons.ErrNoLesson) {
 		if l != nil {
 			return &apiError{status: http.StatusNotFound, msg: fmt.Sprintf("this session follows the lesson %q, which is no longer loaded", l.ID)}

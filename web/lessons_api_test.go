@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -336,5 +337,41 @@ func TestLessonsFromDir(t *testing.T) {
 	a.waitSteps(sess, 1)
 	if code := a.do("POST", "/api/lessons/broken/start", nil, nil); code != http.StatusNotFound {
 		t.Errorf("start the refused lesson: %d", code)
+	}
+}
+
+// TestLessonWaitAnswersWhenAStepIsDone: ?wait=N holds the request until
+// more than N steps are done (the page's panel waits this way).
+func TestLessonWaitAnswersWhenAStepIsDone(t *testing.T) {
+	a := newTestApp(t)
+	sess := a.startLesson("tcp-echo-basics")
+	_, addr := a.serverAddr(sess, "echo")
+	got := make(chan lessonRun, 1)
+	go func() {
+		var out lessonRun
+		res, err := http.Get(a.URL + "/api/sessions/" + sess + "/lesson?wait=0")
+		if err == nil {
+			json.NewDecoder(res.Body).Decode(&out)
+			res.Body.Close()
+		}
+		got <- out
+	}()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	run := <-got
+	if len(run.Steps) != 4 || !run.Steps[0].Done || run.Steps[1].Done || run.Current != 1 {
+		t.Errorf("wait=0 answered %+v", run)
+	}
+	// Already further than the caller knows: answered at once.
+	var out lessonRun
+	if code := a.do("GET", "/api/sessions/"+sess+"/lesson?wait=0", nil, &out); code != http.StatusOK || !out.Steps[0].Done {
+		t.Errorf("wait=0 again: %d %+v", code, out)
+	}
+	var e struct{ Error string }
+	if code := a.do("GET", "/api/sessions/"+sess+"/lesson?wait=x", nil, &e); code != http.StatusBadRequest || !strings.Contains(e.Error, "wait=x") {
+		t.Errorf("wait=x: %d %q", code, e.Error)
 	}
 }
