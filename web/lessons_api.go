@@ -194,6 +194,8 @@ type sessionLessonView struct {
 	Steps  []lessonStepRun `json:"steps"`
 	// Current is the index of the first step not done (len(steps): all done).
 	Current int `json:"current"`
+	// Seq is the last event evaluated: the page's live stream resumes after it.
+	Seq int64 `json:"seq"`
 	// Notices say where the session differs from the lesson (a port taken).
 	Notices []string `json:"notices,omitempty"`
 }
@@ -266,7 +268,7 @@ func (s *Server) handleSessionLesson(w http.ResponseWriter, r *http.Request, ses
 			defer s.hub.Unsubscribe(sub)
 		}
 	}
-	l, states, err := t.Progress(r.Context(), sess.ID)
+	l, states, seq, err := t.Progress(r.Context(), sess.ID)
 	if sub != nil && err == nil {
 		ctx, cancel := context.WithTimeout(r.Context(), lessonWait)
 		defer cancel()
@@ -275,7 +277,7 @@ func (s *Server) handleSessionLesson(w http.ResponseWriter, r *http.Request, ses
 			if _, _, werr := sub.Next(ctx); werr != nil {
 				break // timed out, the request ended or the hub closed: answer what is known
 			}
-			if l, states, err = t.Progress(r.Context(), sess.ID); err != nil {
+			if l, states, seq, err = t.Progress(r.Context(), sess.ID); err != nil {
 				break
 			}
 		}
@@ -296,7 +298,7 @@ func (s *Server) handleSessionLesson(w http.ResponseWriter, r *http.Request, ses
 		}
 	}
 	lv := newLessonView(l, addrs)
-	out := sessionLessonView{Lesson: lv, Steps: []lessonStepRun{}, Current: len(states)}
+	out := sessionLessonView{Lesson: lv, Steps: []lessonStepRun{}, Current: len(states), Seq: seq}
 	for _, sv := range l.Servers {
 		if a, ok := addrs[sv.Name]; ok && sv.Port != 0 && !strings.HasSuffix(a, fmt.Sprintf(":%d", sv.Port)) {
 			out.Notices = append(out.Notices, fmt.Sprintf("Port %d was taken (another session has it), so %s listens on %s instead: use that port in the commands below.", sv.Port, sv.Name, a))

@@ -226,7 +226,7 @@ func TestLessonTCPEchoBasics(t *testing.T) {
 	// A fresh tracker over the same database (a restart, a reload) finds
 	// the same steps done at the same events.
 	fresh := lessons.NewTracker(lessons.Builtin(), a.Store.DB(), a.Store)
-	_, states, err := fresh.Progress(context.Background(), sess)
+	_, states, _, err := fresh.Progress(context.Background(), sess)
 	if err != nil {
 		t.Fatal(err)
 	}

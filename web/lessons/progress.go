@@ -84,11 +84,12 @@ func (t *Tracker) LessonOf(ctx context.Context, session string) (string, error) 
 // (or one no longer loaded: lesson is then its id).
 var ErrNoLesson = errors.New("this session follows no lesson")
 
-// Progress evaluates session's lesson up to its last recorded event.
-func (t *Tracker) Progress(ctx context.Context, session string) (*Lesson, []StepState, error) {
+// Progress evaluates session's lesson up to its last recorded event; seq is
+// the last event evaluated (0: none yet).
+func (t *Tracker) Progress(ctx context.Context, session string) (_ *Lesson, _ []StepState, seq int64, _ error) {
 	id, err := t.LessonOf(ctx, session)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	l := t.cat.Get(id)
 	if l == nil {
@@ -96,9 +97,9 @@ func (t *Tracker) Progress(ctx context.Context, session string) (*Lesson, []Step
 		delete(t.cache, session)
 		t.mu.Unlock()
 		if id != "" {
-			return &Lesson{ID: id}, nil, ErrNoLesson
+			return &Lesson{ID: id}, nil, 0, ErrNoLesson
 		}
-		return nil, nil, ErrNoLesson
+		return nil, nil, 0, ErrNoLesson
 	}
 	t.mu.Lock()
 	p := t.cache[session]
@@ -116,6 +117,7 @@ func (t *Tracker) Progress(ctx context.Context, session string) (*Lesson, []Step
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Once every step is done there is nothing left to evaluate.
 	if p.next < len(l.Steps) {
 		err := t.scan.Scan(ctx, session, p.lastSeq, func(r *sessions.Record) error {
 			p.lastSeq = r.Seq
@@ -127,12 +129,12 @@ func (t *Tracker) Progress(ctx context.Context, session string) (*Lesson, []Step
 			return nil
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, 0, err
 		}
 	}
 	out := make([]StepState, len(l.Steps))
 	for i, st := range l.Steps {
 		out[i] = StepState{Title: st.Title, Done: p.doneAt[i] > 0, DoneAtSeq: p.doneAt[i]}
 	}
-	return l, out, nil
+	return l, out, p.lastSeq, nil
 }
