@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/sockplay/sockplay/engine"
 	"github.com/sockplay/sockplay/web/lessons"
@@ -374,4 +377,59 @@ func TestLessonWaitAnswersWhenAStepIsDone(t *testing.T) {
 	if code := a.do("GET", "/api/sessions/"+sess+"/lesson?wait=x", nil, &e); code != http.StatusBadRequest || !strings.Contains(e.Error, "wait=x") {
 		t.Errorf("wait=x: %d %q", code, e.Error)
 	}
+}
+
+// TestBrowserLessonFromLinkToLastStep follows a tutorial's link into a
+// lesson and does its steps from a "terminal" (Go sockets): the panel shows
+// the current step's command with the session's real port, and each step
+// turns green in order, up to "Lesson complete".
+func TestBrowserLessonFromLinkToLastStep(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	step(t, ctx, "follow the lesson link",
+		chromedp.Navigate(a.URL+"/start/tcp-echo-basics"),
+		chromedp.WaitVisible(`[data-testid=lesson-panel] li.current`),
+	)
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	loc, err := chromedp.Run(tctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(loc, "/s/")
+	if i < 0 {
+		t.Fatalf("the link led to %s, not a session page", loc)
+	}
+	sess := loc[i+3:]
+	_, addr := a.serverAddr(sess, "echo")
+	_, port, _ := net.SplitHostPort(addr)
+	do, err := chromedp.Run(tctx, chromedp.Text(`[data-testid=lesson-do]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if do != "nc 127.0.0.1 "+port {
+		t.Errorf("the first step says to run %q; the server is on %s", do, addr)
+	}
+	doneIs := func(n int) string {
+		return fmt.Sprintf(`document.querySelectorAll("[data-testid=lesson-step][data-done=true]").length === %d && `+
+			`[...document.querySelectorAll("[data-testid=lesson-step]")].slice(0, %d).every(li => li.dataset.done === "true")`, n, n)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	step(t, ctx, "connect: the first step turns green", chromedp.Poll[chromedp.Void](doneIs(1)))
+	if _, err := c.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 6)); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "send hello, see it echoed: three steps green", chromedp.Poll[chromedp.Void](doneIs(3)))
+	c.(*net.TCPConn).CloseWrite()
+	step(t, ctx, "close: the lesson is complete",
+		chromedp.Poll[chromedp.Void](doneIs(4)),
+		chromedp.WaitVisible(`[data-testid=lesson-complete]`),
+	)
 }
