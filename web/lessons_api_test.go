@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/sockplay/sockplay/engine"
+	"github.com/sockplay/sockplay/sessions"
 	"github.com/sockplay/sockplay/web/lessons"
 )
 
@@ -432,4 +433,45 @@ func TestBrowserLessonFromLinkToLastStep(t *testing.T) {
 		chromedp.Poll[chromedp.Void](doneIs(4)),
 		chromedp.WaitVisible(`[data-testid=lesson-complete]`),
 	)
+}
+
+// TestLessonChecksOverRealSockets completes a lesson whose checks need what
+// only real sockets give: one 3000-byte send (a page client's) that the
+// echo server read as three recvs of at most 1024 bytes, and a datagram
+// the drop fault lost.
+func TestLessonChecksOverRealSockets(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("lessons", "testdata", "checks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "checks.md"), src, 0o644)
+	cat, errs := lessons.Load(dir)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	a := newTestApp(t, func(_ *engine.LabConfig, cfg *Config, _ *int) { cfg.Lessons = cat })
+	sess := a.startLesson("checks")
+	_, echo := a.serverAddr(sess, "echo")
+	_, dgram := a.serverAddr(sess, "dgram")
+
+	// A datagram first: step 2 must not turn done before step 1.
+	u, err := net.Dial("udp", dgram)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.Write([]byte("early"))
+	a.waitEvents(sess, "the early datagram", func(recs []sessions.Record) bool {
+		return slices.ContainsFunc(recs, func(r sessions.Record) bool { return r.Kind == engine.KindFault && r.Meta["type"] == "drop" })
+	})
+	a.waitSteps(sess, 0)
+
+	cli := a.openClient(sess, echo)
+	if code := a.do("POST", "/api/sessions/"+sess+"/clients/"+cli+"/send", map[string]string{"text": strings.Repeat("x", 3000)}, nil); code != http.StatusOK {
+		t.Fatalf("send: %d", code)
+	}
+	a.waitSteps(sess, 1)
+	u.Write([]byte("late"))
+	a.waitSteps(sess, 2)
 }
