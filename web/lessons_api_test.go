@@ -475,3 +475,32 @@ func TestLessonChecksOverRealSockets(t *testing.T) {
 	u.Write([]byte("late"))
 	a.waitSteps(sess, 2)
 }
+
+// TestLessonUDPvsTCP completes "UDP vs TCP" with a real UDP socket and the
+// drop fault added as the page's fault form does.
+func TestLessonUDPvsTCP(t *testing.T) {
+	a := newTestApp(t)
+	sess := a.startLesson("udp-vs-tcp")
+	a.waitSteps(sess, 0)
+	id, addr := a.serverAddr(sess, "dgram")
+	u, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if _, err := u.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	u.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 100)
+	n, err := u.Read(buf)
+	if err != nil || !strings.Contains(string(buf[:n]), "hello") {
+		t.Fatalf("echo: %q %v", buf[:n], err)
+	}
+	a.waitSteps(sess, 2)
+	if code := a.do("POST", "/api/sessions/"+sess+"/servers/"+id+"/faults", map[string]any{"type": "drop"}, nil); code != http.StatusCreated {
+		t.Fatalf("add drop fault: %d", code)
+	}
+	u.Write([]byte("lost\n"))
+	a.waitSteps(sess, 3)
+}

@@ -14,7 +14,7 @@ func TestBuiltinLessonsLoad(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("built-in lessons refused: %v", errs)
 	}
-	for _, id := range []string{"tcp-echo-basics", "errors"} {
+	for _, id := range []string{"tcp-echo-basics", "udp-vs-tcp", "errors"} {
 		l := c.Get(id)
 		if l == nil {
 			t.Fatalf("no lesson %s; have %v", id, c.IDs())
