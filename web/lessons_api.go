@@ -315,7 +315,14 @@ func (s *Server) handleSessionLesson(w http.ResponseWriter, r *http.Request, ses
 
 // handleStartPage is the link tutorials send learners to: it starts the
 // lesson and redirects to its session's page.
+//
+// Being a GET that creates a session, it answers only a navigation: a page
+// elsewhere that loads it as an image, a script or a fetch (Sec-Fetch-Mode
+// other than navigate) is refused, so it cannot start servers unseen.
 func (s *Server) handleStartPage(w http.ResponseWriter, r *http.Request) error {
+	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" && m != "navigate" {
+		return &apiError{status: http.StatusForbidden, msg: "a lesson starts when you open its link (/start/ID) in the browser, not from a page's image, script or fetch"}
+	}
 	id := chi.URLParam(r, "id")
 	if s.lessons != nil && s.lessons.Catalog().Get(id) == nil {
 		s.lessonsPage(w, r, http.StatusNotFound, fmt.Sprintf("There is no lesson %q. These are the lessons:", id))

@@ -187,6 +187,18 @@ func TestLessonStartLinkRedirects(t *testing.T) {
 	if !strings.Contains(run.Steps[0].Do, port) || len(run.Notices) != 1 || !strings.Contains(run.Notices[0], "65432") {
 		t.Errorf("do %q, notices %q (port %s)", run.Steps[0].Do, run.Notices, port)
 	}
+	// Loaded by another page as an image or a fetch: refused, nothing starts.
+	req, _ := http.NewRequest("GET", a.URL+"/start/tcp-echo-basics", nil)
+	req.Header.Set("Sec-Fetch-Mode", "no-cors")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	res, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden {
+		t.Errorf("a no-cors load of /start/…: %d, want 403", res.StatusCode)
+	}
 	res, err = http.Get(a.URL + "/start")
 	if err != nil {
 		t.Fatal(err)
