@@ -29,6 +29,7 @@ import (
 	"github.com/sockplay/sockplay/engine"
 	"github.com/sockplay/sockplay/sessions"
 	"github.com/sockplay/sockplay/web"
+	"github.com/sockplay/sockplay/web/lessons"
 )
 
 func main() {
@@ -79,6 +80,7 @@ type config struct {
 	MaxJoins               int
 	MaxParticipantSessions int
 	TrustedProxies         []netip.Prefix
+	Lessons                string
 }
 
 // parseConfig reads flags, falling back to SOCKPLAY_* variables, then to the
@@ -156,6 +158,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	trustedProxies := str("trusted-proxies", "SOCKPLAY_TRUSTED_PROXIES", "", "reverse proxies (comma-separated IPs or CIDRs) whose X-Forwarded-Proto and X-Forwarded-For workshop mode believes: for Secure cookies and per-address log-in and join limits")
 	maxParticipantSessions := num("max-participant-sessions", "SOCKPLAY_MAX_PARTICIPANT_SESSIONS", 1, "sessions one workshop participant may have; the per-session limits (-max-servers, -max-clients) then bound each participant (0: no limit)")
 	logLevel := str("log-level", "SOCKPLAY_LOG_LEVEL", "info", "debug, info, warn or error")
+	lessonsDir := str("lessons", "SOCKPLAY_LESSONS", "", "directory of extra lesson scenarios (*.md), offered besides the built-in ones")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -172,7 +175,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		LiveBuffer: int(*liveBuffer), Queue: int(*queue), DialAllow: splitList(*dialAllow),
 		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, IdleTimeout: *idle, ShutdownWait: *shutdownWait,
 		Workshop: *workshop, InstructorPassword: getenv("SOCKPLAY_INSTRUCTOR_PASSWORD"), InstructorTTL: *instructorTTL,
-		SecureCookies: *secureCookies, MaxJoins: int(*maxJoins), MaxParticipantSessions: int(*maxParticipantSessions)}
+		SecureCookies: *secureCookies, MaxJoins: int(*maxJoins), MaxParticipantSessions: int(*maxParticipantSessions),
+		Lessons: *lessonsDir}
 	var err error
 	if c.LabPorts, err = engine.ParsePortRange(*labPorts); err != nil {
 		return config{}, fmt.Errorf("-lab-ports: %w", err)
@@ -325,12 +329,17 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 	} else if cfg.Workshop && len(cfg.InstructorPassword) < 12 {
 		log.Warn("workshop mode: $SOCKPLAY_INSTRUCTOR_PASSWORD is shorter than 12 characters; anyone on the network can try to guess it (5 tries, then one every 10 s per address)")
 	}
+	catalog, lessonErrs := lessons.Load(cfg.Lessons)
+	for _, err := range lessonErrs {
+		log.Warn("lesson refused", "err", err)
+	}
 	site := web.NewServer(web.Deps{Lab: lab, Store: store, Recorder: rec, Hub: hub, Log: log,
 		Config: web.Config{LabHost: cfg.LabHost, MaxBodyBytes: cfg.MaxBody, MaxMessageBytes: cfg.MaxMessage,
 			AllowedHosts: cfg.AllowedHosts, ListenAddr: ln.Addr().String(), MaxSubscribers: cfg.MaxSubscribers,
 			MaxNewSessions: cfg.MaxNewSessions, BodyTimeout: cfg.BodyTimeout,
 			Workshop: cfg.Workshop, InstructorPassword: cfg.InstructorPassword, InstructorTTL: cfg.InstructorTTL,
-			SecureCookies: cfg.SecureCookies, JoinsPerMinute: noLimit(cfg.MaxJoins), TrustedProxies: cfg.TrustedProxies, MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions)}})
+			SecureCookies: cfg.SecureCookies, JoinsPerMinute: noLimit(cfg.MaxJoins), TrustedProxies: cfg.TrustedProxies,
+			MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions), Lessons: catalog}})
 	// IdleTimeout closes keep-alive connections nobody uses (a local client
 	// could otherwise hold thousands open); WebSocket streams are hijacked
 	// and not subject to it.

@@ -34,6 +34,8 @@ func (s *Server) routes() http.Handler {
 
 		r.Get("/", s.page(s.handleHome))
 		r.Post("/sessions", s.page(s.handleNewSessionForm))
+		r.Get("/start", s.page(s.handleLessonsPage))
+		r.Get("/start/{id}", s.page(s.handleStartPage))
 		r.Get("/s/{id}", s.page(s.inSession(s.handleSessionPage)))
 		r.Get("/s/{id}/endpoints", s.page(s.inSession(s.handleEndpointsFragment)))
 		r.Post("/s/{id}/servers", s.page(s.form(s.formStartServer)))
@@ -68,6 +70,9 @@ func (s *Server) routes() http.Handler {
 			r.Delete("/sessions/{id}", s.api(s.inSession(s.handleDeleteSession)))
 			r.Get("/sessions/{id}/events", s.api(s.inSession(s.handleEvents)))
 			r.Get("/sessions/{id}/timeline", s.api(s.inSession(s.handleTimeline)))
+			r.Get("/sessions/{id}/lesson", s.api(s.inSession(s.handleSessionLesson)))
+			r.Get("/lessons", s.api(s.handleListLessons))
+			r.Post("/lessons/{id}/start", s.api(s.handleStartLesson))
 			r.Post("/sessions/{id}/servers", s.api(s.inSession(s.handleStartServer)))
 			r.Delete("/sessions/{id}/servers/{sid}", s.api(s.inSession(s.handleStopServer)))
 			r.Post("/sessions/{id}/servers/{sid}/faults", s.api(s.inSession(s.handleAddFault)))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sockplay/sockplay/engine"
 	"github.com/sockplay/sockplay/sessions"
+	"github.com/sockplay/sockplay/web/lessons"
 )
 
 // Lab is what web needs of the engine.
@@ -124,6 +125,8 @@ type Config struct {
 	// MaxParticipantSessions is how many sessions one participant may have
 	// (default 1; -1: no limit).
 	MaxParticipantSessions int
+	// Lessons are the guided lessons offered (nil: the built-in ones).
+	Lessons *lessons.Catalog
 }
 
 // Deps are the server's dependencies.
@@ -153,6 +156,7 @@ type Server struct {
 
 	visitors *visitors
 	ws       *workshopState // workshop mode (workshop.go)
+	lessons  *lessons.Tracker // nil: lessons are off
 
 	streamsCtx    context.Context // cancelled by Wait to cut off streams
 	cancelStreams context.CancelFunc
@@ -184,6 +188,7 @@ func NewServer(d Deps) *Server {
 		hosts: allowedHosts(d.Config), subs: map[string]int{}, visitors: newVisitors(d.Config.MaxNewSessions)}
 	s.ws = newWorkshopState(d.Store, &s.cfg)
 	s.streamsCtx, s.cancelStreams = context.WithCancel(context.Background())
+	s.lessons = newLessons(d)
 	s.handler = s.routes()
 	return s
 }

@@ -1,0 +1,155 @@
+package lessons
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sockplay/sockplay/engine"
+)
+
+func TestBuiltinLessonsLoad(t *testing.T) {
+	c, errs := Load("")
+	if len(errs) > 0 {
+		t.Fatalf("built-in lessons refused: %v", errs)
+	}
+	for _, id := range []string{"tcp-echo-basics", "udp-vs-tcp", "errors"} {
+		l := c.Get(id)
+		if l == nil {
+			t.Fatalf("no lesson %s; have %v", id, c.IDs())
+		}
+		for _, st := range l.Steps {
+			if st.Text == "" || st.Do == "" {
+				t.Errorf("%s: step %q has no text or no do", id, st.Title)
+			}
+		}
+	}
+	if got := c.Get("tcp-echo-basics").Servers[0]; got.Kind != "tcp-echo" || got.Port != 65432 {
+		t.Errorf("tcp-echo-basics server %+v", got)
+	}
+}
+
+const okHead = "---\nid: x\ntitle: X\n"
+
+// TestParseRefusesBadFiles: each wrong file is refused naming the file,
+// the line of the mistake and what is wrong, in words.
+func TestParseRefusesBadFiles(t *testing.T) {
+	for _, tc := range []struct{ name, src, want string }{
+		{"no front matter", "# hello\n", "x.md:1: a scenario starts with a line \"---\""},
+		{"unclosed", "---\nid: x\n", "x.md:1: the front matter is not closed"},
+		{"yaml syntax", okHead + "steps: [\n---\n", "x.md:4: front matter:"},
+		{"bad id", "---\nid: Bad Id\ntitle: X\nsteps:\n  - {title: a, check: {kind: recv}}\n---\n", "x.md:2: id \"Bad Id\""},
+		{"no steps", okHead + "---\n", "steps is required"},
+		{"unknown top field", okHead + "colour: red\nsteps:\n  - {title: a, check: {kind: recv}}\n---\n", "x.md:4: front matter: unknown field \"colour\""},
+		{"unknown kind", okHead + "servers:\n  - kind: tcp-ecko\n    name: e\nsteps:\n  - {title: a, check: {kind: recv}}\n---\n",
+			"x.md:5: unknown server kind \"tcp-ecko\"; valid kinds: tcp-echo"},
+		{"unknown option", okHead + "servers:\n  - kind: tcp-echo\n    name: e\n    options:\n      recv_sise: 10\nsteps:\n  - {title: a, check: {kind: recv}}\n---\n",
+			"x.md:8: server e (tcp-echo): unknown option \"recv_sise\""},
+		{"option type", okHead + "servers:\n  - kind: tcp-echo\n    name: e\n    options:\n      recv_size: lots\nsteps:\n  - {title: a, check: {kind: recv}}\n---\n",
+			"x.md:8: server e (tcp-echo): option recv_size takes a whole number"},
+		{"enum value", okHead + "servers:\n  - kind: tcp-echo\n    name: e\n    options: {mode: shout}\nsteps:\n  - {title: a, check: {kind: recv}}\n---\n",
+			"x.md:7: server e (tcp-echo): option mode: \"shout\" is not one of"},
+		{"missing required option", okHead + "servers:\n  - kind: tcp-proxy\n    name: p\nsteps:\n  - {title: a, check: {kind: recv}}\n---\n",
+			"x.md:5: server p (tcp-proxy): option target is required"},
+		{"placeholder of nothing", okHead + "steps:\n  - title: a\n    do: nc 127.0.0.1 {echo.port}\n    check: {kind: recv}\n---\n",
+			"x.md:6: step \"a\": do: {echo.port} names no server"},
+		{"fault on no server", okHead + "faults:\n  - {server: nope, type: refuse}\nsteps:\n  - {title: a, check: {kind: recv}}\n---\n",
+			"x.md:5: fault on server \"nope\""},
+		{"unknown fault type", okHead + "servers:\n  - {kind: tcp-echo, name: e}\nfaults:\n  - server: e\n    type: explode\nsteps:\n  - {title: a, check: {kind: recv}}\n---\n",
+			"x.md:8: unknown fault type \"explode\""},
+		{"check unknown field", okHead + "steps:\n  - title: a\n    check:\n      kind: recv\n      colour: red\n---\n",
+			"x.md:8: front matter: unknown field \"colour\""},
+		{"check wrong type", okHead + "steps:\n  - title: a\n    check:\n      kind: close\n      rst: sometimes\n---\n",
+			"x.md:8: front matter: rst: \"sometimes\" is not what belongs here: it takes true or false"},
+		{"check unknown event kind", okHead + "steps:\n  - title: a\n    check:\n      kind: recieve\n---\n",
+			"x.md:7: step \"a\": check: unknown event kind \"recieve\""},
+		{"check unknown server", okHead + "steps:\n  - title: a\n    check: {kind: recv, server: echo}\n---\n",
+			"x.md:6: step \"a\": check: server \"echo\": the lesson has no server"},
+		{"check empty", okHead + "steps:\n  - title: a\n    check: {owner: server}\n---\n",
+			"x.md:6: step \"a\": check: a check needs at least one of"},
+		{"check errno", okHead + "steps:\n  - title: a\n    check:\n      errno: refused\n---\n",
+			"x.md:7: step \"a\": check: errno \"refused\""},
+		{"check split", okHead + "steps:\n  - title: a\n    check:\n      send_split_into_recvs: 1\n---\n",
+			"x.md:7: step \"a\": check: send_split_into_recvs 1"},
+		{"check meta", okHead + "steps:\n  - title: a\n    check:\n      kind: fault\n      meta: {removed: [1]}\n---\n",
+			"x.md:8: step \"a\": check: meta removed"},
+		{"check net", okHead + "steps:\n  - title: a\n    check:\n      kind: recv\n      net: sctp\n---\n",
+			"x.md:8: step \"a\": check: net \"sctp\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("x.md", []byte(tc.src))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v\nwant it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLoadKeepsTheGoodOnes: a directory with a bad file and a duplicate
+// id still offers the good lesson, and each refusal names its file.
+func TestLoadKeepsTheGoodOnes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a-good.md", okHead+"steps:\n  - {title: a, check: {kind: accept}}\n---\n## a\nConnect.\n")
+	write("b-bad.md", okHead+"steps:\n  - {title: a, check: {kind: nope}}\n---\n")
+	write("c-dup.md", "---\nid: errors\ntitle: Mine\nsteps:\n  - {title: a, check: {kind: accept}}\n---\n")
+	write("notes.txt", "not a lesson")
+	c, errs := Load(dir)
+	if c.Get("x") == nil || c.Get("x").Steps[0].Text != "Connect." {
+		t.Errorf("good lesson: %+v", c.Get("x"))
+	}
+	if c.Get("errors") == nil || c.Get("errors").Title != "Errors and what they mean" {
+		t.Errorf("the built-in errors lesson was replaced")
+	}
+	if len(errs) != 2 || !strings.Contains(errs[0].Error(), "b-bad.md:5:") || !strings.Contains(errs[1].Error(), "c-dup.md:2: id \"errors\" is already") {
+		t.Errorf("errors %v", errs)
+	}
+	if _, errs := Load(filepath.Join(dir, "missing")); len(errs) != 1 || !strings.Contains(errs[0].Error(), "lessons directory") {
+		t.Errorf("missing dir: %v", errs)
+	}
+}
+
+func TestFill(t *testing.T) {
+	got := Fill("nc {a.port} / {a.addr} / {b.port}", map[string]string{"a": "127.0.0.1:20001"})
+	if got != "nc 20001 / 127.0.0.1:20001 / {b.port}" {
+		t.Errorf("Fill = %q", got)
+	}
+}
+
+// TestCheckSendSplit feeds the evaluator the events of one 3000-byte send
+// that arrived as three recvs of at most 1024 bytes (as a tcp-echo with
+// recv_size 1024 records them): the check holds at the third recv only.
+func TestCheckSendSplit(t *testing.T) {
+	c := Check{SendSplitIntoRecvs: 3, Owner: "server"}
+	if _, err := c.validate(nil); err != nil {
+		t.Fatal(err)
+	}
+	e := newEvaluator()
+	cli, srv := "127.0.0.1:50000", "127.0.0.1:20000"
+	evs := []engine.Event{
+		{Server: "cli-1", Kind: engine.KindSend, Net: "tcp", Local: cli, Remote: srv, Len: 3000},
+		{Server: "srv-1", Kind: engine.KindRecv, Net: "tcp", Local: srv, Remote: cli, Len: 1024},
+		{Server: "srv-1", Kind: engine.KindRecv, Net: "tcp", Local: srv, Remote: cli, Len: 1024},
+		{Server: "srv-1", Kind: engine.KindRecv, Net: "tcp", Local: srv, Remote: cli, Len: 952},
+	}
+	for i := range evs {
+		e.observe(&evs[i])
+		if got := c.holds(e, &evs[i]); got != (i == 3) {
+			t.Errorf("event %d: holds = %v", i, got)
+		}
+	}
+	// Two recvs are not enough for 3.
+	e = newEvaluator()
+	two := []engine.Event{evs[0], evs[1], {Server: "srv-1", Kind: engine.KindRecv, Net: "tcp", Local: srv, Remote: cli, Len: 1976}}
+	for i := range two {
+		e.observe(&two[i])
+		if c.holds(e, &two[i]) {
+			t.Errorf("two recvs: holds at event %d", i)
+		}
+	}
+}
