@@ -260,7 +260,17 @@ func restoreServers(ctx context.Context, store *sessions.Store, lab *engine.Lab,
 	}
 	started := 0
 	for _, r := range list {
-		_, err := lab.StartServer(r.Session, engine.ServerSpec{Kind: r.Kind, Name: r.Name, Port: r.Port, Options: r.Options, ID: r.ID, Restore: true})
+		spec := engine.ServerSpec{Kind: r.Kind, Name: r.Name, Port: r.Port, Options: r.Options, ID: r.ID, Restore: true,
+			Faults: engine.FaultSpecs(r.Faults)}
+		_, err := lab.StartServer(r.Session, spec)
+		var bad *engine.OptionError
+		if err != nil && len(spec.Faults) > 0 && errors.As(err, &bad) {
+			// A fault this version refuses must not keep the server down:
+			// it comes back without its faults, and the log says why.
+			log.Warn("server started again without its faults", "session", r.Session, "server", r.ID, "err", err)
+			spec.Faults = nil
+			_, err = lab.StartServer(r.Session, spec)
+		}
 		if err != nil {
 			log.Warn("server not started again", "session", r.Session, "server", r.ID, "port", r.Port, "err", err)
 			continue

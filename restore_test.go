@@ -266,3 +266,66 @@ func TestIdleConnectionsCloseButLiveStreamsStay(t *testing.T) {
 		}
 	}
 }
+
+// A restored server comes back with its faults as they were at its last
+// change: the ones it started with, one added later, one switched off, one
+// removed.
+func TestFaultsComeBackAfterARestart(t *testing.T) {
+	cfg := testConfig(t)
+	first := startInstance(t, cfg)
+	var sess struct{ ID string }
+	postJSON(t, first.base+"/api/sessions", `{"name":"faults"}`, &sess)
+	var srv struct {
+		ID   string `json:"id"`
+		Addr string `json:"addr"`
+	}
+	postJSON(t, first.base+"/api/sessions/"+sess.ID+"/servers", `{"kind":"tcp-echo","faults":[
+		{"name":"slow","type":"latency","attributes":{"latency_ms":7}},
+		{"name":"gone","type":"latency","attributes":{"latency_ms":1}}]}`, &srv)
+	faults := first.base + "/api/sessions/" + sess.ID + "/servers/" + srv.ID + "/faults"
+	postJSON(t, faults, `{"name":"later","type":"reset","direction":"upstream","attributes":{"bytes":1000}}`, nil)
+	call := func(method, url, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode >= 300 {
+			t.Fatalf("%s %s: %v %v", method, url, res, err)
+		}
+		res.Body.Close()
+	}
+	call("PATCH", faults+"/slow", `{"enabled":false}`)
+	call("DELETE", faults+"/gone", "")
+	first.stop()
+
+	second := startInstance(t, cfg)
+	res, err := http.Get(second.base + "/api/sessions/" + sess.ID + "/servers/" + srv.ID + "/faults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var got struct {
+		Faults []struct {
+			Name       string         `json:"name"`
+			Type       string         `json:"type"`
+			Enabled    bool           `json:"enabled"`
+			Attributes map[string]any `json:"attributes"`
+		} `json:"faults"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&got); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("faults after the restart: %d %v", res.StatusCode, err)
+	}
+	byName := map[string]bool{}
+	for _, f := range got.Faults {
+		byName[f.Name] = f.Enabled
+		if f.Name == "slow" && f.Attributes["latency_ms"] != float64(7) {
+			t.Errorf("slow came back with %v, want latency_ms 7", f.Attributes)
+		}
+	}
+	if len(got.Faults) != 2 || byName["slow"] || !byName["later"] {
+		t.Errorf("faults after the restart: %+v; want slow (off) and later (on), not gone", got.Faults)
+	}
+	if reply := echoOnce(t, srv.Addr, "hi"); reply != "hi" {
+		t.Errorf("the restored server answers %q", reply)
+	}
+}

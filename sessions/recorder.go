@@ -482,16 +482,29 @@ func rememberServers(ctx context.Context, tx *sql.Tx, recs []Record) error {
 			if err != nil {
 				return fmt.Errorf("remember server %s: %w", r.Server, err)
 			}
+			faults, err := json.Marshal(engine.StartFaults(r.Meta))
+			if err != nil {
+				return fmt.Errorf("remember server %s: %w", r.Server, err)
+			}
 			kind, _ := r.Meta["kind"].(string)
 			name, _ := r.Meta["name"].(string)
 			port, _ := r.Meta["port"].(int)
-			_, err = tx.ExecContext(ctx, `INSERT INTO lab_servers (session_id, server_id, kind, name, port, options, running)
-				VALUES (?, ?, ?, ?, ?, ?, 1)
+			_, err = tx.ExecContext(ctx, `INSERT INTO lab_servers (session_id, server_id, kind, name, port, options, running, faults)
+				VALUES (?, ?, ?, ?, ?, ?, 1, ?)
 				ON CONFLICT (session_id, server_id) DO UPDATE SET kind = excluded.kind, name = excluded.name,
-					port = excluded.port, options = excluded.options, running = 1`,
-				r.Session, r.Server, kind, name, port, string(opts))
+					port = excluded.port, options = excluded.options, running = 1, faults = excluded.faults`,
+				r.Session, r.Server, kind, name, port, string(opts), string(faults))
 			if err != nil {
 				return fmt.Errorf("remember server %s: %w", r.Server, err)
+			}
+		case engine.KindFault:
+			// A server's fault added, changed, switched or removed (a fault
+			// acting on a connection has a conn and no "change").
+			if r.Conn != "" || r.Meta["change"] == nil {
+				continue
+			}
+			if err := rememberFaultChange(ctx, tx, r); err != nil {
+				return err
 			}
 		case engine.KindServerStop:
 			if r.Meta["reason"] == engine.StopShutdown {
@@ -502,6 +515,33 @@ func rememberServers(ctx context.Context, tx *sql.Tx, recs []Record) error {
 				return fmt.Errorf("remember server %s stopped: %w", r.Server, err)
 			}
 		}
+	}
+	return nil
+}
+
+// rememberFaultChange folds a fault event's change into its server's
+// remembered faults. A client's faults are not remembered (clients are not
+// started again), nor those of a server lab_servers does not know.
+func rememberFaultChange(ctx context.Context, tx *sql.Tx, r *Record) error {
+	var stored sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT faults FROM lab_servers WHERE session_id = ? AND server_id = ?`, r.Session, r.Server).Scan(&stored)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remember the faults of %s: %w", r.Server, err)
+	}
+	var list []engine.Fault
+	if stored.Valid {
+		_ = json.Unmarshal([]byte(stored.String), &list) // unreadable: start again from none
+	}
+	b, err := json.Marshal(engine.ApplyFaultChange(list, r.Meta))
+	if err != nil {
+		return fmt.Errorf("remember the faults of %s: %w", r.Server, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE lab_servers SET faults = ? WHERE session_id = ? AND server_id = ?`,
+		string(b), r.Session, r.Server); err != nil {
+		return fmt.Errorf("remember the faults of %s: %w", r.Server, err)
 	}
 	return nil
 }

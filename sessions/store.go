@@ -375,12 +375,15 @@ type ServerToRestore struct {
 	Name    string
 	Port    int
 	Options json.RawMessage
+	// Faults are the server's faults at its last change (engine.Fault).
+	Faults []engine.Fault
 }
 
 // ServersToRestore lists the servers that were running when sockplay last
 // stopped (or crashed), oldest session first.
 func (s *Store) ServersToRestore(ctx context.Context) ([]ServerToRestore, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT l.session_id, l.server_id, l.kind, l.name, l.port, COALESCE(l.options, 'null')
+	rows, err := s.db.QueryContext(ctx, `SELECT l.session_id, l.server_id, l.kind, l.name, l.port, COALESCE(l.options, 'null'),
+		COALESCE(l.faults, 'null')
 		FROM lab_servers l JOIN sessions s ON s.id = l.session_id
 		WHERE l.running = 1 ORDER BY s.created_at, l.rowid`)
 	if err != nil {
@@ -390,11 +393,12 @@ func (s *Store) ServersToRestore(ctx context.Context) ([]ServerToRestore, error)
 	var out []ServerToRestore
 	for rows.Next() {
 		var r ServerToRestore
-		var opts string
-		if err := rows.Scan(&r.Session, &r.ID, &r.Kind, &r.Name, &r.Port, &opts); err != nil {
+		var opts, faults string
+		if err := rows.Scan(&r.Session, &r.ID, &r.Kind, &r.Name, &r.Port, &opts, &faults); err != nil {
 			return nil, fmt.Errorf("servers to restore: %w", err)
 		}
 		r.Options = json.RawMessage(opts)
+		_ = json.Unmarshal([]byte(faults), &r.Faults) // unreadable: started without them
 		out = append(out, r)
 	}
 	return out, rows.Err()

@@ -155,7 +155,7 @@ type Server struct {
 	subs    map[string]int
 
 	visitors *visitors
-	ws       *workshopState // workshop mode (workshop.go)
+	ws       *workshopState   // workshop mode (workshop.go)
 	lessons  *lessons.Tracker // nil: lessons are off
 
 	streamsCtx    context.Context // cancelled by Wait to cut off streams
