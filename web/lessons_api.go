@@ -117,7 +117,7 @@ func (s *Server) startLesson(r *http.Request, id string) (sessions.Session, erro
 		return sessions.Session{}, err
 	}
 	ctx := r.Context()
-	sess, err := s.store.CreateSession(ctx, l.Title)
+	sess, err := s.createSession(r, l.Title) // in workshop mode, the caller's own
 	if err != nil {
 		return sessions.Session{}, err
 	}

@@ -494,7 +494,8 @@ var routesWithoutIDs = []string{
 	"GET /api/status", "GET /api/kinds", "GET /api/sessions", "POST /api/sessions",
 	"GET /join", "POST /join", "GET /instructor", "POST /instructor/login", "POST /instructor/logout", "POST /instructor/workshops",
 	"POST /api/workshop/login", "POST /api/workshop/logout", "POST /api/workshops", "GET /api/workshops", "POST /api/join",
-	"GET /api/errors", // the error cards: the same text for everyone
+	"GET /api/errors",                // the error cards: the same text for everyone
+	"GET /api/lessons", "GET /start", // the lessons offered: the same list for everyone
 }
 
 // instructorRoute reports whether a route is the instructor's only: anyone
