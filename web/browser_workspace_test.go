@@ -470,6 +470,14 @@ func TestBrowserWorkspaceEveryEventReachableByScrolling(t *testing.T) {
 			seen[int64(v.(float64))]++
 		}
 		if got["top"].(float64) == 0 && got["first"].(float64) == 1 {
+			// The oldest page is in and the list is at its top: its rows
+			// are drawn on the next frame. Wait for the first event's row
+			// and collect what is drawn then.
+			step(t, ctx, "the first event drawn at the top",
+				chromedp.WaitVisible(`tr.ev[data-seq="1"]`))
+			for _, v := range evalIn[[]any](t, ctx, `[...document.querySelectorAll("tr.ev")].map(tr => Number(tr.dataset.seq))`) {
+				seen[int64(v.(float64))]++
+			}
 			break
 		}
 		// Up by a screen less two rows, and wait until the rows drawn moved
