@@ -145,6 +145,14 @@ func BenchmarkEchoBulk(b *testing.B) {
 	compareEchoes(b, 65536, float64(n)/(1<<20), "MB/s", func(addr string) time.Duration { return bulk(b, addr, n) })
 }
 
+// BenchmarkEchoBulk4K is BenchmarkEchoBulk with tcp-echo's default
+// recv_size, 4096: sixteen times the events per byte, what `go run .`
+// users get (cmd/sockbench measures the same on the real binary).
+func BenchmarkEchoBulk4K(b *testing.B) {
+	const n = 16 << 20
+	compareEchoes(b, 4096, float64(n)/(1<<20), "MB/s", func(addr string) time.Duration { return bulk(b, addr, n) })
+}
+
 // compareEchoes runs workload against the io.Copy echo, the read/write loop
 // echo, sockplay's recorded echo and its instrumented-only echo in turn, and
 // reports each one's rate (amount per run / time, in unit) and sockplay's
