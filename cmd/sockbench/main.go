@@ -44,12 +44,13 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds of each measurement (the median is reported)")
 	conns := flag.Int("conns", 20, "connections of the many-connection round trip")
 	bin := flag.String("bin", "", "sockplay binary to measure (default: go build the module in the current directory)")
+	unlimited := flag.String("unlimited", "-max-event-rate 0 -event-budget 0", "the flags that lift every event-rate limit (an older binary has fewer)")
 	flag.Parse()
 	if *bareAddr != "" {
 		bareEcho(*bareAddr, *loop)
 		return
 	}
-	if err := run(*bin, *d, *rounds, *conns); err != nil {
+	if err := run(*bin, strings.Fields(*unlimited), *d, *rounds, *conns); err != nil {
 		fmt.Fprintln(os.Stderr, "sockbench:", err)
 		os.Exit(1)
 	}
@@ -92,7 +93,7 @@ func bareEcho(addr string, loop int) {
 	}
 }
 
-func run(bin string, d time.Duration, rounds, conns int) error {
+func run(bin string, unlimited []string, d time.Duration, rounds, conns int) error {
 	dir, err := os.MkdirTemp("", "sockbench-")
 	if err != nil {
 		return err
@@ -116,7 +117,7 @@ func run(bin string, d time.Duration, rounds, conns int) error {
 	}
 	defer bareLoop.Process.Kill()
 
-	sp, err := startSockplay(bin, filepath.Join(dir, "unlimited.db"), "-max-event-rate", "0", "-event-budget", "0")
+	sp, err := startSockplay(bin, filepath.Join(dir, "unlimited.db"), unlimited...)
 	if err != nil {
 		return err
 	}
