@@ -12,7 +12,7 @@ import { call } from "./api.js";
 import { timeOf } from "./format.js";
 import { dataKinds, details } from "./renderers.js";
 import { note, showError } from "./ui.js";
-import { EventList, indexOfSeq, takeRun, windowOf } from "./vlist.js";
+import { EventList, indexOfSeq, scrollIntent, takeRun, windowOf } from "./vlist.js";
 import { renderDetail } from "./detail.js";
 import { buildConversation, renderConversation } from "./conversation.js";
 
@@ -91,6 +91,7 @@ export function createTable({ api, state, onLifecycle }) {
   let rowH = 22; // measured from the first row drawn
   let measured = false;
   let expectedTop = -1; // the scrollTop the list set itself
+  let drawnTotal = 0; // the list's height as last drawn: what scrollHeight is
   let scrollBy = 0; // how far the next draw moves the scroll position (rows went in above)
   const conns = new Set();
   const rowCache = new Map(); // seq -> tr drawn last frame
@@ -331,6 +332,7 @@ export function createTable({ api, state, onLifecycle }) {
     }
     rowCache.clear();
     for (const [k, v] of keep) rowCache.set(k, v);
+    drawnTotal = total;
     setHeight(topSpacer, start * rowH);
     setHeight(bottomSpacer, (count - end) * rowH);
     // Only the rows that change move: a row left in place keeps its layout
@@ -528,12 +530,22 @@ export function createTable({ api, state, onLifecycle }) {
   // The list follows the newest events while it is scrolled to the bottom;
   // scrolling up pauses that (rows would otherwise move under the reader),
   // and scrolling back down resumes it.
+  // A scroll the browser makes itself is not the reader's: when the viewport
+  // grows (the detail pane closes) at the bottom, it moves the position up
+  // within the rows drawn, before the ResizeObserver says the new height.
+  // So what is at the bottom is judged against the height drawn (rows
+  // taken in since are not in the page yet), and before stopping, against
+  // the viewport's height now (a read of the layout, on this rare path only).
   scroller.addEventListener("scroll", () => {
     const top = scroller.scrollTop;
-    const total = headH + list.view.length * rowH; // what scrollHeight says, without asking the layout
-    const atBottom = total - top - viewH < Math.max(40, rowH * 2);
-    if (follow && expectedTop >= 0 && top < expectedTop - 4 && !atBottom) stopFollowing();
-    else if (!follow && atBottom && !loadingOlder && top > lastTop) resumeFollowing();
+    const at = { top, lastTop, expectedTop, total: drawnTotal, viewH, rowH, follow };
+    let intent = scrollIntent(at);
+    if (intent === "stop") {
+      measure();
+      intent = scrollIntent({ ...at, viewH });
+    }
+    if (intent === "stop") stopFollowing();
+    else if (intent === "resume" && !loadingOlder) resumeFollowing();
     lastTop = top;
     if (!(follow && Math.abs(top - expectedTop) < 1)) { // not the list's own scroll to the bottom
       redraw();

@@ -133,3 +133,17 @@ export function takeRun(pending, last, max = Infinity) {
   }
   return out;
 }
+
+// scrollIntent reads a scroll of the list (top: the scroll position now,
+// lastTop: before it, expectedTop: the position the list set itself when
+// it last drew following, total: the list's height as drawn, viewH: the
+// viewport's height, rowH: a row's). It returns "stop" when, following,
+// the reader scrolled up away from the bottom, "resume" when, not
+// following, they scrolled back down to the bottom, "" otherwise. A
+// position the browser moved up to keep the viewport within the rows (the
+// viewport grew, or the rows shrank) is still at the bottom: not a stop.
+export function scrollIntent({ top, lastTop, expectedTop, total, viewH, rowH, follow }) {
+  const atBottom = total - top - viewH < Math.max(40, rowH * 2);
+  if (follow) return expectedTop >= 0 && top < expectedTop - 4 && !atBottom ? "stop" : "";
+  return atBottom && top > lastTop ? "resume" : "";
+}

@@ -219,26 +219,17 @@ func TestBrowserWorkspaceFloodStaysResponsive(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=filter-kind]").dispatchEvent(new Event("change"))`),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-action=close-detail]").click()`),
 	)
-	var last int64
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		// The server's last close is the last event of the flood.
-		s, err := a.Store.GetSession(context.Background(), sid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs, _ := a.Store.Events(context.Background(), sid, s.Events-5, 0, 10)
-		if len(evs) > 0 && evs[len(evs)-1].Kind == engine.KindClose {
-			last = evs[len(evs)-1].Seq
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the flood's connection did not close")
-		}
-		time.Sleep(50 * time.Millisecond)
+	last := waitLastClose(t, a, sid)
+	// Closing the detail pane grew the list's viewport at the bottom: the
+	// browser moved the scroll position, which is not the reader scrolling
+	// up, so the list still follows (it once read it as a scroll and paused).
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = chromedp.Do(cctx, chromedp.WaitVisible(`tr.ev[data-seq="`+itoa(last)+`"]`))
+	cancel()
+	if err != nil {
+		seen := evalIn[map[string]string](t, ctx, `(() => { const s = document.getElementById("events-scroll").dataset; return {state: document.querySelector("[data-testid=live-state]").textContent, first: s.first, last: s.last}; })()`)
+		t.Fatalf("the list did not catch up with the recording's last event #%d: it shows #%s–#%s and says %q (%v)", last, seen["first"], seen["last"], seen["state"], err)
 	}
-	step(t, ctx, "the list catches up with the recording's last event",
-		chromedp.WaitVisible(`tr.ev[data-seq="`+itoa(last)+`"]`))
 	checkContiguous(t, shownSeqs(t, ctx))
 }
 
@@ -513,4 +504,103 @@ func TestBrowserWorkspaceEveryEventReachableByScrolling(t *testing.T) {
 	step(t, ctx, "Latest returns to the tail",
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=jump-latest]").click()`),
 		chromedp.WaitVisible(`tr.ev[data-seq="`+itoa(total)+`"]`))
+}
+
+// waitLastClose waits until the session's newest stored event is a close
+// (the server's end of the last connection) and returns its seq.
+func waitLastClose(t *testing.T, a *testApp, sid string) int64 {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		s, err := a.Store.GetSession(context.Background(), sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, _ := a.Store.Events(context.Background(), sid, s.Events-5, 0, 10)
+		if len(evs) > 0 && evs[len(evs)-1].Kind == engine.KindClose {
+			return evs[len(evs)-1].Seq
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the connection's close was not recorded")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Closing the detail pane below the list while it follows grows the list's
+// viewport at its bottom; the browser moves the scroll position up to stay
+// within the rows. That is not the reader scrolling up: the list must go on
+// following, so the next events show without a click on "Latest".
+func TestBrowserWorkspaceClosingDetailKeepsFollowing(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	_, addr := a.startEcho(sid, map[string]any{"recv_size": 256})
+	openSession(t, ctx, a, sid)
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Some hundreds of events: more rows than the list shows at once.
+	data := []byte(strings.Repeat("z\n", 16<<10))
+	if _, err := c.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, len(data))); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "the list fills and scrolls to its newest rows",
+		chromedp.Poll[chromedp.Void](`(() => { const s = document.getElementById("events-scroll"); return Number(s.dataset.count) >= 200 && s.scrollHeight > 2 * s.clientHeight && s.scrollTop > 0; })()`))
+	step(t, ctx, "a click on the newest row opens its detail below the list",
+		chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("tr.ev")].pop().click()`),
+		chromedp.WaitVisible(`[data-testid=detail-fields]`))
+	// Close it while events go on arriving (rows come into the list between
+	// its draws) and read the layout at once (as any script may): the
+	// browser moves the scroll position before the list hears of the new
+	// size.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		buf := make([]byte, 2)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if _, err := c.Write([]byte("z\n")); err != nil {
+				return
+			}
+			if _, err := io.ReadFull(c, buf); err != nil {
+				return
+			}
+		}
+	})
+	step(t, ctx, "close the detail",
+		chromedp.Poll[chromedp.Void](`Number(document.getElementById("events-scroll").dataset.count) >= 300`),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-action=close-detail]").click(); void document.getElementById("events-scroll").scrollTop`),
+		chromedp.WaitNotVisible(`[data-testid=detail]`))
+	// Events go on arriving a while after (the list's answer to the
+	// scroll is not at once).
+	for n0, deadline := sessionEvents(t, a, sid), time.Now().Add(30*time.Second); sessionEvents(t, a, sid) < n0+40; {
+		if time.Now().After(deadline) {
+			t.Fatal("the echo stopped answering")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	c.Close()
+	last := waitLastClose(t, a, sid)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = chromedp.Do(cctx, chromedp.WaitVisible(`tr.ev[data-seq="`+itoa(last)+`"]`))
+	cancel()
+	if err != nil {
+		state := evalIn[string](t, ctx, `document.querySelector("[data-testid=live-state]").textContent`)
+		t.Fatalf("the newest event #%d is not shown after the detail closed: the list says %q (%v)", last, state, err)
+	}
+	if state := evalIn[string](t, ctx, `document.querySelector("[data-testid=live-state]").textContent`); state != "live" {
+		t.Errorf("the list says %q, want live", state)
+	}
 }
