@@ -169,22 +169,31 @@ const (
 // are created or deleted, the cursor's own included. A malformed cursor
 // is ErrInvalid.
 func (s *Store) ListSessions(ctx context.Context, before string, limit int) (list []Session, next string, err error) {
+	return s.listSessions(ctx, nil, before, limit)
+}
+
+// listSessions is ListSessions, of one owner's sessions only if owner is
+// not nil (ListSessionsOf).
+func (s *Store) listSessions(ctx context.Context, owner *string, before string, limit int) (list []Session, next string, err error) {
 	if limit <= 0 || limit > MaxSessionsPage {
 		limit = DefaultSessionsPage
 	}
-	var rows *sql.Rows
-	if before == "" {
-		rows, err = s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s
-			ORDER BY s.created_at DESC, s.id DESC LIMIT ?`, limit+1)
-	} else {
+	where, args := []string{}, []any{}
+	if owner != nil {
+		where, args = append(where, "s.owner = ?"), append(args, *owner)
+	}
+	if before != "" {
 		created, id, ok := parseCursor(before)
 		if !ok {
 			return nil, "", fmt.Errorf("%w: before=%q is not a cursor from a previous page's next", ErrInvalid, before)
 		}
-		rows, err = s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s
-			WHERE (s.created_at, s.id) < (?, ?)
-			ORDER BY s.created_at DESC, s.id DESC LIMIT ?`, created, id, limit+1)
+		where, args = append(where, "(s.created_at, s.id) < (?, ?)"), append(args, created, id)
 	}
+	q := `SELECT ` + sessionColumns + ` FROM sessions s`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY s.created_at DESC, s.id DESC LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list sessions: %w", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -408,41 +407,5 @@ func (s *Store) CountSessionsOf(ctx context.Context, owner string) (int, error) 
 // ListSessionsOf is ListSessions restricted to the sessions owner has: the
 // same order, page size and cursors.
 func (s *Store) ListSessionsOf(ctx context.Context, owner, before string, limit int) (list []Session, next string, err error) {
-	if limit <= 0 || limit > MaxSessionsPage {
-		limit = DefaultSessionsPage
-	}
-	var rows *sql.Rows
-	if before == "" {
-		rows, err = s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s WHERE s.owner = ?
-			ORDER BY s.created_at DESC, s.id DESC LIMIT ?`, owner, limit+1)
-	} else {
-		created, id, ok := parseCursor(before)
-		if !ok {
-			return nil, "", fmt.Errorf("%w: before=%q is not a cursor from a previous page's next", ErrInvalid, before)
-		}
-		rows, err = s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s
-			WHERE s.owner = ? AND (s.created_at, s.id) < (?, ?)
-			ORDER BY s.created_at DESC, s.id DESC LIMIT ?`, owner, created, id, limit+1)
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("list sessions: %w", err)
-	}
-	defer rows.Close()
-	list = []Session{}
-	for rows.Next() {
-		sess, err := scanSession(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("list sessions: %w", err)
-		}
-		list = append(list, sess)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("list sessions: %w", err)
-	}
-	if len(list) > limit {
-		list = list[:limit]
-		last := list[limit-1]
-		next = strconv.FormatInt(last.CreatedAt.UnixNano(), 10) + "." + last.ID
-	}
-	return list, next, nil
+	return s.listSessions(ctx, &owner, before, limit)
 }
