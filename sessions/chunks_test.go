@@ -1117,10 +1117,16 @@ func corruptible(t *testing.T, n int) (*Store, string, []chunkRow) {
 	release()
 	mustFlush(t, rec)
 	chunks := chunkRows(t, st, sess.ID)
-	if len(chunks) < 3 {
-		t.Fatalf("%d chunks; the test corrupts the middle one", len(chunks))
+	// The chunk to corrupt has chunks before and after it and enough
+	// events for the edits (a batch cut by timing can leave a chunk of one
+	// event); it is returned as chunks[1], between its neighbours.
+	for i := 1; i+1 < len(chunks); i++ {
+		if chunks[i].events >= 20 {
+			return st, sess.ID, []chunkRow{chunks[i-1], chunks[i], chunks[i+1]}
+		}
 	}
-	return st, sess.ID, chunks
+	t.Fatalf("chunks %+v: the test needs one of at least 20 events between two others", chunks)
+	return nil, "", nil
 }
 
 // chunkEdit changes the events of a stored chunk. Events it leaves alone
