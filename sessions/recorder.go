@@ -75,9 +75,22 @@ type op struct {
 	ack    chan error // non-nil for barriers
 }
 
-// groupCommitWindow is how long the writer waits for more events before
-// committing a batch. It bounds the added latency of the live view.
-const groupCommitWindow = 2 * time.Millisecond
+// Group commit. After the first event of a batch arrives the writer waits
+// groupCommitWindow for more, and a commit never starts sooner than
+// minCommitInterval after the previous one started: a request/response
+// exchange (a trickle of events that would otherwise each open a window of
+// their own) then costs at most 100 transactions, so 100 fsyncs, a second
+// instead of 500. With synchronous=FULL every commit is an fsync of the WAL,
+// whose kernel work (the ext4 journal) competes with the sockets for the
+// CPUs: measured on a 2-core machine, 64-byte round trips through a recorded
+// echo went from 0.71-0.76 to 0.85-0.89 of a bare echo's rate. The live view
+// gains at most 10 ms, which no one watching can see; a single event after a
+// quiet spell is still committed within groupCommitWindow. A barrier, a full
+// queue or Close cuts either wait short.
+const (
+	groupCommitWindow = 2 * time.Millisecond
+	minCommitInterval = 10 * time.Millisecond
+)
 
 // NewRecorder starts the writer goroutine. Close stops it.
 func NewRecorder(store *Store, hub *Hub, cfg RecorderConfig, log *slog.Logger) *Recorder {
@@ -218,6 +231,7 @@ func (r *Recorder) queued() int {
 
 func (r *Recorder) run() {
 	defer close(r.done)
+	var lastCommit time.Time // when the previous batch was taken
 	for {
 		var retry <-chan time.Time
 		var timer *time.Timer
@@ -246,13 +260,15 @@ func (r *Recorder) run() {
 		urgent := r.urgent
 		r.mu.Unlock()
 		if !urgent {
-			window := time.NewTimer(groupCommitWindow)
+			wait := max(groupCommitWindow, time.Until(lastCommit.Add(minCommitInterval)))
+			window := time.NewTimer(wait)
 			select {
 			case <-window.C:
 			case <-r.wake:
 				window.Stop()
 			}
 		}
+		lastCommit = time.Now()
 		r.mu.Lock()
 		batch := r.queue
 		r.queue, r.urgent = r.spare[:0], false
