@@ -66,7 +66,7 @@ func (a *testApp) lesson(session string) lessonRun {
 // fails at once if a later step turns done first.
 func (a *testApp) waitSteps(session string, n int) lessonRun {
 	a.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		run := a.lesson(session)
 		done := 0
@@ -91,7 +91,7 @@ func (a *testApp) waitSteps(session string, n int) lessonRun {
 			return run
 		}
 		if time.Now().After(deadline) {
-			a.t.Fatalf("after 10s %d steps are done, want %d: %+v", done, n, run.Steps)
+			a.t.Fatalf("after 30s %d steps are done, want %d: %+v", done, n, run.Steps)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -513,6 +513,9 @@ func TestLessonUDPvsTCP(t *testing.T) {
 	if code := a.do("POST", "/api/sessions/"+sess+"/servers/"+id+"/faults", map[string]any{"type": "drop"}, nil); code != http.StatusCreated {
 		t.Fatalf("add drop fault: %d", code)
 	}
+	// The fault added is not yet a datagram lost.
+	a.waitFaultChange(sess, "drop", "added")
+	a.waitSteps(sess, 2)
 	u.Write([]byte("lost\n"))
 	a.waitSteps(sess, 3)
 }

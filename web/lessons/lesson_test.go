@@ -14,7 +14,7 @@ func TestBuiltinLessonsLoad(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("built-in lessons refused: %v", errs)
 	}
-	for _, id := range []string{"tcp-echo-basics", "udp-vs-tcp", "errors"} {
+	for _, id := range []string{"tcp-echo-basics", "message-boundaries", "udp-vs-tcp", "app-protocol", "errors", "proxies-and-faults", "tls"} {
 		l := c.Get(id)
 		if l == nil {
 			t.Fatalf("no lesson %s; have %v", id, c.IDs())
@@ -27,6 +27,11 @@ func TestBuiltinLessonsLoad(t *testing.T) {
 	}
 	if got := c.Get("tcp-echo-basics").Servers[0]; got.Kind != "tcp-echo" || got.Port != 65432 {
 		t.Errorf("tcp-echo-basics server %+v", got)
+	}
+	// A YAML escape in data_contains is the bytes it names: the TLS
+	// lesson looks for a handshake record, 0x16 0x03.
+	if got := *c.Get("tls").Steps[3].Check.DataContains; got != "\x16\x03" {
+		t.Errorf("tls step 4 data_contains %q", got)
 	}
 }
 
@@ -74,6 +79,14 @@ func TestParseRefusesBadFiles(t *testing.T) {
 			"x.md:7: step \"a\": check: send_split_into_recvs 1"},
 		{"check meta", okHead + "steps:\n  - title: a\n    check:\n      kind: fault\n      meta: {removed: [1]}\n---\n",
 			"x.md:8: step \"a\": check: meta removed"},
+		{"check nth_recv", okHead + "steps:\n  - title: a\n    check:\n      nth_recv: 1\n---\n",
+			"x.md:7: step \"a\": check: nth_recv 1"},
+		{"check fault_change", okHead + "steps:\n  - title: a\n    check:\n      fault_change: deleted\n---\n",
+			"x.md:7: step \"a\": check: fault_change \"deleted\": use added, changed, on, off, removed"},
+		{"check fault and fault_change", okHead + "steps:\n  - title: a\n    check:\n      fault: drop\n      fault_change: added\n---\n",
+			"x.md:8: step \"a\": check: fault is a fault that acted"},
+		{"check tls_version", okHead + "steps:\n  - title: a\n    check:\n      kind: tls-handshake\n      tls_version: \"1.4\"\n---\n",
+			"x.md:8: step \"a\": check: tls_version \"1.4\""},
 		{"check net", okHead + "steps:\n  - title: a\n    check:\n      kind: recv\n      net: sctp\n---\n",
 			"x.md:8: step \"a\": check: net \"sctp\""},
 	} {
@@ -150,6 +163,68 @@ func TestCheckSendSplit(t *testing.T) {
 		e.observe(&two[i])
 		if c.holds(e, &two[i]) {
 			t.Errorf("two recvs: holds at event %d", i)
+		}
+	}
+}
+
+// TestCheckNthRecv: nth_recv holds at a connection's Nth recv with bytes
+// and later ones, counted per connection, afresh after a close.
+func TestCheckNthRecv(t *testing.T) {
+	c := Check{Kind: "recv", NthRecv: 3}
+	if _, err := c.validate(nil); err != nil {
+		t.Fatal(err)
+	}
+	e := newEvaluator()
+	recv := func(conn string, n int) engine.Event {
+		return engine.Event{Server: "srv-1", Conn: conn, Kind: engine.KindRecv, Net: "tcp", Len: n}
+	}
+	evs := []engine.Event{
+		recv("c-1", 1024), recv("c-2", 5), recv("c-1", 0), recv("c-1", 1024), recv("c-2", 5),
+		{Server: "srv-1", Conn: "c-1", Kind: engine.KindSend, Net: "tcp", Len: 1024},
+		recv("c-1", 952), recv("c-1", 1),
+		{Server: "srv-1", Conn: "c-2", Kind: engine.KindClose, Net: "tcp"},
+		recv("c-2", 5),
+	}
+	want := []bool{false, false, false, false, false, false, true, true, false, false}
+	for i := range evs {
+		e.observe(&evs[i])
+		if got := c.holds(e, &evs[i]); got != want[i] {
+			t.Errorf("event %d (%s %s len %d): holds = %v", i, evs[i].Conn, evs[i].Kind, evs[i].Len, got)
+		}
+	}
+}
+
+// TestCheckFaultActedOrChanged: fault holds for a fault that acted, not
+// for the event saying it was added; fault_change for the change only.
+func TestCheckFaultActedOrChanged(t *testing.T) {
+	added := engine.Event{Server: "srv-1", Kind: engine.KindFault, Meta: map[string]any{"type": "drop", "change": "added"}}
+	acted := engine.Event{Server: "srv-1", Kind: engine.KindFault, Meta: map[string]any{"type": "drop", "action": "dropped a datagram"}}
+	fault, change := Check{Fault: "drop"}, Check{FaultChange: "added", Meta: map[string]any{"type": "drop"}}
+	e := newEvaluator()
+	for _, tc := range []struct {
+		c    Check
+		ev   engine.Event
+		want bool
+	}{{fault, added, false}, {fault, acted, true}, {change, added, true}, {change, acted, false}} {
+		e.observe(&tc.ev)
+		if got := tc.c.holds(e, &tc.ev); got != tc.want {
+			t.Errorf("check %+v on %v: %v", tc.c, tc.ev.Meta, got)
+		}
+	}
+}
+
+// TestCheckTLSVersion: "1.3" in a check matches the handshake's "TLS 1.3".
+func TestCheckTLSVersion(t *testing.T) {
+	ev := engine.Event{Kind: engine.KindTLSHandshake, Meta: map[string]any{"version": "TLS 1.3"}}
+	e := newEvaluator()
+	e.observe(&ev)
+	for v, want := range map[string]bool{"1.3": true, "TLS 1.3": true, "1.2": false} {
+		c := Check{Kind: "tls-handshake", TLSVersion: v}
+		if _, err := c.validate(nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.holds(e, &ev); got != want {
+			t.Errorf("tls_version %q: %v", v, got)
 		}
 	}
 }
