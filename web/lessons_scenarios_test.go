@@ -287,7 +287,9 @@ func TestLessonAppProtocol(t *testing.T) {
 	// Wrong: another search is a request, but not for morpheus.
 	runDo(t, dir, strings.Replace(run.Steps[0].Do, "morpheus", "ring", 1), "")
 	a.waitEvents(sess, "the ring request", func(recs []sessions.Record) bool {
-		return slices.ContainsFunc(recs, func(r sessions.Record) bool { return r.Kind == engine.KindAppFrame && r.Meta["direction"] == "response" })
+		return slices.ContainsFunc(recs, func(r sessions.Record) bool {
+			return r.Kind == engine.KindAppFrame && r.Meta["direction"] == "response"
+		})
 	})
 	a.waitSteps(sess, 0)
 
