@@ -1,6 +1,8 @@
 package lessons
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,6 +227,53 @@ func TestCheckTLSVersion(t *testing.T) {
 		}
 		if got := c.holds(e, &ev); got != want {
 			t.Errorf("tls_version %q: %v", v, got)
+		}
+	}
+}
+
+// TestLoadDirNamesFileAndLineOfEachWrongCheck: an instructor's directory
+// (-lessons DIR) with several wrong checks: each file is refused with its
+// path, the line of the wrong field and what is wrong; the right one loads.
+func TestLoadDirNamesFileAndLineOfEachWrongCheck(t *testing.T) {
+	dir := t.TempDir()
+	head := "---\nid: %s\ntitle: T\nservers:\n  - {kind: tcp-echo, name: echo}\nsteps:\n  - title: ok\n    do: nc 127.0.0.1 {echo.port}\n    check: {kind: accept, server: echo}\n  - title: second\n    do: something\n    check:\n"
+	files := map[string]struct{ check, want string }{
+		"a.md": {"      kind: recv\n      server: echoo\n", `a.md:14: step "second": check: server "echoo": the lesson has no server of that name`},
+		"b.md": {"      kind: recv\n      nth_recv: many\n", `b.md:14: front matter: nth_recv: "many" is not what belongs here: it takes a whole number`},
+		"c.md": {"      kind: tls-handshake\n      tls_version: \"2.0\"\n", `c.md:14: step "second": check: tls_version "2.0"`},
+		"d.md": {"      fault: slicer\n      fault_change: added\n", `d.md:14: step "second": check: fault is a fault that acted`},
+		"e.md": {"      kind: recv\n      data_contain: hello\n", `e.md:14: front matter: unknown field "data_contain"`},
+		"f.md": {"      server: echo\n", `f.md:13: step "second": check: a check needs at least one of`},
+		"g.md": {"      kind: recv\n      fault_change: added\n      nth_recv: 3\n", ""},
+	}
+	for name, f := range files {
+		id := strings.TrimSuffix(name, ".md")
+		src := fmt.Sprintf(head, "dir-"+id) + f.check + "---\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, errs := Load(dir)
+	got := map[string]string{}
+	for _, err := range errs {
+		var le *LoadError
+		if !errors.As(err, &le) {
+			t.Fatalf("not a LoadError: %v", err)
+		}
+		got[filepath.Base(le.File)] = err.Error()
+		if !strings.HasPrefix(err.Error(), dir+"/") {
+			t.Errorf("%v does not name the file's path", err)
+		}
+	}
+	for name, f := range files {
+		if f.want == "" {
+			if got[name] != "" || c.Get("dir-g") == nil {
+				t.Errorf("%s was refused: %s", name, got[name])
+			}
+			continue
+		}
+		if !strings.Contains(got[name], f.want) {
+			t.Errorf("%s: %q\nwant it to contain %q", name, got[name], f.want)
 		}
 	}
 }
