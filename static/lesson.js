@@ -215,7 +215,12 @@ function render(panel, run, state) {
   });
   box.append(list);
   if (current >= steps.length) box.append(el('p', { class: 'lesson-complete', 'data-testid': 'lesson-complete' }, 'Lesson complete: every step was seen on the sockets.'));
-  panel.hidden = false;
+  if (panel.hidden) {
+    // A lesson's session: the lesson is what the learner follows, so it
+    // comes first in the sidebar (on a phone, the first thing under the bar).
+    panel.parentElement?.prepend(panel);
+    panel.hidden = false;
+  }
   // Offer the hint when it is due: draw again then (no request needed).
   clearTimeout(state.hintTimer);
   if (hintIn !== Infinity && hintIn > 0) state.hintTimer = setTimeout(() => render(panel, run, state), hintIn + 50);
