@@ -502,3 +502,21 @@ func TestLessonTLS(t *testing.T) {
 		t.Error("the proxy read no TLS application-data record (17 03 03)")
 	}
 }
+
+// TestLessonTCPEchoBasicsNc does the first lesson with the step's own nc
+// command, typing hello and then ending the input as Ctrl-D does (-N: nc
+// then closes its side, as the last step says).
+func TestLessonTCPEchoBasicsNc(t *testing.T) {
+	needTool(t, "nc")
+	a := newTestApp(t)
+	sess := a.startLesson("tcp-echo-basics")
+	run := a.waitSteps(sess, 0)
+	if !strings.HasPrefix(run.Steps[0].Do, "nc 127.0.0.1 ") {
+		t.Fatalf("step 1 says %q", run.Steps[0].Do)
+	}
+	out := runDo(t, t.TempDir(), strings.Replace(run.Steps[0].Do, "nc ", "nc -N ", 1), "hello\n")
+	if out != "hello\n" {
+		t.Errorf("nc printed %q", out)
+	}
+	a.waitSteps(sess, 4)
+}
