@@ -520,3 +520,27 @@ func TestLessonTCPEchoBasicsNc(t *testing.T) {
 	}
 	a.waitSteps(sess, 4)
 }
+
+// TestLessonUDPvsTCPNc does "UDP vs TCP" with the step's own nc -u command
+// (-q 2: nc ends 2 s after its input does, as a learner's Ctrl-C would).
+func TestLessonUDPvsTCPNc(t *testing.T) {
+	needTool(t, "nc")
+	a := newTestApp(t)
+	sess := a.startLesson("udp-vs-tcp")
+	run := a.waitSteps(sess, 0)
+	do := run.Steps[0].Do
+	i, j := strings.Index(do, "`"), strings.LastIndex(do, "`")
+	if i < 0 || j <= i || !strings.HasPrefix(do[i+1:j], "nc -u 127.0.0.1 ") {
+		t.Fatalf("step 1 says %q", do)
+	}
+	cmd := strings.Replace(do[i+1:j], "nc -u ", "nc -u -q 2 ", 1)
+	// (nc may end before it prints the answer: the recording is what counts.)
+	runDo(t, t.TempDir(), cmd, "hello\n")
+	a.waitSteps(sess, 2)
+	id, _ := a.serverAddr(sess, "dgram")
+	a.addFault(sess, id, map[string]any{"type": "drop"})
+	a.waitFaultChange(sess, "drop", "added")
+	a.waitSteps(sess, 2)
+	runDo(t, t.TempDir(), cmd, "lost\n")
+	a.waitSteps(sess, 3)
+}
