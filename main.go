@@ -81,6 +81,7 @@ type config struct {
 	MaxParticipantSessions int
 	TrustedProxies         []netip.Prefix
 	Lessons                string
+	EmbedOrigins           []string
 }
 
 // parseConfig reads flags, falling back to SOCKPLAY_* variables, then to the
@@ -159,6 +160,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	maxParticipantSessions := num("max-participant-sessions", "SOCKPLAY_MAX_PARTICIPANT_SESSIONS", 1, "sessions one workshop participant may have; the per-session limits (-max-servers, -max-clients) then bound each participant (0: no limit)")
 	logLevel := str("log-level", "SOCKPLAY_LOG_LEVEL", "info", "debug, info, warn or error")
 	lessonsDir := str("lessons", "SOCKPLAY_LESSONS", "", "directory of extra lesson scenarios (*.md), offered besides the built-in ones")
+	embedOrigins := str("embed-origins", "SOCKPLAY_EMBED_ORIGINS", "", "origins whose pages may show a session's compact view (/s/ID?embed=1) in an iframe, comma-separated (https://tutorial.example); none: no page may frame sockplay's")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -210,6 +212,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 			pfx = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 		}
 		c.TrustedProxies = append(c.TrustedProxies, pfx.Masked())
+	}
+	if c.EmbedOrigins, err = web.ParseEmbedOrigins(*embedOrigins); err != nil {
+		return config{}, fmt.Errorf("-embed-origins: %w", err)
 	}
 	if c.InstructorTTL <= 0 {
 		return config{}, errors.New("-instructor-ttl must be positive")
@@ -349,7 +354,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 			MaxNewSessions: cfg.MaxNewSessions, BodyTimeout: cfg.BodyTimeout,
 			Workshop: cfg.Workshop, InstructorPassword: cfg.InstructorPassword, InstructorTTL: cfg.InstructorTTL,
 			SecureCookies: cfg.SecureCookies, JoinsPerMinute: noLimit(cfg.MaxJoins), TrustedProxies: cfg.TrustedProxies,
-			MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions), Lessons: catalog}})
+			MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions), Lessons: catalog, EmbedOrigins: cfg.EmbedOrigins}})
 	// IdleTimeout closes keep-alive connections nobody uses (a local client
 	// could otherwise hold thousands open); WebSocket streams are hijacked
 	// and not subject to it.

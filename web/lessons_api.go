@@ -198,6 +198,9 @@ type sessionLessonView struct {
 	Seq int64 `json:"seq"`
 	// Notices say where the session differs from the lesson (a port taken).
 	Notices []string `json:"notices,omitempty"`
+	// HintAfterMs is how long the panel waits on one step before it offers
+	// the step's hint.
+	HintAfterMs int64 `json:"hint_after_ms"`
 }
 
 type lessonStepRun struct {
@@ -298,10 +301,11 @@ func (s *Server) handleSessionLesson(w http.ResponseWriter, r *http.Request, ses
 		}
 	}
 	lv := newLessonView(l, addrs)
-	out := sessionLessonView{Lesson: lv, Steps: []lessonStepRun{}, Current: len(states), Seq: seq}
+	out := sessionLessonView{Lesson: lv, Steps: []lessonStepRun{}, Current: len(states), Seq: seq,
+		HintAfterMs: s.cfg.LessonHintAfter.Milliseconds()}
 	for _, sv := range l.Servers {
 		if a, ok := addrs[sv.Name]; ok && sv.Port != 0 && !strings.HasSuffix(a, fmt.Sprintf(":%d", sv.Port)) {
-			out.Notices = append(out.Notices, fmt.Sprintf("Port %d was taken (another session has it), so %s listens on %s instead: use that port in the commands below.", sv.Port, sv.Name, a))
+			out.Notices = append(out.Notices, fmt.Sprintf("Port %d was not free (another session has it, or this sockplay does not offer it), so %s listens on %s instead: the commands below use that port.", sv.Port, sv.Name, a))
 		}
 	}
 	for i, st := range states {

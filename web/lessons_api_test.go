@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,7 +67,7 @@ func (a *testApp) lesson(session string) lessonRun {
 // fails at once if a later step turns done first.
 func (a *testApp) waitSteps(session string, n int) lessonRun {
 	a.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		run := a.lesson(session)
 		done := 0
@@ -91,7 +92,7 @@ func (a *testApp) waitSteps(session string, n int) lessonRun {
 			return run
 		}
 		if time.Now().After(deadline) {
-			a.t.Fatalf("after 10s %d steps are done, want %d: %+v", done, n, run.Steps)
+			a.t.Fatalf("after 30s %d steps are done, want %d: %+v", done, n, run.Steps)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -323,6 +324,62 @@ func TestLessonErrors(t *testing.T) {
 		t.Errorf("write %v, read %v: want connection reset", werr, rerr)
 	}
 	a.waitSteps(sess, 3)
+
+	// 4. Address already in use: a second server on echo's port, as the
+	// page's start form asks. A server on a free port first: no error.
+	_, echoAddr := a.serverAddr(sess, "echo")
+	_, port, _ := net.SplitHostPort(echoAddr)
+	echoPort, _ := strconv.Atoi(port)
+	if code := a.do("POST", "/api/sessions/"+sess+"/servers", map[string]any{"kind": "tcp-echo"}, nil); code != http.StatusCreated {
+		t.Fatalf("start a server on a free port: %d", code)
+	}
+	if code := a.do("POST", "/api/sessions/"+sess+"/servers", map[string]any{"kind": "tcp-echo", "port": echoPort}, nil); code == http.StatusCreated {
+		t.Fatalf("a second server on port %d started", echoPort)
+	}
+	a.waitSteps(sess, 4)
+
+	// 5. Broken pipe: a page client of the greeter, which greets and
+	// closes; sending on until a send fails.
+	_, greeter := a.serverAddr(sess, "greeter")
+	cli := a.clientTo(sess, "tcp", greeter, nil)
+	a.waitEvents(sess, "the greeting", func(recs []sessions.Record) bool {
+		return slices.ContainsFunc(recs, func(r sessions.Record) bool {
+			return r.Server == cli && r.Kind == engine.KindClose && r.Meta["by"] == "peer"
+		})
+	})
+	a.waitSteps(sess, 4) // the server's close is not yet a broken pipe
+	var sendErr struct{ Error string }
+	for i := 0; ; i++ {
+		code := a.do("POST", "/api/sessions/"+sess+"/clients/"+cli+"/send", map[string]string{"text": "are you there?\n"}, &sendErr)
+		if code != http.StatusOK {
+			break
+		}
+		if i == 50 {
+			t.Fatal("50 sends to a closed peer succeeded")
+		}
+		time.Sleep(20 * time.Millisecond) // the RST crosses loopback meanwhile
+	}
+	a.waitSteps(sess, 5)
+
+	// 6. A timeout: a client that sends nothing, read_timeout_ms 2000. One
+	// without a timeout first: it waits, and nothing is done.
+	a.clientTo(sess, "tcp", echoAddr, nil)
+	a.clientTo(sess, "tcp", echoAddr, map[string]any{"read_timeout_ms": 2000})
+	a.waitSteps(sess, 6)
+
+	// 7. A name that does not resolve; localhost first, which does.
+	a.clientTo(sess, "tcp", "localhost:"+port, nil)
+	a.waitEvents(sess, "the client of localhost", func(recs []sessions.Record) bool {
+		return slices.ContainsFunc(recs, func(r sessions.Record) bool {
+			return r.Kind == engine.KindConnect && r.Meta["target"] == "localhost:"+port
+		})
+	})
+	a.waitSteps(sess, 6)
+	var e struct{ Error string }
+	if code := a.do("POST", "/api/sessions/"+sess+"/clients", map[string]any{"kind": "tcp", "target": "no-such-host.invalid:" + port}, &e); code == http.StatusCreated {
+		t.Fatal("a client of no-such-host.invalid opened")
+	}
+	a.waitSteps(sess, 7)
 }
 
 // TestLessonsFromDir loads an instructor's directory: its good lesson is
@@ -513,6 +570,9 @@ func TestLessonUDPvsTCP(t *testing.T) {
 	if code := a.do("POST", "/api/sessions/"+sess+"/servers/"+id+"/faults", map[string]any{"type": "drop"}, nil); code != http.StatusCreated {
 		t.Fatalf("add drop fault: %d", code)
 	}
+	// The fault added is not yet a datagram lost.
+	a.waitFaultChange(sess, "drop", "added")
+	a.waitSteps(sess, 2)
 	u.Write([]byte("lost\n"))
 	a.waitSteps(sess, 3)
 }

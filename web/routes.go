@@ -13,6 +13,7 @@ import (
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
+	r.Use(s.frameHeaders) // who may frame a page: no one but -embed-origins, and only ?embed=1 (embed.go)
 	r.Use(s.checkHost)
 	r.Use(s.workshopGate) // workshop mode: who is asking; 401 on session routes for nobody
 

@@ -127,6 +127,13 @@ type Config struct {
 	MaxParticipantSessions int
 	// Lessons are the guided lessons offered (nil: the built-in ones).
 	Lessons *lessons.Catalog
+	// LessonHintAfter is how long a learner is on one step before the
+	// lesson panel offers its hint (default 45s).
+	LessonHintAfter time.Duration
+	// EmbedOrigins are the origins (https://tutorial.example) whose pages
+	// may show a session's compact view (?embed=1) in an iframe; none: no
+	// page may frame sockplay's (embed.go).
+	EmbedOrigins []string
 }
 
 // Deps are the server's dependencies.
@@ -180,6 +187,9 @@ func NewServer(d Deps) *Server {
 	}
 	if d.Config.LabHost == "" {
 		d.Config.LabHost = "127.0.0.1"
+	}
+	if d.Config.LessonHintAfter <= 0 {
+		d.Config.LessonHintAfter = 45 * time.Second
 	}
 	if d.Config.BodyTimeout <= 0 {
 		d.Config.BodyTimeout = 30 * time.Second

@@ -39,8 +39,12 @@ type Check struct {
 	Half *bool `yaml:"half" json:"half,omitempty"`
 	// RST is a close's meta.rst (the peer reset the connection).
 	RST *bool `yaml:"rst" json:"rst,omitempty"`
-	// Fault is the type of the fault that acted (a fault event's meta.type).
+	// Fault is the type of the fault that acted (a fault event's meta.type;
+	// an event that says a fault was added, changed or removed is not one).
 	Fault string `yaml:"fault" json:"fault,omitempty"`
+	// FaultChange is a change made to a fault (a fault event's meta.change):
+	// added, changed, on, off or removed.
+	FaultChange string `yaml:"fault_change" json:"fault_change,omitempty"`
 	// Dropped: a datagram's meta.dropped is set (true) or absent (false).
 	Dropped *bool `yaml:"dropped" json:"dropped,omitempty"`
 	// TLSVersion is a tls-handshake's meta.version ("1.3").
@@ -49,6 +53,9 @@ type Check struct {
 	// socket in the session) which arrived, at the other end, as at least
 	// this many recvs.
 	SendSplitIntoRecvs int `yaml:"send_split_into_recvs" json:"send_split_into_recvs,omitempty"`
+	// NthRecv holds at a connection's Nth recv with bytes, or a later one:
+	// what one side sent arrived in pieces this socket read one by one.
+	NthRecv int `yaml:"nth_recv" json:"nth_recv,omitempty"`
 	// Meta are other meta keys and the values they must have (scalars).
 	Meta map[string]any `yaml:"meta" json:"meta,omitempty"`
 }
@@ -58,6 +65,8 @@ var eventKinds = []engine.Kind{engine.KindServerStart, engine.KindServerStop, en
 	engine.KindDatagramOut, engine.KindTLSHandshake, engine.KindProxyDial, engine.KindAppFrame,
 	engine.KindHTTPRequest, engine.KindHTTPResponse, engine.KindOption, engine.KindTimeout, engine.KindRetry,
 	engine.KindError, engine.KindFault, engine.KindLoss}
+
+var faultChanges = []string{"added", "changed", "on", "off", "removed"}
 
 var errnoRE = regexp.MustCompile(`^E?[A-Z][A-Z0-9]{1,15}$`)
 
@@ -93,6 +102,18 @@ func (c *Check) validate(servers map[string]*Server) (string, error) {
 	if c.Fault != "" && !slices.Contains(engine.FaultTypeNames(), c.Fault) {
 		return "fault", fmt.Errorf("unknown fault type %q; valid types: %s", c.Fault, strings.Join(engine.FaultTypeNames(), ", "))
 	}
+	if c.FaultChange != "" && !slices.Contains(faultChanges, c.FaultChange) {
+		return "fault_change", fmt.Errorf("fault_change %q: use %s", c.FaultChange, strings.Join(faultChanges, ", "))
+	}
+	if c.Fault != "" && c.FaultChange != "" {
+		return "fault_change", fmt.Errorf("fault is a fault that acted, fault_change a change made to one: a check takes one of them (to name the type of a changed fault: meta: {type: %s})", c.Fault)
+	}
+	if c.NthRecv != 0 && c.NthRecv < 2 {
+		return "nth_recv", fmt.Errorf("nth_recv %d: give 2 or more (every recv is at least the first)", c.NthRecv)
+	}
+	if c.TLSVersion != "" && !slices.Contains([]string{"1.0", "1.1", "1.2", "1.3"}, tlsVersion(c.TLSVersion)) {
+		return "tls_version", fmt.Errorf("tls_version %q: use \"1.0\", \"1.1\", \"1.2\" or \"1.3\" (in quotes: 1.3 unquoted is a number)", c.TLSVersion)
+	}
 	if c.IgnoreCase && c.DataContains == nil {
 		return "ignore_case", fmt.Errorf("ignore_case applies to data_contains, which this check does not have")
 	}
@@ -109,8 +130,8 @@ func (c *Check) validate(servers map[string]*Server) (string, error) {
 			return "meta." + k, fmt.Errorf("meta %s: compare with a string, a number or true/false, not %v", k, v)
 		}
 	}
-	if c.Kind == "" && c.Errno == "" && c.Fault == "" && c.SendSplitIntoRecvs == 0 && c.DataContains == nil {
-		return "", fmt.Errorf("a check needs at least one of kind, errno, fault, data_contains or send_split_into_recvs, or it would hold for any event")
+	if c.Kind == "" && c.Errno == "" && c.Fault == "" && c.FaultChange == "" && c.SendSplitIntoRecvs == 0 && c.NthRecv == 0 && c.DataContains == nil {
+		return "", fmt.Errorf("a check needs at least one of kind, errno, fault, fault_change, data_contains, send_split_into_recvs or nth_recv, or it would hold for any event")
 	}
 	return "", nil
 }
@@ -120,9 +141,12 @@ func (c *Check) validate(servers map[string]*Server) (string, error) {
 type evaluator struct {
 	names   map[string]string // server id → name (from server-start)
 	pending map[string]*split // "recvLocal|recvRemote" → a send under way
+	recvs   map[string]int    // conn → its recvs with bytes so far
 	// splitRecvs is, for the event just observed, how many recvs the send
 	// it completed arrived as (0: it completed none).
 	splitRecvs int
+	// nthRecv is, for a recv just observed, which recv of its connection it is.
+	nthRecv int
 }
 
 type split struct{ remain, recvs int }
@@ -130,13 +154,13 @@ type split struct{ remain, recvs int }
 const maxPending = 4096
 
 func newEvaluator() *evaluator {
-	return &evaluator{names: map[string]string{}, pending: map[string]*split{}}
+	return &evaluator{names: map[string]string{}, pending: map[string]*split{}, recvs: map[string]int{}}
 }
 
 // observe updates the evaluator with ev; call it once per event, in order,
 // before matching checks against ev.
 func (e *evaluator) observe(ev *engine.Event) {
-	e.splitRecvs = 0
+	e.splitRecvs, e.nthRecv = 0, 0
 	switch ev.Kind {
 	case engine.KindServerStart:
 		if n, ok := ev.Meta["name"].(string); ok {
@@ -156,6 +180,13 @@ func (e *evaluator) observe(ev *engine.Event) {
 		}
 		e.pending[key] = &split{remain: ev.Len}
 	case engine.KindRecv:
+		if ev.Len > 0 && ev.Conn != "" {
+			if _, ok := e.recvs[ev.Conn]; !ok && len(e.recvs) >= maxPending {
+				clear(e.recvs)
+			}
+			e.recvs[ev.Conn]++
+			e.nthRecv = e.recvs[ev.Conn]
+		}
 		key := ev.Local + "|" + ev.Remote
 		p := e.pending[key]
 		if p == nil {
@@ -170,6 +201,7 @@ func (e *evaluator) observe(ev *engine.Event) {
 	case engine.KindClose:
 		if b, _ := ev.Meta["half"].(bool); !b {
 			delete(e.pending, ev.Local+"|"+ev.Remote)
+			delete(e.recvs, ev.Conn)
 		}
 	}
 }
@@ -222,13 +254,19 @@ func (c *Check) holds(e *evaluator, ev *engine.Event) bool {
 	if c.RST != nil && metaBool(ev.Meta, "rst") != *c.RST {
 		return false
 	}
-	if c.Fault != "" && (ev.Kind != engine.KindFault || metaString(ev.Meta, "type") != c.Fault) {
+	if c.Fault != "" && (ev.Kind != engine.KindFault || metaString(ev.Meta, "type") != c.Fault || ev.Meta["change"] != nil) {
+		return false
+	}
+	if c.FaultChange != "" && (ev.Kind != engine.KindFault || metaString(ev.Meta, "change") != c.FaultChange) {
+		return false
+	}
+	if c.NthRecv > 0 && e.nthRecv < c.NthRecv {
 		return false
 	}
 	if c.Dropped != nil && (metaString(ev.Meta, "dropped") != "" || metaBool(ev.Meta, "dropped")) != *c.Dropped {
 		return false
 	}
-	if c.TLSVersion != "" && metaString(ev.Meta, "version") != c.TLSVersion {
+	if c.TLSVersion != "" && tlsVersion(metaString(ev.Meta, "version")) != tlsVersion(c.TLSVersion) {
 		return false
 	}
 	if c.SendSplitIntoRecvs > 0 && e.splitRecvs < c.SendSplitIntoRecvs {
@@ -241,6 +279,10 @@ func (c *Check) holds(e *evaluator, ev *engine.Event) bool {
 	}
 	return true
 }
+
+// tlsVersion is a TLS version without its "TLS " prefix: the handshake
+// event says "TLS 1.3" (Go's tls.VersionName), a check may say "1.3".
+func tlsVersion(v string) string { return strings.TrimPrefix(strings.TrimSpace(v), "TLS ") }
 
 func metaString(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 func metaBool(m map[string]any, k string) bool     { b, _ := m[k].(bool); return b }

@@ -1,6 +1,8 @@
 package lessons
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +16,7 @@ func TestBuiltinLessonsLoad(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("built-in lessons refused: %v", errs)
 	}
-	for _, id := range []string{"tcp-echo-basics", "udp-vs-tcp", "errors"} {
+	for _, id := range []string{"tcp-echo-basics", "message-boundaries", "udp-vs-tcp", "app-protocol", "errors", "proxies-and-faults", "tls"} {
 		l := c.Get(id)
 		if l == nil {
 			t.Fatalf("no lesson %s; have %v", id, c.IDs())
@@ -27,6 +29,11 @@ func TestBuiltinLessonsLoad(t *testing.T) {
 	}
 	if got := c.Get("tcp-echo-basics").Servers[0]; got.Kind != "tcp-echo" || got.Port != 65432 {
 		t.Errorf("tcp-echo-basics server %+v", got)
+	}
+	// A YAML escape in data_contains is the bytes it names: the TLS
+	// lesson looks for a handshake record, 0x16 0x03.
+	if got := *c.Get("tls").Steps[3].Check.DataContains; got != "\x16\x03" {
+		t.Errorf("tls step 4 data_contains %q", got)
 	}
 }
 
@@ -74,6 +81,14 @@ func TestParseRefusesBadFiles(t *testing.T) {
 			"x.md:7: step \"a\": check: send_split_into_recvs 1"},
 		{"check meta", okHead + "steps:\n  - title: a\n    check:\n      kind: fault\n      meta: {removed: [1]}\n---\n",
 			"x.md:8: step \"a\": check: meta removed"},
+		{"check nth_recv", okHead + "steps:\n  - title: a\n    check:\n      nth_recv: 1\n---\n",
+			"x.md:7: step \"a\": check: nth_recv 1"},
+		{"check fault_change", okHead + "steps:\n  - title: a\n    check:\n      fault_change: deleted\n---\n",
+			"x.md:7: step \"a\": check: fault_change \"deleted\": use added, changed, on, off, removed"},
+		{"check fault and fault_change", okHead + "steps:\n  - title: a\n    check:\n      fault: drop\n      fault_change: added\n---\n",
+			"x.md:8: step \"a\": check: fault is a fault that acted"},
+		{"check tls_version", okHead + "steps:\n  - title: a\n    check:\n      kind: tls-handshake\n      tls_version: \"1.4\"\n---\n",
+			"x.md:8: step \"a\": check: tls_version \"1.4\""},
 		{"check net", okHead + "steps:\n  - title: a\n    check:\n      kind: recv\n      net: sctp\n---\n",
 			"x.md:8: step \"a\": check: net \"sctp\""},
 	} {
@@ -150,6 +165,115 @@ func TestCheckSendSplit(t *testing.T) {
 		e.observe(&two[i])
 		if c.holds(e, &two[i]) {
 			t.Errorf("two recvs: holds at event %d", i)
+		}
+	}
+}
+
+// TestCheckNthRecv: nth_recv holds at a connection's Nth recv with bytes
+// and later ones, counted per connection, afresh after a close.
+func TestCheckNthRecv(t *testing.T) {
+	c := Check{Kind: "recv", NthRecv: 3}
+	if _, err := c.validate(nil); err != nil {
+		t.Fatal(err)
+	}
+	e := newEvaluator()
+	recv := func(conn string, n int) engine.Event {
+		return engine.Event{Server: "srv-1", Conn: conn, Kind: engine.KindRecv, Net: "tcp", Len: n}
+	}
+	evs := []engine.Event{
+		recv("c-1", 1024), recv("c-2", 5), recv("c-1", 0), recv("c-1", 1024), recv("c-2", 5),
+		{Server: "srv-1", Conn: "c-1", Kind: engine.KindSend, Net: "tcp", Len: 1024},
+		recv("c-1", 952), recv("c-1", 1),
+		{Server: "srv-1", Conn: "c-2", Kind: engine.KindClose, Net: "tcp"},
+		recv("c-2", 5),
+	}
+	want := []bool{false, false, false, false, false, false, true, true, false, false}
+	for i := range evs {
+		e.observe(&evs[i])
+		if got := c.holds(e, &evs[i]); got != want[i] {
+			t.Errorf("event %d (%s %s len %d): holds = %v", i, evs[i].Conn, evs[i].Kind, evs[i].Len, got)
+		}
+	}
+}
+
+// TestCheckFaultActedOrChanged: fault holds for a fault that acted, not
+// for the event saying it was added; fault_change for the change only.
+func TestCheckFaultActedOrChanged(t *testing.T) {
+	added := engine.Event{Server: "srv-1", Kind: engine.KindFault, Meta: map[string]any{"type": "drop", "change": "added"}}
+	acted := engine.Event{Server: "srv-1", Kind: engine.KindFault, Meta: map[string]any{"type": "drop", "action": "dropped a datagram"}}
+	fault, change := Check{Fault: "drop"}, Check{FaultChange: "added", Meta: map[string]any{"type": "drop"}}
+	e := newEvaluator()
+	for _, tc := range []struct {
+		c    Check
+		ev   engine.Event
+		want bool
+	}{{fault, added, false}, {fault, acted, true}, {change, added, true}, {change, acted, false}} {
+		e.observe(&tc.ev)
+		if got := tc.c.holds(e, &tc.ev); got != tc.want {
+			t.Errorf("check %+v on %v: %v", tc.c, tc.ev.Meta, got)
+		}
+	}
+}
+
+// TestCheckTLSVersion: "1.3" in a check matches the handshake's "TLS 1.3".
+func TestCheckTLSVersion(t *testing.T) {
+	ev := engine.Event{Kind: engine.KindTLSHandshake, Meta: map[string]any{"version": "TLS 1.3"}}
+	e := newEvaluator()
+	e.observe(&ev)
+	for v, want := range map[string]bool{"1.3": true, "TLS 1.3": true, "1.2": false} {
+		c := Check{Kind: "tls-handshake", TLSVersion: v}
+		if _, err := c.validate(nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.holds(e, &ev); got != want {
+			t.Errorf("tls_version %q: %v", v, got)
+		}
+	}
+}
+
+// TestLoadDirNamesFileAndLineOfEachWrongCheck: an instructor's directory
+// (-lessons DIR) with several wrong checks: each file is refused with its
+// path, the line of the wrong field and what is wrong; the right one loads.
+func TestLoadDirNamesFileAndLineOfEachWrongCheck(t *testing.T) {
+	dir := t.TempDir()
+	head := "---\nid: %s\ntitle: T\nservers:\n  - {kind: tcp-echo, name: echo}\nsteps:\n  - title: ok\n    do: nc 127.0.0.1 {echo.port}\n    check: {kind: accept, server: echo}\n  - title: second\n    do: something\n    check:\n"
+	files := map[string]struct{ check, want string }{
+		"a.md": {"      kind: recv\n      server: echoo\n", `a.md:14: step "second": check: server "echoo": the lesson has no server of that name`},
+		"b.md": {"      kind: recv\n      nth_recv: many\n", `b.md:14: front matter: nth_recv: "many" is not what belongs here: it takes a whole number`},
+		"c.md": {"      kind: tls-handshake\n      tls_version: \"2.0\"\n", `c.md:14: step "second": check: tls_version "2.0"`},
+		"d.md": {"      fault: slicer\n      fault_change: added\n", `d.md:14: step "second": check: fault is a fault that acted`},
+		"e.md": {"      kind: recv\n      data_contain: hello\n", `e.md:14: front matter: unknown field "data_contain"`},
+		"f.md": {"      server: echo\n", `f.md:13: step "second": check: a check needs at least one of`},
+		"g.md": {"      kind: recv\n      fault_change: added\n      nth_recv: 3\n", ""},
+	}
+	for name, f := range files {
+		id := strings.TrimSuffix(name, ".md")
+		src := fmt.Sprintf(head, "dir-"+id) + f.check + "---\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, errs := Load(dir)
+	got := map[string]string{}
+	for _, err := range errs {
+		var le *LoadError
+		if !errors.As(err, &le) {
+			t.Fatalf("not a LoadError: %v", err)
+		}
+		got[filepath.Base(le.File)] = err.Error()
+		if !strings.HasPrefix(err.Error(), dir+"/") {
+			t.Errorf("%v does not name the file's path", err)
+		}
+	}
+	for name, f := range files {
+		if f.want == "" {
+			if got[name] != "" || c.Get("dir-g") == nil {
+				t.Errorf("%s was refused: %s", name, got[name])
+			}
+			continue
+		}
+		if !strings.Contains(got[name], f.want) {
+			t.Errorf("%s: %q\nwant it to contain %q", name, got[name], f.want)
 		}
 	}
 }
