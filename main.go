@@ -79,6 +79,7 @@ type config struct {
 	SecureCookies          bool
 	MaxJoins               int
 	MaxParticipantSessions int
+	WorkshopRetention      time.Duration
 	TrustedProxies         []netip.Prefix
 	Lessons                string
 }
@@ -156,6 +157,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	secureCookies := boolean("secure-cookies", "SOCKPLAY_SECURE_COOKIES", "mark cookies Secure even over plain HTTP here: sockplay is behind an HTTPS reverse proxy (over TLS they always are)")
 	maxJoins := num("max-joins", "SOCKPLAY_MAX_JOINS", 30, "attempts to join a workshop one client address may make a minute (0: no limit)")
 	trustedProxies := str("trusted-proxies", "SOCKPLAY_TRUSTED_PROXIES", "", "reverse proxies (comma-separated IPs or CIDRs) whose X-Forwarded-Proto and X-Forwarded-For workshop mode believes: for Secure cookies and per-address log-in and join limits")
+	workshopRetention := dur("workshop-retention", "SOCKPLAY_WORKSHOP_RETENTION", 7*24*time.Hour, "how long the sessions of an ended (or expired) workshop are kept, read-only and exportable, before they are deleted (0: kept)")
 	maxParticipantSessions := num("max-participant-sessions", "SOCKPLAY_MAX_PARTICIPANT_SESSIONS", 1, "sessions one workshop participant may have; the per-session limits (-max-servers, -max-clients) then bound each participant (0: no limit)")
 	logLevel := str("log-level", "SOCKPLAY_LOG_LEVEL", "info", "debug, info, warn or error")
 	lessonsDir := str("lessons", "SOCKPLAY_LESSONS", "", "directory of extra lesson scenarios (*.md), offered besides the built-in ones")
@@ -176,7 +178,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, IdleTimeout: *idle, ShutdownWait: *shutdownWait,
 		Workshop: *workshop, InstructorPassword: getenv("SOCKPLAY_INSTRUCTOR_PASSWORD"), InstructorTTL: *instructorTTL,
 		SecureCookies: *secureCookies, MaxJoins: int(*maxJoins), MaxParticipantSessions: int(*maxParticipantSessions),
-		Lessons: *lessonsDir}
+		WorkshopRetention: *workshopRetention, Lessons: *lessonsDir}
 	var err error
 	if c.LabPorts, err = engine.ParsePortRange(*labPorts); err != nil {
 		return config{}, fmt.Errorf("-lab-ports: %w", err)
@@ -349,7 +351,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 			MaxNewSessions: cfg.MaxNewSessions, BodyTimeout: cfg.BodyTimeout,
 			Workshop: cfg.Workshop, InstructorPassword: cfg.InstructorPassword, InstructorTTL: cfg.InstructorTTL,
 			SecureCookies: cfg.SecureCookies, JoinsPerMinute: noLimit(cfg.MaxJoins), TrustedProxies: cfg.TrustedProxies,
-			MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions), Lessons: catalog}})
+			MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions), WorkshopRetention: cfg.WorkshopRetention, Lessons: catalog}})
 	// IdleTimeout closes keep-alive connections nobody uses (a local client
 	// could otherwise hold thousands open); WebSocket streams are hijacked
 	// and not subject to it.
