@@ -79,8 +79,6 @@ func TestBrowserWorkshopDashboardLive(t *testing.T) {
 	step(t, inst, "the dashboard lists both without a reload, each with a server",
 		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#participant-rows tr[data-testid=participant]")].map(tr => tr.dataset.name + ":" + tr.querySelector("[data-testid=servers]").textContent).sort().join(",") === "Ada:1,Bob:1"`),
 	)
-	shoot(t, inst, "workshop-dashboard-1366", 1366, 768)
-	shoot(t, inst, "workshop-dashboard-420", 420, 900)
 	step(t, inst, "push a reset after 10 bytes to every tcp-echo server",
 		chromedp.EmulateViewport(1366, 768),
 		chromedp.SetValue(`[data-testid=push-type]`, "reset"),
@@ -124,6 +122,8 @@ func TestBrowserWorkshopDashboardLive(t *testing.T) {
 	step(t, inst, "the dashboard puts the participants with errors first",
 		chromedp.Poll[chromedp.Void](`document.querySelector("#participant-rows tr[data-testid=participant] [data-testid=last-error]")?.textContent.includes("ECONNRESET")`),
 	)
+	shoot(t, inst, "workshop-dashboard-1366", 1366, 768)
+	shoot(t, inst, "workshop-dashboard-420", 420, 900)
 	href := browserAttr(t, inst, `#participant-rows tr[data-name=Bob] [data-testid=spotlight]`, "href")
 	step(t, inst, "spotlight Bob's session",
 		chromedp.Navigate(a.URL+href),
