@@ -190,8 +190,8 @@ func NewServer(d Deps) *Server {
 	s := &Server{lab: d.Lab, store: d.Store, recorder: d.Recorder, hub: d.Hub, log: d.Log, cfg: d.Config,
 		hosts: allowedHosts(d.Config), subs: map[string]int{}, visitors: newVisitors(d.Config.MaxNewSessions)}
 	s.ws = newWorkshopState(d.Store, &s.cfg)
-	s.lab = s.ws.attach(s, s.lab) // workshop mode: freeze, faults pushed to everyone, retention
 	s.streamsCtx, s.cancelStreams = context.WithCancel(context.Background())
+	s.lab = s.ws.attach(s, s.lab) // workshop mode: freeze, faults pushed to everyone, retention
 	s.lessons = newLessons(d)
 	s.handler = s.routes()
 	return s

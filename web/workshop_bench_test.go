@@ -107,7 +107,7 @@ func BenchmarkWorkshopDashboard(b *testing.B) {
 	b.StopTimer()
 	per := cold / time.Duration(b.N)
 	b.ReportMetric(float64(per.Microseconds())/1000, "dashboard-ms")
-	b.ReportMetric(float64((poll / time.Duration(b.N)).Microseconds())/1000, "poll-ms")
+	b.ReportMetric(float64((poll/time.Duration(b.N)).Microseconds())/1000, "poll-ms")
 	b.ReportMetric(float64(baseline.Microseconds())/1000, "session-view-ms")
 	b.ReportMetric(float64(per)/float64(baseline), "ratio")
 	b.ReportMetric(float64(poll/time.Duration(b.N))/float64(baseline), "poll-ratio")

@@ -63,10 +63,11 @@ func (ws *workshopState) attach(s *Server, lab Lab) Lab {
 	if !s.cfg.Workshop {
 		return lab
 	}
+	s.lab = workshopLab{Lab: lab, s: s} // before the sweep starts: it uses s.lab
 	if s.cfg.WorkshopRetention > 0 && s.addStream() {
 		go s.sweepWorkshops()
 	}
-	return workshopLab{Lab: lab, s: s}
+	return s.lab
 }
 
 // workshopLab is the lab as workshop mode sees it.
