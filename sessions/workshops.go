@@ -43,6 +43,10 @@ type Workshop struct {
 	// Faults are pushed to every participant's servers, those started
 	// later included.
 	Faults []WorkshopFault `json:"faults"`
+	// SpotlightSession is the participant's session the instructor shows to
+	// everyone ("" none), through the share link SpotlightToken.
+	SpotlightSession string `json:"spotlight_session,omitempty"`
+	SpotlightToken   string `json:"-"`
 }
 
 // WorkshopFault is a fault the instructor pushed to every participant: it
@@ -213,13 +217,13 @@ func (s *Store) CreateWorkshop(ctx context.Context, name string, expires time.Ti
 	return Workshop{}, fmt.Errorf("create workshop: %w", err)
 }
 
-const workshopColumns = `id, name, code, created_at, expires_at, ended_at, frozen, message, message_at, faults`
+const workshopColumns = `id, name, code, created_at, expires_at, ended_at, frozen, message, message_at, faults, spotlight_session, spotlight_token`
 
 func scanWorkshop(sc interface{ Scan(...any) error }) (Workshop, error) {
 	var w Workshop
 	var created, expires, ended, msgAt int64
 	var faults string
-	if err := sc.Scan(&w.ID, &w.Name, &w.Code, &created, &expires, &ended, &w.Frozen, &w.Message, &msgAt, &faults); err != nil {
+	if err := sc.Scan(&w.ID, &w.Name, &w.Code, &created, &expires, &ended, &w.Frozen, &w.Message, &msgAt, &faults, &w.SpotlightSession, &w.SpotlightToken); err != nil {
 		return Workshop{}, err
 	}
 	w.Code = FormatCode(w.Code)
@@ -488,6 +492,12 @@ func (s *Store) SetWorkshopFaults(ctx context.Context, id string, faults []Works
 		return Workshop{}, err
 	}
 	return s.updateWorkshop(ctx, id, `UPDATE workshops SET faults = ? WHERE id = ?`, string(b), id)
+}
+
+// SetWorkshopSpotlight records the session shown to everyone and its share
+// token ("" and "": none) and returns the workshop, or ErrNotFound.
+func (s *Store) SetWorkshopSpotlight(ctx context.Context, id, session, token string) (Workshop, error) {
+	return s.updateWorkshop(ctx, id, `UPDATE workshops SET spotlight_session = ?, spotlight_token = ? WHERE id = ?`, session, token, id)
 }
 
 func (s *Store) updateWorkshop(ctx context.Context, id, query string, args ...any) (Workshop, error) {

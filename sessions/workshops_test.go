@@ -325,6 +325,9 @@ func TestWorkshopLiveState(t *testing.T) {
 		t.Errorf("WorkshopSessions: %+v %v", list, err)
 	}
 
+	if w, err := st.SetWorkshopSpotlight(ctx, w.ID, sess.ID, "tok"); err != nil || w.SpotlightSession != sess.ID || w.SpotlightToken != "tok" {
+		t.Errorf("spotlight: %+v %v", w, err)
+	}
 	if ids, err := st.ExpiredSessions(ctx, time.Now().Add(time.Hour)); err != nil || len(ids) != 0 {
 		t.Errorf("sessions of an open workshop expire: %v %v", ids, err)
 	}

@@ -67,6 +67,14 @@ export function render(v) {
       el('strong', {}, 'Fault pushed to everyone: '), w.faults.map((f) => f.what).join('; '),
       instructor ? '.' : '. Watch what it does to your connections.'));
   }
+  if (w && w.spotlight && !instructor) {
+    lines.push(w.spotlight.yours
+      ? el('div', { class: 'ws-line', 'data-testid': 'spotlight-banner' },
+        el('strong', {}, 'On the projector: '), 'the instructor is showing your session to everyone (read-only).')
+      : el('div', { class: 'ws-line', 'data-testid': 'spotlight-banner' },
+        el('strong', {}, 'On the projector: '), `${w.spotlight.participant}'s session. `,
+        el('a', { href: w.spotlight.url, target: '_blank', rel: 'noopener', 'data-testid': 'spotlight-link' }, 'Watch it here'), ' (read-only).'));
+  }
   if (w && w.message) {
     const at = w.message_at ? ` (${new Date(w.message_at).toLocaleTimeString()})` : '';
     lines.push(el('div', { class: 'ws-line ws-message', 'data-testid': 'message-banner' },

@@ -64,6 +64,7 @@ func (s *Server) routes() http.Handler {
 		r.Post("/instructor/workshops/{wid}/faults", s.page(s.instructorOnly(s.dashboardForm(s.formPush))))
 		r.Post("/instructor/workshops/{wid}/faults/{name}/lift", s.page(s.instructorOnly(s.dashboardForm(s.formLift))))
 		r.Post("/instructor/workshops/{wid}/freeze", s.page(s.instructorOnly(s.dashboardForm(s.formFreeze))))
+		r.Post("/instructor/workshops/{wid}/show", s.page(s.instructorOnly(s.dashboardForm(s.formShowToEveryone))))
 		r.Get("/shared/{token}", s.page(s.inShare(s.handleSharedPage)))
 		r.Get("/shared/{token}/endpoints", s.page(s.inShare(s.handleSharedEndpoints)))
 
@@ -103,6 +104,7 @@ func (s *Server) routes() http.Handler {
 			r.Delete("/workshops/{wid}/faults/{name}", s.api(s.instructorOnly(s.handleLiftFault)))
 			r.Post("/workshops/{wid}/freeze", s.api(s.instructorOnly(s.handleFreeze)))
 			r.Post("/workshops/{wid}/message", s.api(s.instructorOnly(s.handleMessage)))
+			r.Post("/workshops/{wid}/show", s.api(s.instructorOnly(s.handleShowToEveryone)))
 			r.Get("/workshops/{wid}/export.zip", s.api(s.instructorOnly(s.handleExportWorkshop)))
 			r.Get("/sessions/{id}/workshop", s.api(s.inSession(s.handleSessionWorkshop)))
 			r.Post("/join", s.api(s.handleJoin))

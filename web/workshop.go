@@ -37,6 +37,7 @@ type WorkshopStore interface {
 	WorkshopOfSession(ctx context.Context, session string) (sessions.Workshop, sessions.Participant, error)
 	WorkshopSessions(ctx context.Context, id string) ([]sessions.SessionOf, error)
 	ExpiredSessions(ctx context.Context, cutoff time.Time) ([]string, error)
+	SetWorkshopSpotlight(ctx context.Context, id, session, token string) (sessions.Workshop, error)
 }
 
 // Workshop mode's defaults (Config fields left zero).

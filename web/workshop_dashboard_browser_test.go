@@ -124,6 +124,19 @@ func TestBrowserWorkshopDashboardLive(t *testing.T) {
 	)
 	shoot(t, inst, "workshop-dashboard-1366", 1366, 768)
 	shoot(t, inst, "workshop-dashboard-420", 420, 900)
+	step(t, inst, "show Bob's session to everyone",
+		chromedp.Click(`#participant-rows tr[data-name=Bob] [data-testid=show-to-everyone]`),
+		chromedp.WaitVisible(`[data-testid=showing]`),
+	)
+	step(t, ctxOf["Ada"], "Ada's banner links to Bob's session, and the link opens it read-only",
+		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=spotlight-banner]")?.textContent.includes("Bob's session")`),
+	)
+	link := browserAttr(t, ctxOf["Ada"], `[data-testid=spotlight-link]`, "href")
+	step(t, ctxOf["Ada"], "Ada watches Bob's session",
+		chromedp.Navigate(a.URL+link),
+		chromedp.WaitVisible(`[data-testid=events]`),
+	)
+	waitRow(t, ctxOf["Ada"], "error", "ECONNRESET")
 	href := browserAttr(t, inst, `#participant-rows tr[data-name=Bob] [data-testid=spotlight]`, "href")
 	step(t, inst, "spotlight Bob's session",
 		chromedp.Navigate(a.URL+href),

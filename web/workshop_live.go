@@ -378,6 +378,16 @@ type liveWorkshop struct {
 	Message     string        `json:"message,omitempty"`
 	MessageAt   time.Time     `json:"message_at,omitzero"`
 	Faults      []pushedFault `json:"faults"`
+	// Spotlight is the session the instructor shows to everyone, read-only
+	// through a share link.
+	Spotlight *spotlightView `json:"spotlight,omitempty"`
+}
+
+type spotlightView struct {
+	Participant string `json:"participant"`
+	URL         string `json:"url"` // the share link's page, /shared/{token}
+	// Yours says it is the session of this page.
+	Yours bool `json:"yours"`
 }
 
 // pushedFault is a pushed fault as a participant's banner names it.
@@ -438,6 +448,10 @@ func (s *Server) handleSessionWorkshop(w http.ResponseWriter, r *http.Request, s
 		}
 		if lw.Ended {
 			v.ReadOnly = true
+		}
+		if wk.SpotlightToken != "" && !lw.Ended {
+			lw.Spotlight = &spotlightView{Participant: s.spotlightName(r.Context(), wk), URL: "/shared/" + wk.SpotlightToken,
+				Yours: wk.SpotlightSession == sess.ID}
 		}
 		v.Workshop = lw
 	}
@@ -650,4 +664,90 @@ func (s *Server) formLift(r *http.Request) error {
 func (s *Server) formFreeze(r *http.Request) error {
 	_, err := s.setFrozen(r, r.PostFormValue("frozen") == "1")
 	return err
+}
+
+// spotlightName is the display name of the owner of wk's spotlighted session.
+func (s *Server) spotlightName(ctx context.Context, wk sessions.Workshop) string {
+	if _, p, ok, err := s.workshopOf(ctx, wk.SpotlightSession); err == nil && ok {
+		return p.Name
+	}
+	return "a participant"
+}
+
+// showToEveryone shows session (a participant's of the workshop of the
+// URL) to every participant, read-only, through a share link made for it;
+// session "" stops showing (the link is revoked). It returns the workshop.
+func (s *Server) showToEveryone(r *http.Request, session string) (sessions.Workshop, error) {
+	wk, err := s.workshopParam(r)
+	if err != nil {
+		return wk, err
+	}
+	if session != "" {
+		if !wk.EndedAt.IsZero() {
+			return wk, errEndedNoChange
+		}
+		of, _, ok, err := s.workshopOf(r.Context(), session)
+		if err != nil {
+			return wk, err
+		}
+		if !ok || of.ID != wk.ID {
+			return wk, &apiError{status: http.StatusNotFound, msg: "session " + session + " is not the session of a participant of this workshop"}
+		}
+	}
+	if wk.SpotlightToken != "" { // one at a time: the previous link stops working
+		if err := s.store.RevokeShare(r.Context(), wk.SpotlightSession, wk.SpotlightToken); err != nil && !errors.Is(err, sessions.ErrNotFound) {
+			return wk, err
+		}
+	}
+	token := ""
+	if session != "" {
+		sh, err := s.store.CreateShare(r.Context(), session)
+		if err != nil {
+			return wk, err
+		}
+		token = sh.Token
+	}
+	if wk, err = s.ws.store.SetWorkshopSpotlight(r.Context(), wk.ID, session, token); err != nil {
+		return wk, err
+	}
+	s.ws.live.notify()
+	s.log.Info("workshop spotlight", "workshop", wk.ID, "session", session)
+	return wk, nil
+}
+
+func (s *Server) handleShowToEveryone(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Session *string `json:"session"`
+	}
+	if err := s.decode(w, r, &in); err != nil {
+		return err
+	}
+	if in.Session == nil {
+		return badRequest(`say "session": the participant's session to show to everyone ("" stops showing it)`)
+	}
+	wk, err := s.showToEveryone(r, *in.Session)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"session": wk.SpotlightSession, "url": ""}
+	if wk.SpotlightToken != "" {
+		out["url"] = shareURL(r, wk.SpotlightToken)
+	}
+	return respond(w, http.StatusOK, out)
+}
+
+func (s *Server) formShowToEveryone(r *http.Request) error {
+	_, err := s.showToEveryone(r, r.PostFormValue("session"))
+	return err
+}
+
+// showingName is the display name of the participant whose session v
+// shows to everyone.
+func showingName(v workshopView) string {
+	for _, p := range v.Participants {
+		if p.Session == v.SpotlightSession {
+			return p.Name
+		}
+	}
+	return "a participant"
 }

@@ -548,3 +548,57 @@ func TestWorkshopEndThenRetention(t *testing.T) {
 		t.Errorf("Ada's session after the retention: %d; want 404", code)
 	}
 }
+
+// Showing a session to everyone: the instructor picks Bob's session; Ada's
+// banner links to a read-only share of it that she can open (and Bob's says
+// his is shown); a session of no participant of the workshop is 404;
+// stopping revokes the link.
+func TestWorkshopShowToEveryone(t *testing.T) {
+	f := newWorkshopFixture(t)
+	path := "/api/workshops/" + f.w.ID + "/show"
+	if code := f.ada.do("POST", path, map[string]string{"session": f.adaJ.Session}, nil); code != http.StatusUnauthorized {
+		t.Errorf("a participant shows a session: %d; want 401", code)
+	}
+	var out struct{ Session, URL, Error string }
+	if code := f.inst.do("POST", path, `{}`, &out); code != http.StatusBadRequest || !strings.Contains(out.Error, `"session"`) {
+		t.Errorf("without session: %d %q", code, out.Error)
+	}
+	var own struct{ ID string }
+	f.inst.do("POST", "/api/sessions", map[string]string{"name": "demo"}, &own)
+	for _, id := range []string{own.ID, "nosuchsessionxxxxxxxxxxx"} {
+		if code := f.inst.do("POST", path, map[string]string{"session": id}, &out); code != http.StatusNotFound {
+			t.Errorf("show %s (no participant's): %d %q; want 404", id, code, out.Error)
+		}
+	}
+	if code := f.inst.do("POST", path, map[string]string{"session": f.bobJ.Session}, &out); code != http.StatusOK || out.Session != f.bobJ.Session || !strings.Contains(out.URL, "/shared/") {
+		t.Fatalf("show Bob's: %d %+v", code, out)
+	}
+	var lv liveView
+	f.ada.do("GET", "/api/sessions/"+f.adaJ.Session+"/workshop", nil, &lv)
+	if lv.Workshop == nil || lv.Workshop.Spotlight == nil || lv.Workshop.Spotlight.Participant != "Bob" || lv.Workshop.Spotlight.Yours {
+		t.Fatalf("Ada's view: %+v", lv.Workshop)
+	}
+	link := lv.Workshop.Spotlight.URL
+	if res, raw := f.ada.send("GET", link, "", false); res.StatusCode != http.StatusOK || !bytes.Contains(raw, []byte("Bob")) {
+		t.Errorf("Ada opens the shown session: %d", res.StatusCode)
+	}
+	f.bob.do("GET", "/api/sessions/"+f.bobJ.Session+"/workshop", nil, &lv)
+	if lv.Workshop.Spotlight == nil || !lv.Workshop.Spotlight.Yours {
+		t.Errorf("Bob's view: %+v", lv.Workshop.Spotlight)
+	}
+	// Ada still cannot reach Bob's session itself.
+	if code := f.ada.do("GET", "/api/sessions/"+f.bobJ.Session, nil, nil); code != http.StatusNotFound {
+		t.Errorf("Ada on Bob's session while it is shown: %d; want 404", code)
+	}
+	if code := f.inst.do("POST", path, map[string]string{"session": ""}, &out); code != http.StatusOK || out.URL != "" {
+		t.Errorf("stop showing: %d %+v", code, out)
+	}
+	if res, _ := f.ada.send("GET", link, "", false); res.StatusCode != http.StatusNotFound {
+		t.Errorf("the link after stopping: %d; want 404", res.StatusCode)
+	}
+	lv = liveView{}
+	f.ada.do("GET", "/api/sessions/"+f.adaJ.Session+"/workshop", nil, &lv)
+	if lv.Workshop.Spotlight != nil {
+		t.Errorf("Ada's view after stopping: %+v", lv.Workshop.Spotlight)
+	}
+}
