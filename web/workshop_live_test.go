@@ -602,3 +602,51 @@ func TestWorkshopShowToEveryone(t *testing.T) {
 		t.Errorf("Ada's view after stopping: %+v", lv.Workshop.Spotlight)
 	}
 }
+
+// Lesson progress on the dashboard: a participant following a lesson shows
+// steps done / steps, and with none done is "needs help" before one who
+// has done some.
+func TestWorkshopDashboardLessonProgress(t *testing.T) {
+	f := newWorkshopFixture(t)
+	if f.a.Site.lessons == nil {
+		t.Skip("lessons are off")
+	}
+	ctx := context.Background()
+	for _, s := range []string{f.adaJ.Session, f.bobJ.Session} {
+		if err := f.a.Site.lessons.Follow(ctx, s, "tcp-echo-basics"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Bob connects to a server named as the lesson's ("echo"): its first
+	// step, Connect, is done. Ada has done nothing of it.
+	var srv struct{ ID, Addr string }
+	if code := f.bob.do("POST", "/api/sessions/"+f.bobJ.Session+"/servers", map[string]any{"kind": "tcp-echo", "port": 0, "name": "echo"}, &srv); code != http.StatusCreated {
+		t.Fatal(code)
+	}
+	if code := f.bob.do("POST", "/api/sessions/"+f.bobJ.Session+"/clients", map[string]any{"kind": "tcp", "target": srv.Addr}, nil); code != http.StatusCreated {
+		t.Fatal(code)
+	}
+	var wv workshopView
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		f.inst.do("GET", "/api/workshops/"+f.w.ID+"?sort=help", nil, &wv)
+		if len(wv.Participants) == 2 && wv.Participants[1].Lesson != nil && wv.Participants[1].Lesson.Done >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Bob's lesson progress never showed: %+v", wv.Participants)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ada, bob := wv.Participants[0], wv.Participants[1]
+	if ada.Name != "Ada" || ada.Lesson == nil || ada.Lesson.Done != 0 || ada.Lesson.Steps != 4 || ada.Lesson.Title != "TCP echo basics" ||
+		!strings.Contains(ada.NeedsHelp, "no step of the lesson done") {
+		t.Errorf("Ada (first: no step done): %+v %+v", ada, ada.Lesson)
+	}
+	if bob.Name != "Bob" || bob.Lesson.Steps != 4 {
+		t.Errorf("Bob: %+v %+v", bob, bob.Lesson)
+	}
+	_, raw := f.inst.send("GET", "/instructor/workshops/"+f.w.ID+"/participants", "", false)
+	if !bytes.Contains(raw, []byte(">0/4<")) {
+		t.Errorf("the table does not show Ada's 0/4: %.600s", raw)
+	}
+}
