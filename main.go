@@ -79,6 +79,8 @@ type config struct {
 	SecureCookies          bool
 	MaxJoins               int
 	MaxParticipantSessions int
+	WorkshopRetention      time.Duration
+	MetricsAddr            string
 	TrustedProxies         []netip.Prefix
 	Lessons                string
 	EmbedOrigins           []string
@@ -157,6 +159,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	secureCookies := boolean("secure-cookies", "SOCKPLAY_SECURE_COOKIES", "mark cookies Secure even over plain HTTP here: sockplay is behind an HTTPS reverse proxy (over TLS they always are)")
 	maxJoins := num("max-joins", "SOCKPLAY_MAX_JOINS", 30, "attempts to join a workshop one client address may make a minute (0: no limit)")
 	trustedProxies := str("trusted-proxies", "SOCKPLAY_TRUSTED_PROXIES", "", "reverse proxies (comma-separated IPs or CIDRs) whose X-Forwarded-Proto and X-Forwarded-For workshop mode believes: for Secure cookies and per-address log-in and join limits")
+	metricsAddr := str("metrics-addr", "SOCKPLAY_METRICS_ADDR", "", "address for /metrics in the Prometheus text format, such as 127.0.0.1:9090 (off when empty); keep it off the participants' network")
+	workshopRetention := dur("workshop-retention", "SOCKPLAY_WORKSHOP_RETENTION", 7*24*time.Hour, "how long the sessions of an ended (or expired) workshop are kept, read-only and exportable, before they are deleted (0: kept)")
 	maxParticipantSessions := num("max-participant-sessions", "SOCKPLAY_MAX_PARTICIPANT_SESSIONS", 1, "sessions one workshop participant may have; the per-session limits (-max-servers, -max-clients) then bound each participant (0: no limit)")
 	logLevel := str("log-level", "SOCKPLAY_LOG_LEVEL", "info", "debug, info, warn or error")
 	lessonsDir := str("lessons", "SOCKPLAY_LESSONS", "", "directory of extra lesson scenarios (*.md), offered besides the built-in ones")
@@ -178,7 +182,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, IdleTimeout: *idle, ShutdownWait: *shutdownWait,
 		Workshop: *workshop, InstructorPassword: getenv("SOCKPLAY_INSTRUCTOR_PASSWORD"), InstructorTTL: *instructorTTL,
 		SecureCookies: *secureCookies, MaxJoins: int(*maxJoins), MaxParticipantSessions: int(*maxParticipantSessions),
-		Lessons: *lessonsDir}
+		WorkshopRetention: *workshopRetention, MetricsAddr: *metricsAddr, Lessons: *lessonsDir}
 	var err error
 	if c.LabPorts, err = engine.ParsePortRange(*labPorts); err != nil {
 		return config{}, fmt.Errorf("-lab-ports: %w", err)
@@ -325,9 +329,20 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 			return fmt.Errorf("-dial-allow: %w", err)
 		}
 	}
+	var metricsLn net.Listener // -metrics-addr: /metrics on an address of its own
+	if cfg.MetricsAddr != "" {
+		var err error
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("-metrics-addr: %w", err)
+		}
+	}
 	store, err := sessions.Open(ctx, cfg.DB, log)
 	if err != nil {
 		ln.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
 		return err
 	}
 	hub := sessions.NewHub(cfg.LiveBuffer)
@@ -354,12 +369,20 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 			MaxNewSessions: cfg.MaxNewSessions, BodyTimeout: cfg.BodyTimeout,
 			Workshop: cfg.Workshop, InstructorPassword: cfg.InstructorPassword, InstructorTTL: cfg.InstructorTTL,
 			SecureCookies: cfg.SecureCookies, JoinsPerMinute: noLimit(cfg.MaxJoins), TrustedProxies: cfg.TrustedProxies,
-			MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions), Lessons: catalog, EmbedOrigins: cfg.EmbedOrigins}})
+			MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions), WorkshopRetention: cfg.WorkshopRetention, Lessons: catalog, EmbedOrigins: cfg.EmbedOrigins}})
 	// IdleTimeout closes keep-alive connections nobody uses (a local client
 	// could otherwise hold thousands open); WebSocket streams are hijacked
 	// and not subject to it.
 	srv := &http.Server{Handler: site, ReadHeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.IdleTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", site.MetricsHandler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: cfg.HeaderTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go msrv.Serve(metricsLn)
+		defer msrv.Close()
+		log.Info("metrics in the Prometheus text format", "url", "http://"+metricsLn.Addr().String()+"/metrics")
+	}
 	restoreServers(ctx, store, lab, log)
 
 	serveErr := make(chan error, 1)

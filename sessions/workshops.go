@@ -6,12 +6,15 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/sockplay/sockplay/engine"
 )
 
 // Workshop mode (see docs/workshop.md): an instructor creates workshops, a
@@ -31,6 +34,48 @@ type Workshop struct {
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	EndedAt   time.Time `json:"ended_at,omitzero"`
+	// Frozen workshops refuse new servers and clients (what runs goes on).
+	Frozen bool `json:"frozen"`
+	// Message is the instructor's broadcast, shown as a banner on every
+	// participant's page ("" none), sent at MessageAt.
+	Message   string    `json:"message,omitempty"`
+	MessageAt time.Time `json:"message_at,omitzero"`
+	// Faults are pushed to every participant's servers, those started
+	// later included.
+	Faults []WorkshopFault `json:"faults"`
+	// SpotlightSession is the participant's session the instructor shows to
+	// everyone ("" none), through the share link SpotlightToken.
+	SpotlightSession string `json:"spotlight_session,omitempty"`
+	SpotlightToken   string `json:"-"`
+}
+
+// WorkshopFault is a fault the instructor pushed to every participant: it
+// is added (as Spec, named Spec.Name) to each running server whose kind is in
+// Kinds (empty: every kind the fault fits), and to each such server started
+// while it is pushed.
+type WorkshopFault struct {
+	Spec     engine.FaultSpec `json:"spec"`
+	Kinds    []string         `json:"kinds,omitempty"`
+	PushedAt time.Time        `json:"pushed_at"`
+}
+
+// MaxMessageLen bounds a broadcast message.
+const MaxMessageLen = 500
+
+// CheckMessage returns a broadcast message trimmed, or an ErrInvalid error
+// saying what is wrong with it ("" clears the banner).
+func CheckMessage(msg string) (string, error) {
+	msg = strings.TrimSpace(msg)
+	switch {
+	case !utf8.ValidString(msg):
+		return "", fmt.Errorf("%w: the message is not valid UTF-8", ErrInvalid)
+	case utf8.RuneCountInString(msg) > MaxMessageLen:
+		return "", fmt.Errorf("%w: the message is longer than %d characters (it is a banner: keep it short)", ErrInvalid, MaxMessageLen)
+	}
+	if i := strings.IndexFunc(msg, func(r rune) bool { return r != '\n' && unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }); i >= 0 {
+		return "", fmt.Errorf("%w: the message has a control or invisible formatting character at byte %d; use printable text", ErrInvalid, i)
+	}
+	return msg, nil
 }
 
 // Open reports whether participants may join w at now.
@@ -153,7 +198,7 @@ func (s *Store) CreateWorkshop(ctx context.Context, name string, expires time.Ti
 	if name == "" {
 		name = "Workshop " + time.Now().UTC().Format("2006-01-02")
 	}
-	w := Workshop{ID: newID("w"), Name: name, CreatedAt: time.Now().UTC(), ExpiresAt: expires.UTC()}
+	w := Workshop{ID: newID("w"), Name: name, CreatedAt: time.Now().UTC(), ExpiresAt: expires.UTC(), Faults: []WorkshopFault{}}
 	if expires.IsZero() {
 		w.ExpiresAt = time.Time{}
 	}
@@ -172,16 +217,22 @@ func (s *Store) CreateWorkshop(ctx context.Context, name string, expires time.Ti
 	return Workshop{}, fmt.Errorf("create workshop: %w", err)
 }
 
-const workshopColumns = `id, name, code, created_at, expires_at, ended_at`
+const workshopColumns = `id, name, code, created_at, expires_at, ended_at, frozen, message, message_at, faults, spotlight_session, spotlight_token`
 
 func scanWorkshop(sc interface{ Scan(...any) error }) (Workshop, error) {
 	var w Workshop
-	var created, expires, ended int64
-	if err := sc.Scan(&w.ID, &w.Name, &w.Code, &created, &expires, &ended); err != nil {
+	var created, expires, ended, msgAt int64
+	var faults string
+	if err := sc.Scan(&w.ID, &w.Name, &w.Code, &created, &expires, &ended, &w.Frozen, &w.Message, &msgAt, &faults, &w.SpotlightSession, &w.SpotlightToken); err != nil {
 		return Workshop{}, err
 	}
 	w.Code = FormatCode(w.Code)
 	w.CreatedAt, w.ExpiresAt, w.EndedAt = time.Unix(0, created).UTC(), unixOrZero(expires), unixOrZero(ended)
+	w.MessageAt = unixOrZero(msgAt)
+	w.Faults = []WorkshopFault{}
+	if err := json.Unmarshal([]byte(faults), &w.Faults); err != nil {
+		return Workshop{}, fmt.Errorf("workshop %s: its pushed faults: %w", w.ID, err)
+	}
 	return w, nil
 }
 
@@ -408,4 +459,140 @@ func (s *Store) CountSessionsOf(ctx context.Context, owner string) (int, error) 
 // same order, page size and cursors.
 func (s *Store) ListSessionsOf(ctx context.Context, owner, before string, limit int) (list []Session, next string, err error) {
 	return s.listSessions(ctx, &owner, before, limit)
+}
+
+// SetWorkshopFrozen freezes (or unfreezes) workshop id and returns it, or
+// ErrNotFound.
+func (s *Store) SetWorkshopFrozen(ctx context.Context, id string, frozen bool) (Workshop, error) {
+	return s.updateWorkshop(ctx, id, `UPDATE workshops SET frozen = ? WHERE id = ?`, frozen, id)
+}
+
+// SetWorkshopMessage sets workshop id's broadcast message ("" clears it;
+// see CheckMessage) and returns the workshop, or ErrNotFound.
+func (s *Store) SetWorkshopMessage(ctx context.Context, id, msg string) (Workshop, error) {
+	msg, err := CheckMessage(msg)
+	if err != nil {
+		return Workshop{}, err
+	}
+	at := int64(0)
+	if msg != "" {
+		at = time.Now().UnixNano()
+	}
+	return s.updateWorkshop(ctx, id, `UPDATE workshops SET message = ?, message_at = ? WHERE id = ?`, msg, at, id)
+}
+
+// SetWorkshopFaults replaces workshop id's pushed faults and returns the
+// workshop, or ErrNotFound.
+func (s *Store) SetWorkshopFaults(ctx context.Context, id string, faults []WorkshopFault) (Workshop, error) {
+	if faults == nil {
+		faults = []WorkshopFault{}
+	}
+	b, err := json.Marshal(faults)
+	if err != nil {
+		return Workshop{}, err
+	}
+	return s.updateWorkshop(ctx, id, `UPDATE workshops SET faults = ? WHERE id = ?`, string(b), id)
+}
+
+// SetWorkshopSpotlight records the session shown to everyone and its share
+// token ("" and "": none) and returns the workshop, or ErrNotFound.
+func (s *Store) SetWorkshopSpotlight(ctx context.Context, id, session, token string) (Workshop, error) {
+	return s.updateWorkshop(ctx, id, `UPDATE workshops SET spotlight_session = ?, spotlight_token = ? WHERE id = ?`, session, token, id)
+}
+
+func (s *Store) updateWorkshop(ctx context.Context, id, query string, args ...any) (Workshop, error) {
+	res, err := s.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return Workshop{}, fmt.Errorf("change workshop %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return Workshop{}, ErrNotFound
+	}
+	return s.GetWorkshop(ctx, id)
+}
+
+// WorkshopOfSession returns the workshop and participant session belongs
+// to, or ErrNotFound for a session that is no participant's (the laptop
+// user's, the instructor's, or one that does not exist).
+func (s *Store) WorkshopOfSession(ctx context.Context, session string) (Workshop, Participant, error) {
+	var pid string
+	err := s.db.QueryRowContext(ctx, `SELECT p.id FROM sessions s JOIN participants p ON p.id = s.owner WHERE s.id = ?`, session).Scan(&pid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Workshop{}, Participant{}, ErrNotFound
+	}
+	if err != nil {
+		return Workshop{}, Participant{}, fmt.Errorf("workshop of session %s: %w", session, err)
+	}
+	p, err := scanParticipant(s.db.QueryRowContext(ctx, `SELECT `+participantColumns+` FROM participants WHERE id = ?`, pid))
+	if err != nil {
+		return Workshop{}, Participant{}, fmt.Errorf("workshop of session %s: %w", session, err)
+	}
+	w, err := s.GetWorkshop(ctx, p.WorkshopID)
+	if err != nil {
+		return Workshop{}, Participant{}, err
+	}
+	p.Closed = !w.Open(time.Now())
+	return w, p, nil
+}
+
+// SessionOf is one session of a workshop's participant.
+type SessionOf struct {
+	Participant Participant
+	Session     Session
+}
+
+// WorkshopSessions lists every session the participants of workshop id
+// own (a participant may have more than one), in the order they joined.
+func (s *Store) WorkshopSessions(ctx context.Context, id string) ([]SessionOf, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT p.id, p.workshop_id, p.name, p.session_id, p.created_at, s.id
+		FROM participants p JOIN sessions s ON s.owner = p.id
+		WHERE p.workshop_id = ? ORDER BY p.created_at, p.id, s.created_at, s.id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("workshop sessions: %w", err)
+	}
+	var ids []SessionOf
+	for rows.Next() {
+		var x SessionOf
+		var created int64
+		if err := rows.Scan(&x.Participant.ID, &x.Participant.WorkshopID, &x.Participant.Name, &x.Participant.SessionID, &created, &x.Session.ID); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("workshop sessions: %w", err)
+		}
+		x.Participant.CreatedAt = time.Unix(0, created).UTC()
+		ids = append(ids, x)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("workshop sessions: %w", err)
+	}
+	for i := range ids {
+		sess, err := s.GetSession(ctx, ids[i].Session.ID)
+		if err != nil {
+			return nil, err
+		}
+		ids[i].Session = sess
+	}
+	return ids, nil
+}
+
+// ExpiredSessions lists the sessions of participants of workshops that
+// ended (or expired) before cutoff: what the retention period deletes.
+func (s *Store) ExpiredSessions(ctx context.Context, cutoff time.Time) ([]string, error) {
+	c := cutoff.UnixNano()
+	rows, err := s.db.QueryContext(ctx, `SELECT s.id FROM sessions s JOIN participants p ON p.id = s.owner JOIN workshops w ON w.id = p.workshop_id
+		WHERE (w.ended_at > 0 AND w.ended_at < ?) OR (w.expires_at > 0 AND w.expires_at < ?)
+		ORDER BY s.created_at, s.id`, c, c)
+	if err != nil {
+		return nil, fmt.Errorf("expired sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("expired sessions: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }

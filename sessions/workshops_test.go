@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockplay/sockplay/engine"
 )
 
 // Join codes read well aloud and on a projector: six symbols with a dash,
@@ -258,5 +260,84 @@ func TestMigrationGivesOldSessionsNoOwner(t *testing.T) {
 	s, err := st.GetSession(testCtx(t), "old")
 	if err != nil || s.Owner != "" || s.Name != "Old" {
 		t.Errorf("old session after migration: %+v, %v", s, err)
+	}
+}
+
+// The live parts of a workshop are stored with it: freeze, the broadcast
+// message (checked), the pushed faults; a session knows its workshop, a
+// workshop lists its sessions, and the retention sweep finds the sessions
+// of workshops that ended or expired before a cutoff.
+func TestWorkshopLiveState(t *testing.T) {
+	st := mustOpen(t)
+	ctx := testCtx(t)
+	w, err := st.CreateWorkshop(ctx, "Live", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Frozen || w.Message != "" || w.Faults == nil || len(w.Faults) != 0 {
+		t.Errorf("new workshop %+v", w)
+	}
+	if w, err = st.SetWorkshopFrozen(ctx, w.ID, true); err != nil || !w.Frozen {
+		t.Errorf("freeze: %+v %v", w, err)
+	}
+	if w, err = st.SetWorkshopMessage(ctx, w.ID, "  Break until 11  "); err != nil || w.Message != "Break until 11" || w.MessageAt.IsZero() {
+		t.Errorf("message: %+v %v", w, err)
+	}
+	for msg, says := range map[string]string{strings.Repeat("é", 501): "longer than 500", "a\x07b": "control", "a\u200bb": "invisible"} {
+		if _, err := st.SetWorkshopMessage(ctx, w.ID, msg); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), says) {
+			t.Errorf("message %q: %v; want ErrInvalid saying %q", msg, err, says)
+		}
+	}
+	if _, err := st.SetWorkshopMessage(ctx, w.ID, "two\nlines"); err != nil {
+		t.Errorf("a message of two lines: %v", err)
+	}
+	pushed := []WorkshopFault{{Spec: engine.FaultSpec{Name: "workshop-reset", Type: "reset", Attributes: []byte(`{"bytes":10}`)}, Kinds: []string{"tcp-echo"}, PushedAt: time.Now().UTC().Truncate(time.Second)}}
+	if _, err := st.SetWorkshopFaults(ctx, w.ID, pushed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SetWorkshopFrozen(ctx, "wnosuch", true); !errors.Is(err, ErrNotFound) {
+		t.Errorf("freeze an unknown workshop: %v", err)
+	}
+	got, err := st.GetWorkshop(ctx, w.ID)
+	if err != nil || !got.Frozen || got.Message != "two\nlines" || len(got.Faults) != 1 || got.Faults[0].Spec.Name != "workshop-reset" ||
+		string(got.Faults[0].Spec.Attributes) != `{"bytes":10}` || got.Faults[0].Kinds[0] != "tcp-echo" || !got.Faults[0].PushedAt.Equal(pushed[0].PushedAt) {
+		t.Errorf("read back %+v %v", got, err)
+	}
+
+	p, sess, err := st.Join(ctx, w, "Ada", "", HashToken("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra, err := st.CreateSessionFor(ctx, "second", p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ow, op, err := st.WorkshopOfSession(ctx, extra.ID)
+	if err != nil || ow.ID != w.ID || op.ID != p.ID || op.Name != "Ada" || op.Closed {
+		t.Errorf("WorkshopOfSession: %+v %+v %v", ow, op, err)
+	}
+	laptop := mustCreate(t, st, "laptop")
+	if _, _, err := st.WorkshopOfSession(ctx, laptop.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a laptop session's workshop: %v", err)
+	}
+	list, err := st.WorkshopSessions(ctx, w.ID)
+	if err != nil || len(list) != 2 || list[0].Session.ID != sess.ID || list[1].Session.ID != extra.ID || list[1].Participant.Name != "Ada" {
+		t.Errorf("WorkshopSessions: %+v %v", list, err)
+	}
+
+	if w, err := st.SetWorkshopSpotlight(ctx, w.ID, sess.ID, "tok"); err != nil || w.SpotlightSession != sess.ID || w.SpotlightToken != "tok" {
+		t.Errorf("spotlight: %+v %v", w, err)
+	}
+	if ids, err := st.ExpiredSessions(ctx, time.Now().Add(time.Hour)); err != nil || len(ids) != 0 {
+		t.Errorf("sessions of an open workshop expire: %v %v", ids, err)
+	}
+	if _, err := st.EndWorkshop(ctx, w.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := st.ExpiredSessions(ctx, time.Now().Add(-time.Hour)); err != nil || len(ids) != 0 {
+		t.Errorf("ended just now, cutoff an hour ago: %v %v", ids, err)
+	}
+	if ids, err := st.ExpiredSessions(ctx, time.Now().Add(time.Second)); err != nil || len(ids) != 2 {
+		t.Errorf("ended before the cutoff: %v %v; want both sessions", ids, err)
 	}
 }

@@ -125,6 +125,9 @@ type Config struct {
 	// MaxParticipantSessions is how many sessions one participant may have
 	// (default 1; -1: no limit).
 	MaxParticipantSessions int
+	// WorkshopRetention is how long the sessions of an ended (or expired)
+	// workshop are kept before they are deleted (0: kept).
+	WorkshopRetention time.Duration
 	// Lessons are the guided lessons offered (nil: the built-in ones).
 	Lessons *lessons.Catalog
 	// LessonHintAfter is how long a learner is on one step before the
@@ -198,6 +201,7 @@ func NewServer(d Deps) *Server {
 		hosts: allowedHosts(d.Config), subs: map[string]int{}, visitors: newVisitors(d.Config.MaxNewSessions)}
 	s.ws = newWorkshopState(d.Store, &s.cfg)
 	s.streamsCtx, s.cancelStreams = context.WithCancel(context.Background())
+	s.lab = s.ws.attach(s, s.lab) // workshop mode: freeze, faults pushed to everyone, retention
 	s.lessons = newLessons(d)
 	s.handler = s.routes()
 	return s

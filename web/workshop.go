@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -29,6 +31,13 @@ type WorkshopStore interface {
 	ListSessionsOf(ctx context.Context, owner, before string, limit int) ([]sessions.Session, string, error)
 	CountSessionsOf(ctx context.Context, owner string) (int, error)
 	EndWorkshop(ctx context.Context, id string) (sessions.Workshop, error)
+	SetWorkshopFrozen(ctx context.Context, id string, frozen bool) (sessions.Workshop, error)
+	SetWorkshopMessage(ctx context.Context, id, msg string) (sessions.Workshop, error)
+	SetWorkshopFaults(ctx context.Context, id string, faults []sessions.WorkshopFault) (sessions.Workshop, error)
+	WorkshopOfSession(ctx context.Context, session string) (sessions.Workshop, sessions.Participant, error)
+	WorkshopSessions(ctx context.Context, id string) ([]sessions.SessionOf, error)
+	ExpiredSessions(ctx context.Context, cutoff time.Time) ([]string, error)
+	SetWorkshopSpotlight(ctx context.Context, id, session, token string) (sessions.Workshop, error)
 }
 
 // Workshop mode's defaults (Config fields left zero).
@@ -47,6 +56,7 @@ type workshopState struct {
 	instructors *instructors
 	logins      *limiter
 	joins       *limiter
+	live        *workshopLive
 }
 
 func newWorkshopState(store Store, cfg *Config) *workshopState {
@@ -61,7 +71,7 @@ func newWorkshopState(store Store, cfg *Config) *workshopState {
 	}
 	ws := &workshopState{instructors: &instructors{ttl: cfg.InstructorTTL, tokens: map[[32]byte]time.Time{}},
 		logins: newLimiter(loginsPerMinute, loginBurst, loginsPerMinuteAll, "log-in attempts"),
-		joins:  newLimiter(cfg.JoinsPerMinute, cfg.JoinsPerMinute, 0, "attempts to join")}
+		joins:  newLimiter(cfg.JoinsPerMinute, cfg.JoinsPerMinute, 0, "attempts to join"), live: newWorkshopLive()}
 	ws.store, _ = store.(WorkshopStore)
 	if cfg.Workshop && ws.store == nil {
 		panic("web: workshop mode needs a store with workshops (sessions.Store)")
@@ -205,9 +215,29 @@ type participantView struct {
 	Servers int   `json:"servers"`
 	Clients int   `json:"clients"`
 	Events  int64 `json:"events"`
-	// LastError is the newest error among the session's recent events.
-	LastError *engine.SockErr `json:"last_error,omitempty"`
-	LastAt    time.Time       `json:"last_at,omitzero"`
+	// Rate is the events a second recorded since the dashboard's previous
+	// look (at least a second before).
+	Rate float64 `json:"rate"`
+	// Errors counts the error events the dashboard has seen (of the newest
+	// 200 at its first look, then every new one up to 200 a look).
+	Errors int `json:"errors"`
+	// LastError is the newest error among them.
+	LastError   *engine.SockErr `json:"last_error,omitempty"`
+	LastErrorAt time.Time       `json:"last_error_at,omitzero"`
+	LastAt      time.Time       `json:"last_at,omitzero"`
+	// Lesson is the lesson the session follows and how far it is.
+	Lesson *lessonProgress `json:"lesson,omitempty"`
+	// NeedsHelp says why the row is near the top ("" nothing to see);
+	// HelpScore orders the rows (higher first).
+	NeedsHelp string `json:"needs_help,omitempty"`
+	HelpScore int    `json:"help_score"`
+}
+
+type lessonProgress struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	Done  int    `json:"done"`
+	Steps int    `json:"steps"`
 }
 
 // joinURL is the address participants open: this instance as r reached it.
@@ -220,15 +250,70 @@ func (s *Server) joinURL(r *http.Request, code string) string {
 }
 
 // recentForErrors is how many of a session's newest events the dashboard
-// reads for its last error.
+// reads at a look for errors.
 const recentForErrors = 200
 
+// sample is what the dashboard last saw of a session: it reads only the
+// events recorded since.
+type sample struct {
+	seq        int64 // the last event read for errors
+	errors     int
+	lastErr    *engine.SockErr
+	lastErrAt  time.Time
+	rateAt     time.Time
+	rateEvents int64
+	rate       float64
+}
+
+func (l *workshopLive) forget(session string) {
+	l.sampleMu.Lock()
+	delete(l.samples, session)
+	l.sampleMu.Unlock()
+}
+
+// look updates session's sample with the events recorded since the last
+// look and returns a copy.
+func (s *Server) look(ctx context.Context, sess sessions.Session, now time.Time) (sample, error) {
+	l := s.ws.live
+	l.sampleMu.Lock()
+	defer l.sampleMu.Unlock()
+	sm := l.samples[sess.ID]
+	if sm == nil {
+		sm = &sample{rateAt: now, rateEvents: sess.Events}
+		l.samples[sess.ID] = sm
+	}
+	if sess.Events < sm.seq { // (a session's events never shrink; be safe)
+		*sm = sample{rateAt: now, rateEvents: sess.Events}
+	}
+	if sess.Events > sm.seq {
+		recs, err := s.store.Events(ctx, sess.ID, max(sm.seq, sess.Events-recentForErrors), 0, recentForErrors)
+		if err != nil {
+			return sample{}, err
+		}
+		for i := range recs {
+			if recs[i].Err != nil {
+				sm.errors++
+				sm.lastErr, sm.lastErrAt = recs[i].Err, recs[i].At
+			}
+		}
+		sm.seq = sess.Events
+	}
+	if dt := now.Sub(sm.rateAt); dt >= time.Second {
+		sm.rate = float64(sess.Events-sm.rateEvents) / dt.Seconds()
+		sm.rateAt, sm.rateEvents = now, sess.Events
+	}
+	return *sm, nil
+}
+
+// workshopView is the dashboard of wk: its participants in the order they
+// joined, or with sortHelp the one who most needs help first.
 func (s *Server) workshopView(r *http.Request, wk sessions.Workshop) (workshopView, error) {
 	v := workshopView{Workshop: wk, JoinURL: s.joinURL(r, wk.Code), Participants: []participantView{}}
 	list, err := s.ws.store.Participants(r.Context(), wk.ID)
 	if err != nil {
 		return v, err
 	}
+	now := time.Now()
 	for _, p := range list {
 		pv := participantView{ID: p.ID, Name: p.Name, Session: p.SessionID}
 		sess, err := s.store.GetSession(r.Context(), p.SessionID)
@@ -244,14 +329,21 @@ func (s *Server) workshopView(r *http.Request, wk sessions.Workshop) (workshopVi
 					pv.Clients++
 				}
 			}
-			recs, err := s.store.Events(r.Context(), sess.ID, max(0, sess.Events-recentForErrors), 0, recentForErrors)
+			sm, err := s.look(r.Context(), sess, now)
 			if err != nil {
 				return v, err
 			}
-			for i := len(recs) - 1; i >= 0; i-- {
-				if recs[i].Err != nil {
-					pv.LastError = recs[i].Err
-					break
+			pv.Rate, pv.Errors, pv.LastError, pv.LastErrorAt = sm.rate, sm.errors, sm.lastErr, sm.lastErrAt
+			if s.lessons != nil {
+				l, steps, _, err := s.lessons.Progress(r.Context(), sess.ID)
+				if err == nil && l != nil {
+					lp := &lessonProgress{ID: l.ID, Title: l.Title, Steps: len(steps)}
+					for _, st := range steps {
+						if st.Done {
+							lp.Done++
+						}
+					}
+					pv.Lesson = lp
 				}
 			}
 		} else if errors.Is(err, sessions.ErrNotFound) {
@@ -259,9 +351,50 @@ func (s *Server) workshopView(r *http.Request, wk sessions.Workshop) (workshopVi
 		} else {
 			return v, err
 		}
+		pv.HelpScore, pv.NeedsHelp = needsHelp(pv)
 		v.Participants = append(v.Participants, pv)
 	}
+	if r.URL.Query().Get("sort") == "help" {
+		sortByNeedsHelp(v.Participants)
+	}
 	return v, nil
+}
+
+// needsHelp scores a participant for the "needs help" order: errors first
+// (each one counts), then a lesson with no step done, then nothing run yet.
+func needsHelp(p participantView) (int, string) {
+	var why []string
+	score := 0
+	if p.Errors > 0 {
+		score += 10 * min(p.Errors, 1000)
+		e := fmt.Sprintf("%d errors", p.Errors)
+		if p.Errors == 1 {
+			e = "1 error"
+		}
+		if p.LastError != nil {
+			e += ", last " + p.LastError.Errno
+		}
+		why = append(why, e)
+	}
+	if p.Lesson != nil && p.Lesson.Done < p.Lesson.Steps {
+		if p.Lesson.Done == 0 {
+			score += 5
+			why = append(why, "no step of the lesson done")
+		} else {
+			score += 2
+		}
+	}
+	if p.Session != "" && p.Events == 0 {
+		score += 3
+		why = append(why, "nothing run yet")
+	}
+	return score, strings.Join(why, "; ")
+}
+
+// sortByNeedsHelp puts the highest help score first; ties stay in the
+// order they joined.
+func sortByNeedsHelp(list []participantView) {
+	slices.SortStableFunc(list, func(a, b participantView) int { return b.HelpScore - a.HelpScore })
 }
 
 func (s *Server) workshopViews(r *http.Request) ([]workshopView, error) {
@@ -381,7 +514,7 @@ func (s *Server) handleEndWorkshopForm(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/instructor#"+wk.ID, http.StatusSeeOther)
+	http.Redirect(w, r, "/instructor/workshops/"+wk.ID, http.StatusSeeOther)
 	return nil
 }
 
@@ -548,7 +681,7 @@ func (s *Server) handleNewWorkshopForm(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/instructor#"+v.ID, http.StatusSeeOther)
+	http.Redirect(w, r, "/instructor/workshops/"+v.ID, http.StatusSeeOther)
 	return nil
 }
 

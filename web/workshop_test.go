@@ -721,8 +721,14 @@ func TestWorkshopInstructorReadsOnly(t *testing.T) {
 		}
 	}
 	var wv workshopView
-	if code := f.inst.do("GET", "/api/workshops/"+f.w.ID, nil, &wv); code != http.StatusOK || len(wv.Participants) != 2 {
-		t.Fatalf("GET workshop: %d %+v", code, wv)
+	for deadline := time.Now().Add(30 * time.Second); ; { // until the recorder has committed Bob's events
+		if code := f.inst.do("GET", "/api/workshops/"+f.w.ID, nil, &wv); code != http.StatusOK || len(wv.Participants) != 2 {
+			t.Fatalf("GET workshop: %d %+v", code, wv)
+		}
+		if wv.Participants[1].Events > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	bob := wv.Participants[1]
 	if bob.Name != "Bob" || bob.Servers != 1 || bob.Clients != 1 || bob.Events == 0 || bob.Session != f.bobJ.Session {
