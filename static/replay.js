@@ -88,7 +88,7 @@ export function createReplay({ api, table, state, req }) {
   }
 
   function show() {
-    playBtn.textContent = playing ? "⏸ Pause" : "▶ Play";
+    playBtn.textContent = playing ? "❚❚ Pause" : "▶ Play";
     playBtn.setAttribute("aria-pressed", playing ? "true" : "false");
     backBtn.disabled = cursor <= 1;
     fwdBtn.disabled = total > 0 && cursor >= total && !caughtUp;
@@ -158,7 +158,7 @@ export function createReplay({ api, table, state, req }) {
         show();
       }
       if (m.idle) {
-        replayNote.textContent = `⏩ ${durationText(m.idle.recorded_ms)} with no events after #${m.idle.after}: shortened to ${durationText(m.idle.replayed_ms)}.`;
+        replayNote.textContent = `» ${durationText(m.idle.recorded_ms)} with no events after #${m.idle.after}: shortened to ${durationText(m.idle.replayed_ms)}.`;
       }
       if (m.gap) table.fillGap(m.gap.from, m.gap.to).catch((e) => showError(`Could not fetch missed events: ${e.message}`));
       if (m.caught_up) {
@@ -224,7 +224,7 @@ export function createReplay({ api, table, state, req }) {
     total = Math.max(total, data.last_seq || 0);
     const ev = data.events[0];
     if (!ev) {
-      replayNote.textContent = "That is the last event recorded.";
+      replayNote.textContent = total ? "That is the last event recorded." : "No events recorded yet.";
       show();
       return;
     }

@@ -45,8 +45,10 @@ func TestBrowserReplayDragStepAndDeepLink(t *testing.T) {
 	last := evs[len(evs)-1].Seq
 
 	viewport(t, ctx, 1366, 768)
-	step(t, ctx, "open the session in replay mode",
-		chromedp.Navigate(a.URL+"/s/"+sid+"?replay"),
+	openSession(t, ctx, a, sid)
+	shot(t, ctx, "replay-live-1366")
+	step(t, ctx, "open the session in replay mode with the page's Replay button",
+		chromedp.Click(`[data-testid=replay-toggle]`),
 		chromedp.WaitVisible(`[data-testid=replay]`),
 		chromedp.Poll[chromedp.Void](`Number(document.querySelector("[data-testid=timeline]").dataset.buckets) > 0`),
 		chromedp.WaitVisible(`[data-testid=live-state][data-state=replay]`),
@@ -128,6 +130,15 @@ func TestBrowserReplayDragStepAndDeepLink(t *testing.T) {
 	)
 	checkSelectedInView(t, tab, want)
 
+	// A share link's page opens at an event too.
+	sh := a.share(sid)
+	step(t, tab, "open the share link's page at the event",
+		chromedp.Navigate(fmt.Sprintf("%s/shared/%s?at=%d", a.URL, sh.Token, want)),
+		chromedp.WaitVisible(fmt.Sprintf(`tr.ev.selected[data-seq="%d"]`, want)),
+		chromedp.WaitVisible(fmt.Sprintf(`[data-testid=detail][data-seq="%d"]`, want)),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector("[data-testid=detail-link]").getAttribute("href") === "/shared/%s?at=%d"`, sh.Token, want)),
+	)
+
 	// Play at full speed from there: the rest of the recording, in order.
 	step(t, tab, "play to the end as fast as possible",
 		chromedp.SetValue(`[data-testid=replay-speed]`, "max"),
@@ -168,6 +179,7 @@ func TestBrowserReplayOfAnEmptySession(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=replay-note]").textContent.includes("nothing to replay")`),
 		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=replay-pos]").textContent === "no events recorded yet"`),
 	)
+	shot(t, ctx, "replay-empty")
 	if n := evalIn[int](t, ctx, `document.querySelectorAll("[data-testid=timeline] .tl-col").length`); n != 0 {
 		t.Errorf("an empty session's timeline has %d columns", n)
 	}

@@ -690,7 +690,7 @@ func replayToggle() templ.Component {
 			templ_7745c5c3_Var32 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "<a id=\"replay-toggle\" class=\"replay-toggle\" data-testid=\"replay-toggle\" href=\"?replay\" title=\"replay the recording: play, pause, step, any speed, and a timeline to jump anywhere\">⏵ Replay</a>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "<a id=\"replay-toggle\" class=\"replay-toggle\" data-testid=\"replay-toggle\" href=\"?replay\" title=\"replay the recording: play, pause, step, any speed, and a timeline to jump anywhere\">↺ Replay</a>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -721,7 +721,7 @@ func replayBar() templ.Component {
 			templ_7745c5c3_Var33 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 63, "<section id=\"replay\" class=\"replay\" data-testid=\"replay\" aria-label=\"replay\" hidden><link rel=\"stylesheet\" href=\"/static/timeline.css\"><div class=\"replay-controls\"><button type=\"button\" id=\"replay-back\" class=\"secondary\" data-testid=\"replay-back\" title=\"one event back\">← Back</button> <button type=\"button\" id=\"replay-play\" data-testid=\"replay-play\" aria-pressed=\"false\">▶ Play</button> <button type=\"button\" id=\"replay-fwd\" class=\"secondary\" data-testid=\"replay-fwd\" title=\"one event forward\">Step →</button> <label class=\"small\">Speed <select id=\"replay-speed\" data-testid=\"replay-speed\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 63, "<section id=\"replay\" class=\"replay\" data-testid=\"replay\" aria-label=\"replay\" hidden><link rel=\"stylesheet\" href=\"/static/timeline.css\"><div class=\"replay-controls\"><button type=\"button\" id=\"replay-back\" class=\"secondary\" data-testid=\"replay-back\" title=\"one event back\">← Back</button> <button type=\"button\" id=\"replay-play\" data-testid=\"replay-play\" aria-pressed=\"false\">▶ Play</button> <button type=\"button\" id=\"replay-fwd\" class=\"secondary\" data-testid=\"replay-fwd\" title=\"one event forward\">Step →</button> <label class=\"small\"><span class=\"speed-label\">Speed</span> <select id=\"replay-speed\" data-testid=\"replay-speed\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
