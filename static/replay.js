@@ -182,7 +182,7 @@ export function createReplay({ api, table, state, req }) {
   function pause() {
     stop();
     remember();
-    table.selectSeq(cursor);
+    if (cursor) table.selectSeq(cursor);
     show();
   }
 

@@ -95,7 +95,9 @@ func BenchmarkReplay1M(b *testing.B) {
 
 	b.Run("first-frame", func(b *testing.B) {
 		measure(b,
-			func() time.Duration { return firstFrame(fmt.Sprintf("/ws/sessions/%s/replay?speed=1&from=%d", sid, mid)) },
+			func() time.Duration {
+				return firstFrame(fmt.Sprintf("/ws/sessions/%s/replay?speed=1&from=%d", sid, mid))
+			},
 			func() time.Duration { return firstFrame(fmt.Sprintf("/ws/sessions/%s?after=%d", sid, mid-1)) })
 	})
 	b.Run("seek-middle", func(b *testing.B) {
