@@ -114,6 +114,17 @@ func TestBrowserReplayDragStepAndDeepLink(t *testing.T) {
 	if !strings.HasSuffix(href, fmt.Sprintf("/s/%s?at=%d", sid, want)) {
 		t.Fatalf("the detail's link is %q; want /s/%s?at=%d", href, sid, want)
 	}
+	step(t, ctx, "play at 1×, then pause",
+		chromedp.Click(`[data-testid=replay-play]`),
+		chromedp.WaitVisible(`[data-testid=replay][data-playing="1"]`),
+		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=replay-play]").textContent.includes("Pause")`),
+	)
+	shot(t, ctx, "replay-playing-1366")
+	step(t, ctx, "pause",
+		chromedp.Click(`[data-testid=replay-play]`),
+		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=replay]").dataset.playing === ""`),
+		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=replay-play]").textContent.includes("Play")`),
+	)
 	tab, cancelTab := chromedp.NewContext(ctx)
 	defer cancelTab()
 	// Open the tab without a deadline: one on its first run would bound the
