@@ -15,6 +15,8 @@
 //   panel.js     the servers and clients panel
 //   forms.js     the start form, the client form, Delete session
 //   health.js    the recorder's health, how far the recording is ahead
+//   replay.js    Replay mode (?replay, ?at=SEQ): play, step, seek, the timeline
+//   timeline.js  the replay's timeline bar and its math (pure)
 //
 // The modules import only api, format, renderers and ui (and health the
 // table's sizes); what they need of each other comes in here as callbacks.
@@ -24,6 +26,7 @@ import { initDeleteForm, initForms, startServer } from "./forms.js";
 import { startHealthPoll } from "./health.js";
 import { createLive } from "./live.js";
 import { createPanel, showCopyButtons, updateTargets } from "./panel.js";
+import { createReplay, replayRequest, watchDeepLink } from "./replay.js";
 import { createTable } from "./table.js";
 import { showError } from "./ui.js";
 import "./sockets.js"; // the socket table and the error cards wire themselves
@@ -64,6 +67,14 @@ startHealthPoll({ api, state, table, live });
 
 showCopyButtons();
 updateTargets();
-table.loadTail()
-  .then((last) => { state.received = last; live.connect(); })
-  .catch((err) => { showError(`Could not load events: ${err.message}`); live.connect(); });
+watchDeepLink();
+// ?replay or ?at=SEQ (an event's deep link): Replay mode, the live stream
+// off; otherwise the newest events, live.
+const replay = replayRequest(location.search);
+if (replay) {
+  createReplay({ api, table, state, req: replay });
+} else {
+  table.loadTail()
+    .then((last) => { state.received = last; live.connect(); })
+    .catch((err) => { showError(`Could not load events: ${err.message}`); live.connect(); });
+}

@@ -458,8 +458,8 @@ export function createTable({ api, state, onLifecycle }) {
     return tailLoad;
   }
 
-  async function loadTailPage() {
-    const data = await call("GET", `${api}/events?before=${Number.MAX_SAFE_INTEGER}&limit=${PAGE}`);
+  async function loadTailPage(before = Number.MAX_SAFE_INTEGER) {
+    const data = await call("GET", `${api}/events?before=${before}&limit=${PAGE}`);
     const evs = data.events;
     const tail = evs.length ? evs[evs.length - 1].seq : 0;
     for (const k of pending.keys()) if (k <= tail) pending.delete(k);
@@ -788,7 +788,31 @@ export function createTable({ api, state, onLifecycle }) {
     }
   });
 
+  // ---- replay (replay.js) ----------------------------------------------------
+
+  // openAt shows the recording up to seq, as the list showed it then: the
+  // page of events ending at seq (or the session's last, past the end),
+  // following, seq selected and its detail open. What waited to go in is
+  // dropped (a replay's point moved). It resolves to the event shown last
+  // (null: none).
+  async function openAt(seq) {
+    pending.clear();
+    state.received = seq;
+    await loadTailPage(seq + 1);
+    const last = list.size ? list.last : 0;
+    state.received = last;
+    if (last) select(last, { open: true });
+    return last ? list.find(last) : null;
+  }
+  // continuesAt: the list ends at seq, following, nothing waiting (an event
+  // after seq may go straight in).
+  const continuesAt = (seq) => follow && !skipped && !pending.size && tail() === seq;
+
   return {
+    openAt,
+    continuesAt,
+    // selectSeq selects seq (its event ev, when not in the list yet) with its detail open.
+    selectSeq: (seq, ev = null) => select(seq, { open: true, ev }),
     accept,
     fillGap,
     skipTo,

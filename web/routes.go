@@ -25,6 +25,8 @@ func (s *Server) routes() http.Handler {
 	// checks the Origin itself.
 	r.Get("/ws/sessions/{id}", s.api(s.inSession(s.handleLive)))
 	r.Get("/ws/shared/{token}", s.api(s.inShare(s.handleSharedLive)))
+	r.Get("/ws/sessions/{id}/replay", s.api(s.inSession(s.handleReplay)))
+	r.Get("/ws/shared/{token}/replay", s.api(s.inShare(s.handleSharedReplay)))
 
 	r.Group(func(r chi.Router) {
 		cop := http.NewCrossOriginProtection()
@@ -79,6 +81,7 @@ func (s *Server) routes() http.Handler {
 			r.Delete("/sessions/{id}", s.api(s.inSession(s.handleDeleteSession)))
 			r.Get("/sessions/{id}/events", s.api(s.inSession(s.handleEvents)))
 			r.Get("/sessions/{id}/timeline", s.api(s.inSession(s.handleTimeline)))
+			r.Get("/sessions/{id}/seek", s.api(s.inSession(s.handleSeek)))
 			r.Get("/sessions/{id}/lesson", s.api(s.inSession(s.handleSessionLesson)))
 			r.Get("/lessons", s.api(s.handleListLessons))
 			r.Post("/lessons/{id}/start", s.api(s.handleStartLesson))
@@ -117,6 +120,8 @@ func (s *Server) routes() http.Handler {
 			r.Delete("/sessions/{id}/shares/{token}", s.api(s.inSession(s.handleRevokeShare)))
 			r.Get("/shared/{token}", s.api(s.inShare(s.handleSharedSession)))
 			r.Get("/shared/{token}/events", s.api(s.inShare(s.handleSharedEvents)))
+			r.Get("/shared/{token}/timeline", s.api(s.inShare(s.handleSharedTimeline)))
+			r.Get("/shared/{token}/seek", s.api(s.inShare(s.handleSharedSeek)))
 			r.Get("/shared/{token}/export.jsonl", s.api(s.inShare(s.handleSharedExport("jsonl"))))
 			r.Get("/shared/{token}/export.pcapng", s.api(s.inShare(s.handleSharedExport("pcapng"))))
 			r.Get("/shared/{token}/export.txt", s.api(s.inShare(s.handleSharedExport("txt"))))

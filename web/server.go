@@ -59,6 +59,8 @@ type Store interface {
 	ScanRaw(ctx context.Context, session string, after int64, fn func(e sessions.RawEvent) error) error
 	// Timeline counts a session's events and errors in n time buckets.
 	Timeline(ctx context.Context, session string, n int) ([]sessions.Bucket, error)
+	// SeqAt is the seq of the first event at or after t (0: none): a seek.
+	SeqAt(ctx context.Context, session string, t time.Time) (int64, error)
 	RecordedServers(ctx context.Context, session string) (servers, clients []sessions.Endpoint, err error)
 	// Share links (sessions/shares.go).
 	CreateShare(ctx context.Context, session string) (sessions.Share, error)
