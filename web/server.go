@@ -127,6 +127,8 @@ type Config struct {
 	MaxParticipantSessions int
 	// Lessons are the guided lessons offered (nil: the built-in ones).
 	Lessons *lessons.Catalog
+	// Budget is the disk budget and the import's limits (import.go).
+	Budget DiskBudget
 }
 
 // Deps are the server's dependencies.
