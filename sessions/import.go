@@ -45,9 +45,9 @@ type ImportError struct {
 
 func (e *ImportError) Error() string {
 	if e.Line == 0 {
-		return "import: " + e.Msg
+		return e.Msg
 	}
-	return fmt.Sprintf("import: line %d: %s", e.Line, e.Msg)
+	return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
 }
 
 // Unwrap makes an ImportError an ErrInvalid (400).

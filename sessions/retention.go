@@ -278,7 +278,7 @@ func (t *Retention) Once(ctx context.Context) (RetentionReport, error) {
 		var reason string
 		switch {
 		case t.cfg.MaxAge > 0 && c.activity < cutoff:
-			reason = fmt.Sprintf("no activity for more than %s (-max-age)", t.cfg.MaxAge)
+			reason = fmt.Sprintf("no activity for more than %s (-max-age)", strings.TrimSuffix(strings.TrimSuffix(t.cfg.MaxAge.String(), "0s"), "0m"))
 		case t.cfg.MaxBytes > 0 && used > t.cfg.MaxBytes && c.Bytes > 0:
 			reason = fmt.Sprintf("the database was over its budget of %s (-max-db-bytes)", FormatBytes(t.cfg.MaxBytes))
 		default:
@@ -346,16 +346,20 @@ func (t *Retention) candidates(ctx context.Context) ([]candidate, error) {
 	return out, rows.Err()
 }
 
-// FormatBytes writes n as a person reads it: 1.5 MB, 512 kB, 100 B
-// (powers of 1000, as file managers show sizes).
+// FormatBytes writes n as a person reads it, in the binary units the
+// flags' defaults are round in: 128 MiB, 1.5 GiB, 512 KiB, 100 B.
 func FormatBytes(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	for _, u := range []struct {
+		size int64
+		name string
+	}{{1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
+		if n >= u.size {
+			v := float64(n) / float64(u.size)
+			if v == float64(int64(v)) || v >= 100 {
+				return fmt.Sprintf("%.0f %s", v, u.name)
+			}
+			return fmt.Sprintf("%.1f %s", v, u.name)
+		}
 	}
 	return fmt.Sprintf("%d B", n)
 }

@@ -41,7 +41,7 @@ export const renderers = {
   },
   fault: (ev, m) => `fault "${m.fault}" (${m.type}, ${m.direction}): ${m.action}`,
   retry: (ev, m) => (m.outcome ? m.outcome : `attempt ${m.attempt} of ${m.of} failed (${m.errno}): waiting ${m.wait_ms} ms before attempt ${m.next}`),
-  loss: (ev, m) => `${m.events} events were not recorded (${m.from} to ${m.to})${m.reason ? `: ${m.reason}` : ""}`,
+  loss: (ev, m) => m.cap ? `From here on nothing more of this session is recorded (since ${m.from}): ${m.reason}` : `${m.events} events were not recorded (${m.from} to ${m.to})${m.reason ? `: ${m.reason}` : ""}`,
   connect: (ev, m) => (m.proxy_for ? `proxy's upstream leg → ${m.target} (for ${m.proxy_for})` : `${m.client || "tcp"} client → ${m.target || ev.remote}`),
   listen: (ev) => `listening on ${ev.local}${ev.net && ev.net !== "tcp" ? ` (${ev.net})` : ""}`,
   "proxy-dial": (ev, m) => (ev.err ? `could not reach ${m.target}: ${ev.err.errno}: ${ev.err.message}${ev.err.hint ? "\n" + ev.err.hint : ""}` : `dialed ${m.target}: upstream ${m.upstream}`),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -164,13 +165,17 @@ func TestImportRoundTripOfARealSession(t *testing.T) {
 }
 
 func TestImportRefusesBadFilesWith400AndWritesNothing(t *testing.T) {
-	a := newTestApp(t, withBudget(DiskBudget{MaxImportBytes: 4096}))
+	a := newTestApp(t, withBudget(DiskBudget{MaxImportBytes: 8192}))
 	sess := a.newSession()
 	_, addr := a.startEcho(sess, nil)
 	cli := a.clientTo(sess, "tcp", addr, nil)
 	a.send(sess, cli, map[string]string{"text": "hello"})
 	a.waitEvents(sess, "the echo", func(evs []sessions.Record) bool { return recvData(evs, cli) == "hello" })
 	a.Lab.CloseSession(sess)
+	a.waitEvents(sess, "the server stopped", func(evs []sessions.Record) bool { return countKind(evs, engine.KindServerStop, nil) == 1 })
+	if err := a.Rec.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	_, _, good := a.get("/api/sessions/" + sess + "/export.jsonl")
 	lines := strings.Split(strings.TrimSuffix(string(good), "\n"), "\n")
 	before := dbCounts(t, a)
@@ -187,7 +192,7 @@ func TestImportRefusesBadFilesWith400AndWritesNothing(t *testing.T) {
 		{"unknown kind", strings.Replace(string(good), `"kind":"listen"`, `"kind":"magic"`, 1), 400, `unknown event kind "magic"`},
 		{"bad base64", strings.Replace(string(good), `"data":"aGVsbG8="`, `"data":"aGVsbG8"`, 1), 400, `"data" is not valid base64`},
 		{"wrong type", strings.Replace(string(good), `"truncated":false`, `"truncated":"no"`, 1), 400, `"truncated" is a string, not true or false`},
-		{"too large", string(good) + strings.Repeat(" ", 5000), 413, "up to 4.1 kB"},
+		{"too large", string(good) + strings.Repeat(" ", 9000), 413, "up to 8 KiB"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if !strings.Contains(string(good), `"data":"aGVsbG8="`) || !strings.Contains(string(good), `"kind":"listen"`) {
@@ -287,7 +292,7 @@ func TestSessionListRenameAndDelete(t *testing.T) {
 	}
 	// The home page shows it.
 	_, _, page := a.get("/")
-	for _, want := range []string{"Last activity", "Size on disk", `data-testid="import-form"`, "each session records up to 1,000 events or 1.0 MB"} {
+	for _, want := range []string{"Last activity", "Size on disk", `data-testid="import-form"`, "each session records up to 1,000 events or 1 MiB"} {
 		if !bytes.Contains(page, []byte(want)) {
 			t.Errorf("the home page lacks %q", want)
 		}
@@ -470,5 +475,52 @@ func TestWorkshopImportAndListAreTheCallersOwn(t *testing.T) {
 	}
 	if code, _, _ := imp(a.browser(), bobExport); code != http.StatusUnauthorized {
 		t.Errorf("an import without a cookie: %d, want 401", code)
+	}
+}
+
+// Retention as the owner sees it: the home page names the sessions the
+// disk budget deleted and why; a session with a running server stays, and
+// a deleted session's share link says the link is not valid.
+func TestRetentionIsShownOnTheHomePage(t *testing.T) {
+	a := newTestApp(t)
+	old := a.newSession()
+	live := a.newSession()
+	a.startEcho(live, nil)
+	sh := a.share(old)
+	for _, id := range []string{old, live} {
+		if _, err := a.Store.DB().Exec(`UPDATE sessions SET created_at = ? WHERE id = ?`, time.Now().Add(-72*time.Hour).UnixNano(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The live session's events are recent: make its activity old too.
+	if _, err := a.Store.DB().Exec(`UPDATE event_chunks SET first_at = ?, last_at = ? WHERE session_id = ?`,
+		time.Now().Add(-72*time.Hour).UnixNano(), time.Now().Add(-72*time.Hour).UnixNano(), live); err != nil {
+		t.Fatal(err)
+	}
+	ret := sessions.NewRetention(a.Store, a.Rec, sessions.RetentionConfig{MaxAge: 24 * time.Hour},
+		func(id string) bool { return len(a.Lab.Servers(id)) > 0 }, func(id string) { a.Lab.CloseSession(id); a.Hub.CloseSession(id) }, slog.New(slog.DiscardHandler))
+	a.Site.cfg.Budget.Retention = ret
+	rep, err := ret.Once(t.Context())
+	if err != nil || len(rep.Deleted) != 1 || rep.Deleted[0].ID != old {
+		t.Fatalf("retention: %+v %v; want %s deleted", rep, err, old)
+	}
+	if _, err := a.Store.GetSession(t.Context(), live); err != nil {
+		t.Errorf("the session with a running server: %v", err)
+	}
+	_, _, page := a.get("/")
+	for _, want := range []string{`data-testid="retention-notice"`, "deleted 1 of your sessions", "TestRetentionIsShownOnTheHomePage", "no activity for more than 24h (-max-age)",
+		"sessions are kept for 24 hours after their last activity"} {
+		if !bytes.Contains(page, []byte(want)) {
+			t.Errorf("the home page lacks %q", want)
+		}
+	}
+	var list struct {
+		Retention sessions.RetentionReport `json:"retention"`
+	}
+	if a.do("GET", "/api/sessions", nil, &list); len(list.Retention.Deleted) != 1 || list.Retention.Deleted[0].Reason == "" {
+		t.Errorf("the API's retention: %+v", list.Retention)
+	}
+	if code, _, body := a.get(strings.TrimPrefix(sh.URL, a.URL)); code != http.StatusNotFound || !bytes.Contains(body, []byte("no such share link")) {
+		t.Errorf("the deleted session's link: %d %s", code, body)
 	}
 }

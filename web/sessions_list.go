@@ -199,3 +199,22 @@ func groupDigits(n int64) string {
 	}
 	return s
 }
+
+// budgetText is the home page's line on the disk budget.
+func budgetText(b budgetView) string {
+	t := "Disk budget: the database holds " + sessions.FormatBytes(b.Used)
+	if b.MaxDBBytes > 0 {
+		t += " of " + sessions.FormatBytes(b.MaxDBBytes)
+	}
+	if b.MaxAgeSeconds > 0 {
+		t += "; sessions are kept for " + ageText(b.MaxAgeSeconds) + " after their last activity"
+	}
+	if b.MaxSessionEvents > 0 || b.MaxSessionBytes > 0 {
+		t += "; each session records up to " + capText(b)
+	}
+	t += "."
+	if b.MaxDBBytes > 0 || b.MaxAgeSeconds > 0 {
+		t += " Past the budget the sessions active longest ago are deleted first, never one with a running server or client."
+	}
+	return t
+}
