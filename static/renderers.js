@@ -72,3 +72,12 @@ export function details(ev) {
 
 // dataKinds are the events that carry bytes: their rows open a hexdump.
 export const dataKinds = new Set(["recv", "send", "datagram-in", "datagram-out", "app-frame"]);
+
+// capNote is what the session page says when ev is the marker of the
+// session's recording cap (docs/disk-budget.md), or "".
+export function capNote(ev) {
+  const m = ev.meta || {};
+  if (ev.kind !== "loss" || !m.cap) return "";
+  const what = m.cap === "events" ? `${Number(m.limit).toLocaleString("en")} events` : `${Number(m.limit).toLocaleString("en")} bytes on disk`;
+  return `This session reached its recording cap of ${what} at event #${ev.seq} (${m.from}): later events are not kept, though its sockets go on. Start a new session to record more.`;
+}
