@@ -57,11 +57,10 @@ func (e *ImportError) Unwrap() error { return ErrInvalid }
 type ParsedImport struct {
 	Header ExportHeader
 	// Events are the events in seq order, with Session still the file's
-	// session id; Recorder.Import gives them the new one.
+	// session id; Recorder.Import gives them the new one. Each holds only
+	// what the chunks need (seq, time, kind, error) and its tail, made once:
+	// its bytes and meta are in the tail, so memory is about the file's size.
 	Events []Record
-	// metas are the events' meta objects as the file has them (compacted),
-	// kept byte for byte, so that the export of the import is the same.
-	metas [][]byte
 	// Bytes is the size of the file.
 	Bytes int64
 }
@@ -236,30 +235,38 @@ func (p *ParsedImport) readEvent(line int, b []byte, prev *int64) error {
 		}
 		meta = buf.Bytes()
 	}
-	rec := Record{Seq: *e.Seq, Event: engine.Event{Session: *e.Session, Server: e.Server, Conn: e.Conn, At: at.UTC(),
-		Kind: engine.Kind(*e.Kind), Net: e.Net, Local: e.Local, Remote: e.Remote, Len: e.Len, Data: e.Data,
-		Truncated: e.Truncated, Err: e.Err}}
 	if meta != nil {
-		if err := decodeMeta(meta, &rec.Meta); err != nil {
+		var m map[string]any
+		if err := decodeMeta(meta, &m); err != nil {
 			return bad("\"meta\": %s", err.Error())
 		}
 	}
+	ev := engine.Event{Session: *e.Session, Server: e.Server, Conn: e.Conn, At: at.UTC(),
+		Kind: engine.Kind(*e.Kind), Net: e.Net, Local: e.Local, Remote: e.Remote, Len: e.Len, Data: e.Data,
+		Truncated: e.Truncated, Err: e.Err}
+	// The stored tail: the event JSON appendTail writes (so every field is
+	// in sockplay's own form), with the file's meta bytes as they are.
+	tail := appendTail(make([]byte, 0, tailSize(&ev)), &ev)
+	if meta != nil {
+		tail = append(append(tail[:len(tail)-len("null}")], meta...), '}')
+	}
+	ev.Data = nil
 	*prev = *e.Seq
-	p.Events = append(p.Events, rec)
-	p.metas = append(p.metas, meta)
+	p.Events = append(p.Events, Record{Seq: *e.Seq, Event: ev, tail: tail})
 	return nil
 }
 
-// tailFor is the stored tail of event i under the session id session: the
-// event JSON that appendTail writes, with the file's meta bytes as they are.
+// tailFor is the stored tail of event i under the session id session.
 func (p *ParsedImport) tailFor(i int, session string) []byte {
-	ev := p.Events[i].Event
-	ev.Session, ev.Meta = session, nil
-	tail := appendTail(nil, &ev)
-	if m := p.metas[i]; m != nil {
-		tail = append(append(tail[:len(tail)-len("null}")], m...), '}')
+	r := &p.Events[i]
+	old := appendString([]byte(`"session":`), r.Session)
+	rest, ok := bytes.CutPrefix(r.tail, old)
+	if !ok { // appendTail always starts so
+		ev := r.Event
+		ev.Session = session
+		return appendTail(nil, &ev)
 	}
-	return tail
+	return append(appendString([]byte(`"session":`), session), rest...)
 }
 
 // strictJSON decodes one JSON value from b into v: unknown fields, a second

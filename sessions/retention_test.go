@@ -190,3 +190,46 @@ func TestRetentionDeletesOldestFirstNeverALiveOneAndShrinksTheFile(t *testing.T)
 		t.Errorf("all live: %+v %v", rep, err)
 	}
 }
+
+// BenchmarkSessionList500 is the session list's cost of its size on disk:
+// listing 500 sessions (each with 300 events in two chunks) with Usage,
+// against the list alone in the same run.
+func BenchmarkSessionList500(b *testing.B) {
+	st := mustOpen(b)
+	rec := newRecorder(b, st, nil, RecorderConfig{})
+	for i := range 500 {
+		s := mustCreate(b, st, fmt.Sprint("s", i))
+		for j := range 300 {
+			rec.Emit(recvEvent(s.ID, "c", j))
+		}
+	}
+	mustFlush(b, rec)
+	ctx := context.Background()
+	list := func() []Session {
+		l, _, err := st.ListSessions(ctx, "", 500)
+		if err != nil || len(l) != 500 {
+			b.Fatal(len(l), err)
+		}
+		return l
+	}
+	var base, with time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		list()
+		t1 := time.Now()
+		l := list()
+		ids := make([]string, len(l))
+		for i := range l {
+			ids[i] = l[i].ID
+		}
+		u, err := st.Usage(ctx, ids)
+		if err != nil || len(u) != 500 {
+			b.Fatal(err)
+		}
+		base, with = base+t1.Sub(t0), with+time.Since(t1)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(base.Microseconds())/n/1000, "list-ms")
+	b.ReportMetric(float64(with.Microseconds())/n/1000, "list+usage-ms")
+	b.ReportMetric(float64(with)/float64(base), "ratio")
+}
