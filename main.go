@@ -84,6 +84,14 @@ type config struct {
 	TrustedProxies         []netip.Prefix
 	Lessons                string
 	EmbedOrigins           []string
+
+	// The disk budget (docs/disk-budget.md).
+	SessionMaxEvents int64
+	SessionMaxBytes  int64
+	MaxDBBytes       int64
+	MaxAge           time.Duration
+	RetentionEvery   time.Duration
+	MaxImportBytes   int64
 }
 
 // parseConfig reads flags, falling back to SOCKPLAY_* variables, then to the
@@ -165,6 +173,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	logLevel := str("log-level", "SOCKPLAY_LOG_LEVEL", "info", "debug, info, warn or error")
 	lessonsDir := str("lessons", "SOCKPLAY_LESSONS", "", "directory of extra lesson scenarios (*.md), offered besides the built-in ones")
 	embedOrigins := str("embed-origins", "SOCKPLAY_EMBED_ORIGINS", "", "origins whose pages may show a session's compact view (/s/ID?embed=1) in an iframe, comma-separated (https://tutorial.example); none: no page may frame sockplay's")
+	sessionMaxEvents := num("session-max-events", "SOCKPLAY_SESSION_MAX_EVENTS", 1_000_000, "events one session records; past it one loss event says so and later events are not kept, the sockets go on (0: no cap)")
+	sessionMaxBytes := num("session-max-bytes", "SOCKPLAY_SESSION_MAX_BYTES", 128<<20, "bytes one session's recording may take in the database; past it one loss event says so and later events are not kept (0: no cap)")
+	maxDBBytes := num("max-db-bytes", "SOCKPLAY_MAX_DB_BYTES", 1<<30, "bytes the whole database may hold; past it the sessions active longest ago are deleted first, never one with a running server or client, and the file shrinks (0: no limit)")
+	maxAge := dur("max-age", "SOCKPLAY_MAX_AGE", 30*24*time.Hour, "sessions with no activity for longer are deleted (unless a server or client of theirs runs) (0: kept for ever)")
+	retentionEvery := dur("retention-every", "SOCKPLAY_RETENTION_EVERY", time.Minute, "how often the database's budget and age are checked")
+	maxImportBytes := num("max-import-bytes", "SOCKPLAY_MAX_IMPORT_BYTES", 64<<20, "bytes of an export.jsonl one import may send (413 past it)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -182,7 +196,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, IdleTimeout: *idle, ShutdownWait: *shutdownWait,
 		Workshop: *workshop, InstructorPassword: getenv("SOCKPLAY_INSTRUCTOR_PASSWORD"), InstructorTTL: *instructorTTL,
 		SecureCookies: *secureCookies, MaxJoins: int(*maxJoins), MaxParticipantSessions: int(*maxParticipantSessions),
-		WorkshopRetention: *workshopRetention, MetricsAddr: *metricsAddr, Lessons: *lessonsDir}
+		WorkshopRetention: *workshopRetention, MetricsAddr: *metricsAddr, Lessons: *lessonsDir,
+		SessionMaxEvents: *sessionMaxEvents, SessionMaxBytes: *sessionMaxBytes, MaxDBBytes: *maxDBBytes, MaxAge: *maxAge,
+		RetentionEvery: *retentionEvery, MaxImportBytes: *maxImportBytes}
 	var err error
 	if c.LabPorts, err = engine.ParsePortRange(*labPorts); err != nil {
 		return config{}, fmt.Errorf("-lab-ports: %w", err)
@@ -201,7 +217,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	for name, v := range map[string]int64{"max-event-rate": int64(c.MaxEventRate), "event-budget": int64(c.EventBudget), "max-sockets": int64(c.MaxSockets),
 		"max-new-sessions": int64(c.MaxNewSessions), "max-servers": int64(c.MaxServers), "max-clients": int64(c.MaxClients),
-		"max-conns": int64(c.MaxConns), "max-joins": int64(c.MaxJoins), "max-participant-sessions": int64(c.MaxParticipantSessions)} {
+		"max-conns": int64(c.MaxConns), "max-joins": int64(c.MaxJoins), "max-participant-sessions": int64(c.MaxParticipantSessions),
+		"session-max-events": c.SessionMaxEvents, "session-max-bytes": c.SessionMaxBytes, "max-db-bytes": c.MaxDBBytes, "max-age": int64(c.MaxAge)} {
 		if v < 0 {
 			return config{}, fmt.Errorf("-%s must be 0 (no limit) or more", name)
 		}
@@ -219,6 +236,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	if c.EmbedOrigins, err = web.ParseEmbedOrigins(*embedOrigins); err != nil {
 		return config{}, fmt.Errorf("-embed-origins: %w", err)
+	}
+	if c.RetentionEvery <= 0 || c.MaxImportBytes <= 0 {
+		return config{}, errors.New("-retention-every and -max-import-bytes must be positive")
 	}
 	if c.InstructorTTL <= 0 {
 		return config{}, errors.New("-instructor-ttl must be positive")
@@ -346,7 +366,8 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 		return err
 	}
 	hub := sessions.NewHub(cfg.LiveBuffer)
-	rec := sessions.NewRecorder(store, hub, sessions.RecorderConfig{QueueSize: cfg.Queue}, log)
+	rec := sessions.NewRecorder(store, hub, sessions.RecorderConfig{QueueSize: cfg.Queue,
+		MaxSessionEvents: cfg.SessionMaxEvents, MaxSessionBytes: cfg.SessionMaxBytes}, log)
 	lab := engine.NewLab(engine.LabConfig{Host: cfg.LabHost, Ports: cfg.LabPorts, TutorialPorts: tutorial, Policy: policy,
 		CaptureCap: cfg.CaptureCap, MaxServersPerSession: cfg.MaxServers,
 		MaxClientsPerSession: cfg.MaxClients, MaxConnsPerServer: cfg.MaxConns,
@@ -359,6 +380,9 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 	} else if cfg.Workshop && len(cfg.InstructorPassword) < 12 {
 		log.Warn("workshop mode: $SOCKPLAY_INSTRUCTOR_PASSWORD is shorter than 12 characters; anyone on the network can try to guess it (5 tries, then one every 10 s per address)")
 	}
+	retention := sessions.NewRetention(store, rec, sessions.RetentionConfig{MaxBytes: cfg.MaxDBBytes, MaxAge: cfg.MaxAge, Every: cfg.RetentionEvery},
+		func(id string) bool { return sessionBusy(lab, id) },
+		func(id string) { lab.CloseSession(id); hub.CloseSession(id) }, log)
 	catalog, lessonErrs := lessons.Load(cfg.Lessons)
 	for _, err := range lessonErrs {
 		log.Warn("lesson refused", "err", err)
@@ -369,7 +393,9 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 			MaxNewSessions: cfg.MaxNewSessions, BodyTimeout: cfg.BodyTimeout,
 			Workshop: cfg.Workshop, InstructorPassword: cfg.InstructorPassword, InstructorTTL: cfg.InstructorTTL,
 			SecureCookies: cfg.SecureCookies, JoinsPerMinute: noLimit(cfg.MaxJoins), TrustedProxies: cfg.TrustedProxies,
-			MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions), WorkshopRetention: cfg.WorkshopRetention, Lessons: catalog, EmbedOrigins: cfg.EmbedOrigins}})
+			MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions), WorkshopRetention: cfg.WorkshopRetention, Lessons: catalog, EmbedOrigins: cfg.EmbedOrigins,
+			Budget: web.DiskBudget{MaxImportBytes: cfg.MaxImportBytes, MaxSessionEvents: cfg.SessionMaxEvents,
+				MaxSessionBytes: cfg.SessionMaxBytes, Retention: retention}}})
 	// IdleTimeout closes keep-alive connections nobody uses (a local client
 	// could otherwise hold thousands open); WebSocket streams are hijacked
 	// and not subject to it.
@@ -384,6 +410,10 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 		log.Info("metrics in the Prometheus text format", "url", "http://"+metricsLn.Addr().String()+"/metrics")
 	}
 	restoreServers(ctx, store, lab, log)
+
+	retentionCtx, stopRetention := context.WithCancel(context.Background())
+	retentionDone := make(chan struct{})
+	go func() { defer close(retentionDone); retention.Run(retentionCtx) }()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -404,6 +434,8 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("HTTP shutdown", "err", err)
 	}
+	stopRetention()
+	<-retentionDone
 	hub.Close()
 	site.Wait()
 	lab.Close()
@@ -417,6 +449,22 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 		runErr = nil
 	}
 	return runErr
+}
+
+// sessionBusy reports whether a session has a running server or an open
+// client: the disk budget never deletes such a session.
+func sessionBusy(lab *engine.Lab, id string) bool {
+	for _, s := range lab.Servers(id) {
+		if s.State == engine.StateRunning {
+			return true
+		}
+	}
+	for _, c := range lab.Clients(id) {
+		if c.State != engine.StateClosed {
+			return true
+		}
+	}
+	return false
 }
 
 // noLimit maps a flag's 0 ("no limit") to web's -1 (web's 0 is "default").

@@ -19,6 +19,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS, goose.WithGoMigrations(
 		goose.NewGoMigration(2, &goose.GoFunc{RunTx: chunkEvents}, &goose.GoFunc{RunTx: cannotUndo(2)}),
 		goose.NewGoMigration(4, &goose.GoFunc{RunTx: packChunks}, &goose.GoFunc{RunTx: cannotUndo(4)}),
+		goose.NewGoMigration(9, &goose.GoFunc{RunDB: diskBudget}, &goose.GoFunc{RunDB: undoDiskBudget}),
 	))
 	if err != nil {
 		return err
@@ -362,4 +363,69 @@ func decodeArrayChunk(session string, first, last int64, raws []json.RawMessage)
 		}
 	}
 	return out, nil
+}
+
+// Migration 9 is for the disk budget (retention.go). Each session counts
+// what its cap kept out: capped_seq is the seq of the loss marker its cap
+// wrote (0: none), not_kept the events recorded after it that were not
+// kept. And the file can shrink: auto_vacuum=INCREMENTAL lets
+// `PRAGMA incremental_vacuum` hand the pages of deleted sessions back to
+// the file system. Changing auto_vacuum on a database that has tables takes
+// a VACUUM, which cannot run inside a transaction, so this migration runs
+// without one (goose's RunDB): the columns are added in a transaction of
+// their own (skipped if a crash left them there), then the pragma and the
+// VACUUM on one connection. The VACUUM rewrites the whole file once (a
+// large recording takes a while, and needs as much free disk again).
+func diskBudget(ctx context.Context, db *sql.DB) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var have int
+	if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('sessions') WHERE name = 'capped_seq'`).Scan(&have); err != nil {
+		return fmt.Errorf("migration 9: %w", err)
+	}
+	if have == 0 {
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migration 9: %w", err)
+		}
+		defer tx.Rollback()
+		for _, q := range []string{
+			`ALTER TABLE sessions ADD COLUMN capped_seq INTEGER NOT NULL DEFAULT 0`,
+			`ALTER TABLE sessions ADD COLUMN not_kept INTEGER NOT NULL DEFAULT 0`,
+		} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("migration 9: %w", err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration 9: %w", err)
+		}
+	}
+	var mode int
+	if err := conn.QueryRowContext(ctx, `PRAGMA auto_vacuum`).Scan(&mode); err != nil {
+		return fmt.Errorf("migration 9: %w", err)
+	}
+	if mode == 2 { // already INCREMENTAL
+		return nil
+	}
+	for _, q := range []string{`PRAGMA auto_vacuum = INCREMENTAL`, `VACUUM`} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("migration 9: %s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// undoDiskBudget drops migration 9's columns (the file stays
+// auto_vacuum=INCREMENTAL, which an older sockplay does not mind).
+func undoDiskBudget(ctx context.Context, db *sql.DB) error {
+	for _, q := range []string{`ALTER TABLE sessions DROP COLUMN capped_seq`, `ALTER TABLE sessions DROP COLUMN not_kept`} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("undo migration 9: %w", err)
+		}
+	}
+	return nil
 }

@@ -24,6 +24,14 @@ type RecorderConfig struct {
 	// MaxHeld is how many events are held in memory while the store fails
 	// (default 100000); past it events are counted into a loss marker.
 	MaxHeld int
+	// MaxSessionEvents and MaxSessionBytes cap what one session stores:
+	// its events, and its chunks' bytes on disk (0: no cap). Past either,
+	// the session records one loss marker that says so and keeps nothing
+	// more (the sockets go on; the events not kept are counted in
+	// sessions.not_kept). The bytes are checked once per batch, so a
+	// session may pass that cap by one batch.
+	MaxSessionEvents int64
+	MaxSessionBytes  int64
 }
 
 // Recorder implements engine.Sink: it numbers events per session, commits
@@ -51,11 +59,12 @@ type Recorder struct {
 	recs   []Record // writer only: the records of the last commit, reused (the hub copies them)
 	chunks chunker  // writer only: its buffers are reused from batch to batch
 
-	lastSeq map[string]int64     // writer goroutine only
-	held    []op                 // writer only: events waiting for a failing store
-	lost    map[string]*lossInfo // writer only: events past MaxHeld, per session
-	retryAt time.Time            // writer only: next try to write what is held
-	backoff time.Duration        // writer only: current retry pace
+	lastSeq map[string]int64         // writer goroutine only
+	usage   map[string]*sessionUsage // writer only: what each session stores, for the caps
+	held    []op                     // writer only: events waiting for a failing store
+	lost    map[string]*lossInfo     // writer only: events past MaxHeld, per session
+	retryAt time.Time                // writer only: next try to write what is held
+	backoff time.Duration            // writer only: current retry pace
 
 	waits     atomic.Int64 // Emit calls that found the queue full
 	committed atomic.Int64 // events committed
@@ -64,6 +73,14 @@ type Recorder struct {
 	lastErr   atomic.Value // string
 	lostTotal atomic.Int64 // events past MaxHeld while the store failed
 	heldCount atomic.Int64 // len(held), for Stats
+	notKept   atomic.Int64 // events past a session's cap
+}
+
+// sessionUsage is what a session stores, against the per-session caps.
+type sessionUsage struct {
+	bytes     int64 // its chunks' bytes
+	cappedSeq int64 // the seq of its cap marker, 0 if none
+	notKept   int64 // events not kept in the batch being written
 }
 
 // op is an event to record, or a barrier (flush or delete) the writer
@@ -72,6 +89,7 @@ type op struct {
 	ev     engine.Event
 	tail   []byte     // ev's JSON without its seq, made by Emit's caller
 	delete string     // session to delete
+	imp    *importJob // session to import (import.go)
 	ack    chan error // non-nil for barriers
 }
 
@@ -107,7 +125,7 @@ func NewRecorder(store *Store, hub *Hub, cfg RecorderConfig, log *slog.Logger) *
 		cfg.MaxHeld = 100000
 	}
 	r := &Recorder{store: store, hub: hub, log: log, cfg: cfg,
-		wake: make(chan struct{}, 1), done: make(chan struct{}), lastSeq: map[string]int64{},
+		wake: make(chan struct{}, 1), done: make(chan struct{}), lastSeq: map[string]int64{}, usage: map[string]*sessionUsage{},
 		lost: map[string]*lossInfo{}}
 	r.space = sync.NewCond(&r.mu)
 	go r.run()
@@ -206,8 +224,9 @@ type RecorderStats struct {
 	Waits     int64  `json:"waits"`   // times Emit waited for the disk
 	Dropped   int64  `json:"dropped"` // events of deleted or unknown sessions
 	Queued    int    `json:"queued"`
-	Held      int64  `json:"held"` // events waiting for a failing store
-	Lost      int64  `json:"lost"` // events past the held buffer (loss markers)
+	Held      int64  `json:"held"`     // events waiting for a failing store
+	Lost      int64  `json:"lost"`     // events past the held buffer (loss markers)
+	NotKept   int64  `json:"not_kept"` // events past a session's cap (-session-max-events/-bytes)
 	Failing   bool   `json:"failing"`
 	LastError string `json:"last_error,omitempty"`
 }
@@ -216,7 +235,7 @@ type RecorderStats struct {
 func (r *Recorder) Stats() RecorderStats {
 	s := RecorderStats{Committed: r.committed.Load(), Waits: r.waits.Load(), Dropped: r.dropped.Load(),
 		Queued: r.queued(), Failing: r.failing.Load(),
-		Held: r.heldCount.Load(), Lost: r.lostTotal.Load()}
+		Held: r.heldCount.Load(), Lost: r.lostTotal.Load(), NotKept: r.notKept.Load()}
 	if s.Failing {
 		s.LastError, _ = r.lastErr.Load().(string)
 	}
@@ -305,6 +324,9 @@ func (r *Recorder) handle(batch []op) {
 		err := r.flushHeld()
 		if err == nil && o.delete != "" {
 			err = r.deleteSession(o.delete)
+		}
+		if err == nil && o.imp != nil {
+			err = r.importSession(o.imp)
 		}
 		o.ack <- err
 	}
@@ -448,6 +470,9 @@ func (r *Recorder) write(ops []op, recs []Record) (_ []Record, drops int, err er
 	}
 	defer tx.Rollback()
 	next := map[string]int64{}
+	start := map[string]int64{}         // each session's last seq before this batch
+	usage := map[string]*sessionUsage{} // copies, kept if the transaction commits
+	capped := r.cfg.MaxSessionEvents > 0 || r.cfg.MaxSessionBytes > 0
 	for _, o := range ops {
 		ev := o.ev
 		seq, ok := next[ev.Session]
@@ -455,11 +480,33 @@ func (r *Recorder) write(ops []op, recs []Record) (_ []Record, drops int, err er
 			if seq, err = r.lastSeqOf(tx, ev.Session); err != nil {
 				return nil, 0, err
 			}
+			start[ev.Session] = seq
+			if seq >= 0 && capped {
+				u, err := r.usageOf(tx, ev.Session)
+				if err != nil {
+					return nil, 0, err
+				}
+				c := *u
+				usage[ev.Session] = &c
+			}
 		}
+		next[ev.Session] = seq
 		if seq < 0 {
-			next[ev.Session] = seq
 			drops++
 			continue
+		}
+		if u := usage[ev.Session]; u != nil {
+			if u.cappedSeq > 0 {
+				u.notKept++
+				continue
+			}
+			if marker := r.capMarker(ev, seq, u); marker != nil {
+				seq++
+				next[ev.Session] = seq
+				u.cappedSeq, u.notKept = seq, u.notKept+1
+				recs = append(recs, Record{Seq: seq, Event: *marker})
+				continue
+			}
 		}
 		seq++
 		next[ev.Session] = seq
@@ -474,6 +521,9 @@ func (r *Recorder) write(ops []op, recs []Record) (_ []Record, drops int, err er
 	if err := rememberServers(ctx, tx, recs); err != nil {
 		return nil, 0, err
 	}
+	if err := r.updateUsage(ctx, tx, usage, start, next); err != nil {
+		return nil, 0, err
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, 0, fmt.Errorf("commit: %w", err)
 	}
@@ -482,7 +532,74 @@ func (r *Recorder) write(ops []op, recs []Record) (_ []Record, drops int, err er
 			r.lastSeq[s] = seq
 		}
 	}
+	for s, u := range usage {
+		r.notKept.Add(u.notKept)
+		u.notKept = 0
+		r.usage[s] = u
+	}
 	return recs, drops, nil
+}
+
+// capMarker returns the loss marker to record instead of ev when ev would
+// take its session past a cap (seq: its last seq so far), or nil.
+func (r *Recorder) capMarker(ev engine.Event, seq int64, u *sessionUsage) *engine.Event {
+	var what string
+	var limit int64
+	switch {
+	case r.cfg.MaxSessionEvents > 0 && seq+1 >= r.cfg.MaxSessionEvents:
+		what, limit = "events", r.cfg.MaxSessionEvents
+		ev.Meta = map[string]any{"reason": fmt.Sprintf("the session reached its recording cap of %d events (-session-max-events): later events are not kept, though the sockets go on; start a new session to record more", limit)}
+	case r.cfg.MaxSessionBytes > 0 && u.bytes >= r.cfg.MaxSessionBytes:
+		what, limit = "bytes", r.cfg.MaxSessionBytes
+		ev.Meta = map[string]any{"reason": fmt.Sprintf("the session reached its recording cap of %d bytes on disk (-session-max-bytes): later events are not kept, though the sockets go on; start a new session to record more", limit)}
+	default:
+		return nil
+	}
+	r.log.Warn("a session reached its recording cap; its later events are not kept", "session", ev.Session, "cap", what, "limit", limit)
+	m := ev.Meta
+	m["cap"], m["limit"], m["from"] = what, limit, ev.At.UTC().Format(TimeLayout)
+	return &engine.Event{Session: ev.Session, At: ev.At, Kind: engine.KindLoss, Meta: m}
+}
+
+// usageOf returns what session stores, from the cache or the store.
+func (r *Recorder) usageOf(tx *sql.Tx, session string) (*sessionUsage, error) {
+	if u, ok := r.usage[session]; ok {
+		return u, nil
+	}
+	u := &sessionUsage{}
+	q := `SELECT capped_seq, 0 FROM sessions WHERE id = ?`
+	if r.cfg.MaxSessionBytes > 0 {
+		q = `SELECT capped_seq, COALESCE((SELECT SUM(length(events)) FROM event_chunks WHERE session_id = ?1), 0) FROM sessions WHERE id = ?1`
+	}
+	if err := tx.QueryRow(q, session).Scan(&u.cappedSeq, &u.bytes); err != nil {
+		return nil, fmt.Errorf("stored size of %s: %w", session, err)
+	}
+	r.usage[session] = u
+	return u, nil
+}
+
+// updateUsage adds the bytes this batch stored to each session's usage and
+// stores the caps' marks and counts, in the batch's transaction.
+func (r *Recorder) updateUsage(ctx context.Context, tx *sql.Tx, usage map[string]*sessionUsage, start, next map[string]int64) error {
+	for s, u := range usage {
+		before := r.usage[s]
+		if r.cfg.MaxSessionBytes > 0 && next[s] > start[s] {
+			var added int64
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(length(events)), 0) FROM event_chunks WHERE session_id = ? AND last_seq > ?`,
+				s, start[s]).Scan(&added); err != nil {
+				return fmt.Errorf("stored size of %s: %w", s, err)
+			}
+			u.bytes += added
+		}
+		if u.notKept == 0 && u.cappedSeq == before.cappedSeq {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET capped_seq = ?, not_kept = not_kept + ? WHERE id = ?`,
+			u.cappedSeq, u.notKept, s); err != nil {
+			return fmt.Errorf("cap of %s: %w", s, err)
+		}
+	}
+	return nil
 }
 
 // rememberServers keeps lab_servers in step with the server-start and
@@ -589,6 +706,7 @@ func (r *Recorder) deleteSession(id string) error {
 		return fmt.Errorf("delete session %s: %w", id, err)
 	}
 	delete(r.lastSeq, id)
+	delete(r.usage, id)
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}

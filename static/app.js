@@ -30,6 +30,8 @@ import { createReplay, replayRequest, watchDeepLink } from "./replay.js";
 import { createTable } from "./table.js";
 import { showError } from "./ui.js";
 import "./sockets.js"; // the socket table and the error cards wire themselves
+import "./share.js"; // the Share control (links of the session)
+import "./budget.js"; // the note when the session reached its recording cap
 
 const sessionID = document.getElementById("app").dataset.session;
 // A share link's page (data-share) reads through the link and has no forms.

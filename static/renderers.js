@@ -41,7 +41,7 @@ export const renderers = {
   },
   fault: (ev, m) => `fault "${m.fault}" (${m.type}, ${m.direction}): ${m.action}`,
   retry: (ev, m) => (m.outcome ? m.outcome : `attempt ${m.attempt} of ${m.of} failed (${m.errno}): waiting ${m.wait_ms} ms before attempt ${m.next}`),
-  loss: (ev, m) => `${m.events} events were not recorded (${m.from} to ${m.to})${m.reason ? `: ${m.reason}` : ""}`,
+  loss: (ev, m) => m.cap ? `From here on nothing more of this session is recorded (since ${m.from}): ${m.reason}` : `${m.events} events were not recorded (${m.from} to ${m.to})${m.reason ? `: ${m.reason}` : ""}`,
   connect: (ev, m) => (m.proxy_for ? `proxy's upstream leg → ${m.target} (for ${m.proxy_for})` : `${m.client || "tcp"} client → ${m.target || ev.remote}`),
   listen: (ev) => `listening on ${ev.local}${ev.net && ev.net !== "tcp" ? ` (${ev.net})` : ""}`,
   "proxy-dial": (ev, m) => (ev.err ? `could not reach ${m.target}: ${ev.err.errno}: ${ev.err.message}${ev.err.hint ? "\n" + ev.err.hint : ""}` : `dialed ${m.target}: upstream ${m.upstream}`),
@@ -72,3 +72,12 @@ export function details(ev) {
 
 // dataKinds are the events that carry bytes: their rows open a hexdump.
 export const dataKinds = new Set(["recv", "send", "datagram-in", "datagram-out", "app-frame"]);
+
+// capNote is what the session page says when ev is the marker of the
+// session's recording cap (docs/disk-budget.md), or "".
+export function capNote(ev) {
+  const m = ev.meta || {};
+  if (ev.kind !== "loss" || !m.cap) return "";
+  const what = m.cap === "events" ? `${Number(m.limit).toLocaleString("en")} events` : `${Number(m.limit).toLocaleString("en")} bytes on disk`;
+  return `This session reached its recording cap of ${what} at event #${ev.seq} (${m.from}): later events are not kept, though its sockets go on. Start a new session to record more.`;
+}

@@ -24,11 +24,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) error {
 	if r.URL.Path != "/" {
 		return &apiError{status: http.StatusNotFound, msg: "no such page: " + r.URL.Path}
 	}
-	list, next, err := s.listSessions(r)
-	if err != nil {
-		return err
-	}
-	return render(w, r, homePage(list, next, r.URL.Query().Get("before") != ""))
+	return s.renderHome(w, r) // sessions_list.go
 }
 
 // handleNewSessionForm is the home page's form: it works without JS.

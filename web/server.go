@@ -139,6 +139,8 @@ type Config struct {
 	// may show a session's compact view (?embed=1) in an iframe; none: no
 	// page may frame sockplay's (embed.go).
 	EmbedOrigins []string
+	// Budget is the disk budget and the import's limits (import.go).
+	Budget DiskBudget
 }
 
 // Deps are the server's dependencies.
