@@ -110,50 +110,66 @@ export function createTable({ api, state, onLifecycle }) {
   }
   body.replaceChildren(topSpacer, bottomSpacer);
 
-  function cell(tr, cls, text) {
-    const td = document.createElement("td");
-    td.className = cls;
-    td.textContent = text;
-    if (cls === "conn" || cls === "who" || cls === "addr") td.title = text;
-    tr.appendChild(td);
-    return td;
+  // A row is one line, the same height as every other: a tr of eight
+  // cells, each holding one text node (the details cell also a hint).
+  // Rows are recycled: a row whose event left the window is filled with
+  // a new event's text in place, which costs the browser a fraction of
+  // building a row (no new layout objects, no text nodes made): in a flood
+  // every row on screen changes several times a second.
+  const CELLS = ["seq", "time", "kind", "conn", "who", "addr", "len", "details"];
+  function makeRow() {
+    const tr = document.createElement("tr");
+    tr.setAttribute("data-testid", "event");
+    for (const cls of CELLS) {
+      const td = document.createElement("td");
+      td.className = cls;
+      td.appendChild(document.createTextNode(""));
+      tr.appendChild(td);
+    }
+    const hint = document.createElement("span");
+    hint.className = "hint";
+    hint.appendChild(document.createTextNode(""));
+    tr.lastChild.appendChild(hint);
+    return tr;
+  }
+  function setCell(td, text, title) {
+    const t = td.firstChild;
+    if (t.data !== text) t.data = text;
+    if (title && td.title !== text) td.title = text;
   }
 
-  // rowFor draws one event's row: one line, the same height as every other.
-  function rowFor(ev) {
-    const tr = document.createElement("tr");
-    tr.className = `ev k-${ev.kind}`;
+  // fillRow shows ev in the row tr (new or recycled).
+  function fillRow(tr, ev) {
+    tr._ev = ev;
+    const data = dataKinds.has(ev.kind);
+    let cls = `ev k-${ev.kind}`;
+    if (ev._failed) cls += " failed";
+    if (data && ev.data) cls += " data";
+    if (ev.seq === selected) cls += " selected";
+    if (tr.className !== cls) tr.className = cls;
     tr.dataset.seq = ev.seq;
     tr.dataset.kind = ev.kind;
     tr.dataset.conn = ev.conn || "";
-    tr.setAttribute("data-testid", "event");
-    tr._ev = ev;
-    cell(tr, "seq", ev.seq);
-    cell(tr, "time", timeOf(ev.at));
-    cell(tr, "kind", ev.kind);
-    cell(tr, "conn", ev.conn || "");
-    cell(tr, "who", ev.server || "");
-    cell(tr, "addr", addrText(ev));
-    cell(tr, "len", dataKinds.has(ev.kind) ? ev.len : "");
+    const title = data && ev.data ? "click for its bytes" : "";
+    if (tr.title !== title) tr.title = title;
+    const c = tr.children;
+    setCell(c[0], String(ev.seq));
+    setCell(c[1], timeOf(ev.at));
+    setCell(c[2], ev.kind);
+    setCell(c[3], ev.conn || "", true);
+    setCell(c[4], ev.server || "", true);
+    setCell(c[5], addrText(ev), true);
+    setCell(c[6], data ? String(ev.len) : "");
     const d = details(ev);
     const nl = d.indexOf("\n");
-    const td = cell(tr, "details", nl < 0 ? d : d.slice(0, nl));
-    if (nl >= 0) {
-      const hint = document.createElement("span");
-      hint.className = "hint";
-      hint.textContent = " " + d.slice(nl + 1).replace(/\n/g, " ");
-      td.appendChild(hint);
-    }
-    td.title = d;
-    if (ev._failed) {
-      tr.classList.add("failed");
-      td.prepend(`not sent (${ev._failed.errno}, ${ev._failed.written} bytes written): `);
-    }
-    if (dataKinds.has(ev.kind) && ev.data) {
-      tr.classList.add("data");
-      tr.title = "click for its bytes";
-    }
-    if (ev.seq === selected) tr.classList.add("selected");
+    let line = nl < 0 ? d : d.slice(0, nl);
+    if (ev._failed) line = `not sent (${ev._failed.errno}, ${ev._failed.written} bytes written): ${line}`;
+    const td = c[7];
+    setCell(td, line);
+    const hint = td.lastChild.firstChild;
+    const h = nl < 0 ? "" : " " + d.slice(nl + 1).replace(/\n/g, " ");
+    if (hint.data !== h) hint.data = h;
+    if (td.title !== d) td.title = d;
     return tr;
   }
 
@@ -322,25 +338,53 @@ export function createTable({ api, state, onLifecycle }) {
     const total = headH + count * rowH;
     const top = follow ? Math.max(0, total - viewH) : Math.min(scroller.scrollTop + scrollBy, Math.max(0, total - viewH));
     const { start, end } = windowOf(top - headH, viewH, rowH, count);
-    const rows = [];
-    const keep = new Map();
+    // The rows drawn last frame that show an event still in the window
+    // stay (rowCache: seq -> tr; an entry deleted means "fill again"); the
+    // others are free and are filled with the window's new events, in
+    // order. A free row stays where it is when the kept rows before it are
+    // as many as before its new place (a flood: all rows are free and none
+    // moves); otherwise it is taken out and put in its place (a scroll: the
+    // rows that scrolled off one end come in at the other).
+    const cur = [];
+    for (let tr = topSpacer.parentNode === body ? topSpacer.nextSibling : null; tr && tr !== bottomSpacer;) {
+      const next = tr.nextSibling;
+      if (tr.classList.contains("ev")) cur.push(tr);
+      else tr.remove();
+      tr = next;
+    }
+    const want = [];
     for (let i = start; i < end; i++) {
       const ev = view[i];
-      const tr = rowCache.get(ev.seq) || rowFor(ev);
-      keep.set(ev.seq, tr);
-      rows.push(tr);
+      const tr = rowCache.get(ev.seq);
+      want.push(tr && tr._ev === ev ? tr : null);
     }
+    const kept = new Set(want.filter(Boolean));
+    const free = [];
+    let keptBefore = 0;
+    for (const tr of cur) {
+      if (kept.has(tr)) keptBefore++;
+      else free.push({ tr, keptBefore });
+    }
+    const rows = new Array(want.length);
+    let f = 0;
+    keptBefore = 0;
+    for (let i = 0; i < want.length; i++) {
+      if (want[i]) {
+        rows[i] = want[i];
+        keptBefore++;
+        continue;
+      }
+      const slot = f < free.length ? free[f++] : null;
+      const tr = slot ? slot.tr : makeRow();
+      if (slot && slot.keptBefore !== keptBefore) tr.remove(); // put in its place below
+      rows[i] = fillRow(tr, view[start + i]);
+    }
+    for (; f < free.length; f++) free[f].tr.remove(); // fewer rows than before
     rowCache.clear();
-    for (const [k, v] of keep) rowCache.set(k, v);
+    for (const tr of rows) rowCache.set(tr._ev.seq, tr);
     drawnTotal = total;
     setHeight(topSpacer, start * rowH);
     setHeight(bottomSpacer, (count - end) * rowH);
-    // Only the rows that change move: a row left in place keeps its layout
-    // (its text is not shaped again), so a frame costs the new rows only.
-    for (const tr of [...body.children]) {
-      if (tr !== topSpacer && tr !== bottomSpacer && !keep.has(Number(tr.dataset.seq))) tr.remove();
-      else if (tr !== topSpacer && tr !== bottomSpacer && keep.get(Number(tr.dataset.seq)) !== tr) tr.remove();
-    }
     if (topSpacer.parentNode !== body) body.prepend(topSpacer);
     let cursor = topSpacer.nextSibling;
     for (const tr of rows) {
@@ -402,13 +446,13 @@ export function createTable({ api, state, onLifecycle }) {
     pauseButton.hidden = !follow;
     if (!follow) {
       // The sockets go on; only the view is frozen, and it says so.
-      setText(liveState, behind > 0 ? `paused: ${behind} newer events not shown` : "paused");
+      setCount(liveState, behind > 0 ? `paused: ${behind} newer events not shown` : "paused");
       liveState.dataset.paused = "1";
       return;
     }
     delete liveState.dataset.paused;
     if (behind > 300) {
-      setText(liveState, `catching up (${behind} behind)…`);
+      setCount(liveState, `catching up (${behind} behind)…`);
       liveState.dataset.state = "catching-up";
     } else {
       setText(liveState, "live");
@@ -419,13 +463,34 @@ export function createTable({ api, state, onLifecycle }) {
   function setText(el, text) {
     if (el.textContent !== text) el.textContent = text;
   }
+  // setCount is setText for a text whose number changes with every frame
+  // of a flood: a change of the number alone shows at most twice a second
+  // (each change lays the page out again, outside the list's own
+  // containment); a change of the words shows at once.
+  let countShown = 0;
+  function setCount(el, text) {
+    const now = performance.now();
+    const words = (t) => t.replace(/[0-9]+/g, "#");
+    if (el.textContent === text) return;
+    if (words(el.textContent) === words(text) && now - countShown < 500) {
+      queueCountLater();
+      return;
+    }
+    countShown = now;
+    el.textContent = text;
+  }
+  let countTimer = 0;
+  function queueCountLater() {
+    if (!countTimer) countTimer = setTimeout(() => { countTimer = 0; showLive(); }, 500);
+  }
 
-  // While not following, keep only a bounded number of pending events; the
-  // rest is fetched again from the API on "Latest".
+  // While not following, keep only a bounded number of pending events:
+  // past CAP they all go (the view shows none of them; "Latest" fetches
+  // the newest page again). Letting all go costs nothing, where keeping
+  // the newest CAP sorted 50k keys in one task every few thousand events.
   function trimPending() {
-    if (pending.size <= CAP + (CAP >> 3)) return; // in batches: this sorts
-    const keys = [...pending.keys()].sort((a, b) => a - b);
-    for (const k of keys.slice(0, keys.length - CAP)) pending.delete(k);
+    if (pending.size <= CAP) return;
+    pending.clear();
     dropped = true;
   }
 
