@@ -9,7 +9,7 @@
 // conversation view.
 
 import { call } from "./api.js";
-import { timeOf } from "./format.js";
+import { bytesFlow, Ends, endsText, timeOf } from "./format.js";
 import { dataKinds, details } from "./renderers.js";
 import { note, showError } from "./ui.js";
 import { EventList, indexOfSeq, scrollIntent, takeRun, windowOf } from "./vlist.js";
@@ -39,11 +39,12 @@ export function lifecycle(ev) {
     (ev.kind === "error" && ev.meta && ev.meta.op === "connect");
 }
 
-// addrText shows the socket's two ends with the arrow in the direction
-// the bytes went: a recv came from the remote end, a send went to it.
+// addrText shows the socket's two addresses with the arrow in the
+// direction the bytes went (the title of a row's other-end cell, which
+// names the ends).
 export function addrText(ev) {
   if (!ev.remote) return ev.local || "";
-  const incoming = ev.kind === "recv" || ev.kind === "datagram-in";
+  const incoming = bytesFlow(ev) === "in";
   return `${ev.local || "?"} ${incoming ? "←" : "→"} ${ev.remote}`;
 }
 
@@ -94,6 +95,31 @@ export function createTable({ api, state, onLifecycle }) {
   let drawnTotal = 0; // the list's height as last drawn: what scrollHeight is
   let scrollBy = 0; // how far the next draw moves the scroll position (rows went in above)
   const conns = new Set();
+  // ends names the servers and clients (format.js); it asks the session
+  // for its servers and clients when an event names one it does not know,
+  // at most once a second.
+  const ends = new Ends();
+  let namesAsked = 0;
+  let namesTimer = 0;
+  function askNames() {
+    if (namesTimer) return;
+    const wait = Math.max(0, namesAsked + 1000 - performance.now());
+    namesTimer = setTimeout(async () => {
+      namesAsked = performance.now();
+      try {
+        const v = await call("GET", api);
+        if (ends.setView(v)) {
+          rowCache.clear();
+          relabelConns();
+          redraw();
+          queueFlush();
+        }
+      } catch { /* the next unknown name asks again */ } finally {
+        namesTimer = 0;
+      }
+    }, wait);
+  }
+  askNames();
   const rowCache = new Map(); // seq -> tr drawn last frame
 
   const topSpacer = spacer();
@@ -150,6 +176,7 @@ export function createTable({ api, state, onLifecycle }) {
     tr.dataset.seq = ev.seq;
     tr.dataset.kind = ev.kind;
     tr.dataset.conn = ev.conn || "";
+    tr.dataset.owner = ev.server || "";
     const title = data && ev.data ? "click for its bytes" : "";
     if (tr.title !== title) tr.title = title;
     const c = tr.children;
@@ -157,8 +184,10 @@ export function createTable({ api, state, onLifecycle }) {
     setCell(c[1], timeOf(ev.at));
     setCell(c[2], ev.kind);
     setCell(c[3], ev.conn || "", true);
-    setCell(c[4], ev.server || "", true);
-    setCell(c[5], addrText(ev), true);
+    setCell(c[4], ends.owner(ev.server), true);
+    setCell(c[5], endsText(ev, ends, peerOwner(ev.conn)));
+    const addrs = addrText(ev);
+    if (c[5].title !== addrs) c[5].title = addrs;
     setCell(c[6], data ? String(ev.len) : "");
     const d = details(ev);
     const nl = d.indexOf("\n");
@@ -180,12 +209,14 @@ export function createTable({ api, state, onLifecycle }) {
   const connAddrs = new Map(); // conn -> "local|remote"
   const connByAddrs = new Map(); // "local|remote" -> conn (the newest)
   let peersChanged = false;
+  const connOwner = new Map(); // conn -> the id of its socket's owner
   function notePeer(ev) {
+    if (ev.conn && ev.server && !connOwner.has(ev.conn)) connOwner.set(ev.conn, ev.server);
     if (!ev.conn || !ev.local || !ev.remote || connAddrs.has(ev.conn)) return;
     const k = `${ev.local}|${ev.remote}`;
     connAddrs.set(ev.conn, k);
     connByAddrs.set(k, ev.conn);
-    if (connByAddrs.has(`${ev.remote}|${ev.local}`)) peersChanged = true;
+    if (connByAddrs.has(`${ev.remote}|${ev.local}`)) peersChanged = labelsDirty = true;
   }
   function peerOf(conn) {
     const k = connAddrs.get(conn);
@@ -193,12 +224,44 @@ export function createTable({ api, state, onLifecycle }) {
     const [local, remote] = k.split("|");
     return connByAddrs.get(`${remote}|${local}`) || "";
   }
+  // peerOwner is the owner of the other end of conn, when both ends are
+  // sockplay's and the page has seen the other.
+  function peerOwner(conn) {
+    const p = conn && peerOf(conn);
+    return p ? connOwner.get(p) || "" : "";
+  }
+  // The connection filter lists conversations by their ends' names.
+  const connFirst = new Map(); // conn -> its first event with both addresses
+  function connLabel(conn) {
+    const ev = connFirst.get(conn);
+    if (!ev) return conn;
+    const other = ends.other(ev, peerOwner(conn));
+    return `${ends.owner(ev.server)} ⇄ ${other || "?"} · ${conn}`;
+  }
+  let labelsVersion = -1;
+  let labelsDirty = false;
+  function relabelConns() {
+    if (labelsVersion === ends.version && !labelsDirty) return;
+    labelsVersion = ends.version;
+    labelsDirty = false;
+    for (const o of filterConn.options) if (o.value) {
+      const t = connLabel(o.value);
+      if (o.textContent !== t) o.textContent = t;
+    }
+  }
   function noteEvent(ev) {
     notePeer(ev);
+    if (ends.noteEvent(ev)) askNames();
+    if (ev.conn && ev.remote && !connFirst.has(ev.conn)) {
+      connFirst.set(ev.conn, ev);
+      const o = conns.has(ev.conn) ? [...filterConn.options].find((x) => x.value === ev.conn) : null;
+      if (o) o.textContent = connLabel(ev.conn);
+    }
     if (ev.conn && !conns.has(ev.conn)) {
       conns.add(ev.conn);
       const o = document.createElement("option");
-      o.value = o.textContent = ev.conn;
+      o.value = ev.conn;
+      o.textContent = connLabel(ev.conn);
       filterConn.appendChild(o);
     }
     if (ev.kind === "error" && ev.meta && ev.meta.op === "send" && ev.meta.written !== undefined) markFailedSend(ev);
@@ -289,6 +352,7 @@ export function createTable({ api, state, onLifecycle }) {
         // Rows already in the list may belong to a connection whose other
         // end has just become known: filter them again.
         if (filterConn.value && peersChanged) applyFilter();
+        relabelConns();
         showFilterState();
         if (convOpen) convDirty = true;
         if (pending.has(tail() + 1)) queueFlush(); // more next frame
@@ -662,6 +726,8 @@ export function createTable({ api, state, onLifecycle }) {
     selected = seq;
     for (const tr of body.querySelectorAll("tr.ev.selected")) tr.classList.remove("selected");
     body.querySelector(`tr.ev[data-seq="${seq}"]`)?.classList.add("selected");
+    for (const r of convPane.querySelectorAll(".conv-row.selected")) r.classList.remove("selected");
+    convPane.querySelector(`.conv-row[data-seq="${seq}"]`)?.classList.add("selected");
     ev = ev || list.find(seq) || (selectedEv && selectedEv.seq === seq ? selectedEv : null);
     selectedEv = ev;
     if (open) detailPane.hidden = false;
@@ -774,7 +840,7 @@ export function createTable({ api, state, onLifecycle }) {
     const atEnd = convPane.scrollHeight - convPane.scrollTop - convPane.clientHeight < 40;
     renderConversation(body, conv, (seq) => {
       select(seq, { open: true, reveal: false });
-    });
+    }, { selected, ownerName: (id) => ends.owner(id) });
     if (atEnd) convPane.scrollTop = convPane.scrollHeight;
   }
   viewConv.addEventListener("click", () => showConversation());
