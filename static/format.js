@@ -238,7 +238,8 @@ export class Ends {
     const label = this.owners.get(id);
     if (label) return label;
     const kind = this.clientKinds.get(id);
-    return kind ? `${kind} client ${id}` : id;
+    if (kind) return `${kind} client ${id}`;
+    return id.startsWith("cli-") ? `client ${id}` : id; // one that never connected is not in the session's list
   }
 
   // other names the socket's other end: sockplay's own server or client
