@@ -731,7 +731,9 @@ export function createTable({ api, state, onLifecycle }) {
     ev = ev || list.find(seq) || (selectedEv && selectedEv.seq === seq ? selectedEv : null);
     selectedEv = ev;
     if (open) detailPane.hidden = false;
-    if (!detailPane.hidden) renderDetail(detailPane, ev || null);
+    if (!detailPane.hidden) {
+      renderDetail(detailPane, ev || null, ev ? { owner: ends.owner(ev.server), other: endsText(ev, ends, peerOwner(ev.conn)) } : {});
+    }
     if (reveal) {
       const i = indexOfSeq(list.view, seq);
       if (i >= 0) {
