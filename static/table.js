@@ -111,6 +111,7 @@ export function createTable({ api, state, onLifecycle }) {
         if (ends.setView(v)) {
           rowCache.clear();
           relabelConns();
+          if (convOpen) convDirty = true; // its lanes are named too
           redraw();
           queueFlush();
         }

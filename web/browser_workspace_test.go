@@ -341,10 +341,14 @@ func TestBrowserWorkspaceConversationLadder(t *testing.T) {
 	steps := func() []stepRow {
 		return evalIn[[]stepRow](t, ctx, `[...document.querySelectorAll("[data-testid=conv-step]")].map(r => ({Kind: r.dataset.kind, Side: r.dataset.side, Label: r.querySelector("strong")?.textContent || "", Text: r.textContent}))`)
 	}
-	lanes := evalIn[map[string]string](t, ctx, `({client: document.querySelector("[data-testid=lane-client]").textContent, server: document.querySelector("[data-testid=lane-server]").textContent})`)
 	// The lanes name the ends by what they are: the page's client, the
-	// echo server by its mode and port.
+	// echo server by its mode and port (the names may come a moment after
+	// the events: the page asks the session for them).
 	port := addr[strings.LastIndex(addr, ":"):]
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	chromedp.Do(cctx, chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=lane-client]").textContent.startsWith("client: tcp client #1 ")`))
+	cancel()
+	lanes := evalIn[map[string]string](t, ctx, `({client: document.querySelector("[data-testid=lane-client]").textContent, server: document.querySelector("[data-testid=lane-server]").textContent})`)
 	if !strings.HasPrefix(lanes["client"], "client: tcp client #1 ") || lanes["server"] != "server: echo server "+port+" "+addr {
 		t.Errorf("lanes %v, want the client (%s) as tcp client #1 and the server (%s) as echo server %s %s", lanes, cid, srv, port, addr)
 	}
