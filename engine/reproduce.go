@@ -60,6 +60,13 @@ func ReproducibleErrnos() []string {
 	})
 }
 
+// CanReproduce says whether Reproduce knows errno (spelt as Reproduce
+// takes it: any case, spaces around).
+func CanReproduce(errno string) bool {
+	_, ok := reproducers[strings.ToUpper(strings.TrimSpace(errno))]
+	return ok
+}
+
 // repro is one reproduction under way.
 type repro struct {
 	lab     *Lab

@@ -230,6 +230,7 @@ func (l *Lab) Sockets(session string) []SocketInfo {
 	owners := l.sessionOwners(session)
 	out := make([]SocketInfo, 0, 2*len(owners))
 	var conns []*Conn
+	var infos tcpInfos
 	for _, o := range owners {
 		if o.gone {
 			continue
@@ -237,7 +238,7 @@ func (l *Lab) Sockets(session string) []SocketInfo {
 		out = o.ownSockets(out)
 		conns = openConns.of(o.id, conns[:0])
 		for _, c := range conns {
-			if row, ok := o.connRow(c); ok {
+			if row, ok := o.connRow(c, &infos); ok {
 				out = append(out, row)
 			}
 		}
@@ -249,7 +250,10 @@ func (l *Lab) Sockets(session string) []SocketInfo {
 		order[i] = sortKey{out[i].at.UnixNano(), int32(i)}
 	}
 	slices.SortFunc(order, func(a, b sortKey) int {
-		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(out[a.i].ID, out[b.i].ID))
+		if a.at != b.at {
+			return cmp.Compare(a.at, b.at)
+		}
+		return cmp.Compare(out[a.i].ID, out[b.i].ID) // (only for a tie: a string compare a swap was a tenth of the sort)
 	})
 	sorted := make([]SocketInfo, len(out))
 	var buf []byte
@@ -292,14 +296,17 @@ func (o socketOwner) ownSockets(out []SocketInfo) []SocketInfo {
 	case interface{ listener() net.Listener }:
 		ln := s.listener()
 		row.Role, row.Proto, row.Net, row.Local, row.State = "listener", NetTCP, o.net, ln.Addr().String(), "LISTEN"
-		info, open := sockInfo(ln)
+		info := new(TCPInfo)
+		has, open := sockInfo(ln, info)
 		if !open { // a refuse fault closed it: nothing listens now
 			return out
 		}
-		row.TCPInfo = info
+		if has {
+			row.TCPInfo = info
+		}
 		return append(out, row)
 	case *packetServer:
-		if _, open := sockInfo(s.pc); !open {
+		if _, open := sockInfo(s.pc, nil); !open {
 			return out
 		}
 		row.Role, row.Proto, row.Net, row.Local, row.State = "listener", NetUDP, NetUDP, s.local, "UNCONN"
@@ -313,7 +320,7 @@ func (o socketOwner) ownSockets(out []SocketInfo) []SocketInfo {
 		if closing || c.pc == nil {
 			return out
 		}
-		if _, open := sockInfo(c.pc); !open {
+		if _, open := sockInfo(c.pc, nil); !open {
 			return out
 		}
 		row.ID, row.Role, row.Proto, row.Net, row.Local = c.tap.conn, "client", NetUDP, NetUDP, c.pc.LocalAddr().String()
@@ -330,8 +337,8 @@ func (o socketOwner) ownSockets(out []SocketInfo) []SocketInfo {
 }
 
 // connRow is the row of one of the owner's Conns (ok false when its socket
-// closed meanwhile).
-func (o socketOwner) connRow(c *Conn) (SocketInfo, bool) {
+// closed meanwhile); its TCP_INFO goes into infos' next.
+func (o socketOwner) connRow(c *Conn, infos *tcpInfos) (SocketInfo, bool) {
 	t := c.tap
 	row := SocketInfo{ID: t.conn, Owner: o.id, Kind: o.kind, Proto: NetTCP, Net: o.net, Local: t.local, Remote: t.remote,
 		at: c.stats.opened, BytesIn: c.stats.bytesIn.Load(), BytesOut: c.stats.bytesOut.Load(), Events: c.stats.events.Load()}
@@ -343,12 +350,13 @@ func (o socketOwner) connRow(c *Conn) (SocketInfo, bool) {
 	default:
 		row.Role, row.Net = "upstream", NetTCP
 	}
-	info, open := sockInfo(c.raw)
+	info := infos.next()
+	has, open := sockInfo(c.raw, info)
 	if !open {
 		return row, false
 	}
-	row.TCPInfo = info
-	if info != nil {
+	if has {
+		row.TCPInfo = info
 		row.State = info.State
 	} else {
 		row.State = c.ownState()
@@ -374,30 +382,43 @@ func (c *Conn) ownState() string {
 	return "ESTABLISHED"
 }
 
-// sockInfo reads a socket's TCP_INFO where the system has it (nil
-// otherwise, and for UDP) and reports whether the socket is still open.
-func sockInfo(v any) (*TCPInfo, bool) {
+// sockInfo reads a socket's TCP_INFO into info where the system has it
+// (has: not for UDP, nor off Linux) and reports whether the socket is
+// still open.
+func sockInfo(v any, info *TCPInfo) (has, open bool) {
 	sc, ok := v.(syscall.Conn)
 	if !ok {
 		if nc, ok := v.(interface{ NetConn() net.Conn }); ok {
-			return sockInfo(nc.NetConn())
+			return sockInfo(nc.NetConn(), info)
 		}
-		return nil, true // not a socket sockplay can look into; say nothing
+		return false, true // not a socket sockplay can look into; say nothing
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return nil, false
+		return false, false
 	}
-	var info *TCPInfo
-	_, isUDP := v.(*net.UDPConn)
+	if _, isUDP := v.(*net.UDPConn); isUDP {
+		info = nil
+	}
 	if err := rc.Control(func(fd uintptr) {
-		if !isUDP {
-			info = readTCPInfo(int(fd))
-		}
+		has = info != nil && readTCPInfo(int(fd), info)
 	}); err != nil {
-		return nil, false
+		return false, false
 	}
-	return info, true
+	return has, true
+}
+
+// tcpInfos hands out the table's TCPInfo structs from blocks (a refresh of
+// a thousand rows makes a few allocations, not a thousand).
+type tcpInfos struct{ block []TCPInfo }
+
+func (a *tcpInfos) next() *TCPInfo {
+	if len(a.block) == 0 {
+		a.block = make([]TCPInfo, 128)
+	}
+	p := &a.block[0]
+	a.block = a.block[1:]
+	return p
 }
 
 // closedRows appends the connections the owners closed that the kernel

@@ -11,6 +11,7 @@ import (
 // asked for every second by every open panel, and reflection was a third
 // of its cost.
 func AppendSocketsJSON(b []byte, rows []SocketInfo) []byte {
+	b = slices.Grow(b, 2+len(rows)*420) // a TCP row with its tcp_info is about 400 bytes
 	b = append(b, '[')
 	for i := range rows {
 		if i > 0 {
@@ -107,7 +108,12 @@ func (s *SocketInfo) appendJSON(b []byte) []byte {
 func appendSockString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
-	for i := 0; i < len(s); {
+	plain := 0 // ids, addresses, states: usually nothing to escape
+	for plain < len(s) && s[plain] >= 0x20 && s[plain] < utf8.RuneSelf && s[plain] != '"' && s[plain] != '\\' {
+		plain++
+	}
+	b = append(b, s[:plain]...)
+	for i := plain; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {

@@ -156,11 +156,13 @@ export function buildConversation(evs, conn, peer = "") {
   return { lanes, steps };
 }
 
-// laneName names a lane for its header: "server srv-36d0 127.0.0.1:20000",
-// "client outside sockplay (your terminal or program) 127.0.0.1:55850".
-export function laneName(role, lane) {
-  if (lane.outside) return `${role}: outside sockplay (your terminal or program) ${lane.addr}`;
-  return `${role}: ${lane.owner || lane.conn} ${lane.addr}`.trim();
+// laneName names a lane for its header: "server: echo server :20000
+// 127.0.0.1:20000" (ownerName names an owner id; without it, the id),
+// "client: your terminal (outside sockplay: nc, your program)
+// 127.0.0.1:55850".
+export function laneName(role, lane, ownerName = (id) => id) {
+  if (lane.outside) return `${role}: your terminal (outside sockplay: nc, your program) ${lane.addr}`;
+  return `${role}: ${(lane.owner && ownerName(lane.owner)) || lane.conn} ${lane.addr}`.trim();
 }
 
 // joinText says what a step's joins are: a recv "bytes 0–1023 of send #12",
@@ -177,8 +179,10 @@ export function joinText(step) {
 
 // renderConversation draws a conversation in el: a header with the two
 // lanes, then one row per step with the event on its lane and an arrow
-// between the lanes pointing the way the bytes (or the FIN) went.
-export function renderConversation(el, conv, onPick) {
+// between the lanes pointing the way the bytes (or the FIN) went. opts:
+// selected, the seq of the selected event (its step is highlighted);
+// ownerName, what names a lane's owner (laneName).
+export function renderConversation(el, conv, onPick, { selected = 0, ownerName } = {}) {
   const frag = document.createDocumentFragment();
   const head = document.createElement("div");
   head.className = "conv-row conv-head";
@@ -187,7 +191,7 @@ export function renderConversation(el, conv, onPick) {
     d.className = `conv-lane conv-${role}`;
     d.dataset.testid = `lane-${role}`;
     d.setAttribute("data-testid", `lane-${role}`);
-    d.textContent = laneName(role, conv.lanes[role]);
+    d.textContent = laneName(role, conv.lanes[role], ownerName);
     d.title = d.textContent;
     if (role === "client") head.append(d, document.createElement("div"));
     else head.append(d);
@@ -195,7 +199,7 @@ export function renderConversation(el, conv, onPick) {
   frag.append(head);
   for (const s of conv.steps) {
     const row = document.createElement("div");
-    row.className = `conv-row k-${s.kind}`;
+    row.className = `conv-row k-${s.kind}${s.seq === selected ? " selected" : ""}`;
     row.dataset.seq = s.seq;
     row.dataset.kind = s.kind;
     row.dataset.side = s.side;

@@ -7,17 +7,19 @@ import { b64bytes, hexdump, hexdumpParts, partsLegend } from "./format.js";
 import { dataKinds, details } from "./renderers.js";
 
 // detailFields lists an event's fields as [label, value], leaving out the
-// empty ones.
-export function detailFields(ev) {
+// empty ones. names, when the page knows them, names the ends:
+// {owner: 'echo server :20000', other: '← your terminal 127.0.0.1:55850'}.
+export function detailFields(ev, names = {}) {
   const f = [
     ["seq", `#${ev.seq}`],
     ["time (UTC)", ev.at ? ev.at.replace("T", " ").replace("Z", "") : ""],
     ["kind", ev.kind],
-    ["owner", ev.server ? `${ev.server} (${ev.server.startsWith("srv-") ? "a server" : ev.server.startsWith("cli-") ? "a client" : "?"})` : ""],
+    ["owner", !ev.server ? "" : names.owner && names.owner !== ev.server && !names.owner.includes(ev.server) ? `${names.owner} (${ev.server})` :
+      `${ev.server} (${ev.server.startsWith("srv-") ? "a server" : ev.server.startsWith("cli-") ? "a client" : "?"})`],
     ["connection", ev.conn || ""],
     ["network", ev.net || ""],
-    ["this end", ev.local || ""],
-    ["other end", ev.remote || ""],
+    ["this end", names.owner && ev.local ? `${names.owner} · ${ev.local}` : ev.local || ""],
+    ["other end", names.other && ev.remote ? `${names.other}${names.other.includes(ev.remote) ? "" : ` · ${ev.remote}`}` : ev.remote || ""],
   ];
   if (dataKinds.has(ev.kind) || ev.len) f.push(["length", `${ev.len} byte${ev.len === 1 ? "" : "s"}`]);
   if (ev.truncated) f.push(["captured", `${b64bytes(ev.data).length} of ${ev.len} bytes (the capture cap)`]);
@@ -47,8 +49,9 @@ function el(tag, cls, text) {
   return e;
 }
 
-// renderDetail draws ev (null: nothing selected) in the pane pane.
-export function renderDetail(pane, ev) {
+// renderDetail draws ev (null: nothing selected) in the pane pane; names
+// as detailFields takes them.
+export function renderDetail(pane, ev, names = {}) {
   const body = pane.querySelector(".detail-body");
   if (!ev) {
     body.replaceChildren(el("p", "muted small", "Select an event (a click, or ↑/↓ in the list) to see all it says and its bytes."));
@@ -76,7 +79,7 @@ export function renderDetail(pane, ev) {
 
   const dl = el("dl", "fields");
   dl.setAttribute("data-testid", "detail-fields");
-  for (const [k, v] of detailFields(ev)) dl.append(el("dt", "", k), el("dd", "", v));
+  for (const [k, v] of detailFields(ev, names)) dl.append(el("dt", "", k), el("dd", "", v));
   frag.append(dl);
 
   const meta = ev.meta && Object.keys(ev.meta).length ? ev.meta : null;

@@ -3,7 +3,8 @@
 // arrow keys), the card explains its errno: what it means, the usual
 // cause, what to try, what Python raises; and for the errors sockplay can
 // make happen, a Reproduce button (POST /api/sessions/{id}/reproduce) that
-// sets the situation up in this session, whose events then show it. The
+// sets the situation up in a fresh session and opens it: its events show
+// the error happen, and the card there says what was done. The
 // cards come from GET /api/errors, once. Pure parts are exported for the
 // node tests; the DOM part runs only in a page.
 
@@ -32,6 +33,16 @@ export function reproductionText(r) {
   return [head, ...r.steps];
 }
 
+// showReproduction writes a reproduction's answer: its first line as a
+// paragraph before the list out, its steps in out.
+function showReproduction(r, out) {
+  const [first, ...steps] = reproductionText(r);
+  const p = Object.assign(document.createElement("p"), { className: "small", textContent: first });
+  p.setAttribute("data-testid", "reproduction-result");
+  out.replaceChildren(...steps.map((s) => Object.assign(document.createElement("li"), { textContent: s })));
+  out.before(p);
+}
+
 let cardsPromise = null;
 function loadCards() {
   if (!cardsPromise) {
@@ -40,6 +51,10 @@ function loadCards() {
   }
   return cardsPromise;
 }
+
+// reproKey is where a reproduction's answer waits (sessionStorage) for the
+// page of the fresh session it was made in.
+export const reproKey = (session) => `sockplay-reproduction-${session}`;
 
 export function initErrorCards() {
   const box = document.getElementById("error-card");
@@ -83,7 +98,7 @@ export function initErrorCards() {
       const btn = document.createElement("button");
       btn.type = "button";
       btn.textContent = `Reproduce ${card.errno}`;
-      btn.title = "set this situation up in this session and make the error happen: its servers, clients and events appear";
+      btn.title = "set this situation up in a fresh session and make the error happen there: its servers, clients and events appear (this session stays as it is)";
       btn.setAttribute("data-testid", "reproduce");
       const out = document.createElement("ol");
       out.className = "repro-steps small";
@@ -93,11 +108,16 @@ export function initErrorCards() {
         out.replaceChildren(Object.assign(document.createElement("li"), { textContent: "setting it up…" }));
         try {
           const r = await call("POST", `${api}/reproduce`, { errno: card.errno });
-          const [first, ...steps] = reproductionText(r);
-          const p = Object.assign(document.createElement("p"), { className: "small", textContent: first });
-          p.setAttribute("data-testid", "reproduction-result");
-          out.replaceChildren(...steps.map((s) => Object.assign(document.createElement("li"), { textContent: s })));
-          out.before(p);
+          if (r.fresh && r.url) {
+            // Open the fresh session: its page shows the situation and the
+            // error happening, and this answer (kept for it here).
+            try {
+              sessionStorage.setItem(reproKey(r.session), JSON.stringify({ ...r, from: location.pathname }));
+            } catch { /* the page there shows the events anyway */ }
+            location.assign(r.url);
+            return;
+          }
+          showReproduction(r, out);
           box.dataset.reproduced = r.produced ? "yes" : "no";
         } catch (err) {
           out.replaceChildren(Object.assign(document.createElement("li"), { textContent: err.message }));
@@ -127,6 +147,29 @@ export function initErrorCards() {
     } catch {
       shownSeq = 0; // the card is an extra: the table shows the error anyway
     }
+  }
+
+  // The page of a session a reproduction was made in says what was done.
+  let kept = null;
+  try {
+    kept = JSON.parse(sessionStorage.getItem(reproKey(app.dataset.session)) || "null");
+  } catch { /* none */ }
+  if (kept && kept.errno) {
+    const h = document.createElement("h2");
+    h.textContent = `A fresh session to reproduce ${kept.errno}`;
+    const out = document.createElement("ol");
+    out.className = "repro-steps small";
+    out.setAttribute("data-testid", "reproduction");
+    box.replaceChildren(h, out);
+    showReproduction(kept, out);
+    if (kept.from) {
+      const back = Object.assign(document.createElement("a"), { href: kept.from, textContent: "back to the session you came from" });
+      back.setAttribute("data-testid", "reproduction-back");
+      box.append(Object.assign(document.createElement("p"), { className: "small" }));
+      box.lastChild.append(back);
+    }
+    box.dataset.reproduced = kept.produced ? "yes" : "no";
+    box.hidden = false;
   }
 
   new MutationObserver(() => {

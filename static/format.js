@@ -153,3 +153,133 @@ export function closeText(m) {
   s += m.half && m.by === "peer" ? " — recv returned 0 bytes" : ` — ${m.reason}`;
   return s;
 }
+
+// ---- ends by role ------------------------------------------------------------
+// A row names the two ends of its socket by what they are, not by ids:
+// `echo server "tutorial echo" :20000`, `tcp client #2`, `your terminal
+// 127.0.0.1:55850` (a program outside sockplay: nc, a Python script).
+
+const portOf = (addr) => {
+  const i = (addr || "").lastIndexOf(":");
+  return i < 0 ? "" : addr.slice(i + 1);
+};
+
+// serverLabel names a server: tcp-echo by its mode (`echo server`, `greet
+// server`), other kinds by kind (`tcp-proxy server`), then its name and
+// port.
+export function serverLabel(s) {
+  const mode = s.options && typeof s.options.mode === "string" ? s.options.mode : "";
+  let what = s.kind === "tcp-echo" && mode ? mode : s.kind || "";
+  if (s.kind !== "tcp-echo" && mode) what += ` (${mode})`;
+  const port = s.port ? String(s.port) : portOf(s.addr);
+  return [`${what} server`, s.name && `"${s.name}"`, port && `:${port}`].filter(Boolean).join(" ");
+}
+
+// Ends is what the page knows of a session's servers and clients: their
+// names, and which address is whose. setView takes the session's JSON
+// (GET /api/sessions/{id}: servers and clients in start order); noteEvent
+// learns from events (server-start, a client's connect) what the view has
+// not said yet.
+export class Ends {
+  constructor() {
+    this.owners = new Map(); // id -> label
+    this.byAddr = new Map(); // address -> label (a server's listening address, a client's local one)
+    this.serverPorts = new Map(); // port -> label: a server listening on [::] or 0.0.0.0 is reached at 127.0.0.1
+    this.clientKinds = new Map(); // client id -> kind, for a client the view has not listed yet
+    this.proxyLegs = new Set(); // the conns of proxies' upstream legs (they dial a server)
+    this.version = 0; // grows when a name changes
+  }
+
+  setView(v) {
+    let changed = false;
+    const set = (map, k, label) => {
+      if (k && map.get(k) !== label) { map.set(k, label); changed = true; }
+    };
+    for (const s of v.servers || []) {
+      const label = serverLabel(s);
+      set(this.owners, s.id, label);
+      set(this.byAddr, s.addr, label);
+      if (s.state !== "stopped") set(this.serverPorts, portOf(s.addr), label);
+    }
+    (v.clients || []).forEach((c, i) => {
+      const label = `${c.kind} client #${i + 1}`;
+      set(this.owners, c.id, label);
+      set(this.byAddr, c.local, label);
+    });
+    if (changed) this.version++;
+    return changed;
+  }
+
+  // noteEvent learns names from an event; it returns true when the event
+  // names an owner that the page has no name for (the caller then asks
+  // the session for its view again).
+  noteEvent(ev) {
+    const id = ev.server;
+    if (!id) return false;
+    const m = ev.meta || {};
+    if (ev.kind === "server-start" && !this.owners.has(id)) {
+      const label = serverLabel({ kind: m.kind, name: m.name, options: m.options, port: m.port, addr: ev.local });
+      this.owners.set(id, label);
+      if (ev.local) {
+        this.byAddr.set(ev.local, label);
+        this.serverPorts.set(portOf(ev.local), label);
+      }
+      this.version++;
+      return false;
+    }
+    if (ev.kind === "connect" && m.proxy_for && ev.conn) this.proxyLegs.add(ev.conn);
+    if (ev.kind === "connect" && m.client && !this.owners.has(id)) this.clientKinds.set(id, m.client);
+    return !this.owners.has(id);
+  }
+
+  // owner is the name of the socket's owner (this end), or its id.
+  owner(id) {
+    if (!id) return "";
+    const label = this.owners.get(id);
+    if (label) return label;
+    const kind = this.clientKinds.get(id);
+    if (kind) return `${kind} client ${id}`;
+    return id.startsWith("cli-") ? `client ${id}` : id; // one that never connected is not in the session's list
+  }
+
+  // other names the socket's other end: sockplay's own server or client
+  // at that address (peerOwner: the owner of the connection's other end,
+  // when the page has seen it), else a program outside sockplay.
+  other(ev, peerOwner = "") {
+    const remote = ev.remote || "";
+    if (!remote) return "";
+    if (peerOwner) return `${this.owner(peerOwner)} ${remote}`;
+    let label = this.byAddr.get(remote);
+    // A client, or a proxy's upstream leg, dials a server: known by its port.
+    if (!label && ((ev.server || "").startsWith("cli-") || this.proxyLegs.has(ev.conn))) label = this.serverPorts.get(portOf(remote));
+    if (label) return label.includes(remote) || label.endsWith(`:${portOf(remote)}`) ? label : `${label} ${remote}`;
+    return `your terminal ${remote}`;
+  }
+}
+
+// bytesFlow says which way an event's bytes (or, for a close, the FIN or
+// RST; for an accept or connect, the connection) went between this end and
+// the other: "in" (from the other end to this one) or "out".
+export function bytesFlow(ev) {
+  switch (ev.kind) {
+    case "recv": case "datagram-in": case "accept": return "in";
+    case "close": return ev.meta && ev.meta.by === "peer" ? "in" : "out";
+    case "app-frame": case "http-request": case "http-response": {
+      const m = ev.meta || {};
+      // A server reads requests and writes responses; a client the reverse.
+      const request = m.direction === "request" || ev.kind === "http-request";
+      const isClient = (ev.server || "").startsWith("cli-");
+      return request !== isClient ? "in" : "out";
+    }
+    default: return "out";
+  }
+}
+
+// endsText is a row's two ends, the arrow in the direction of the bytes:
+// `← your terminal 127.0.0.1:55850` (they came from it), `→ echo server
+// :20000` (they went to it). this end is in the row's own column.
+export function endsText(ev, ends, peerOwner = "") {
+  const other = ends.other(ev, peerOwner);
+  if (!other) return ev.local || "";
+  return `${bytesFlow(ev) === "in" ? "←" : "→"} ${other}`;
+}

@@ -29,6 +29,8 @@ export const renderers = {
   error: (ev, m) => {
     let s = ev.err ? `${ev.err.errno}: ${ev.err.message}` : JSON.stringify(m);
     if (m.op === "send" && m.written !== undefined) s = `send failed (${m.written} bytes written) — ${s}`;
+    else if (m.op === "connect" && m.skipped) s = `request ${m.request} of ${m.of}: connect to ${m.target} failed — ${s}; ${m.skipped}`;
+    else if (m.op === "connect" && m.pool_slot) s = `request ${m.request} of ${m.of}: the pool could not open a connection for slot ${m.pool_slot} — ${s}`;
     else if (m.op) s = `${m.op} failed — ${s}`;
     const hint = [ev.err && ev.err.hint, ev.err && ev.err.python && `In Python: ${ev.err.python}`].filter(Boolean).join(" ");
     return withHint(s, hint);
@@ -42,7 +44,25 @@ export const renderers = {
   fault: (ev, m) => `fault "${m.fault}" (${m.type}, ${m.direction}): ${m.action}`,
   retry: (ev, m) => (m.outcome ? m.outcome : `attempt ${m.attempt} of ${m.of} failed (${m.errno}): waiting ${m.wait_ms} ms before attempt ${m.next}`),
   loss: (ev, m) => m.cap ? `From here on nothing more of this session is recorded (since ${m.from}): ${m.reason}` : `${m.events} events were not recorded (${m.from} to ${m.to})${m.reason ? `: ${m.reason}` : ""}`,
-  connect: (ev, m) => (m.proxy_for ? `proxy's upstream leg → ${m.target} (for ${m.proxy_for})` : `${m.client || "tcp"} client → ${m.target || ev.remote}`),
+  connect: (ev, m) => {
+    if (m.proxy_for) return `proxy's upstream leg → ${m.target} (for ${m.proxy_for})`;
+    const to = m.target || ev.remote;
+    // The clients that open several connections say which this one is.
+    if (m.client === "round-robin" && m.target_index) {
+      return withHint(`request ${m.request} of ${m.of} → target ${m.target_index} of ${m.targets} (${to})`,
+        "round-robin: each request goes to the next target in turn, on a connection of its own");
+    }
+    if (m.client === "pool" && m.pool_slot) {
+      return withHint(m.replaces ?
+        `request ${m.request} of ${m.of}: a new connection for pool slot ${m.pool_slot} → ${to}, replacing the broken ${m.replaces}` :
+        `request ${m.request} of ${m.of}: pool slot ${m.pool_slot} opens its connection → ${to}`,
+      m.replaces ? "the server closed or reset the pooled connection; the pool dials a new one and sends the same request on it" :
+        "a pool opens each slot's connection once; later requests on the slot reuse it (no new connect: the client's counters say how many)");
+    }
+    if (m.client === "multi" && m.connection) return `multi client connection ${m.connection} of ${m.of} → ${to}`;
+    if (m.client === "retry" && m.attempt) return `retry client, attempt ${m.attempt} → ${to}: connected`;
+    return `${m.client || "tcp"} client → ${to}`;
+  },
   listen: (ev) => `listening on ${ev.local}${ev.net && ev.net !== "tcp" ? ` (${ev.net})` : ""}`,
   "proxy-dial": (ev, m) => (ev.err ? `could not reach ${m.target}: ${ev.err.errno}: ${ev.err.message}${ev.err.hint ? "\n" + ev.err.hint : ""}` : `dialed ${m.target}: upstream ${m.upstream}`),
   "app-frame": (ev, m) => {

@@ -9,7 +9,7 @@
 // conversation view.
 
 import { call } from "./api.js";
-import { timeOf } from "./format.js";
+import { bytesFlow, Ends, endsText, timeOf } from "./format.js";
 import { dataKinds, details } from "./renderers.js";
 import { note, showError } from "./ui.js";
 import { EventList, indexOfSeq, scrollIntent, takeRun, windowOf } from "./vlist.js";
@@ -39,11 +39,12 @@ export function lifecycle(ev) {
     (ev.kind === "error" && ev.meta && ev.meta.op === "connect");
 }
 
-// addrText shows the socket's two ends with the arrow in the direction
-// the bytes went: a recv came from the remote end, a send went to it.
+// addrText shows the socket's two addresses with the arrow in the
+// direction the bytes went (the title of a row's other-end cell, which
+// names the ends).
 export function addrText(ev) {
   if (!ev.remote) return ev.local || "";
-  const incoming = ev.kind === "recv" || ev.kind === "datagram-in";
+  const incoming = bytesFlow(ev) === "in";
   return `${ev.local || "?"} ${incoming ? "←" : "→"} ${ev.remote}`;
 }
 
@@ -94,6 +95,32 @@ export function createTable({ api, state, onLifecycle }) {
   let drawnTotal = 0; // the list's height as last drawn: what scrollHeight is
   let scrollBy = 0; // how far the next draw moves the scroll position (rows went in above)
   const conns = new Set();
+  // ends names the servers and clients (format.js); it asks the session
+  // for its servers and clients when an event names one it does not know,
+  // at most once a second.
+  const ends = new Ends();
+  let namesAsked = 0;
+  let namesTimer = 0;
+  function askNames() {
+    if (namesTimer) return;
+    const wait = Math.max(0, namesAsked + 1000 - performance.now());
+    namesTimer = setTimeout(async () => {
+      namesAsked = performance.now();
+      try {
+        const v = await call("GET", api);
+        if (ends.setView(v)) {
+          rowCache.clear();
+          relabelConns();
+          if (convOpen) convDirty = true; // its lanes are named too
+          redraw();
+          queueFlush();
+        }
+      } catch { /* the next unknown name asks again */ } finally {
+        namesTimer = 0;
+      }
+    }, wait);
+  }
+  askNames();
   const rowCache = new Map(); // seq -> tr drawn last frame
 
   const topSpacer = spacer();
@@ -110,50 +137,69 @@ export function createTable({ api, state, onLifecycle }) {
   }
   body.replaceChildren(topSpacer, bottomSpacer);
 
-  function cell(tr, cls, text) {
-    const td = document.createElement("td");
-    td.className = cls;
-    td.textContent = text;
-    if (cls === "conn" || cls === "who" || cls === "addr") td.title = text;
-    tr.appendChild(td);
-    return td;
+  // A row is one line, the same height as every other: a tr of eight
+  // cells, each holding one text node (the details cell also a hint).
+  // Rows are recycled: a row whose event left the window is filled with
+  // a new event's text in place, which costs the browser a fraction of
+  // building a row (no new layout objects, no text nodes made): in a flood
+  // every row on screen changes several times a second.
+  const CELLS = ["seq", "time", "kind", "conn", "who", "addr", "len", "details"];
+  function makeRow() {
+    const tr = document.createElement("tr");
+    tr.setAttribute("data-testid", "event");
+    for (const cls of CELLS) {
+      const td = document.createElement("td");
+      td.className = cls;
+      td.appendChild(document.createTextNode(""));
+      tr.appendChild(td);
+    }
+    const hint = document.createElement("span");
+    hint.className = "hint";
+    hint.appendChild(document.createTextNode(""));
+    tr.lastChild.appendChild(hint);
+    return tr;
+  }
+  function setCell(td, text, title) {
+    const t = td.firstChild;
+    if (t.data !== text) t.data = text;
+    if (title && td.title !== text) td.title = text;
   }
 
-  // rowFor draws one event's row: one line, the same height as every other.
-  function rowFor(ev) {
-    const tr = document.createElement("tr");
-    tr.className = `ev k-${ev.kind}`;
+  // fillRow shows ev in the row tr (new or recycled).
+  function fillRow(tr, ev) {
+    tr._ev = ev;
+    const data = dataKinds.has(ev.kind);
+    let cls = `ev k-${ev.kind}`;
+    if (ev._failed) cls += " failed";
+    if (data && ev.data) cls += " data";
+    if (ev.seq === selected) cls += " selected";
+    if (tr.className !== cls) tr.className = cls;
     tr.dataset.seq = ev.seq;
     tr.dataset.kind = ev.kind;
     tr.dataset.conn = ev.conn || "";
-    tr.setAttribute("data-testid", "event");
-    tr._ev = ev;
-    cell(tr, "seq", ev.seq);
-    cell(tr, "time", timeOf(ev.at));
-    cell(tr, "kind", ev.kind);
-    cell(tr, "conn", ev.conn || "");
-    cell(tr, "who", ev.server || "");
-    cell(tr, "addr", addrText(ev));
-    cell(tr, "len", dataKinds.has(ev.kind) ? ev.len : "");
+    tr.dataset.owner = ev.server || "";
+    const title = data && ev.data ? "click for its bytes" : "";
+    if (tr.title !== title) tr.title = title;
+    const c = tr.children;
+    setCell(c[0], String(ev.seq));
+    setCell(c[1], timeOf(ev.at));
+    setCell(c[2], ev.kind);
+    setCell(c[3], ev.conn || "", true);
+    setCell(c[4], ends.owner(ev.server), true);
+    setCell(c[5], endsText(ev, ends, peerOwner(ev.conn)));
+    const addrs = addrText(ev);
+    if (c[5].title !== addrs) c[5].title = addrs;
+    setCell(c[6], data ? String(ev.len) : "");
     const d = details(ev);
     const nl = d.indexOf("\n");
-    const td = cell(tr, "details", nl < 0 ? d : d.slice(0, nl));
-    if (nl >= 0) {
-      const hint = document.createElement("span");
-      hint.className = "hint";
-      hint.textContent = " " + d.slice(nl + 1).replace(/\n/g, " ");
-      td.appendChild(hint);
-    }
-    td.title = d;
-    if (ev._failed) {
-      tr.classList.add("failed");
-      td.prepend(`not sent (${ev._failed.errno}, ${ev._failed.written} bytes written): `);
-    }
-    if (dataKinds.has(ev.kind) && ev.data) {
-      tr.classList.add("data");
-      tr.title = "click for its bytes";
-    }
-    if (ev.seq === selected) tr.classList.add("selected");
+    let line = nl < 0 ? d : d.slice(0, nl);
+    if (ev._failed) line = `not sent (${ev._failed.errno}, ${ev._failed.written} bytes written): ${line}`;
+    const td = c[7];
+    setCell(td, line);
+    const hint = td.lastChild.firstChild;
+    const h = nl < 0 ? "" : " " + d.slice(nl + 1).replace(/\n/g, " ");
+    if (hint.data !== h) hint.data = h;
+    if (td.title !== d) td.title = d;
     return tr;
   }
 
@@ -164,12 +210,14 @@ export function createTable({ api, state, onLifecycle }) {
   const connAddrs = new Map(); // conn -> "local|remote"
   const connByAddrs = new Map(); // "local|remote" -> conn (the newest)
   let peersChanged = false;
+  const connOwner = new Map(); // conn -> the id of its socket's owner
   function notePeer(ev) {
+    if (ev.conn && ev.server && !connOwner.has(ev.conn)) connOwner.set(ev.conn, ev.server);
     if (!ev.conn || !ev.local || !ev.remote || connAddrs.has(ev.conn)) return;
     const k = `${ev.local}|${ev.remote}`;
     connAddrs.set(ev.conn, k);
     connByAddrs.set(k, ev.conn);
-    if (connByAddrs.has(`${ev.remote}|${ev.local}`)) peersChanged = true;
+    if (connByAddrs.has(`${ev.remote}|${ev.local}`)) peersChanged = labelsDirty = true;
   }
   function peerOf(conn) {
     const k = connAddrs.get(conn);
@@ -177,12 +225,44 @@ export function createTable({ api, state, onLifecycle }) {
     const [local, remote] = k.split("|");
     return connByAddrs.get(`${remote}|${local}`) || "";
   }
+  // peerOwner is the owner of the other end of conn, when both ends are
+  // sockplay's and the page has seen the other.
+  function peerOwner(conn) {
+    const p = conn && peerOf(conn);
+    return p ? connOwner.get(p) || "" : "";
+  }
+  // The connection filter lists conversations by their ends' names.
+  const connFirst = new Map(); // conn -> its first event with both addresses
+  function connLabel(conn) {
+    const ev = connFirst.get(conn);
+    if (!ev) return conn;
+    const other = ends.other(ev, peerOwner(conn));
+    return `${ends.owner(ev.server)} ⇄ ${other || "?"} · ${conn}`;
+  }
+  let labelsVersion = -1;
+  let labelsDirty = false;
+  function relabelConns() {
+    if (labelsVersion === ends.version && !labelsDirty) return;
+    labelsVersion = ends.version;
+    labelsDirty = false;
+    for (const o of filterConn.options) if (o.value) {
+      const t = connLabel(o.value);
+      if (o.textContent !== t) o.textContent = t;
+    }
+  }
   function noteEvent(ev) {
     notePeer(ev);
+    if (ends.noteEvent(ev)) askNames();
+    if (ev.conn && ev.remote && !connFirst.has(ev.conn)) {
+      connFirst.set(ev.conn, ev);
+      const o = conns.has(ev.conn) ? [...filterConn.options].find((x) => x.value === ev.conn) : null;
+      if (o) o.textContent = connLabel(ev.conn);
+    }
     if (ev.conn && !conns.has(ev.conn)) {
       conns.add(ev.conn);
       const o = document.createElement("option");
-      o.value = o.textContent = ev.conn;
+      o.value = ev.conn;
+      o.textContent = connLabel(ev.conn);
       filterConn.appendChild(o);
     }
     if (ev.kind === "error" && ev.meta && ev.meta.op === "send" && ev.meta.written !== undefined) markFailedSend(ev);
@@ -273,6 +353,7 @@ export function createTable({ api, state, onLifecycle }) {
         // Rows already in the list may belong to a connection whose other
         // end has just become known: filter them again.
         if (filterConn.value && peersChanged) applyFilter();
+        relabelConns();
         showFilterState();
         if (convOpen) convDirty = true;
         if (pending.has(tail() + 1)) queueFlush(); // more next frame
@@ -322,25 +403,53 @@ export function createTable({ api, state, onLifecycle }) {
     const total = headH + count * rowH;
     const top = follow ? Math.max(0, total - viewH) : Math.min(scroller.scrollTop + scrollBy, Math.max(0, total - viewH));
     const { start, end } = windowOf(top - headH, viewH, rowH, count);
-    const rows = [];
-    const keep = new Map();
+    // The rows drawn last frame that show an event still in the window
+    // stay (rowCache: seq -> tr; an entry deleted means "fill again"); the
+    // others are free and are filled with the window's new events, in
+    // order. A free row stays where it is when the kept rows before it are
+    // as many as before its new place (a flood: all rows are free and none
+    // moves); otherwise it is taken out and put in its place (a scroll: the
+    // rows that scrolled off one end come in at the other).
+    const cur = [];
+    for (let tr = topSpacer.parentNode === body ? topSpacer.nextSibling : null; tr && tr !== bottomSpacer;) {
+      const next = tr.nextSibling;
+      if (tr.classList.contains("ev")) cur.push(tr);
+      else tr.remove();
+      tr = next;
+    }
+    const want = [];
     for (let i = start; i < end; i++) {
       const ev = view[i];
-      const tr = rowCache.get(ev.seq) || rowFor(ev);
-      keep.set(ev.seq, tr);
-      rows.push(tr);
+      const tr = rowCache.get(ev.seq);
+      want.push(tr && tr._ev === ev ? tr : null);
     }
+    const kept = new Set(want.filter(Boolean));
+    const free = [];
+    let keptBefore = 0;
+    for (const tr of cur) {
+      if (kept.has(tr)) keptBefore++;
+      else free.push({ tr, keptBefore });
+    }
+    const rows = new Array(want.length);
+    let f = 0;
+    keptBefore = 0;
+    for (let i = 0; i < want.length; i++) {
+      if (want[i]) {
+        rows[i] = want[i];
+        keptBefore++;
+        continue;
+      }
+      const slot = f < free.length ? free[f++] : null;
+      const tr = slot ? slot.tr : makeRow();
+      if (slot && slot.keptBefore !== keptBefore) tr.remove(); // put in its place below
+      rows[i] = fillRow(tr, view[start + i]);
+    }
+    for (; f < free.length; f++) free[f].tr.remove(); // fewer rows than before
     rowCache.clear();
-    for (const [k, v] of keep) rowCache.set(k, v);
+    for (const tr of rows) rowCache.set(tr._ev.seq, tr);
     drawnTotal = total;
     setHeight(topSpacer, start * rowH);
     setHeight(bottomSpacer, (count - end) * rowH);
-    // Only the rows that change move: a row left in place keeps its layout
-    // (its text is not shaped again), so a frame costs the new rows only.
-    for (const tr of [...body.children]) {
-      if (tr !== topSpacer && tr !== bottomSpacer && !keep.has(Number(tr.dataset.seq))) tr.remove();
-      else if (tr !== topSpacer && tr !== bottomSpacer && keep.get(Number(tr.dataset.seq)) !== tr) tr.remove();
-    }
     if (topSpacer.parentNode !== body) body.prepend(topSpacer);
     let cursor = topSpacer.nextSibling;
     for (const tr of rows) {
@@ -402,13 +511,13 @@ export function createTable({ api, state, onLifecycle }) {
     pauseButton.hidden = !follow;
     if (!follow) {
       // The sockets go on; only the view is frozen, and it says so.
-      setText(liveState, behind > 0 ? `paused: ${behind} newer events not shown` : "paused");
+      setCount(liveState, behind > 0 ? `paused: ${behind} newer events not shown` : "paused");
       liveState.dataset.paused = "1";
       return;
     }
     delete liveState.dataset.paused;
     if (behind > 300) {
-      setText(liveState, `catching up (${behind} behind)…`);
+      setCount(liveState, `catching up (${behind} behind)…`);
       liveState.dataset.state = "catching-up";
     } else {
       setText(liveState, "live");
@@ -419,13 +528,34 @@ export function createTable({ api, state, onLifecycle }) {
   function setText(el, text) {
     if (el.textContent !== text) el.textContent = text;
   }
+  // setCount is setText for a text whose number changes with every frame
+  // of a flood: a change of the number alone shows at most twice a second
+  // (each change lays the page out again, outside the list's own
+  // containment); a change of the words shows at once.
+  let countShown = 0;
+  function setCount(el, text) {
+    const now = performance.now();
+    const words = (t) => t.replace(/[0-9]+/g, "#");
+    if (el.textContent === text) return;
+    if (words(el.textContent) === words(text) && now - countShown < 500) {
+      queueCountLater();
+      return;
+    }
+    countShown = now;
+    el.textContent = text;
+  }
+  let countTimer = 0;
+  function queueCountLater() {
+    if (!countTimer) countTimer = setTimeout(() => { countTimer = 0; showLive(); }, 500);
+  }
 
-  // While not following, keep only a bounded number of pending events; the
-  // rest is fetched again from the API on "Latest".
+  // While not following, keep only a bounded number of pending events:
+  // past CAP they all go (the view shows none of them; "Latest" fetches
+  // the newest page again). Letting all go costs nothing, where keeping
+  // the newest CAP sorted 50k keys in one task every few thousand events.
   function trimPending() {
-    if (pending.size <= CAP + (CAP >> 3)) return; // in batches: this sorts
-    const keys = [...pending.keys()].sort((a, b) => a - b);
-    for (const k of keys.slice(0, keys.length - CAP)) pending.delete(k);
+    if (pending.size <= CAP) return;
+    pending.clear();
     dropped = true;
   }
 
@@ -597,10 +727,14 @@ export function createTable({ api, state, onLifecycle }) {
     selected = seq;
     for (const tr of body.querySelectorAll("tr.ev.selected")) tr.classList.remove("selected");
     body.querySelector(`tr.ev[data-seq="${seq}"]`)?.classList.add("selected");
+    for (const r of convPane.querySelectorAll(".conv-row.selected")) r.classList.remove("selected");
+    convPane.querySelector(`.conv-row[data-seq="${seq}"]`)?.classList.add("selected");
     ev = ev || list.find(seq) || (selectedEv && selectedEv.seq === seq ? selectedEv : null);
     selectedEv = ev;
     if (open) detailPane.hidden = false;
-    if (!detailPane.hidden) renderDetail(detailPane, ev || null);
+    if (!detailPane.hidden) {
+      renderDetail(detailPane, ev || null, ev ? { owner: ends.owner(ev.server), other: endsText(ev, ends, peerOwner(ev.conn)) } : {});
+    }
     if (reveal) {
       const i = indexOfSeq(list.view, seq);
       if (i >= 0) {
@@ -709,7 +843,7 @@ export function createTable({ api, state, onLifecycle }) {
     const atEnd = convPane.scrollHeight - convPane.scrollTop - convPane.clientHeight < 40;
     renderConversation(body, conv, (seq) => {
       select(seq, { open: true, reveal: false });
-    });
+    }, { selected, ownerName: (id) => ends.owner(id) });
     if (atEnd) convPane.scrollTop = convPane.scrollHeight;
   }
   viewConv.addEventListener("click", () => showConversation());

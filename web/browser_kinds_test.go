@@ -281,7 +281,9 @@ func TestBrowserEchoSocketOptionsShowTheKernelsValues(t *testing.T) {
 }
 
 // Each row's arrow points the way its bytes went: a server's recv came
-// from the client (←), its send went back to it (→).
+// from the client (←), its send went back to it (→); the client, a
+// program outside sockplay, is "your terminal", and the row's own end is
+// the server by its mode and port.
 func TestBrowserRowsPointTheWayTheBytesWent(t *testing.T) {
 	a := newTestApp(t)
 	ctx := newBrowser(t)
@@ -293,9 +295,17 @@ func TestBrowserRowsPointTheWayTheBytesWent(t *testing.T) {
 	got := evalIn[map[string]string](t, ctx, `(() => ({
 		recv: document.querySelector("tr.k-recv td.addr").textContent,
 		send: document.querySelector("tr.k-send td.addr").textContent,
+		recvAddrs: document.querySelector("tr.k-recv td.addr").title,
+		who: document.querySelector("tr.k-recv td.who").textContent,
 	}))()`)
-	if !strings.HasPrefix(got["recv"], addr+" ← ") || !strings.HasPrefix(got["send"], addr+" → ") {
-		t.Errorf("recv row %q, send row %q; want %s ← client and %s → client", got["recv"], got["send"], addr, addr)
+	if !strings.HasPrefix(got["recv"], "← your terminal 127.0.0.1:") || !strings.HasPrefix(got["send"], "→ your terminal 127.0.0.1:") {
+		t.Errorf("recv row %q, send row %q; want ← your terminal … and → your terminal …", got["recv"], got["send"])
+	}
+	if !strings.HasPrefix(got["recvAddrs"], addr+" ← ") {
+		t.Errorf("the recv row's addresses are %q, want %s ← the client's", got["recvAddrs"], addr)
+	}
+	if port := addr[strings.LastIndex(addr, ":"):]; got["who"] != "echo server "+port {
+		t.Errorf("the recv row's own end is %q, want %q", got["who"], "echo server "+port)
 	}
 }
 

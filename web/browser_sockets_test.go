@@ -88,7 +88,8 @@ func TestBrowserSocketPanelFollowsTheSession(t *testing.T) {
 
 // An ECONNREFUSED error event, selected, shows its card (what it means,
 // the usual cause, Python's exception); Reproduce makes the error happen
-// again in the session, and its event arrives in the table.
+// again in a fresh session and opens it: the steps, and its event in the
+// table; the session the learner came from is left as it was.
 func TestBrowserErrorCardAndReproduce(t *testing.T) {
 	a := newTestApp(t)
 	ctx := newBrowser(t)
@@ -113,13 +114,38 @@ func TestBrowserErrorCardAndReproduce(t *testing.T) {
 		}
 	}
 	shoot(t, ctx, "errorcard-1366", 1366, 768)
-	step(t, ctx, "press Reproduce: the steps and a new ECONNREFUSED event",
-		chromedp.Click(`[data-testid=reproduce]`),
+	before := sessionEvents(t, a, sid)
+	step(t, ctx, "press Reproduce", chromedp.Click(`[data-testid=reproduce]`))
+	// The page navigates: until the new one is there, an evaluation may
+	// fail (the old page's context is gone).
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		path, err := chromedp.Run(tctx, chromedp.Evaluate[string](`document.readyState === "complete" ? location.pathname : ""`))
+		cancel()
+		if err == nil && path != "" && path != "/s/"+sid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Reproduce did not open a fresh session: the page is at %q (%v)", path, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	step(t, ctx, "the fresh session shows the steps and its ECONNREFUSED event",
 		chromedp.Poll[chromedp.Void](`(document.querySelector("[data-testid=reproduction-result]")?.textContent || "").includes("Reproduced ECONNREFUSED")`),
-		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("tr.k-error")].filter(tr => tr.textContent.includes("ECONNREFUSED")).length >= 2`),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("tr.k-error")].some(tr => tr.textContent.includes("ECONNREFUSED"))`),
 	)
 	if steps := evalIn[string](t, ctx, `document.querySelector("[data-testid=reproduction]").textContent`); !strings.Contains(steps, "refuse fault") {
 		t.Errorf("reproduction steps %q", steps)
+	}
+	if back := evalIn[string](t, ctx, `document.querySelector("[data-testid=reproduction-back]")?.getAttribute("href") || ""`); back != "/s/"+sid {
+		t.Errorf("the way back is %q, want /s/%s", back, sid)
+	}
+	fresh := strings.TrimPrefix(evalIn[string](t, ctx, `location.pathname`), "/s/")
+	if n := sessionEvents(t, a, fresh); n == 0 {
+		t.Errorf("the fresh session %s has no events", fresh)
+	}
+	if after := sessionEvents(t, a, sid); after != before {
+		t.Errorf("the session the learner came from went from %d to %d events", before, after)
 	}
 	shoot(t, ctx, "errorcard-reproduced-1366", 1366, 768)
 	shoot(t, ctx, "errorcard-reproduced-420", 420, 900)

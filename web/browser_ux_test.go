@@ -317,7 +317,7 @@ func TestBrowserConnectionFilterShowsBothEnds(t *testing.T) {
 		chromedp.SetValue(`[data-testid=filter-conn]`, connect.Conn),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=filter-conn]").dispatchEvent(new Event("change"))`),
 	)
-	shown := evalIn[[]map[string]string](t, ctx, `[...document.querySelectorAll("tr.ev:not([hidden])")].map(tr => ({who: tr.querySelector(".who").textContent, kind: tr.dataset.kind, details: tr.querySelector(".details").textContent}))`)
+	shown := evalIn[[]map[string]string](t, ctx, `[...document.querySelectorAll("tr.ev:not([hidden])")].map(tr => ({who: tr.dataset.owner, kind: tr.dataset.kind, details: tr.querySelector(".details").textContent}))`)
 	var clientRecv, serverRecv, otherRows int
 	for _, r := range shown {
 		switch {

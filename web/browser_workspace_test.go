@@ -261,7 +261,7 @@ func TestBrowserWorkspaceDetailPane(t *testing.T) {
 	})
 	openSession(t, ctx, a, sid)
 	step(t, ctx, "no detail before a selection", chromedp.WaitNotVisible(`[data-testid=detail]`))
-	clientRecv := `[...document.querySelectorAll("tr.k-recv")].find(tr => tr.querySelector(".who").textContent === "` + cid + `")`
+	clientRecv := `[...document.querySelectorAll("tr.k-recv")].find(tr => tr.dataset.owner === "` + cid + `")`
 	step(t, ctx, "click the client's recv row",
 		chromedp.Poll[chromedp.Void](`!!`+clientRecv),
 		chromedp.Evaluate[chromedp.Void](clientRecv+`.click()`),
@@ -341,9 +341,16 @@ func TestBrowserWorkspaceConversationLadder(t *testing.T) {
 	steps := func() []stepRow {
 		return evalIn[[]stepRow](t, ctx, `[...document.querySelectorAll("[data-testid=conv-step]")].map(r => ({Kind: r.dataset.kind, Side: r.dataset.side, Label: r.querySelector("strong")?.textContent || "", Text: r.textContent}))`)
 	}
+	// The lanes name the ends by what they are: the page's client, the
+	// echo server by its mode and port (the names may come a moment after
+	// the events: the page asks the session for them).
+	port := addr[strings.LastIndex(addr, ":"):]
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	chromedp.Do(cctx, chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=lane-client]").textContent.startsWith("client: tcp client #1 ")`))
+	cancel()
 	lanes := evalIn[map[string]string](t, ctx, `({client: document.querySelector("[data-testid=lane-client]").textContent, server: document.querySelector("[data-testid=lane-server]").textContent})`)
-	if !strings.HasPrefix(lanes["client"], "client: "+cid) || !strings.HasPrefix(lanes["server"], "server: "+srv+" "+addr) {
-		t.Errorf("lanes %v, want the client %s and the server %s at %s", lanes, cid, srv, addr)
+	if !strings.HasPrefix(lanes["client"], "client: tcp client #1 ") || lanes["server"] != "server: echo server "+port+" "+addr {
+		t.Errorf("lanes %v, want the client (%s) as tcp client #1 and the server (%s) as echo server %s %s", lanes, cid, srv, port, addr)
 	}
 	var sends, recvs []stepRow
 	for _, s := range steps() {
@@ -384,9 +391,16 @@ func TestBrowserWorkspaceConversationLadder(t *testing.T) {
 	if !strings.HasPrefix(closes[0], "client: close(): FIN sent") || !strings.HasPrefix(closes[1], "server: FIN received") {
 		t.Errorf("closes in this order: %q; want the client's FIN sent, then the server's FIN received", closes)
 	}
-	step(t, ctx, "a step opens its detail",
+	step(t, ctx, "a step opens its detail and is highlighted as the selected one",
 		chromedp.Click(`[data-testid=conv-step][data-kind=send]`),
 		chromedp.WaitVisible(`[data-testid=detail] [data-testid=hexdump]`),
+		chromedp.Poll[chromedp.Void](`(() => { const sel = [...document.querySelectorAll("[data-testid=conv-step].selected")];
+			return sel.length === 1 && sel[0].dataset.kind === "send" && sel[0].dataset.seq === document.querySelector("[data-testid=detail]").dataset.seq; })()`),
+	)
+	step(t, ctx, "the highlight stays when the ladder is drawn again",
+		chromedp.Click(`[data-testid=view-list]`), chromedp.WaitVisible(`tr.ev`),
+		chromedp.Click(`[data-testid=view-conv]`), chromedp.WaitVisible(`[data-testid=conv-step]`),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("[data-testid=conv-step].selected[data-kind=send]").length === 1`),
 	)
 	step(t, ctx, "back to the list", chromedp.Click(`[data-testid=view-list]`), chromedp.WaitVisible(`tr.ev`))
 }
@@ -445,6 +459,80 @@ func TestBrowserWorkspaceNarrow(t *testing.T) {
 			t.Errorf("%s: the conversation scrolls sideways by %.0f px", size.name, w)
 		}
 	}
+}
+
+// Rows name their ends by what they are, with the arrow the way the bytes
+// went: the page's client and the echo server by mode and port, a program
+// outside sockplay as "your terminal"; the connection filter lists the
+// conversations by the same names.
+func TestBrowserWorkspaceRowsNameTheirEnds(t *testing.T) {
+	a := newTestApp(t)
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	srv, addr := a.start(sid, "tcp-echo", map[string]any{"mode": "prefix", "prefix": "> "})
+	port := addr[strings.LastIndex(addr, ":"):]
+	cid := a.openClient(sid, addr)
+	if code := a.do("POST", "/api/sessions/"+sid+"/clients/"+cid+"/send", map[string]string{"text": "hi\n"}, nil); code != http.StatusOK {
+		t.Fatalf("send: status %d", code)
+	}
+	roundTrip(t, addr, "outside\n", "> outside\n")
+	a.waitEvents(sid, "both echoes", func(evs []sessions.Record) bool {
+		return recvData(evs, cid) == "> hi\n" && strings.Contains(recvData(evs, srv), "outside")
+	})
+	openSession(t, ctx, a, sid)
+	type row struct{ Owner, Kind, This, Other, Addrs, Details string }
+	var rows []row
+	step(t, ctx, "the rows are named", chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("tr.ev td.who")].some(td => td.textContent === "tcp client #1")`))
+	rows = evalIn[[]row](t, ctx, `[...document.querySelectorAll("tr.ev")].map(tr => ({Owner: tr.dataset.owner, Kind: tr.dataset.kind,
+		This: tr.querySelector(".who").textContent, Other: tr.querySelector(".addr").textContent, Addrs: tr.querySelector(".addr").title,
+		Details: tr.querySelector(".details").textContent}))`)
+	want := map[string]string{ // owner kind data → this end | other end (prefix)
+		"cli send hi":      "tcp client #1|→ prefix server " + port,
+		"cli recv hi":      "tcp client #1|← prefix server " + port,
+		"srv recv hi":      "prefix server " + port + "|← tcp client #1 127.0.0.1:",
+		"srv send hi":      "prefix server " + port + "|→ tcp client #1 127.0.0.1:",
+		"srv recv outside": "prefix server " + port + "|← your terminal 127.0.0.1:",
+		"srv send outside": "prefix server " + port + "|→ your terminal 127.0.0.1:",
+	}
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if r.Kind != "send" && r.Kind != "recv" {
+			continue
+		}
+		who := map[string]string{cid: "cli", srv: "srv"}[r.Owner]
+		data := "hi"
+		if strings.Contains(r.Details, "outside") {
+			data = "outside"
+		}
+		k := who + " " + r.Kind + " " + data
+		w, ok := want[k]
+		if !ok {
+			t.Errorf("unexpected row %+v", r)
+			continue
+		}
+		seen[k] = true
+		this, other, _ := strings.Cut(w, "|")
+		if r.This != this || !strings.HasPrefix(r.Other, other) {
+			t.Errorf("%s: this end %q, other end %q; want %q and %q…", k, r.This, r.Other, this, other)
+		}
+		if !strings.Contains(r.Addrs, "127.0.0.1:") {
+			t.Errorf("%s: the other end's title %q gives no addresses", k, r.Addrs)
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("rows seen %v, want all of %v", seen, want)
+	}
+	opts := evalIn[[]string](t, ctx, `[...document.querySelectorAll("#filter-conn option")].map(o => o.textContent)`)
+	var named int
+	for _, o := range opts {
+		if strings.Contains(o, "tcp client #1 ⇄ prefix server "+port) || strings.Contains(o, "prefix server "+port+" ⇄ your terminal") {
+			named++
+		}
+	}
+	if named < 2 {
+		t.Errorf("the connection filter offers %q; want the conversations named by their ends", opts)
+	}
+	shot(t, ctx, "names-1400")
 }
 
 // Every event of a session is reachable by scrolling up from the live

@@ -22,7 +22,7 @@ const (
 	defaultLiveWriteTimeout = 15 * time.Second
 	// maxFrameBytes bounds one {"events":[…]} frame; more events are split
 	// over several frames.
-	maxFrameBytes = 1 << 20
+	maxFrameBytes = 64 << 10
 	// historyPage is how many stored events are read per query while a
 	// subscriber catches up.
 	historyPage = 2000

@@ -37,21 +37,25 @@ func TestAPIErrorCards(t *testing.T) {
 }
 
 // POST /api/sessions/{id}/reproduce makes each reproducible error happen in
-// the session: 201 with what was done, and the recording has the error
-// event with that errno.
+// a fresh session: 201 with what was done and where; the fresh session's
+// recording has the error event with that errno, and the caller's session
+// is left as it was.
 func TestAPIReproduce(t *testing.T) {
 	a := newTestApp(t)
 	for _, errno := range engine.ReproducibleErrnos() {
 		t.Run(errno, func(t *testing.T) {
 			sess := a.newSession()
-			var out engine.Reproduction
+			var out reproductionView
 			if code := a.do("POST", "/api/sessions/"+sess+"/reproduce", map[string]string{"errno": errno}, &out); code != http.StatusCreated {
 				t.Fatalf("status %d, %+v", code, out)
 			}
 			if !out.Produced || out.Observed != errno || len(out.Steps) == 0 {
 				t.Errorf("answer %+v", out)
 			}
-			a.waitEvents(sess, "the "+errno+" error event", func(evs []sessions.Record) bool {
+			if !out.Fresh || out.Session == "" || out.Session == sess || out.URL != "/s/"+out.Session {
+				t.Fatalf("the reproduction went to session %q (%q, fresh %v), want a new one", out.Session, out.URL, out.Fresh)
+			}
+			a.waitEvents(out.Session, "the "+errno+" error event", func(evs []sessions.Record) bool {
 				for _, ev := range evs {
 					if ev.Kind == engine.KindError && ev.Err != nil && ev.Err.Errno == errno {
 						return true
@@ -59,8 +63,36 @@ func TestAPIReproduce(t *testing.T) {
 				}
 				return false
 			})
+			if n := sessionEvents(t, a, sess); n != 0 {
+				t.Errorf("the caller's session got %d events", n)
+			}
+			fresh, err := a.Store.GetSession(t.Context(), out.Session)
+			if err != nil || !strings.Contains(fresh.Name, errno) {
+				t.Errorf("the fresh session is %+v (%v), want it named after %s", fresh, err, errno)
+			}
 		})
 	}
+}
+
+// {"in":"this"} reproduces in the caller's session instead.
+func TestAPIReproduceInThisSession(t *testing.T) {
+	a := newTestApp(t)
+	sess := a.newSession()
+	var out reproductionView
+	if code := a.do("POST", "/api/sessions/"+sess+"/reproduce", `{"errno":"ECONNREFUSED","in":"this"}`, &out); code != http.StatusCreated {
+		t.Fatalf("status %d, %+v", code, out)
+	}
+	if out.Fresh || out.Session != sess || !out.Produced {
+		t.Errorf("answer %+v, want this session", out)
+	}
+	a.waitEvents(sess, "the ECONNREFUSED event", func(evs []sessions.Record) bool {
+		for _, ev := range evs {
+			if ev.Kind == engine.KindError && ev.Err != nil && ev.Err.Errno == "ECONNREFUSED" {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // Bad requests name what was wrong: an unknown errno lists those that can
@@ -78,6 +110,7 @@ func TestAPIReproduceBadInput(t *testing.T) {
 		{`{}`, http.StatusBadRequest, "errno is required"},
 		{`{"errno":1}`, http.StatusBadRequest, "errno"},
 		{`{"errno":"EPIPE","x":1}`, http.StatusBadRequest, "unknown field"},
+		{`{"errno":"EPIPE","in":"elsewhere"}`, http.StatusBadRequest, `"in" is "elsewhere"`},
 	} {
 		var e errorBody
 		if code := a.do("POST", "/api/sessions/"+sess+"/reproduce", tc.body, &e); code != tc.status || !strings.Contains(e.Error, tc.want) {
@@ -93,11 +126,14 @@ func TestAPIReproduceBadInput(t *testing.T) {
 	if len(v.Servers) != 0 {
 		t.Errorf("bad requests started servers: %+v", v.Servers)
 	}
+	if list, _, err := a.Store.ListSessions(t.Context(), "", 100); err != nil || len(list) != 1 {
+		t.Errorf("bad requests made sessions: %d sessions (%v), want only the caller's", len(list), err)
+	}
 }
 
 // A reproduction is held to the session's limits like anything else: with
-// every server place taken it is 429, saying which limit, and starts
-// nothing.
+// every server place of the session it is done in taken, it is 429, saying
+// which limit, and starts nothing.
 func TestAPIReproduceAtTheServerLimit(t *testing.T) {
 	a := newTestApp(t)
 	sess := a.newSession()
@@ -105,7 +141,7 @@ func TestAPIReproduceAtTheServerLimit(t *testing.T) {
 		a.startEcho(sess, nil)
 	}
 	var e errorBody
-	if code := a.do("POST", "/api/sessions/"+sess+"/reproduce", `{"errno":"ECONNREFUSED"}`, &e); code != http.StatusTooManyRequests ||
+	if code := a.do("POST", "/api/sessions/"+sess+"/reproduce", `{"errno":"ECONNREFUSED","in":"this"}`, &e); code != http.StatusTooManyRequests ||
 		!strings.Contains(e.Error, "could not set up the reproduction") || !strings.Contains(e.Error, "at most 20 servers") {
 		t.Errorf("at the limit: %d %q", code, e.Error)
 	}

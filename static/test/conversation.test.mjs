@@ -97,6 +97,8 @@ test("an end outside sockplay (your nc) is a lane named by its address, with no 
   assert.equal(conv.lanes.client.addr, "127.0.0.1:55850");
   assert.match(laneName("client", conv.lanes.client), /outside sockplay.*127\.0\.0\.1:55850/);
   assert.match(laneName("server", conv.lanes.server), /^server: srv-1 127\.0\.0\.1:20000$/);
+  assert.match(laneName("client", conv.lanes.client), /^client: your terminal/);
+  assert.equal(laneName("server", conv.lanes.server, (id) => (id === "srv-1" ? "echo server :20000" : id)), "server: echo server :20000 127.0.0.1:20000");
   assert.deepEqual(conv.steps.map((s) => s.dir), ["", "→", "←"]);
   assert.ok(conv.steps.every((s) => s.joins.length === 0));
 });

@@ -31,3 +31,14 @@ test("bytesText keeps lines and shows what is invisible", () => {
   assert.equal(bytesText(Buffer.from("héllo \u202e")), "héllo \\u{202e}");
   assert.equal(bytesText(Uint8Array.from([0xff])), "\ufffd");
 });
+
+test("detailFields names the ends when the page knows them, the addresses kept", () => {
+  const ev = { seq: 3, kind: "recv", server: "srv-ab", conn: "c-1", local: "127.0.0.1:20000", remote: "127.0.0.1:55850", len: 2 };
+  const f = Object.fromEntries(detailFields(ev, { owner: "echo server :20000", other: "← your terminal 127.0.0.1:55850" }));
+  assert.equal(f["this end"], "echo server :20000 · 127.0.0.1:20000");
+  assert.equal(f.owner, "echo server :20000 (srv-ab)");
+  assert.equal(f["other end"], "← your terminal 127.0.0.1:55850");
+  const g = Object.fromEntries(detailFields(ev, { owner: "echo server :20000", other: "← tcp client #1" }));
+  assert.equal(g["other end"], "← tcp client #1 · 127.0.0.1:55850");
+  assert.equal(Object.fromEntries(detailFields(ev))["other end"], "127.0.0.1:55850");
+});

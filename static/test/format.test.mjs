@@ -312,3 +312,80 @@ test("b64bytes with a bound decodes about that many bytes; b64len counts without
   for (const n of [0, 1, 2, 3, 4, 1000]) assert.equal(b64len(Buffer.from("y".repeat(n)).toString("base64")), n);
   assert.equal(b64len(null), 0);
 });
+
+// ---- ends by role ---------------------------------------------------------------
+
+import { bytesFlow, Ends, endsText, serverLabel } from "../format.js";
+
+const view = {
+  servers: [
+    { id: "srv-1", kind: "tcp-echo", name: "tutorial echo", addr: "127.0.0.1:20000", options: { mode: "echo" }, state: "running" },
+    { id: "srv-2", kind: "tcp-echo", addr: "127.0.0.1:20001", options: { mode: "greet" }, state: "running" },
+    { id: "srv-3", kind: "tcp-proxy", addr: "127.0.0.1:20002", options: {}, state: "running" },
+  ],
+  clients: [
+    { id: "cli-a", kind: "tcp", local: "127.0.0.1:40000" },
+    { id: "cli-b", kind: "tcp", local: "127.0.0.1:40001" },
+  ],
+};
+
+test("serverLabel: a tcp-echo by its mode, others by kind, then name and port", () => {
+  assert.equal(serverLabel(view.servers[0]), 'echo server "tutorial echo" :20000');
+  assert.equal(serverLabel(view.servers[1]), "greet server :20001");
+  assert.equal(serverLabel(view.servers[2]), "tcp-proxy server :20002");
+  assert.equal(serverLabel({ kind: "udp-echo", options: { mode: "prefix" }, port: 20003 }), "udp-echo (prefix) server :20003");
+});
+
+test("Ends: owners by name, clients numbered in start order; unknown ids as they are", () => {
+  const e = new Ends();
+  assert.ok(e.setView(view));
+  assert.ok(!e.setView(view), "the same view changes nothing");
+  assert.equal(e.owner("srv-1"), 'echo server "tutorial echo" :20000');
+  assert.equal(e.owner("cli-b"), "tcp client #2");
+  assert.equal(e.owner("srv-zz"), "srv-zz");
+  assert.equal(e.owner(""), "");
+});
+
+test("Ends.noteEvent: a server-start names its server at once; an unknown owner asks for the view", () => {
+  const e = new Ends();
+  assert.equal(e.noteEvent({ kind: "server-start", server: "srv-9", local: "127.0.0.1:20009", meta: { kind: "tcp-echo", name: "mine", options: { mode: "daytime" }, port: 20009 } }), false);
+  assert.equal(e.owner("srv-9"), 'daytime server "mine" :20009');
+  assert.equal(e.noteEvent({ kind: "connect", server: "cli-9", meta: { client: "udp", target: "127.0.0.1:20009" } }), true);
+  assert.equal(e.owner("cli-9"), "udp client cli-9");
+  assert.equal(e.noteEvent({ kind: "recv", server: "srv-9" }), false);
+});
+
+test("endsText: the arrow follows the bytes; the other end is named by what it is", () => {
+  const e = new Ends();
+  e.setView(view);
+  // A server's recv came from a program outside sockplay.
+  assert.equal(endsText({ kind: "recv", server: "srv-1", local: "127.0.0.1:20000", remote: "127.0.0.1:55850" }, e), "← your terminal 127.0.0.1:55850");
+  assert.equal(endsText({ kind: "send", server: "srv-1", local: "127.0.0.1:20000", remote: "127.0.0.1:55850" }, e), "→ your terminal 127.0.0.1:55850");
+  // ... or from one of the page's clients (by its local address).
+  assert.equal(endsText({ kind: "recv", server: "srv-1", remote: "127.0.0.1:40001" }, e), "← tcp client #2 127.0.0.1:40001");
+  // A client's send goes to the server it dialed.
+  assert.equal(endsText({ kind: "send", server: "cli-a", remote: "127.0.0.1:20000" }, e), '→ echo server "tutorial echo" :20000');
+  // A client's socket to a server listening on every address is known by the port.
+  const any = new Ends();
+  any.setView({ servers: [{ id: "srv-x", kind: "tcp-echo", addr: "[::]:20005", options: { mode: "echo" }, state: "running" }] });
+  assert.equal(endsText({ kind: "recv", server: "cli-q", remote: "127.0.0.1:20005" }, any), "← echo server :20005");
+  // The other end's owner, when the page has seen the other conn, names it.
+  assert.equal(endsText({ kind: "recv", server: "srv-1", remote: "127.0.0.1:49999" }, e, "cli-a"), "← tcp client #1 127.0.0.1:49999");
+  // No other end: the socket's own address.
+  assert.equal(endsText({ kind: "listen", server: "srv-1", local: "127.0.0.1:20000" }, e), "127.0.0.1:20000");
+});
+
+test("bytesFlow: recv, accept and a peer's close come in; send, connect and a close here go out", () => {
+  assert.equal(bytesFlow({ kind: "recv" }), "in");
+  assert.equal(bytesFlow({ kind: "datagram-in" }), "in");
+  assert.equal(bytesFlow({ kind: "accept" }), "in");
+  assert.equal(bytesFlow({ kind: "send" }), "out");
+  assert.equal(bytesFlow({ kind: "connect" }), "out");
+  assert.equal(bytesFlow({ kind: "close", meta: { by: "peer" } }), "in");
+  assert.equal(bytesFlow({ kind: "close", meta: { by: "local" } }), "out");
+  // A server reads a request and writes a response; a client the reverse.
+  assert.equal(bytesFlow({ kind: "http-request", server: "srv-1", meta: {} }), "in");
+  assert.equal(bytesFlow({ kind: "http-request", server: "cli-1", meta: {} }), "out");
+  assert.equal(bytesFlow({ kind: "app-frame", server: "srv-1", meta: { direction: "response" } }), "out");
+  assert.equal(bytesFlow({ kind: "app-frame", server: "cli-1", meta: { direction: "response" } }), "in");
+});

@@ -267,3 +267,45 @@ test("error: the exception a Python program would see, after the hint", () => {
   assert.equal(details(ev("error", { op: "connect" }, { err })),
     "connect failed — ECONNREFUSED: connection refused\nNothing is listening. In Python: ConnectionRefusedError: [Errno 111] Connection refused");
 });
+
+// ---- round-robin and pool clients ------------------------------------------------------
+
+test("connect: a round-robin request says which target it went to, of how many", () => {
+  const d = details(ev("connect", { client: "round-robin", target: "127.0.0.1:20001", request: 2, of: 6, target_index: 2, targets: 3 }, { server: "cli-1" }));
+  assert.equal(d.split("\n")[0], "request 2 of 6 → target 2 of 3 (127.0.0.1:20001)");
+  assert.match(d.split("\n")[1], /next target in turn/);
+});
+
+test("error: a round-robin target that is down is skipped, and the row says where the request goes", () => {
+  const err = { errno: "ECONNREFUSED", message: "connection refused", hint: "nothing listens there" };
+  const d = details(ev("error", { op: "connect", target: "127.0.0.1:20002", request: 3, of: 6, target_index: 2, targets: 3,
+    skipped: "target 2 (127.0.0.1:20002) is skipped: request 3 goes to target 3 (127.0.0.1:20003)" }, { err }));
+  assert.equal(d, "request 3 of 6: connect to 127.0.0.1:20002 failed — ECONNREFUSED: connection refused; target 2 (127.0.0.1:20002) is skipped: request 3 goes to target 3 (127.0.0.1:20003)\nnothing listens there");
+});
+
+test("connect: a pool slot's connection, and a new one replacing a broken one", () => {
+  const first = details(ev("connect", { client: "pool", target: "127.0.0.1:20000", request: 1, of: 10, pool_slot: 1 }));
+  assert.equal(first.split("\n")[0], "request 1 of 10: pool slot 1 opens its connection → 127.0.0.1:20000");
+  assert.match(first.split("\n")[1], /reuse it/);
+  const again = details(ev("connect", { client: "pool", target: "127.0.0.1:20000", request: 5, of: 10, pool_slot: 2, replaces: "c-old" }));
+  assert.equal(again.split("\n")[0], "request 5 of 10: a new connection for pool slot 2 → 127.0.0.1:20000, replacing the broken c-old");
+  assert.match(again.split("\n")[1], /closed or reset/);
+});
+
+test("error: a pool that cannot open a slot's connection says which request and slot", () => {
+  const err = { errno: "ECONNREFUSED", message: "connection refused" };
+  assert.equal(details(ev("error", { op: "connect", target: "127.0.0.1:20000", request: 4, of: 10, pool_slot: 2 }, { err })),
+    "request 4 of 10: the pool could not open a connection for slot 2 — ECONNREFUSED: connection refused");
+});
+
+test("close: a pool's broken connection and a round-robin answer say why they closed", () => {
+  assert.equal(details(ev("close", { by: "local", reason: "broken (ECONNRESET) when request 3 took it: the pool replaces it with a new connection" })),
+    "closed here — broken (ECONNRESET) when request 3 took it: the pool replaces it with a new connection");
+  assert.equal(details(ev("close", { by: "local", reason: "request 2 answered by target 1 (127.0.0.1:20000): 6 bytes" })),
+    "closed here — request 2 answered by target 1 (127.0.0.1:20000): 6 bytes");
+});
+
+test("connect: multi and retry clients say which connection or attempt", () => {
+  assert.equal(details(ev("connect", { client: "multi", target: "127.0.0.1:20000", connection: 3, of: 50 })), "multi client connection 3 of 50 → 127.0.0.1:20000");
+  assert.equal(details(ev("connect", { client: "retry", target: "127.0.0.1:20000", attempt: 3 })), "retry client, attempt 3 → 127.0.0.1:20000: connected");
+});
