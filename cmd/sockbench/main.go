@@ -44,7 +44,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds of each measurement (the median is reported)")
 	conns := flag.Int("conns", 20, "connections of the many-connection round trip")
 	bin := flag.String("bin", "", "sockplay binary to measure (default: go build the module in the current directory)")
-	unlimited := flag.String("unlimited", "-max-event-rate 0 -event-budget 0", "the flags that lift every event-rate limit (an older binary has fewer)")
+	unlimited := flag.String("unlimited", "-max-event-rate 0 -event-budget 0 -session-max-events 0 -session-max-bytes 0 -max-db-bytes 0", "the flags that lift every event-rate limit and the disk budget (an older binary has fewer)")
 	flag.Parse()
 	if *bareAddr != "" {
 		bareEcho(*bareAddr, *loop)
