@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -208,6 +209,38 @@ func TestLessonStartLinkRedirects(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "Errors and what they mean") {
 		t.Errorf("GET /start: %d %s", res.StatusCode, body)
+	}
+}
+
+// The home page is where a learner who opens sockplay finds the lessons:
+// every lesson of the catalogue is listed there with its /start link, and
+// following the link (as a click does) opens the lesson's new session.
+func TestHomePageListsTheLessons(t *testing.T) {
+	a := newTestApp(t)
+	res, err := http.Get(a.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var out struct {
+		Lessons []struct{ ID, Title string }
+	}
+	if code := a.do("GET", "/api/lessons", nil, &out); code != http.StatusOK || len(out.Lessons) == 0 {
+		t.Fatalf("GET /api/lessons: %d, %d lessons", code, len(out.Lessons))
+	}
+	for _, l := range out.Lessons {
+		if !strings.Contains(string(body), `href="/start/`+l.ID+`"`) || !strings.Contains(string(body), html.EscapeString(l.Title)) {
+			t.Errorf("the home page does not link lesson %s (%q)", l.ID, l.Title)
+		}
+	}
+	res, err = http.Get(a.URL + "/start/" + out.Lessons[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Request.URL.Path, "/s/") {
+		t.Errorf("following the home page's first lesson link: %d at %s, want the new session's page", res.StatusCode, res.Request.URL.Path)
 	}
 }
 

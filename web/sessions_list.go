@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sockplay/sockplay/sessions"
+	"github.com/sockplay/sockplay/web/lessons"
 )
 
 // The session list (GET /api/sessions and the home page): each session
@@ -47,6 +48,8 @@ type homeView struct {
 	Budget budgetView
 	// Retention is the last pass that deleted sessions of the caller's.
 	Retention sessions.RetentionReport
+	// Lessons are the guided lessons offered.
+	Lessons []*lessons.Lesson
 }
 
 func (s *Server) budget(ctx context.Context) budgetView {
@@ -162,6 +165,9 @@ func (s *Server) renderHome(w http.ResponseWriter, r *http.Request) error {
 	}
 	v := homeView{Items: items, Next: next, Older: r.URL.Query().Get("before") != "", Budget: s.budget(r.Context()),
 		Retention: s.retentionOf(r)}
+	if s.lessons != nil {
+		v.Lessons = s.lessons.Catalog().Lessons()
+	}
 	return render(w, r, homePage(v))
 }
 
