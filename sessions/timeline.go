@@ -100,7 +100,7 @@ func (s *Store) SeqAt(ctx context.Context, session string, t time.Time) (int64, 
 	found := int64(0)
 	errFound := fmt.Errorf("found")
 	err = eachTail(session, first, last, body, 0, 0, func(seq int64, tail []byte) error {
-		at, ok := tailTime(tail)
+		at, ok := TailTime(tail)
 		if !ok {
 			return fmt.Errorf("seek in %s: seq %d has no readable time", session, seq)
 		}
@@ -119,10 +119,11 @@ func (s *Store) SeqAt(ctx context.Context, session string, t time.Time) (int64, 
 	return found, nil
 }
 
-// tailTime reads the "at" of an event tail without decoding the rest:
+// TailTime reads the "at" of a stored event tail (RawEvent.Tail) without
+// decoding the rest, for a reader that forwards stored bytes as they are:
 // appendTail writes the session, server and conn strings (in which a quote
 // is escaped) and then `,"at":"`.
-func tailTime(tail []byte) (time.Time, bool) {
+func TailTime(tail []byte) (time.Time, bool) {
 	const key = `,"at":"`
 	i := bytes.Index(tail, []byte(key))
 	if i < 0 {

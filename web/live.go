@@ -48,26 +48,11 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, sess session
 		// the next events.
 		return badRequest(fmt.Sprintf("after=%d is past this session's last event (%d)", after, sess.Events))
 	}
-	if !s.claimSubscriber(sess.ID) {
-		return &apiError{status: http.StatusTooManyRequests, msg: "too many live viewers of this session; close another tab"}
+	c, ctx, done, err := s.acceptStream(w, r, sess.ID)
+	if c == nil {
+		return err
 	}
-	defer s.releaseSubscriber(sess.ID)
-	c, err := websocket.Accept(w, r, nil) // nil options: the Origin must match the Host
-	if err != nil {
-		return nil // Accept has answered the request
-	}
-	if !s.addStream() {
-		closeWithin(c, websocket.StatusGoingAway, "sockplay is shutting down", time.Second)
-		return nil
-	}
-	defer s.streams.Done()
-	c.SetReadLimit(1024)
-	// The page sends nothing; CloseRead handles pings and the close handshake,
-	// and closes the connection if a data message arrives. Shutdown cuts the
-	// stream off if it is still writing after a grace period (see Wait).
-	ctx, cancel := context.WithCancel(c.CloseRead(r.Context()))
-	defer cancel()
-	defer context.AfterFunc(s.streamsCtx, cancel)()
+	defer done()
 
 	sub := s.hub.Subscribe(sess.ID) // register first, then read the store
 	defer s.hub.Unsubscribe(sub)
@@ -83,6 +68,39 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, sess session
 		c.CloseNow()
 	}
 	return nil
+}
+
+// acceptStream takes one of the session's viewer places (-max-subscribers)
+// and upgrades r to a WebSocket that the live and the replay streams write
+// to. The page sends nothing (it pauses by closing the stream): CloseRead
+// handles pings and the close handshake, and closes the connection if a
+// data message arrives; shutdown cuts the stream off if it is still writing
+// after a grace period (see Wait). A nil conn means there is no stream: err
+// is then the error to answer (nil when the upgrade already answered).
+// done releases the place; call it when the stream ends.
+func (s *Server) acceptStream(w http.ResponseWriter, r *http.Request, session string) (*websocket.Conn, context.Context, func(), error) {
+	if !s.claimSubscriber(session) {
+		return nil, nil, nil, &apiError{status: http.StatusTooManyRequests, msg: "too many live viewers of this session (live and replay streams together, -max-subscribers); close another tab"}
+	}
+	c, err := websocket.Accept(w, r, nil) // nil options: the Origin must match the Host
+	if err != nil {
+		s.releaseSubscriber(session)
+		return nil, nil, nil, nil // Accept has answered the request
+	}
+	if !s.addStream() {
+		closeWithin(c, websocket.StatusGoingAway, "sockplay is shutting down", time.Second)
+		s.releaseSubscriber(session)
+		return nil, nil, nil, nil
+	}
+	c.SetReadLimit(1024)
+	ctx, cancel := context.WithCancel(c.CloseRead(r.Context()))
+	stop := context.AfterFunc(s.streamsCtx, cancel)
+	return c, ctx, func() {
+		stop()
+		cancel()
+		s.streams.Done()
+		s.releaseSubscriber(session)
+	}, nil
 }
 
 // checkUpgrade refuses, as JSON like every other API error, what

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,25 +73,11 @@ func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request, sess sessi
 	if sess.Events > 0 && from > sess.Events {
 		from = sess.Events
 	}
-	if !s.claimSubscriber(sess.ID) {
-		return &apiError{status: http.StatusTooManyRequests, msg: "too many viewers of this session; close another tab"}
+	c, ctx, done, err := s.acceptStream(w, r, sess.ID)
+	if c == nil {
+		return err
 	}
-	defer s.releaseSubscriber(sess.ID)
-	c, err := websocket.Accept(w, r, nil) // nil options: the Origin must match the Host
-	if err != nil {
-		return nil // Accept has answered the request
-	}
-	if !s.addStream() {
-		closeWithin(c, websocket.StatusGoingAway, "sockplay is shutting down", time.Second)
-		return nil
-	}
-	defer s.streams.Done()
-	c.SetReadLimit(1024)
-	// The page sends nothing (it pauses by closing the stream): CloseRead
-	// handles pings and the close handshake, and closes on a data message.
-	ctx, cancel := context.WithCancel(c.CloseRead(r.Context()))
-	defer cancel()
-	defer context.AfterFunc(s.streamsCtx, cancel)()
+	defer done()
 
 	err = s.replay(ctx, c, sess.ID, from, speed)
 	switch {
@@ -167,7 +152,7 @@ func (s *Server) replay(ctx context.Context, c *websocket.Conn, session string, 
 	timer.Stop()
 	defer timer.Stop()
 	err := s.store.ScanRaw(ctx, session, from-1, func(e sessions.RawEvent) error {
-		if at, ok := eventTime(e.Tail); ok {
+		if at, ok := sessions.TailTime(e.Tail); ok {
 			if sent == 0 && len(batch) == 0 {
 				p.start = time.Now() // the replay's clock starts with its first event
 			}
@@ -225,24 +210,6 @@ func (s *Server) replay(ctx context.Context, c *websocket.Conn, session string, 
 	sub := s.hub.Subscribe(session)
 	defer s.hub.Unsubscribe(sub)
 	return s.stream(ctx, c, session, last, sub)
-}
-
-// eventTime reads the "at" of a stored event tail without decoding the rest
-// (the session, server and conn strings before it have their quotes
-// escaped, so the first `,"at":"` is the event's).
-func eventTime(tail []byte) (time.Time, bool) {
-	const key = `,"at":"`
-	i := bytes.Index(tail, []byte(key))
-	if i < 0 {
-		return time.Time{}, false
-	}
-	rest := tail[i+len(key):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 {
-		return time.Time{}, false
-	}
-	at, err := time.Parse(time.RFC3339Nano, string(rest[:j]))
-	return at, err == nil
 }
 
 // handleSeek answers GET …/seek?at=TIME (RFC 3339): {"seq":N}, the first
