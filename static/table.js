@@ -91,6 +91,7 @@ export function createTable({ api, state, onLifecycle }) {
   let selected = 0; // the selected event's seq (0: none)
   let rowH = 22; // measured from the first row drawn
   let measured = false;
+  let measuredAt = 0;
   let expectedTop = -1; // the scrollTop the list set itself
   let drawnTotal = 0; // the list's height as last drawn: what scrollHeight is
   let scrollBy = 0; // how far the next draw moves the scroll position (rows went in above)
@@ -465,9 +466,24 @@ export function createTable({ api, state, onLifecycle }) {
       scrollBy = 0;
       scroller.scrollTop = top;
     }
-    if (!measured && rows.length) {
-      measured = true;
-      const h = rows[0].getBoundingClientRect().height;
+    // Measured again at most once a second: the first rows can be drawn
+    // before the page's style is final (the stylesheets of the replay bar
+    // and the lesson panel load after it), and one stale guess misplaces
+    // every row. The read forces a layout, so not on every frame.
+    if (rows.length && (!measured || performance.now() - measuredAt > 1000)) {
+      measuredAt = performance.now();
+      // A row drawn while the list is not laid out (a parent hidden, as
+      // the replay bar's first draw can be) measures 0: measure again at a
+      // later draw rather than keep the guess. A wrong rowH puts the rows
+      // below where the spacers say, and the last one under the edge.
+      // The pitch from one row to the next after the first, not a row's
+      // height: with collapsed borders the first row is half a border
+      // shorter (22.5 against 23 here), and that half pixel a row adds up
+      // down the list.
+      const n = rows.length;
+      const h = n > 2 ? (rows[n - 1].getBoundingClientRect().top - rows[1].getBoundingClientRect().top) / (n - 2) :
+        rows[n - 1].getBoundingClientRect().height;
+      measured = h > 0;
       if (h > 0 && Math.abs(h - rowH) > 0.5) {
         rowH = h;
         redraw();
@@ -478,6 +494,7 @@ export function createTable({ api, state, onLifecycle }) {
     setData("last", list.last);
     setData("count", list.size);
     setData("shown", count);
+    setData("rowh", rowH);
   }
   function setHeight(sp, px) {
     if (sp._h !== px) { sp._h = px; sp.firstChild.style.height = `${px}px`; }
