@@ -63,6 +63,7 @@ func BenchmarkMultiClient(b *testing.B) {
 	b.ReportMetric(n/play.Seconds(), "sockplay-msgs/s")
 	b.ReportMetric(bare.Seconds()/play.Seconds(), "ratio")
 	b.ReportMetric(bare.Seconds()/instr.Seconds(), "instrumented-vs-bare")
+	b.ReportMetric(float64(rec.Stats().Waits), "backpressure-waits")
 }
 
 // bareMulti is the same load from plain Go: conns connections, each writes
