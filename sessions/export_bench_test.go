@@ -90,10 +90,20 @@ func exportTo(st *Store, sess Session, format string, w io.Writer) error {
 	case "scan": // the baseline: read every event, write nothing
 		write = func(*Record) error { return nil }
 	case "jsonl":
+		// As web/export.go writes it: the stored JSON as it is, never
+		// decoded (the decoded Scan is the pcapng and txt writers' input).
 		if err := WriteJSONLHeader(bw, sess); err != nil {
 			return err
 		}
-		write = func(r *Record) error { bw.Write(r.JSON()); return bw.WriteByte('\n') }
+		var line []byte
+		if err := st.ScanRaw(context.Background(), sess.ID, 0, func(e RawEvent) error {
+			line = e.AppendJSON(line[:0])
+			bw.Write(line)
+			return bw.WriteByte('\n')
+		}); err != nil {
+			return err
+		}
+		return bw.Flush()
 	case "pcapng":
 		pw, err := NewPcapWriter(bw, sess)
 		if err != nil {
