@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,8 +26,19 @@ func TestMain(m *testing.M) {
 // testPorts is the lab range of the tests. It lies below Linux's default
 // ephemeral range (32768-60999), so the kernel never hands one of these ports
 // to an outgoing connection of the tests themselves; the pool skips ports
-// another process holds.
-var testPorts = PortRange{First: 21000, Last: 21999}
+// another process holds. SOCKPLAY_TEST_SLOT (1-4) narrows it to a 200-port
+// slice, so the suites of several work trees can run side by side.
+var testPorts = testSlotRange(21000, 21999)
+
+// testSlotRange narrows [first, last] to the slice SOCKPLAY_TEST_SLOT names.
+func testSlotRange(first, last int) PortRange {
+	slot, err := strconv.Atoi(os.Getenv("SOCKPLAY_TEST_SLOT"))
+	if err != nil || slot < 1 || slot > 4 {
+		return PortRange{First: first, Last: last}
+	}
+	w := (last - first + 1) / 5
+	return PortRange{First: first + slot*w, Last: first + slot*w + w - 1}
+}
 
 // waitTimeout bounds every wait of the tests: a hang fails instead of blocking.
 const waitTimeout = 10 * time.Second

@@ -12,7 +12,7 @@ import (
 )
 
 func TestDialPolicyCheck(t *testing.T) {
-	p := &DialPolicy{LabPorts: testPorts}
+	p := &DialPolicy{LabPorts: policyPorts}
 	tests := []struct {
 		target     string
 		allowed    bool
@@ -100,7 +100,7 @@ func TestDialPolicyParseAllow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.allow+"/"+tt.target, func(t *testing.T) {
-			p := &DialPolicy{LabPorts: testPorts}
+			p := &DialPolicy{LabPorts: policyPorts}
 			target := netip.MustParseAddrPort(tt.target)
 			if err := p.Check(target); err == nil {
 				t.Fatalf("Check(%s) allowed before %q was allowed", tt.target, tt.allow)
@@ -125,7 +125,7 @@ func TestDialPolicyParseAllow(t *testing.T) {
 
 func TestDialPolicyParseAllowRejectsBadInput(t *testing.T) {
 	for _, in := range []string{"", " ", "example.com", "localhost:80", "10.0.0.0/33", "300.1.2.3", "10.0.0.1:99999", "10.0.0.1:", "10.0.0.1:http", "10.0.0.0/8,10.1.0.0/16"} {
-		p := &DialPolicy{LabPorts: testPorts}
+		p := &DialPolicy{LabPorts: policyPorts}
 		err := p.ParseAllow(in)
 		if err == nil {
 			t.Errorf("ParseAllow(%q) = nil, want an error", in)
@@ -141,7 +141,7 @@ func TestDialPolicyParseAllowRejectsBadInput(t *testing.T) {
 }
 
 func TestDialPolicyControlRefusesNonIP(t *testing.T) {
-	p := &DialPolicy{LabPorts: testPorts}
+	p := &DialPolicy{LabPorts: policyPorts}
 	err := p.Control("tcp", "localhost:21000", nil)
 	var re *RefusedError
 	if !errors.As(err, &re) {
@@ -153,7 +153,7 @@ func TestDialPolicyControlRefusesNonIP(t *testing.T) {
 // to a bare fe80:: address fails with EINVAL. So naming fe80::/10 as allowed
 // must allow the zoned addresses the dialer really passes to Control.
 func TestDialPolicyAllowedLinkLocalKeepsZone(t *testing.T) {
-	p := &DialPolicy{LabPorts: testPorts}
+	p := &DialPolicy{LabPorts: policyPorts}
 	if err := p.ParseAllow("fe80::/10"); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestDialPolicyAllowedLinkLocalKeepsZone(t *testing.T) {
 	// And without the allow, a zoned link-local address is refused as
 	// link-local, not as some other address.
 	var re *RefusedError
-	err := (&DialPolicy{LabPorts: testPorts}).Control("tcp", "[fe80::1%eth0]:80", nil)
+	err := (&DialPolicy{LabPorts: policyPorts}).Control("tcp", "[fe80::1%eth0]:80", nil)
 	if !errors.As(err, &re) || !strings.Contains(re.Reason, "link-local") {
 		t.Errorf("Control([fe80::1%%eth0]:80) = %v, want refused as link-local", err)
 	}
@@ -174,7 +174,7 @@ func TestDialPolicyAllowedLinkLocalKeepsZone(t *testing.T) {
 // entries the same way.
 func TestDialPolicyParseAllowReadsMappedAddresses(t *testing.T) {
 	for _, allow := range []string{"[::ffff:192.0.2.7]:8080", "::ffff:192.0.2.7", "::ffff:192.0.2.0/120"} {
-		p := &DialPolicy{LabPorts: testPorts}
+		p := &DialPolicy{LabPorts: policyPorts}
 		if err := p.ParseAllow(allow); err != nil {
 			t.Fatalf("ParseAllow(%q): %v", allow, err)
 		}
@@ -256,3 +256,8 @@ func TestDialerJudgesResolvedAddressCResolver(t *testing.T) {
 		t.Errorf("child did not run the 127.1 case:\n%s", out)
 	}
 }
+
+// policyPorts is the lab range the policy tables above are written for. The
+// policy only compares numbers, so it is fixed whatever SOCKPLAY_TEST_SLOT
+// gives the tests that open sockets.
+var policyPorts = PortRange{First: 21000, Last: 21999}

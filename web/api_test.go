@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -31,7 +32,23 @@ import (
 // ---------------------------------------------------------------------------
 // helpers
 
-const apiLabFirst, apiLabLast = 23000, 23999 // the harness's lab range
+// apiLabFirst and apiLabLast bound the harness's lab range: 23000-23999, or
+// a 200-port slice of it when SOCKPLAY_TEST_SLOT (1-4) is set, so the suites
+// of several work trees can run side by side without taking each other's ports.
+var apiLabFirst, apiLabLast = testSlotRange(23000, 23999)
+
+// apiLabRange is the lab range as the API and the error texts spell it.
+var apiLabRange = fmt.Sprintf("%d-%d", apiLabFirst, apiLabLast)
+
+// testSlotRange narrows [first, last] to the slice SOCKPLAY_TEST_SLOT names.
+func testSlotRange(first, last int) (int, int) {
+	slot, err := strconv.Atoi(os.Getenv("SOCKPLAY_TEST_SLOT"))
+	if err != nil || slot < 1 || slot > 4 {
+		return first, last
+	}
+	w := (last - first + 1) / 5
+	return first + slot*w, first + slot*w + w - 1
+}
 
 // apiErrBody is the JSON of an error answer.
 type apiErrBody struct {
@@ -443,8 +460,8 @@ func TestAPIHappySessionLifecycle(t *testing.T) {
 	if v.ID != s.ID || v.Name != s.Name {
 		t.Errorf("GET session: %+v", v)
 	}
-	if v.Lab.Host != "127.0.0.1" || v.Lab.Ports != "23000-23999" {
-		t.Errorf("lab %+v, want host 127.0.0.1 ports 23000-23999", v.Lab)
+	if v.Lab.Host != "127.0.0.1" || v.Lab.Ports != apiLabRange {
+		t.Errorf("lab %+v, want host 127.0.0.1 ports %s", v.Lab, apiLabRange)
 	}
 	if v.Servers == nil || v.Clients == nil || len(v.Servers)+len(v.Clients) != 0 {
 		t.Errorf("new session: servers %v clients %v, want two empty lists", v.Servers, v.Clients)
@@ -907,7 +924,7 @@ func TestAPIBadServerStart(t *testing.T) {
 		post("unknown mode", echo(`{"mode":"shout"}`), 400, "shout", "accept-close", "prefix"),
 		post("unknown option", echo(`{"bogus":1}`), 400, `"bogus"`),
 		post("recv_size too big", echo(`{"recv_size":70000}`), 400, "recv_size"),
-		post("port outside the lab range", `{"kind":"tcp-echo","port":80}`, 400, "80", "23000-23999"),
+		post("port outside the lab range", `{"kind":"tcp-echo","port":80}`, 400, "80", apiLabRange),
 		post("negative port", `{"kind":"tcp-echo","port":-1}`, 400, "-1"),
 		post("port above 65535", `{"kind":"tcp-echo","port":70000}`, 400, "70000"),
 		post("malformed JSON", `{"kind": tcp-echo}`, 400, "JSON"),

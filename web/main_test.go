@@ -59,7 +59,7 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ports, err := engine.ParsePortRange("23000-23999")
+	ports, err := engine.ParsePortRange(apiLabRange)
 	if err != nil {
 		t.Fatal(err)
 	}

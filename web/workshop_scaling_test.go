@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -33,6 +34,15 @@ func withLabPorts(r string) appOption {
 	}
 }
 
+// halfRange is the first (i 0) or the second half of the harness's lab range.
+func halfRange(i int) string {
+	mid := (apiLabFirst + apiLabLast) / 2
+	if i == 0 {
+		return fmt.Sprintf("%d-%d", apiLabFirst, mid)
+	}
+	return fmt.Sprintf("%d-%d", mid+1, apiLabLast)
+}
+
 // docs/scaling.md: two sockplay instances, one workshop each, behind one
 // nginx (deploy/nginx-workshops.conf, run as it is with the addresses
 // replaced) on loopback. Each workshop's host name reaches its own
@@ -46,7 +56,7 @@ func TestWorkshopScalingTwoInstancesBehindNginx(t *testing.T) {
 	apps := map[string]*testApp{}
 	for i, host := range []string{"w1.localhost", "w2.localhost"} {
 		apps[host] = newTestApp(t, withWorkshop(func(c *Config) { c.AllowedHosts = []string{host} }),
-			withLabPorts([]string{"23000-23499", "23500-23999"}[i]))
+			withLabPorts(halfRange(i)))
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -137,7 +147,7 @@ func TestWorkshopScalingTwoInstancesBehindNginx(t *testing.T) {
 	ada := through("w1.localhost")
 	j := ada.join(codes["w1.localhost"], "Ada")
 	id, addr := ada.startServer(j.Session, "tcp-echo")
-	if port, _ := strconv.Atoi(addr[strings.LastIndex(addr, ":")+1:]); port < 23000 || port > 23499 {
+	if port, _ := strconv.Atoi(addr[strings.LastIndex(addr, ":")+1:]); port < apiLabFirst || port > (apiLabFirst+apiLabLast)/2 {
 		t.Errorf("Ada's server %s is not in w1's lab range", addr)
 	}
 	// The live stream through the proxy: the upgrade passes, events arrive.
