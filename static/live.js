@@ -57,7 +57,10 @@ export function createLive({ sessionID, api, state, table, onUnreachable, onReac
     ws.onmessage = (msg) => {
       const m = JSON.parse(msg.data);
       if (m.events) table.accept(m.events);
-      if (m.gap) {
+      if (m.gap && m.gap.flood) {
+        if (m.gap.to > state.received) state.received = m.gap.to;
+        table.floodGap(m.gap.from, m.gap.to);
+      } else if (m.gap) {
         if (m.gap.to > state.received) state.received = m.gap.to;
         table.fillGap(m.gap.from, m.gap.to).catch((e) => showError(`Could not fetch missed events: ${e.message}`));
       }

@@ -533,6 +533,18 @@ export function createTable({ api, state, onLifecycle }) {
       return;
     }
     delete liveState.dataset.paused;
+    if (performance.now() - floodAt < 1000) {
+      // A flood: the server sends the newest events only.
+      setText(liveState, "live (a flood: the newest only)");
+      liveState.title = "In a flood the page is sent the newest events ten times a second; the others are in the recording: pause and scroll up to read them.";
+      liveState.dataset.state = "live";
+      liveState.dataset.flood = "1";
+      return;
+    }
+    if (liveState.dataset.flood) {
+      delete liveState.dataset.flood;
+      liveState.title = "";
+    }
     if (behind > 300) {
       setCount(liveState, `catching up (${behind} behind)…`);
       liveState.dataset.state = "catching-up";
@@ -731,6 +743,30 @@ export function createTable({ api, state, onLifecycle }) {
       accept(data.events);
       after = data.events[data.events.length - 1].seq;
     }
+  }
+
+  // floodGap takes a gap the server marked "flood": in a flood it sends the
+  // newest events every 100 ms and leaves out the ones before them (they
+  // are in the recording). Following, the list starts again after to
+  // without a note each time (the status says it); paused, what waits is
+  // dropped and "Latest" reloads the tail.
+  let floodAt = -Infinity;
+  let floodTimer = 0;
+  function floodGap(from, to) {
+    floodAt = performance.now();
+    clearTimeout(floodTimer);
+    floodTimer = setTimeout(showLive, 1100); // says "live" again once it is over
+    for (const k of pending.keys()) if (k <= to) pending.delete(k);
+    if (!follow) {
+      dropped = true;
+      jumpLatest.hidden = false;
+      return;
+    }
+    if (to > tail()) {
+      base = to;
+      skipped = true;
+    }
+    queueFlush();
   }
 
   // ---- selection, keyboard, detail -----------------------------------------
@@ -966,6 +1002,7 @@ export function createTable({ api, state, onLifecycle }) {
     selectSeq: (seq, ev = null) => select(seq, { open: true, ev }),
     accept,
     fillGap,
+    floodGap,
     skipTo,
     loadTail,
     showLive,

@@ -57,7 +57,7 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, sess session
 	sub := s.hub.Subscribe(sess.ID) // register first, then read the store
 	defer s.hub.Unsubscribe(sub)
 
-	err = s.stream(ctx, c, sess.ID, after, sub)
+	err = s.stream(ctx, c, sess.ID, after, sub, r.URL.Query().Get("all") != "1")
 	switch {
 	case errors.Is(err, sessions.ErrSubscriberClosed), s.streamsCtx.Err() != nil:
 		closeWithin(c, websocket.StatusGoingAway, "sockplay is shutting down or the session was deleted", time.Second)
@@ -153,7 +153,16 @@ func (s *Server) releaseSubscriber(id string) {
 	}
 }
 
-func (s *Server) stream(ctx context.Context, c *websocket.Conn, session string, last int64, sub *sessions.Subscriber) error {
+// stream sends a viewer that has everything up to seq last what was stored
+// since, then the live tail. With thin set, a flood is thinned to what the
+// page can show (live_flood.go).
+func (s *Server) stream(ctx context.Context, c *websocket.Conn, session string, last int64, sub *sessions.Subscriber, thin bool) error {
+	if thin {
+		var err error
+		if last, err = s.skipStoredFlood(ctx, c, session, last); err != nil {
+			return err
+		}
+	}
 	for {
 		evs, err := s.store.RawEvents(ctx, session, last, 0, historyPage)
 		if err != nil {
@@ -168,12 +177,29 @@ func (s *Server) stream(ctx context.Context, c *websocket.Conn, session string, 
 		last = evs[len(evs)-1].Seq
 	}
 	var evs []sessions.RawEvent
+	gate := newFloodGate(time.Now())
 	for {
 		recs, gap, err := sub.Next(ctx)
 		if err != nil {
 			return err
 		}
 		recs, gap = unseen(recs, gap, last)
+		if thin && !gate.admit(len(recs), time.Now()) {
+			// A flood: windows of the newest events until one window sees
+			// no more than it sends.
+			for {
+				var arrived int
+				last, arrived, err = s.floodWindow(ctx, c, sub, recs, gap, last)
+				if err != nil {
+					return err
+				}
+				if arrived <= liveFloodKeep {
+					break
+				}
+				recs, gap = nil, nil
+			}
+			continue
+		}
 		if len(recs) > 0 {
 			evs = evs[:0]
 			for j := range recs {

@@ -209,7 +209,7 @@ func (s *Server) replay(ctx context.Context, c *websocket.Conn, session string, 
 	}
 	sub := s.hub.Subscribe(session)
 	defer s.hub.Unsubscribe(sub)
-	return s.stream(ctx, c, session, last, sub)
+	return s.stream(ctx, c, session, last, sub, true)
 }
 
 // handleSeek answers GET …/seek?at=TIME (RFC 3339): {"seq":N}, the first
