@@ -35,6 +35,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/sockplay/sockplay/cmd/internal/realbin"
 )
 
 func main() {
@@ -100,10 +102,8 @@ func run(bin string, unlimited []string, d time.Duration, rounds, conns int) err
 	}
 	defer os.RemoveAll(dir)
 	if bin == "" {
-		bin = filepath.Join(dir, "sockplay")
-		fmt.Fprintln(os.Stderr, "building sockplay…")
-		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			return fmt.Errorf("go build: %v\n%s", err, out)
+		if bin, err = realbin.Build(dir); err != nil {
+			return err
 		}
 	}
 	bare, bareAddr, err := startBare(0)
@@ -121,7 +121,7 @@ func run(bin string, unlimited []string, d time.Duration, rounds, conns int) err
 	if err != nil {
 		return err
 	}
-	defer sp.stop()
+	defer sp.Stop()
 	echoAddr, err := sp.startEcho()
 	if err != nil {
 		return err
@@ -258,14 +258,14 @@ func run(bin string, unlimited []string, d time.Duration, rounds, conns int) err
 		return err
 	}
 	rows = append(rows, row{what: "database bytes per event, capture cap reached (no payload kept)", value: fmt.Sprintf("%.1f B", perEvent)})
-	sp.stop()
+	sp.Stop()
 
 	// The defaults a learner gets from `go run .`.
 	def, err := startSockplay(bin, filepath.Join(dir, "defaults.db"))
 	if err != nil {
 		return err
 	}
-	defer def.stop()
+	defer def.Stop()
 	defAddr, err := def.startEcho()
 	if err != nil {
 		return err
@@ -338,63 +338,27 @@ func startBare(loop int) (*exec.Cmd, string, error) {
 
 // sockplay is a running sockplay process.
 type sockplay struct {
-	cmd     *exec.Cmd
+	*realbin.Proc
 	url, db string
 	session string
-	once    sync.Once
 }
 
 func startSockplay(bin, db string, args ...string) (*sockplay, error) {
-	port, err := freePort()
+	// Lab ports away from the defaults, so that a sockplay already running
+	// on this machine is not in the way.
+	p, err := realbin.Start(bin, append([]string{"-db", db, "-lab-ports", "41000-41099",
+		"-tutorial-ports", "none", "-log-level", "warn"}, args...))
 	if err != nil {
 		return nil, err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	// Lab ports away from the defaults, so that a sockplay already running
-	// on this machine is not in the way.
-	cmd := exec.Command(bin, append([]string{"-addr", addr, "-db", db, "-lab-ports", "41000-41099",
-		"-tutorial-ports", "none", "-log-level", "warn"}, args...)...)
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	sp := &sockplay{cmd: cmd, url: "http://" + addr, db: db}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(sp.url + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			sp.stop()
-			return nil, fmt.Errorf("sockplay did not answer on %s within 30s", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	sp := &sockplay{Proc: p, url: p.URL, db: db}
 	var sess struct{ ID string }
 	if err := sp.call("POST", "/api/sessions", `{"name":"sockbench"}`, &sess); err != nil {
-		sp.stop()
+		sp.Stop()
 		return nil, err
 	}
 	sp.session = sess.ID
 	return sp, nil
-}
-
-func (sp *sockplay) stop() {
-	sp.once.Do(func() {
-		sp.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { sp.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			sp.cmd.Process.Kill()
-			<-done
-		}
-	})
 }
 
 func (sp *sockplay) call(method, path, body string, out any) error {
@@ -588,13 +552,4 @@ func roundTrips(addr string, n int, d time.Duration) (float64, error) {
 	default:
 	}
 	return float64(total.Load()) / time.Since(start).Seconds(), nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
