@@ -430,9 +430,9 @@ func TestBrowserWorkspaceNarrow(t *testing.T) {
 		)
 		box := evalIn[map[string]float64](t, ctx, `(() => {
 			const r = (sel) => document.querySelector(sel).getBoundingClientRect();
-			const list = r("#events-scroll"), detail = r("#detail"), row = r("tr.ev.selected"), details = r("tr.ev.selected td.details");
+			const list = r("#events-scroll"), detail = r("#detail"), row = r("tr.ev.selected"), details = r("tr.ev.selected td.details"), other = r("tr.ev.selected td.addr");
 			return {listTop: list.top, listBottom: list.bottom, listH: list.height, detailTop: detail.top, detailBottom: detail.bottom,
-				detailW: detail.width, rowTop: row.top, detailsW: details.width, vw: innerWidth, vh: innerHeight,
+				detailW: detail.width, rowTop: row.top, detailsW: details.width, otherW: other.width, vw: innerWidth, vh: innerHeight,
 				scrollW: document.documentElement.scrollWidth};
 		})()`)
 		t.Logf("%s: %v", size.name, box)
@@ -444,6 +444,11 @@ func TestBrowserWorkspaceNarrow(t *testing.T) {
 		}
 		if box["detailsW"] < 120 || box["detailW"] < 0.8*min(box["vw"], 400) {
 			t.Errorf("%s: the details column is %.0f px, the detail pane %.0f px wide: squeezed", size.name, box["detailsW"], box["detailW"])
+		}
+		// The other end says which way the bytes went and to whom
+		// ("← tcp client #1 127.0.0.1:…"): at 420 px it once had 99 px.
+		if box["otherW"] < 130 {
+			t.Errorf("%s: the other-end column is %.0f px: its names are cut to a word", size.name, box["otherW"])
 		}
 		if box["scrollW"] > box["vw"]+1 {
 			t.Errorf("%s: the page is %.0f px wide in a %.0f px window", size.name, box["scrollW"], box["vw"])
