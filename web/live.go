@@ -72,7 +72,7 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, sess session
 
 // acceptStream takes one of the session's viewer places (-max-subscribers)
 // and upgrades r to a WebSocket that the live and the replay streams write
-// to. The page sends nothing (it pauses by closing the stream): CloseRead
+// to. The page sends nothing (it pauses by closing the stream): closeRead
 // handles pings and the close handshake, and closes the connection if a
 // data message arrives; shutdown cuts the stream off if it is still writing
 // after a grace period (see Wait). A nil conn means there is no stream: err
@@ -93,7 +93,8 @@ func (s *Server) acceptStream(w http.ResponseWriter, r *http.Request, session st
 		return nil, nil, nil, nil
 	}
 	c.SetReadLimit(1024)
-	ctx, cancel := context.WithCancel(c.CloseRead(r.Context()))
+	ctx, cancel := context.WithCancel(r.Context())
+	go closeRead(r.Context(), cancel, c) // not ctx: a shutdown's close frame must still go out
 	stop := context.AfterFunc(s.streamsCtx, cancel)
 	return c, ctx, func() {
 		stop()
@@ -101,6 +102,18 @@ func (s *Server) acceptStream(w http.ResponseWriter, r *http.Request, session st
 		s.streams.Done()
 		s.releaseSubscriber(session)
 	}, nil
+}
+
+// closeRead reads c until it closes, so that pings are answered and the
+// peer's close is seen (then cancel ends the stream). A data message is
+// refused with 1008. It is the library's CloseRead, which on a data message
+// closed while still holding the reader the close handshake waits on: the
+// connection then hung for 5–15 s.
+func closeRead(ctx context.Context, cancel context.CancelFunc, c *websocket.Conn) {
+	defer cancel()
+	if _, _, err := c.Read(ctx); err == nil {
+		c.Close(websocket.StatusPolicyViolation, "the live stream takes no messages: it only sends events")
+	}
 }
 
 // checkUpgrade refuses, as JSON like every other API error, what

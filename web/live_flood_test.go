@@ -155,3 +155,34 @@ func TestLiveResumingFarBehindSkipsToTheEnd(t *testing.T) {
 		t.Errorf("?all=1: %d events and %d flood gaps, want every event", events, gaps)
 	}
 }
+
+// The live stream takes no messages: a program that sends one is told so
+// (1008, policy violation) and its viewer place is free again at once.
+// (Through the library's CloseRead this took 5–15 s: it closed while still
+// holding the reader the close handshake needed.)
+func TestLiveViewerThatSendsIsClosedAtOnce(t *testing.T) {
+	a := newTestApp(t)
+	sid := a.newSession()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, _, err := a.dialLive(ctx, sid, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	waitFor(t, "the viewer subscribed", func() bool { return a.Hub.Subscribers(sid) == 1 })
+	t0 := time.Now()
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"pause":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, _, err = c.Read(ctx); err != nil {
+			break
+		}
+	}
+	if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Fatalf("after a message up the stream: %v, want a close with status 1008", err)
+	}
+	waitFor(t, "the viewer place freed", func() bool { return a.Hub.Subscribers(sid) == 0 })
+	t.Logf("closed and freed %v after the message", time.Since(t0).Round(time.Millisecond))
+}
