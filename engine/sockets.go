@@ -183,6 +183,29 @@ func (r *connRegistry) closedOf(owners map[string]bool, dst []goneConn) []goneCo
 	return dst
 }
 
+// ofOwners lists the open Conns of the owners that are not gone (one lock
+// for them all: a session of 500 clients is 500 owners).
+func (r *connRegistry) ofOwners(owners []socketOwner) []tableConn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for i := range owners {
+		if !owners[i].gone {
+			n += len(r.byOwner[owners[i].id])
+		}
+	}
+	out := make([]tableConn, 0, n)
+	for i := range owners {
+		if owners[i].gone {
+			continue
+		}
+		for c := range r.byOwner[owners[i].id] {
+			out = append(out, tableConn{c: c, o: &owners[i]})
+		}
+	}
+	return out
+}
+
 // of appends the open Conns of owner to dst.
 func (r *connRegistry) of(owner string, dst []*Conn) []*Conn {
 	r.mu.Lock()
@@ -326,19 +349,12 @@ type tableConn struct {
 func (l *Lab) sockets(session string, k kernelPath) []SocketInfo {
 	owners := l.sessionOwners(session)
 	out := make([]SocketInfo, 0, 2*len(owners))
-	var conns []*Conn
-	var table []tableConn
 	for i := range owners {
-		o := &owners[i]
-		if o.gone {
-			continue
-		}
-		out = o.ownSockets(out)
-		conns = openConns.of(o.id, conns[:0])
-		for _, c := range conns {
-			table = append(table, tableConn{c: c, o: o})
+		if !owners[i].gone {
+			out = owners[i].ownSockets(out)
 		}
 	}
+	table := openConns.ofOwners(owners)
 	set := make(map[string]bool, len(owners))
 	for i := range owners {
 		set[owners[i].id] = true
