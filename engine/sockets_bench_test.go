@@ -80,7 +80,7 @@ func BenchmarkSocketTable1000(b *testing.B) {
 			b.Fatalf("the dump found %d of the 1000 connections", n)
 		}
 	}
-	auto := kernelPath{dump: kernelDump, openAtLeast: diagOpenAtLeast}
+	auto := autoKernel
 	dump := kernelPath{dump: kernelDump}
 	var tableCPUs, dumpCPUs, tableWall, dumpWall time.Duration
 	for b.Loop() {
@@ -109,7 +109,7 @@ func BenchmarkSocketTableClosed30(b *testing.B) {
 	}
 	lab, _ := newTestLab(b, LabConfig{})
 	socketSession(b, lab, 500, 30)
-	auto := kernelPath{dump: kernelDump, openAtLeast: diagOpenAtLeast}
+	auto := autoKernel
 	var newCPU, oldCPU time.Duration
 	for b.Loop() {
 		c, _ := tableCPU(b, lab, auto, 1031)

@@ -24,8 +24,9 @@ func rowsByID(rows []SocketInfo) map[string]SocketInfo {
 }
 
 // The kernel's view is the same whichever way the table asks: one dump of
-// every state, getsockopt per socket with a dump of the closing states
-// (what Sockets does for a small session), and the fallback where netlink
+// every state, getsockopt per socket with exact lookups of the closed
+// connections (what Sockets does for a small session) or a dump of the
+// closing states, and the fallback where netlink
 // is refused (a dump that fails, as in a sandbox without it: getsockopt and
 // /proc/net/tcp) or a socket is not in the dump (opened after it). Each has
 // the open connections' TCP_INFO and the closed one's TIME-WAIT.
@@ -49,13 +50,16 @@ func TestSocketTableKernelPathsAgree(t *testing.T) {
 	})
 	refused := func([]uint8, uint32, func(*diagSock)) error { return syscall.EPERM }
 	empty := func([]uint8, uint32, func(*diagSock)) error { return nil }
+	refusedLookup := func([]diagQuery, func(int, uint8)) error { return syscall.EPERM }
 	for _, p := range []struct {
 		name   string
 		k      kernelPath
 		closed bool // the closed connection is listed (an empty dump has no TIME-WAIT)
 	}{
 		{"one dump of every state", kernelPath{dump: kernelDump}, true},
+		{"getsockopt and exact lookups of the closed (Sockets)", autoKernel, true},
 		{"getsockopt and a dump of the closing states", kernelPath{dump: kernelDump, openAtLeast: diagOpenAtLeast}, true},
+		{"lookups refused: a dump of the closing states", kernelPath{dump: kernelDump, lookup: refusedLookup, openAtLeast: diagOpenAtLeast}, true},
 		{"no netlink: getsockopt and /proc/net/tcp", kernelPath{}, true},
 		{"netlink refused", kernelPath{dump: refused}, true},
 		{"sockets not in the dump", kernelPath{dump: empty, openAtLeast: 1}, false},
@@ -179,7 +183,7 @@ func TestSocketTableListsUnixSockets(t *testing.T) {
 	// Registered the way the lab registers a connection: newConn, owned by
 	// the session's client.
 	c := newConn(uc, newTap(sink, nil, "s", cli.ID, protoUnix, path, "@", 0), nil)
-	for _, k := range []kernelPath{{dump: kernelDump, openAtLeast: diagOpenAtLeast}, {dump: kernelDump}, {}} {
+	for _, k := range []kernelPath{autoKernel, {dump: kernelDump}, {}} {
 		var u *SocketInfo
 		rows := lab.sockets("s", k)
 		for i := range rows {

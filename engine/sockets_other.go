@@ -12,7 +12,10 @@ func kernelStates(pairs [][2]string) []string { return make([]string, len(pairs)
 
 // kernelDump is Linux's only (sock_diag): elsewhere every row is what the
 // socket's Conn knows.
-var kernelDump dumper
+var (
+	kernelDump   dumper
+	kernelLookup looker
+)
 
 const (
 	famInet  = 2
