@@ -276,9 +276,11 @@ func sockDiagLookup(queries []diagQuery, fn func(i int, state uint8)) error {
 				case unix.SOCK_DIAG_BY_FAMILY:
 					left--
 					// The lookup falls back to a listener on the local port
-					// (a server's closed connection): that is not it.
+					// (a server's closed connection), and takes no heed of
+					// the states asked: a socket in another state (LISTEN, or
+					// a new connection on the same ports) is not it.
 					q := queries[i]
-					if len(msg) >= diagMsgLen && msg[1] != tcpListen &&
+					if len(msg) >= diagMsgLen && diagClosing&(1<<msg[1]) != 0 &&
 						binary.BigEndian.Uint16(msg[diagOffSport:]) == q.local.port && binary.BigEndian.Uint16(msg[diagOffSport+2:]) == q.remote.port {
 						fn(i, msg[1])
 					}
