@@ -24,6 +24,12 @@ func readTCPInfo(fd int, info *TCPInfo) bool {
 		uintptr(unsafe.Pointer(&ti)), uintptr(unsafe.Pointer(&l)), 0); e != 0 {
 		return false
 	}
+	tcpInfoOf(&ti, info)
+	return true
+}
+
+// tcpInfoOf writes the kernel's tcp_info as the table's.
+func tcpInfoOf(ti *unix.TCPInfo, info *TCPInfo) {
 	*info = TCPInfo{State: tcpStateName(ti.State), RTTus: ti.Rtt, RTTVarUs: ti.Rttvar, Retransmits: ti.Retransmits,
 		TotalRetr: ti.Total_retrans, SndCwnd: ti.Snd_cwnd, Unacked: ti.Unacked, BytesAcked: ti.Bytes_acked,
 		BytesReceived: ti.Bytes_received, NotSent: ti.Notsent_bytes}
@@ -32,7 +38,6 @@ func readTCPInfo(fd int, info *TCPInfo) bool {
 		// its limit (see listenQueue); it has no round trips.
 		info.Backlog = ti.Sacked
 	}
-	return true
 }
 
 // kernelStates finds each local/remote pair among the kernel's TCP
