@@ -275,7 +275,7 @@ export class Ends {
   otherUnix(ev, peerOwner) {
     const remote = ev.remote || "";
     if (peerOwner) return this.owner(peerOwner);
-    if (remote) return this.byAddr.get(remote) || `your program's socket ${remote}`;
+    if (remote) return this.byAddr.get(remote) || `the path ${remote}`;
     return ev.conn && ev.local ? unnamedEnd : "";
   }
 }
