@@ -262,13 +262,7 @@ func startTCPClient(ctx context.Context, env *clientEnv, o Options) (Client, err
 		tc.SetNoDelay(false)
 	}
 	cl := newTCPClient(env, tc, NetTCP)
-	cl.readTimeout = time.Duration(o.Int("read_timeout_ms")) * time.Millisecond
-	if cl.readTimeout > 0 {
-		cl.timedOut = new(atomic.Bool)
-		cl.conn.rw = &timeoutRW{Conn: tc, timedOut: cl.timedOut}
-	}
-	cl.repeat = o.Int("repeat")
-	cl.rtt = rttPlanOf(o)
+	cl.configure(tc, o)
 	env.connectEvent(cl.conn.tap, o, nil)
 	cl.run(o.Int("recv_size"))
 	if n := o.Int("payload_size"); n > 0 {
@@ -349,6 +343,18 @@ func newTCPClient(env *clientEnv, tc net.Conn, network string) *TCPClient {
 	cl.info = ClientInfo{ID: env.ID, Session: env.Session, Kind: env.Kind, Target: env.Target, Conn: t.conn,
 		Local: t.local, Remote: t.remote, State: StateConnected, OpenedAt: time.Now()}
 	return cl
+}
+
+// configure applies the options the tcp and unix clients share: the read
+// timeout, the repeat count and the latency measurement.
+func (c *TCPClient) configure(sock net.Conn, o Options) {
+	c.readTimeout = time.Duration(o.Int("read_timeout_ms")) * time.Millisecond
+	if c.readTimeout > 0 {
+		c.timedOut = new(atomic.Bool)
+		c.conn.rw = &timeoutRW{Conn: sock, timedOut: c.timedOut}
+	}
+	c.repeat = o.Int("repeat")
+	c.rtt = rttPlanOf(o)
 }
 
 // run starts the read loop, reading at most size bytes a call.

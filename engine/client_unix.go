@@ -3,8 +3,6 @@ package engine
 import (
 	"context"
 	"net"
-	"sync/atomic"
-	"time"
 )
 
 // unixClientKind is the tcp client's behaviour over a Unix domain stream
@@ -14,15 +12,9 @@ import (
 var unixClientKind = &ClientKind{
 	Name: "unix", Title: "Unix socket client", Net: NetUnix,
 	Description: "Connect to one of this session's unix-echo servers by its socket path (or socket name), send text or bytes, see every chunk received, half-close or close; measure round-trip latency to compare with TCP.",
-	Options: []OptionSpec{
-		recvSizeOption(MaxRecvSize),
-		timeoutOption("read_timeout_ms", 0,
-			"when no bytes arrive this long after the connect, a send or the last recv, a timeout event says so and the connection stays open; 0: wait for ever"),
-		{Name: "repeat", Type: OptInt, Default: 1, Min: intp(1), Max: intp(maxTCPRepeat), Suggest: []int{1, 3, 10}, Advanced: true,
-			Help: "each send writes the message this many times, one write call each: a stream socket keeps no message boundaries, so the peer's reads may join them"},
-		rttRoundsOption, rttSizeOption,
-	},
-	start: startUnixClient,
+	// The tcp client's options that mean the same on a Unix socket.
+	Options: pickOptions(tcpClientKind.Options, "recv_size", "read_timeout_ms", "repeat", "rtt_rounds", "rtt_size"),
+	start:   startUnixClient,
 }
 
 // checkClientTarget checks a target's form before anything is reserved:
@@ -74,13 +66,7 @@ func startUnixClient(ctx context.Context, env *clientEnv, o Options) (Client, er
 	}
 	uc := c.(*net.UnixConn)
 	cl := newTCPClient(env, uc, NetUnix)
-	cl.readTimeout = time.Duration(o.Int("read_timeout_ms")) * time.Millisecond
-	if cl.readTimeout > 0 {
-		cl.timedOut = new(atomic.Bool)
-		cl.conn.rw = &timeoutRW{Conn: uc, timedOut: cl.timedOut}
-	}
-	cl.repeat = o.Int("repeat")
-	cl.rtt = rttPlanOf(o)
+	cl.configure(uc, o)
 	env.connectEvent(cl.conn.tap, o, map[string]any{"path": path})
 	cl.run(o.Int("recv_size"))
 	return cl, nil

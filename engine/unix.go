@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,10 +43,14 @@ var unixEchoKind = &ServerKind{
 // echoOptions are tcp-echo's own options (mode, prefix, recv_size,
 // oneshot), without its TCP socket options.
 func echoOptions() []OptionSpec {
+	return pickOptions(echoKind.Options, "mode", "prefix", "recv_size", "oneshot")
+}
+
+// pickOptions returns the specs called names, in the order of specs.
+func pickOptions(specs []OptionSpec, names ...string) []OptionSpec {
 	var out []OptionSpec
-	for _, o := range echoKind.Options {
-		switch o.Name {
-		case "mode", "prefix", "recv_size", "oneshot":
+	for _, o := range specs {
+		if slices.Contains(names, o.Name) {
 			out = append(out, o)
 		}
 	}
@@ -106,13 +111,14 @@ func startUnixEcho(env *Env, o Options) (server, error) {
 // argument is the socket's path (SnippetsFor passes the address whole).
 func unixSnippets(path, _ string, o Options) []Snippet {
 	q := shellQuote(path)
+	py := "import socket\n\n" +
+		"with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:\n" +
+		"    s.connect(" + strconv.Quote(path) + ")\n"
 	if m := o.String("mode"); m == "greet" || m == "daytime" {
 		return []Snippet{
 			{"nc", "netcat (-U: a Unix socket; reads until the server closes)", "nc -U " + q + " < /dev/null"},
 			{"socat", "socat", "socat - UNIX-CONNECT:" + q},
-			{"python", "Python (AF_UNIX)", "import socket\n\n" +
-				"with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:\n" +
-				"    s.connect(" + strconv.Quote(path) + ")\n" +
+			{"python", "Python (AF_UNIX)", py +
 				"    while data := s.recv(1024):\n" +
 				"        print(data.decode(errors=\"replace\"))\n"},
 		}
@@ -121,9 +127,7 @@ func unixSnippets(path, _ string, o Options) []Snippet {
 		{"nc", "netcat (-U: a Unix socket; type lines, Ctrl-D ends)", "nc -U " + q},
 		{"nc-once", "netcat, one line (-N: shut down after input)", "echo hello | nc -N -U " + q},
 		{"socat", "socat (type lines, Ctrl-D ends)", "socat - UNIX-CONNECT:" + q},
-		{"python", "Python (AF_UNIX)", "import socket\n\n" +
-			"with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:\n" +
-			"    s.connect(" + strconv.Quote(path) + ")\n" +
+		{"python", "Python (AF_UNIX)", py +
 			"    s.sendall(b\"hello\\n\")\n" +
 			"    print(s.recv(4096).decode(errors=\"replace\"))\n"},
 	}

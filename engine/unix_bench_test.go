@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,22 +62,27 @@ func BenchmarkUnixVsTCPEchoRoundTrip64(b *testing.B) {
 // bareUnixEcho is a Go echo (io.Copy) on a Unix socket: the baseline of
 // unix-echo.
 func bareUnixEcho(b *testing.B) (path string, stop func()) {
-	path = filepath.Join(b.TempDir(), "bare.sock")
-	ln, err := net.Listen("unix", path)
+	ln, err := net.Listen("unix", filepath.Join(b.TempDir(), "bare.sock"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	return serveEcho(ln, func(c net.Conn) { io.Copy(c, c) })
+}
+
+// serveEcho runs serve for every connection ln accepts, until stop.
+func serveEcho(ln net.Listener, serve func(net.Conn)) (addr string, stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			wg.Go(func() { defer c.Close(); io.Copy(c, c) })
+			go func() { serve(c); c.Close() }()
 		}
-	})
-	return path, func() { ln.Close(); wg.Wait() }
+	}()
+	return ln.Addr().String(), func() { ln.Close(); <-done }
 }
 
 // netRoundTrips does k 64-byte exchanges on one connection over network.
