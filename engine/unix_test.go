@@ -374,3 +374,30 @@ func TestUnixSocketTableDoesNotFail(t *testing.T) {
 		t.Errorf("%d socket rows (listener, accepted, client %s), want 3", len(rows), ci.ID)
 	}
 }
+
+// Stopping a unix-echo while a unix client is connected: the client's
+// read ends (the peer closed), both close events say so, the file goes.
+func TestUnixEchoStopWithAClientConnected(t *testing.T) {
+	lab, sink, _ := newUnixLab(t)
+	srv := startUnix(t, lab, "s1", `{"socket":"echo"}`)
+	ci := openClientKind(t, lab, "s1", "unix", "echo", "")
+	sink.waitFor(t, "the accept", func(evs []Event) bool { return len(filter(evs, KindAccept, srv.ID)) == 1 })
+	if _, err := lab.StopServer("s1", srv.ID); err != nil {
+		t.Fatal(err)
+	}
+	evs := sink.waitFor(t, "the client's close by the peer", func(evs []Event) bool {
+		for _, ev := range filter(evs, KindClose, ci.ID) {
+			if ev.Meta["by"] == "peer" {
+				return true
+			}
+		}
+		return false
+	})
+	if cl := filter(evs, KindClose, srv.ID); len(cl) != 1 || cl[0].Meta["reason"] != "server stopped" || cl[0].Net != NetUnix {
+		t.Errorf("the server's close: %s", dumpEvents(cl))
+	}
+	if _, err := os.Lstat(srv.Addr); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the socket file is still there: %v", err)
+	}
+	lab.CloseClient("s1", ci.ID, false)
+}
