@@ -20,6 +20,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,6 +84,7 @@ type config struct {
 	MetricsAddr            string
 	TrustedProxies         []netip.Prefix
 	Lessons                string
+	SocketDir              string
 	EmbedOrigins           []string
 
 	// The disk budget (docs/disk-budget.md).
@@ -171,6 +173,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	workshopRetention := dur("workshop-retention", "SOCKPLAY_WORKSHOP_RETENTION", 7*24*time.Hour, "how long the sessions of an ended (or expired) workshop are kept, read-only and exportable, before they are deleted (0: kept)")
 	maxParticipantSessions := num("max-participant-sessions", "SOCKPLAY_MAX_PARTICIPANT_SESSIONS", 1, "sessions one workshop participant may have; the per-session limits (-max-servers, -max-clients) then bound each participant (0: no limit)")
 	logLevel := str("log-level", "SOCKPLAY_LOG_LEVEL", "info", "debug, info, warn or error")
+	socketDir := str("socket-dir", "SOCKPLAY_SOCKET_DIR", "", "directory of the unix-echo servers' sockets, one 0700 subdirectory per session (default: sockets/ beside the -db file; a path too long for a Unix socket falls back to /tmp/sockplay-UID)")
 	lessonsDir := str("lessons", "SOCKPLAY_LESSONS", "", "directory of extra lesson scenarios (*.md), offered besides the built-in ones")
 	embedOrigins := str("embed-origins", "SOCKPLAY_EMBED_ORIGINS", "", "origins whose pages may show a session's compact view (/s/ID?embed=1) in an iframe, comma-separated (https://tutorial.example); none: no page may frame sockplay's")
 	sessionMaxEvents := num("session-max-events", "SOCKPLAY_SESSION_MAX_EVENTS", 1_000_000, "events one session records; past it one loss event says so and later events are not kept, the sockets go on (0: no cap)")
@@ -196,7 +199,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, IdleTimeout: *idle, ShutdownWait: *shutdownWait,
 		Workshop: *workshop, InstructorPassword: getenv("SOCKPLAY_INSTRUCTOR_PASSWORD"), InstructorTTL: *instructorTTL,
 		SecureCookies: *secureCookies, MaxJoins: int(*maxJoins), MaxParticipantSessions: int(*maxParticipantSessions),
-		WorkshopRetention: *workshopRetention, MetricsAddr: *metricsAddr, Lessons: *lessonsDir,
+		WorkshopRetention: *workshopRetention, MetricsAddr: *metricsAddr, Lessons: *lessonsDir, SocketDir: *socketDir,
 		SessionMaxEvents: *sessionMaxEvents, SessionMaxBytes: *sessionMaxBytes, MaxDBBytes: *maxDBBytes, MaxAge: *maxAge,
 		RetentionEvery: *retentionEvery, MaxImportBytes: *maxImportBytes}
 	var err error
@@ -371,7 +374,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 	lab := engine.NewLab(engine.LabConfig{Host: cfg.LabHost, Ports: cfg.LabPorts, TutorialPorts: tutorial, Policy: policy,
 		CaptureCap: cfg.CaptureCap, MaxServersPerSession: cfg.MaxServers,
 		MaxClientsPerSession: cfg.MaxClients, MaxConnsPerServer: cfg.MaxConns,
-		MaxEventRate: cfg.MaxEventRate, EventBudget: cfg.EventBudget, MaxSockets: cfg.MaxSockets}, rec, log)
+		MaxEventRate: cfg.MaxEventRate, EventBudget: cfg.EventBudget, MaxSockets: cfg.MaxSockets, SocketDir: socketDirOf(cfg)}, rec, log)
 	if cfg.Workshop && cfg.InstructorPassword == "" {
 		// 130 random bits: printed this once, never stored.
 		cfg.InstructorPassword = rand.Text()
@@ -513,4 +516,23 @@ func logWorkshop(cfg config, addr net.Addr, log *slog.Logger) {
 	} else {
 		log.Warn("playground servers listen on "+cfg.LabHost+": anyone who can reach that address can connect to the lab ports", "lab_host", cfg.LabHost)
 	}
+}
+
+// socketDirOf is where the unix-echo servers' sockets go: -socket-dir, or
+// sockets/ beside the database file.
+func socketDirOf(cfg config) string {
+	if cfg.SocketDir != "" {
+		return cfg.SocketDir
+	}
+	db := strings.TrimPrefix(cfg.DB, "file:")
+	if i := strings.IndexByte(db, '?'); i >= 0 {
+		db = db[:i]
+	}
+	if db == "" || db == ":memory:" {
+		return "" // the lab's default, in the temporary directory
+	}
+	if abs, err := filepath.Abs(db); err == nil {
+		db = abs
+	}
+	return filepath.Join(filepath.Dir(db), "sockets")
 }

@@ -49,18 +49,7 @@ func bareEcho(b *testing.B, serve func(net.Conn)) (addr string, stop func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { serve(c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String(), func() { ln.Close(); <-done }
+	return serveEcho(ln, serve)
 }
 
 // recordedEcho is a tcp-echo server of a Lab whose sink is the real
@@ -203,23 +192,7 @@ func flush(b *testing.B, rec *sessions.Recorder) time.Duration {
 
 // roundTrips does k 64-byte request/response exchanges on one connection.
 func roundTrips(b *testing.B, addr string, k int) time.Duration {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	msg := make([]byte, 64)
-	buf := make([]byte, 64)
-	start := time.Now()
-	for range k {
-		if _, err := c.Write(msg); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return time.Since(start)
+	return netRoundTrips(b, "tcp", addr, k)
 }
 
 // BenchmarkEchoRoundTrip64: 64-byte request/response rate of sockplay's

@@ -73,7 +73,7 @@ func (c *requestClient) exchange(ctx context.Context, req any, release func()) e
 	x := &requestConn{c: c, tcp: tc, timedOut: new(atomic.Bool),
 		conn: newConn(tc, c.env.tap(NetTCP, tc.LocalAddr().String(), tc.RemoteAddr().String()), release)}
 	if c.timeout > 0 {
-		x.conn.rw = &timeoutRW{TCPConn: tc, timedOut: x.timedOut}
+		x.conn.rw = &timeoutRW{Conn: tc, timedOut: x.timedOut}
 	}
 	c.mu.Lock()
 	if c.closed {

@@ -64,7 +64,7 @@ func TestTCPClientNodelay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rc, err := c.(*TCPClient).tcp.SyscallConn()
+		rc, err := c.(*TCPClient).tcp.(*net.TCPConn).SyscallConn()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Conn is one TCP connection of the lab (accepted by a server, dialed by a
+// Conn is one TCP (or Unix domain stream) connection of the lab (accepted by a server, dialed by a
 // client or by a proxy for its upstream leg) with its event tap. It is the
 // only source of recv, send and close events, so every kind describes the
 // same things the same way: one recv event per Read call, one send event per
@@ -48,10 +48,23 @@ func newConn(c net.Conn, t *tap, release func()) *Conn {
 	if release == nil {
 		release = func() {}
 	}
+	if _, ok := c.(*net.UnixConn); ok {
+		t.local, t.remote = unixEnd(t.local), unixEnd(t.remote)
+	}
 	conn := &Conn{raw: c, rw: c, tap: t, release: release}
 	conn.stats.opened = time.Now()
 	openConns.add(conn) // the socket table lists it until its socket closes
 	return conn
+}
+
+// unixEnd is how an event names one end of a Unix socket: its path, or ""
+// for an unnamed socket (a client that did not bind, as nc -U and Python's
+// connect() do; Go prints those as "@").
+func unixEnd(a string) string {
+	if a == "@" {
+		return ""
+	}
+	return a
 }
 
 // ID returns the connection id of the events.
@@ -238,12 +251,15 @@ func (c *Conn) stop(reason string) {
 // abort resets the connection from this side: SO_LINGER 0 makes the close
 // send RST instead of FIN, so the peer's next read fails with ECONNRESET.
 // The socket closes now; Close then emits the close event with rst.
+// A Unix stream socket has no RST: its close is a close (a peer with
+// unread bytes still gets ECONNRESET from the kernel).
 func (c *Conn) abort(reason string) {
-	if tc, ok := c.raw.(*net.TCPConn); ok {
+	tc, isTCP := c.raw.(*net.TCPConn)
+	if isTCP {
 		tc.SetLinger(0)
 	}
 	c.mu.Lock()
-	c.abortRST = true
+	c.abortRST = isTCP
 	c.mu.Unlock()
 	c.closeSocket(reason)
 }

@@ -63,6 +63,12 @@ func TestSafeDialTable(t *testing.T) {
 				switch {
 				case err == nil:
 					t.Fatalf("OpenClient(%s %s) succeeded", kind, tt.target)
+				case kind == "unix":
+					// No host:port is a unix client's target: its own rule
+					// (CheckUnixTarget) refuses every one, nothing dialed.
+					if !errors.As(err, &re) {
+						t.Errorf("err = %v, want the unix rule's refusal", err)
+					}
 				case tt.want == refused && !errors.As(err, &re):
 					t.Errorf("err = %v, want a refusal by the dial policy", err)
 				case tt.want == badTarget && !isOptionError("target")(err):

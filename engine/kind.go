@@ -20,7 +20,7 @@ type ServerKind struct {
 	Name        string `json:"name"`
 	Title       string `json:"title"`
 	Description string `json:"description"`
-	// Net is the transport of its sockets: tcp, udp or tls.
+	// Net is the transport of its sockets: tcp, udp, tls or unix.
 	Net string `json:"net"`
 	// TutorialPort is the port the tutorials use for this program, which the
 	// start form suggests (0: none).
@@ -82,6 +82,7 @@ var serverKinds = map[string]*ServerKind{
 	"tcp-proxy": proxyKind,
 	"udp-echo":  udpEchoKind,
 	"app":       appKind,
+	"unix-echo": unixEchoKind,
 }
 
 // ServerKinds returns the registered server kinds, sorted by name.
@@ -122,6 +123,9 @@ func LookupServerKind(name string) *ServerKind { return serverKinds[name] }
 // SnippetsFor returns the snippets that reach a server of this kind bound
 // to addr (a server bound to all interfaces is reached on 127.0.0.1).
 func (k *ServerKind) SnippetsFor(addr string, o Options) []Snippet {
+	if k.Net == NetUnix && k.snippets != nil { // the address is the socket's path
+		return k.snippets(addr, "", o)
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || k.snippets == nil {
 		return nil

@@ -53,6 +53,9 @@ type LabConfig struct {
 	MaxSockets int
 	// DialTimeout bounds a client's connect (default 5s).
 	DialTimeout time.Duration
+	// SocketDir holds the sessions' Unix sockets, <SocketDir>/<session>/<name>.sock
+	// (default: sockplay-<uid>/sockets in the temporary directory).
+	SocketDir string
 }
 
 // DefaultTutorialPorts are the ports socket tutorials hard-code: Real
@@ -155,6 +158,9 @@ func NewLab(cfg LabConfig, sink Sink, log *slog.Logger) *Lab {
 	}
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.SocketDir == "" {
+		cfg.SocketDir = defaultSocketDir()
 	}
 	policy := cfg.Policy
 	if policy == nil {
@@ -521,7 +527,7 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 			return ClientInfo{}, err
 		}
 	}
-	if err := l.checkTarget(spec.Target); err != nil {
+	if err := l.checkClientTarget(kind, spec.Target); err != nil {
 		return ClientInfo{}, err
 	}
 	faults, err := openFaults(kind, spec.Faults)
@@ -721,6 +727,7 @@ func (l *Lab) CloseSession(session string) {
 	}
 	l.mu.Unlock()
 	closeAll(servers, clients, StopSessionGone)
+	l.removeSocketDirs(session)
 }
 
 // Close stops every server and client and refuses new ones. Every close is

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -146,4 +149,48 @@ func (p *DialPolicy) ParseAllow(s string) error {
 		return nil
 	}
 	return errors.New("dial allow entry " + strconv.Quote(s) + ": want a CIDR, an IP or IP:PORT")
+}
+
+// CheckUnixTarget judges a unix client's target (kept apart from Check: a
+// Unix socket has no address or port). The rule: a unix client connects
+// only to the sockets of its own session's running unix-echo servers. own
+// maps each such socket's path to its socket name; target is one of those
+// paths exactly as the server shows it, or a socket name alone ("echo" or
+// "echo.sock"). Anything else — another path, a path with "..", "//" or a
+// trailing "/", a symbolic link, a file that is not a socket — is refused.
+// It returns the path to dial.
+func CheckUnixTarget(target string, own map[string]string) (string, error) {
+	refuse := func(why string) error {
+		return &RefusedError{Target: target, Reason: why + "; a unix client may connect only to the sockets of this session's own unix-echo servers (their path, or their socket name alone)"}
+	}
+	if target == "" || len(target) > 300 || strings.ContainsRune(target, 0) {
+		return "", refuse("not a socket path")
+	}
+	path := target
+	if !strings.Contains(target, "/") {
+		name := strings.TrimSuffix(target, ".sock")
+		path = ""
+		for p, n := range own {
+			if n == name {
+				path = p
+			}
+		}
+		if path == "" {
+			return "", refuse("no unix-echo server of this session has the socket name " + strconv.Quote(name))
+		}
+	} else if filepath.Clean(target) != target || !filepath.IsAbs(target) {
+		return "", refuse("the path is not written plainly (relative, or with \"..\", \"//\" or a trailing \"/\")")
+	} else if _, ok := own[target]; !ok {
+		return "", refuse("this path is not a socket of one of this session's unix-echo servers")
+	}
+	fi, err := os.Lstat(path)
+	switch {
+	case err != nil:
+		return "", refuse("the socket file is gone (its server stopped?)")
+	case fi.Mode()&os.ModeSymlink != 0:
+		return "", refuse("the path is a symbolic link, which is never followed")
+	case fi.Mode()&os.ModeSocket == 0:
+		return "", refuse("the path is not a socket")
+	}
+	return path, nil
 }

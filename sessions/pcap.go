@@ -91,7 +91,7 @@ func NewPcapWriter(w io.Writer, session Session) (*PcapWriter, error) {
 	opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
 		Application: "sockplay",
 		Comment: "Synthesized by sockplay from the recorded socket events of session \"" + session.Name +
-			"\": the payload bytes and timestamps are the recorded ones; handshakes, sequence numbers and checksums are made up to be consistent. TLS connections carry their plaintext.",
+			"\": the payload bytes and timestamps are the recorded ones; handshakes, sequence numbers and checksums are made up to be consistent. TLS connections carry their plaintext. Unix domain socket connections have no IP packets and are left out (the jsonl and txt exports have them).",
 	}}
 	ng, err := pcapgo.NewNgWriterInterface(w, intf, opts)
 	if err != nil {
@@ -107,8 +107,13 @@ func (p *PcapWriter) Packets() int64 { return p.packets }
 // Flush writes out what is buffered; call it at the end.
 func (p *PcapWriter) Flush() error { return p.w.Flush() }
 
-// Write adds the packets of one event (most events have none).
+// Write adds the packets of one event (most events have none). A Unix
+// socket's events have none: such a connection carries no IP packets, so
+// the capture leaves it out (the jsonl and txt exports have it).
 func (p *PcapWriter) Write(r *Record) error {
+	if r.Net == engine.NetUnix {
+		return nil
+	}
 	switch r.Kind {
 	case engine.KindDatagramIn, engine.KindDatagramOut:
 		return p.datagram(r)

@@ -101,7 +101,7 @@ export function buildConversation(evs, conn, peer = "") {
         Object.assign(step, { dir: m.by === "peer" ? away(side) : toward(side), label: closeLabel(m), by: m.by, reason: m.reason || "" });
         break;
       case "accept":
-        step.label = `accept() from ${ev.remote || "?"}`;
+        step.label = `accept() from ${ev.remote || (ev.net === "unix" ? "an unnamed Unix socket" : "?")}`;
         break;
       case "connect":
         step.label = `connect() to ${m.target || ev.remote || "?"}`;

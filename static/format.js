@@ -171,9 +171,21 @@ export function serverLabel(s) {
   const mode = s.options && typeof s.options.mode === "string" ? s.options.mode : "";
   let what = s.kind === "tcp-echo" && mode ? mode : s.kind || "";
   if (s.kind !== "tcp-echo" && mode) what += ` (${mode})`;
+  // A Unix socket's address is a path: named by its file, no port.
+  if (isPath(s.addr)) return [`${what} server`, s.name && `"${s.name}"`, socketFile(s.addr)].filter(Boolean).join(" ");
   const port = s.port ? String(s.port) : portOf(s.addr);
   return [`${what} server`, s.name && `"${s.name}"`, port && `:${port}`].filter(Boolean).join(" ");
 }
+
+// isPath tells a Unix socket's address (a file path) from host:port.
+export const isPath = (addr) => typeof addr === "string" && addr.startsWith("/");
+
+// socketFile is the file name of a Unix socket's path.
+export const socketFile = (path) => path.slice(path.lastIndexOf("/") + 1);
+
+// unnamedEnd is how the page names the end of a Unix socket that has no
+// name (a client that did not bind: nc -U, a Python client).
+export const unnamedEnd = "an unnamed Unix socket (a program on this machine)";
 
 // Ends is what the page knows of a session's servers and clients: their
 // names, and which address is whose. setView takes the session's JSON
@@ -247,6 +259,7 @@ export class Ends {
   // when the page has seen it), else a program outside sockplay.
   other(ev, peerOwner = "") {
     const remote = ev.remote || "";
+    if (ev.net === "unix") return this.otherUnix(ev, peerOwner);
     if (!remote) return "";
     if (peerOwner) return `${this.owner(peerOwner)} ${remote}`;
     let label = this.byAddr.get(remote);
@@ -254,6 +267,16 @@ export class Ends {
     if (!label && ((ev.server || "").startsWith("cli-") || this.proxyLegs.has(ev.conn))) label = this.serverPorts.get(portOf(remote));
     if (label) return label.includes(remote) || label.endsWith(`:${portOf(remote)}`) ? label : `${label} ${remote}`;
     return `your terminal ${remote}`;
+  }
+
+  // otherUnix names the other end of a Unix socket: a server by its label
+  // (its path is long and the label names its file), an unnamed client
+  // end as such; events with no socket (a server's own) have none.
+  otherUnix(ev, peerOwner) {
+    const remote = ev.remote || "";
+    if (peerOwner) return this.owner(peerOwner);
+    if (remote) return this.byAddr.get(remote) || `the path ${remote}`;
+    return ev.conn && ev.local ? unnamedEnd : "";
   }
 }
 

@@ -1,7 +1,7 @@
 // renderers.js: what an event of each kind means, in words. No DOM: the
 // node tests import it.
 
-import { b64bytes, b64len, closeText, headersText, optionsText, preview, sizeOf } from "./format.js";
+import { b64bytes, b64len, closeText, headersText, optionsText, preview, sizeOf, unnamedEnd } from "./format.js";
 
 // dataText is an event's bytes as a quoted preview, saying when the capture
 // cap cut them.
@@ -38,9 +38,11 @@ export const renderers = {
   "server-start": (ev, m) => [m.restored && "started again after a restart", m.kind, m.name && `"${m.name}"`, m.summary ?? optionsText(m.options)].filter(Boolean).join(" · "),
   "server-stop": (ev, m) => `${m.kind || "server"} stopped${m.reason && m.reason !== "stopped" ? ` (${m.reason}${m.error ? `: ${m.error}` : ""})` : ""}`,
   accept: (ev, m) => {
+    if (ev.net === "unix") return unixAccept(ev, m);
     const opts = Object.entries(m).map(([k, v]) => `${k} ${v}`).join(" · ");
     return `accepted ${ev.remote}${opts ? ` · ${opts}` : ""}`;
   },
+  latency: (ev, m) => latencyText(ev, m),
   fault: (ev, m) => `fault "${m.fault}" (${m.type}, ${m.direction}): ${m.action}`,
   retry: (ev, m) => (m.outcome ? m.outcome : `attempt ${m.attempt} of ${m.of} failed (${m.errno}): waiting ${m.wait_ms} ms before attempt ${m.next}`),
   loss: (ev, m) => m.cap ? `From here on nothing more of this session is recorded (since ${m.from}): ${m.reason}` : `${m.events} events were not recorded (${m.from} to ${m.to})${m.reason ? `: ${m.reason}` : ""}`,
@@ -80,6 +82,22 @@ export const renderers = {
     (m.cert_sha256 ? `\ncertificate SHA-256 ${m.cert_sha256}` : ""),
   option: (ev, m) => `socket options as the kernel reports them: ${Object.entries(m.effective || {}).map(([k, v]) => `${k} ${v}`).join(" · ")}${m.note ? "\n" + m.note : ""}`,
 };
+
+// unixAccept: a Unix socket's peer has no address (unless it bound one);
+// what the kernel says of it instead is its process (SO_PEERCRED).
+function unixAccept(ev, m) {
+  const who = ev.remote ? `the socket ${ev.remote}` : unnamedEnd;
+  const cred = m.peer_pid !== undefined ? ` · process ${m.peer_pid}, user ${m.peer_uid}` : "";
+  return withHint(`accepted ${who} on ${ev.local}${cred}`, "A Unix socket has no IP address and no port: its address is a file path, and the kernel tells the server which process connected (SO_PEERCRED).");
+}
+
+// latencyText: a latency measurement's figures, and how it ended.
+function latencyText(ev, m) {
+  const over = m.transport || ev.net;
+  if (!m.done) return withHint(`latency over ${over}: no round trip completed`, m.stopped || "");
+  const line = `latency over ${over}: median ${m.median_us} µs, p99 ${m.p99_us} µs per round trip of ${sizeOf(m.size)} (${m.done} of ${m.rounds}; min ${m.min_us}, max ${m.max_us})`;
+  return withHint(line, m.stopped ? `stopped early: ${m.stopped}` : "Each round trip is one send and the recvs that got its echo back, recorded at both ends; compare with the same measurement over the other transport.");
+}
 
 // details is an event's text for the table: its renderer's, else its meta
 // as JSON (nothing when it has none). A second line, if any, is the hint.

@@ -544,3 +544,53 @@ func TestLessonUDPvsTCPNc(t *testing.T) {
 	runDo(t, t.TempDir(), cmd, "lost\n")
 	a.waitSteps(sess, 3)
 }
+
+// TestLessonUnixSockets does "Sockets on one machine": the step's own
+// nc -U command, the latency measurements through the API the client form
+// posts to, and the stop; first, things that look close but are wrong
+// (hello to the TCP echo, a TCP measurement alone) leave the steps undone.
+func TestLessonUnixSockets(t *testing.T) {
+	needTool(t, "nc")
+	a := newTestApp(t, withSocketDir(filepath.Join(t.TempDir(), "sockets")))
+	sess := a.startLesson("unix-sockets")
+	run := a.waitSteps(sess, 0)
+	ipcID, ipc := a.serverAddr(sess, "ipc")
+	_, tcp := a.serverAddr(sess, "tcp")
+	do := run.Steps[0].Do
+	if want := "`echo hello | nc -N -U " + ipc + "`"; do != want {
+		t.Fatalf("step 1 says %q, want %q", do, want)
+	}
+	// Wrong: hello over TCP is not over the Unix socket.
+	host, port, _ := net.SplitHostPort(tcp)
+	runDo(t, t.TempDir(), "echo hello | nc -N "+host+" "+port, "")
+	a.waitEvents(sess, "the TCP echo's close", func(evs []sessions.Record) bool {
+		return countEvents(evs, func(r sessions.Record) bool { return r.Kind == engine.KindClose && r.Net == engine.NetTCP }) > 0
+	})
+	a.waitSteps(sess, 0)
+	if out := runDo(t, t.TempDir(), strings.Trim(do, "`"), ""); out != "hello\n" {
+		t.Errorf("nc -U printed %q", out)
+	}
+	run = a.waitSteps(sess, 2)
+	if !strings.Contains(run.Steps[2].Do, "`"+ipc+"`") || !strings.Contains(run.Steps[2].Do, "`"+tcp+"`") {
+		t.Errorf("step 3 says %q", run.Steps[2].Do)
+	}
+	rtt := map[string]any{"rtt_rounds": 1000}
+	// A TCP measurement alone is half of it.
+	ct := a.clientTo(sess, "tcp", tcp, rtt)
+	a.waitEvents(sess, "the TCP latency event", func(evs []sessions.Record) bool {
+		return countEvents(evs, func(r sessions.Record) bool { return r.Kind == engine.KindLatency && r.Server == ct }) == 1
+	})
+	a.waitSteps(sess, 2)
+	a.clientTo(sess, "unix", ipc, rtt)
+	a.waitSteps(sess, 3)
+	if code := a.do("DELETE", "/api/sessions/"+sess+"/servers/"+ipcID, nil, nil); code != http.StatusOK {
+		t.Fatalf("stop ipc: %d", code)
+	}
+	a.waitSteps(sess, 4)
+	d := run.Steps[3].Do
+	cmd := d[strings.Index(d, "`")+1 : strings.LastIndex(d, "`")]
+	out, err := exec.Command("sh", "-c", cmd).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "No such file") {
+		t.Errorf("nc -U after the stop: %v %q", err, out)
+	}
+}

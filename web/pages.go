@@ -149,6 +149,14 @@ func joinPorts(ports []int) string {
 	return strings.Join(s, ", ")
 }
 
+// restoredAt is what a restored server kept: its port, or a Unix socket's path.
+func restoredAt(network string) string {
+	if network == engine.NetUnix {
+		return "socket path"
+	}
+	return "port"
+}
+
 func portOf(addr string) int {
 	_, p, _ := strings.Cut(addr[strings.LastIndexByte(addr, ']')+1:], ":")
 	n, _ := strconv.Atoi(p)

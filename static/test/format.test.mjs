@@ -389,3 +389,19 @@ test("bytesFlow: recv, accept and a peer's close come in; send, connect and a cl
   assert.equal(bytesFlow({ kind: "app-frame", server: "srv-1", meta: { direction: "response" } }), "out");
   assert.equal(bytesFlow({ kind: "app-frame", server: "cli-1", meta: { direction: "response" } }), "in");
 });
+
+test("unix: a unix-echo server is named by its socket file, its unnamed peer as such, no port anywhere", () => {
+  const path = "/var/lib/sockplay/sockets/s-1/ipc.sock";
+  const srv = { id: "srv-u", kind: "unix-echo", name: "ipc", addr: path, state: "running", options: { mode: "echo" } };
+  assert.equal(serverLabel(srv), 'unix-echo (echo) server "ipc" ipc.sock');
+  const ends = new Ends();
+  ends.setView({ servers: [srv], clients: [{ id: "cli-u", kind: "unix", local: "", remote: path }] });
+  const atServer = { server: "srv-u", conn: "c-1", kind: "recv", net: "unix", local: path, remote: "" };
+  assert.equal(endsText(atServer, ends), "← an unnamed Unix socket (a program on this machine)");
+  const atClient = { server: "cli-u", conn: "c-2", kind: "send", net: "unix", local: "", remote: path };
+  assert.equal(endsText(atClient, ends), '→ unix-echo (echo) server "ipc" ipc.sock');
+  assert.equal(ends.owner("cli-u"), "unix client #1");
+  // A server's own event (listen) has no other end.
+  assert.equal(endsText({ server: "srv-u", kind: "listen", net: "unix", local: path }, ends), path);
+  assert.ok(!/:\d/.test(endsText(atServer, ends) + endsText(atClient, ends)));
+});

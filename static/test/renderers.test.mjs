@@ -309,3 +309,12 @@ test("connect: multi and retry clients say which connection or attempt", () => {
   assert.equal(details(ev("connect", { client: "multi", target: "127.0.0.1:20000", connection: 3, of: 50 })), "multi client connection 3 of 50 → 127.0.0.1:20000");
   assert.equal(details(ev("connect", { client: "retry", target: "127.0.0.1:20000", attempt: 3 })), "retry client, attempt 3 → 127.0.0.1:20000: connected");
 });
+
+test("unix accept and latency events read as sentences", () => {
+  const acc = details({ kind: "accept", net: "unix", local: "/s/ipc.sock", remote: "", meta: { peer_pid: 42, peer_uid: 1000, peer_gid: 1000 } });
+  assert.match(acc, /^accepted an unnamed Unix socket \(a program on this machine\) on \/s\/ipc\.sock · process 42, user 1000\n/);
+  const lat = details({ kind: "latency", net: "unix", meta: { transport: "unix", rounds: 1000, done: 1000, size: 64, median_us: 21.5, p99_us: 80.2, min_us: 15, max_us: 400 } });
+  assert.match(lat, /^latency over unix: median 21\.5 µs, p99 80\.2 µs per round trip of 64 bytes \(1000 of 1000; min 15, max 400\)\n/);
+  const none = details({ kind: "latency", net: "tcp", meta: { transport: "tcp", rounds: 3, done: 0, size: 64, stopped: "the connection ended: the server closed it before echoing" } });
+  assert.equal(none, "latency over tcp: no round trip completed\nthe connection ended: the server closed it before echoing");
+});

@@ -3,6 +3,7 @@ package lessons
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,7 +17,7 @@ import (
 type Check struct {
 	// Kind is the event's kind: recv, send, accept, close, datagram-in…
 	Kind string `yaml:"kind" json:"kind,omitempty"`
-	// Net is its transport: tcp, udp or tls.
+	// Net is its transport: tcp, udp, tls or unix.
 	Net string `yaml:"net" json:"net,omitempty"`
 	// Owner is who owns the socket: server (a lab server) or client (a
 	// client opened in the session).
@@ -58,13 +59,18 @@ type Check struct {
 	NthRecv int `yaml:"nth_recv" json:"nth_recv,omitempty"`
 	// Meta are other meta keys and the values they must have (scalars).
 	Meta map[string]any `yaml:"meta" json:"meta,omitempty"`
+	// All are checks that must each hold for some event since the step
+	// began, in any order: the step is done at the event that completes
+	// the set (a latency measurement over unix and one over tcp). A check
+	// with all has no other field.
+	All []Check `yaml:"all" json:"all,omitempty"`
 }
 
 var eventKinds = []engine.Kind{engine.KindServerStart, engine.KindServerStop, engine.KindListen, engine.KindAccept,
 	engine.KindConnect, engine.KindRecv, engine.KindSend, engine.KindClose, engine.KindDatagramIn,
 	engine.KindDatagramOut, engine.KindTLSHandshake, engine.KindProxyDial, engine.KindAppFrame,
 	engine.KindHTTPRequest, engine.KindHTTPResponse, engine.KindOption, engine.KindTimeout, engine.KindRetry,
-	engine.KindError, engine.KindFault, engine.KindLoss}
+	engine.KindError, engine.KindFault, engine.KindLoss, engine.KindLatency}
 
 var faultChanges = []string{"added", "changed", "on", "off", "removed"}
 
@@ -81,11 +87,14 @@ func kindNames() string {
 // validate refuses a check that could never hold or holds for anything; it
 // returns the field at fault ("" for the whole check).
 func (c *Check) validate(servers map[string]*Server) (string, error) {
+	if c.All != nil {
+		return c.validateAll(servers)
+	}
 	if c.Kind != "" && !slices.Contains(eventKinds, engine.Kind(c.Kind)) {
 		return "kind", fmt.Errorf("unknown event kind %q; kinds: %s", c.Kind, kindNames())
 	}
-	if c.Net != "" && c.Net != engine.NetTCP && c.Net != engine.NetUDP && c.Net != engine.NetTLS {
-		return "net", fmt.Errorf("net %q: use tcp, udp or tls", c.Net)
+	if c.Net != "" && c.Net != engine.NetTCP && c.Net != engine.NetUDP && c.Net != engine.NetTLS && c.Net != engine.NetUnix {
+		return "net", fmt.Errorf("net %q: use tcp, udp, tls or unix", c.Net)
 	}
 	if c.Owner != "" && c.Owner != "server" && c.Owner != "client" {
 		return "owner", fmt.Errorf("owner %q: use server (a lab server) or client (a client opened in the session)", c.Owner)
@@ -147,6 +156,8 @@ type evaluator struct {
 	splitRecvs int
 	// nthRecv is, for a recv just observed, which recv of its connection it is.
 	nthRecv int
+	// seen are the checks of an all that held since their step began.
+	seen map[*Check]bool
 }
 
 type split struct{ remain, recvs int }
@@ -154,7 +165,7 @@ type split struct{ remain, recvs int }
 const maxPending = 4096
 
 func newEvaluator() *evaluator {
-	return &evaluator{names: map[string]string{}, pending: map[string]*split{}, recvs: map[string]int{}}
+	return &evaluator{names: map[string]string{}, pending: map[string]*split{}, recvs: map[string]int{}, seen: map[*Check]bool{}}
 }
 
 // observe updates the evaluator with ev; call it once per event, in order,
@@ -206,8 +217,46 @@ func (e *evaluator) observe(ev *engine.Event) {
 	}
 }
 
+// validateAll checks an all: two or more checks, each valid and without
+// an all of its own, and nothing else beside them.
+func (c *Check) validateAll(servers map[string]*Server) (string, error) {
+	rest := *c
+	rest.All = nil
+	if !reflect.DeepEqual(rest, Check{}) {
+		return "all", fmt.Errorf("a check with all has no other field: put each condition in one of its checks")
+	}
+	if len(c.All) < 2 {
+		return "all", fmt.Errorf("all takes two or more checks (for one, write the check itself)")
+	}
+	for i := range c.All {
+		sub := &c.All[i]
+		if sub.All != nil {
+			return fmt.Sprintf("all[%d].all", i), fmt.Errorf("the checks of all cannot have an all of their own")
+		}
+		if field, err := sub.validate(servers); err != nil {
+			at := fmt.Sprintf("all[%d]", i)
+			if field != "" {
+				at += "." + field
+			}
+			return at, fmt.Errorf("all[%d]: %w", i, err)
+		}
+	}
+	return "", nil
+}
+
 // holds tells whether c holds for ev (observed last).
 func (c *Check) holds(e *evaluator, ev *engine.Event) bool {
+	if c.All != nil {
+		done := true
+		for i := range c.All {
+			sub := &c.All[i]
+			if !e.seen[sub] && sub.holds(e, ev) {
+				e.seen[sub] = true
+			}
+			done = done && e.seen[sub]
+		}
+		return done
+	}
 	if c.Kind != "" && string(ev.Kind) != c.Kind {
 		return false
 	}

@@ -16,7 +16,7 @@ func TestBuiltinLessonsLoad(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("built-in lessons refused: %v", errs)
 	}
-	for _, id := range []string{"tcp-echo-basics", "message-boundaries", "udp-vs-tcp", "app-protocol", "errors", "proxies-and-faults", "tls"} {
+	for _, id := range []string{"tcp-echo-basics", "message-boundaries", "udp-vs-tcp", "app-protocol", "errors", "proxies-and-faults", "tls", "unix-sockets"} {
 		l := c.Get(id)
 		if l == nil {
 			t.Fatalf("no lesson %s; have %v", id, c.IDs())
@@ -89,6 +89,14 @@ func TestParseRefusesBadFiles(t *testing.T) {
 			"x.md:8: step \"a\": check: fault is a fault that acted"},
 		{"check tls_version", okHead + "steps:\n  - title: a\n    check:\n      kind: tls-handshake\n      tls_version: \"1.4\"\n---\n",
 			"x.md:8: step \"a\": check: tls_version \"1.4\""},
+		{"check all alone", okHead + "steps:\n  - title: a\n    check:\n      all: [{kind: latency, net: unix}]\n---\n",
+			"x.md:7: step \"a\": check: all takes two or more checks"},
+		{"check all with a field", okHead + "steps:\n  - title: a\n    check:\n      kind: recv\n      all: [{kind: latency}, {kind: recv}]\n---\n",
+			"x.md:8: step \"a\": check: a check with all has no other field"},
+		{"check all wrong inside", okHead + "steps:\n  - title: a\n    check:\n      all:\n        - {kind: latency, net: unix}\n        - {kind: latency, net: ipx}\n---\n",
+			"x.md:9: step \"a\": check: all[1]: net \"ipx\": use tcp, udp, tls or unix"},
+		{"check all nested", okHead + "steps:\n  - title: a\n    check:\n      all:\n        - {kind: latency}\n        - {all: [{kind: recv}, {kind: send}]}\n---\n",
+			"x.md:9: step \"a\": check: the checks of all cannot have an all of their own"},
 		{"check net", okHead + "steps:\n  - title: a\n    check:\n      kind: recv\n      net: sctp\n---\n",
 			"x.md:8: step \"a\": check: net \"sctp\""},
 	} {
@@ -274,6 +282,30 @@ func TestLoadDirNamesFileAndLineOfEachWrongCheck(t *testing.T) {
 		}
 		if !strings.Contains(got[name], f.want) {
 			t.Errorf("%s: %q\nwant it to contain %q", name, got[name], f.want)
+		}
+	}
+}
+
+// TestCheckAll: an all holds at the event that completes its set, in any
+// order, and not before.
+func TestCheckAll(t *testing.T) {
+	c := Check{All: []Check{{Kind: "latency", Net: "unix"}, {Kind: "latency", Net: "tcp"}}}
+	if _, err := c.validate(nil); err != nil {
+		t.Fatal(err)
+	}
+	e := newEvaluator()
+	for i, tc := range []struct {
+		ev   engine.Event
+		want bool
+	}{
+		{engine.Event{Kind: engine.KindLatency, Net: "tcp"}, false},
+		{engine.Event{Kind: engine.KindRecv, Net: "unix"}, false},
+		{engine.Event{Kind: engine.KindLatency, Net: "tcp"}, false},
+		{engine.Event{Kind: engine.KindLatency, Net: "unix"}, true},
+	} {
+		e.observe(&tc.ev)
+		if got := c.holds(e, &tc.ev); got != tc.want {
+			t.Errorf("event %d (%s %s): %v, want %v", i, tc.ev.Kind, tc.ev.Net, got, tc.want)
 		}
 	}
 }

@@ -1,0 +1,48 @@
+package web
+
+import (
+	"io"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// unix-echo from the form: a real client over the socket's path gets its
+// echo, and the rows name the ends by path and as an unnamed socket, with
+// no port anywhere; the card shows the path and the nc -U snippet.
+func TestBrowserUnixEchoFromTheForm(t *testing.T) {
+	a := newTestApp(t, withSocketDir(filepath.Join(t.TempDir(), "sockets")))
+	ctx := newBrowser(t)
+	sid := a.newSession()
+	openSession(t, ctx, a, sid)
+	path := startFromForm(t, ctx, a, sid, "unix-echo", map[string]string{"socket": "ipc"})
+	if !strings.HasSuffix(path, "/"+sid+"/ipc.sock") {
+		t.Fatalf("socket at %s", path)
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "hello over a path\n")
+	buf := make([]byte, 64)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "hello over a path\n" {
+		t.Fatalf("echo %q, %v", buf[:n], err)
+	}
+	waitRow(t, ctx, "recv", "an unnamed Unix socket")
+	waitRow(t, ctx, "accept", "accepted an unnamed Unix socket (a program on this machine) on "+path)
+	rows := evalIn[string](t, ctx, `[...document.querySelectorAll("tr.k-recv, tr.k-send, tr.k-accept")].map(tr => tr.cells[4].textContent + " | " + tr.cells[5].textContent).join("\n")`)
+	if regexp.MustCompile(`:\d`).MatchString(rows) || !strings.Contains(rows, "ipc.sock | ← an unnamed Unix socket") {
+		t.Errorf("a unix row names a port:\n%s", rows)
+	}
+	card := evalIn[string](t, ctx, `document.querySelector('li[data-testid=server][data-addr="`+path+`"]').textContent`)
+	if !strings.Contains(card, "unix") || !strings.Contains(card, "nc -U "+path) {
+		t.Errorf("the server card reads %q", card)
+	}
+	shoot(t, ctx, "unix-echo-1366", 1366, 768)
+	shoot(t, ctx, "unix-echo-420", 420, 900)
+}
