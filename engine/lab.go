@@ -701,6 +701,7 @@ func (l *Lab) Clients(session string) []ClientInfo {
 // CloseSession stops every server and client of session (before the session
 // is deleted) and refuses new ones.
 func (l *Lab) CloseSession(session string) {
+	l.SetPortBlock(session, PortBlock{}) // a deleted session's block is free (ports.go)
 	l.mu.Lock()
 	sl := l.session(session)
 	if !sl.gone {
