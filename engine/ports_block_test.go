@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -115,5 +116,26 @@ func TestBlockDialRefusedThenOpenLab(t *testing.T) {
 	lab.SetOpenLab("w1", false)
 	if _, err := lab.OpenClient(ctx, "alice", ClientSpec{Kind: "tcp", Target: bobSrv.Addr}); err == nil {
 		t.Errorf("lab closed again: alice's client still reaches bob")
+	}
+}
+
+// A LAN -lab-host is the lab's own address: its lab ports may be dialed
+// like loopback's, nothing else of it (and no other LAN address).
+func TestPolicyLabHost(t *testing.T) {
+	p := &DialPolicy{LabPorts: PortRange{20000, 20999}, LabHost: netip.MustParseAddr("192.168.1.20")}
+	for _, c := range []struct {
+		to string
+		ok bool
+	}{
+		{"192.168.1.20:20040", true},
+		{"[::ffff:192.168.1.20]:20040", true},
+		{"192.168.1.20:22", false},
+		{"192.168.1.21:20040", false},
+		{"127.0.0.1:20040", true},
+	} {
+		err := p.Check(netip.MustParseAddrPort(c.to))
+		if (err == nil) != c.ok {
+			t.Errorf("Check(%s) = %v, want allowed %v", c.to, err, c.ok)
+		}
 	}
 }

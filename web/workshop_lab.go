@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sockplay/sockplay/engine"
@@ -209,4 +211,35 @@ func (s *Server) handleOpenLab(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) formOpenLab(r *http.Request) error {
 	_, err := s.setOpenLab(r, r.PostFormValue("open") == "1")
 	return err
+}
+
+// lessonPortNotice says why a lesson's server is not on the port the lesson
+// (and its tutorial) names. In a workshop the tutorial ports are off: it
+// says which line of the tutorial's program to change.
+func (s *Server) lessonPortNotice(session string, port int, name, addr string) string {
+	b, ok := s.sessionBlock(session)
+	if !ok {
+		return fmt.Sprintf("Port %d was not free (another session has it, or this sockplay does not offer it), so %s listens on %s instead: the commands below use that port.", port, name, addr)
+	}
+	_, p, _ := net.SplitHostPort(addr)
+	return fmt.Sprintf("Tutorial ports are off in this workshop (one port cannot serve the whole room): %s listens on %s, one of your ports (%s). In the tutorial's program change the line `PORT = %d` to `PORT = %s` (and `HOST = \"127.0.0.1\"` to the address above); the commands below use it already.",
+		name, addr, blockText(b.Ports), port, p)
+}
+
+// lessonOnLabHost writes a workshop's LAN lab host in a lesson's commands
+// where they say 127.0.0.1: on a participant's own laptop 127.0.0.1 is the
+// laptop, not the lab.
+func (s *Server) lessonOnLabHost(session string, lv *lessonView) {
+	if _, ok := s.sessionBlock(session); !ok {
+		return
+	}
+	ip := net.ParseIP(s.cfg.LabHost)
+	if ip == nil || ip.IsLoopback() || ip.IsUnspecified() {
+		return
+	}
+	fix := func(t string) string { return strings.ReplaceAll(t, "127.0.0.1", s.cfg.LabHost) }
+	lv.Intro = fix(lv.Intro)
+	for i := range lv.Steps {
+		lv.Steps[i].Do, lv.Steps[i].Hint, lv.Steps[i].Text = fix(lv.Steps[i].Do), fix(lv.Steps[i].Hint), fix(lv.Steps[i].Text)
+	}
 }

@@ -209,3 +209,40 @@ func waitStored(t *testing.T, a *testApp, session, what string, cond func([]sess
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A lesson whose server uses a tutorial port, in a workshop: the server
+// listens on one of the participant's ports, and the lesson says which
+// line of the tutorial's program to change. The commands name the lab's
+// LAN address (-lab-host; here one the web side shows while the test lab
+// binds loopback), not 127.0.0.1, which on a participant's laptop is the laptop.
+func TestWorkshopLessonTutorialPort(t *testing.T) {
+	a := newTestApp(t, withWorkshop(func(c *Config) {
+		c.ParticipantPorts, c.MaxParticipantSessions, c.LabHost = 20, 2, "192.0.2.10"
+	}))
+	w := a.instructor().createWorkshop("Lessons")
+	ada, _ := a.participant(w.Code, "Ada")
+	var started struct{ Session string }
+	if code := ada.do("POST", "/api/lessons/app-protocol/start", nil, &started); code != http.StatusCreated {
+		t.Fatalf("start lesson: %d", code)
+	}
+	block := blockOf(t, ada, started.Session)
+	var lv struct {
+		Notices []string `json:"notices"`
+		Lesson  struct {
+			Steps []struct{ Do string } `json:"steps"`
+		} `json:"lesson"`
+	}
+	if code := ada.do("GET", "/api/sessions/"+started.Session+"/lesson", nil, &lv); code != http.StatusOK {
+		t.Fatalf("lesson: %d", code)
+	}
+	if len(lv.Notices) != 1 || !strings.Contains(lv.Notices[0], "PORT = 65432") || !strings.Contains(lv.Notices[0], "Tutorial ports are off") {
+		t.Fatalf("notices %q, want one saying to change PORT = 65432", lv.Notices)
+	}
+	if do := lv.Lesson.Steps[0].Do; !strings.Contains(do, "192.0.2.10") || strings.Contains(do, "127.0.0.1") {
+		t.Errorf("first step %q: want the lab host 192.0.2.10, not 127.0.0.1", do)
+	}
+	fields := strings.Fields(lv.Lesson.Steps[0].Do)
+	if p, _ := strconv.Atoi(fields[3]); !block.Contains(p) {
+		t.Errorf("first step %q: port not in the participant's block %v", lv.Lesson.Steps[0].Do, block)
+	}
+}
