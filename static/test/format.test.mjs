@@ -389,3 +389,11 @@ test("bytesFlow: recv, accept and a peer's close come in; send, connect and a cl
   assert.equal(bytesFlow({ kind: "app-frame", server: "srv-1", meta: { direction: "response" } }), "out");
   assert.equal(bytesFlow({ kind: "app-frame", server: "cli-1", meta: { direction: "response" } }), "in");
 });
+
+test("Ends.other: a connection to another workshop participant's server (open lab) names it, not your terminal", () => {
+  const e = new Ends();
+  e.setView({ servers: [], clients: [{ id: "cli-a", kind: "tcp", local: "127.0.0.1:50000" }] });
+  e.noteEvent({ kind: "connect", server: "cli-a", conn: "c-1", remote: "127.0.0.1:20061", meta: { client: "tcp", peer: "Bob's tcp-echo server" } });
+  assert.equal(e.other({ kind: "send", server: "cli-a", conn: "c-1", remote: "127.0.0.1:20061" }), "Bob's tcp-echo server 127.0.0.1:20061");
+  assert.equal(e.other({ kind: "send", server: "cli-a", conn: "c-2", remote: "127.0.0.1:20062" }), "your terminal 127.0.0.1:20062");
+});
