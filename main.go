@@ -80,6 +80,7 @@ type config struct {
 	SecureCookies          bool
 	MaxJoins               int
 	MaxParticipantSessions int
+	ParticipantPorts       int
 	WorkshopRetention      time.Duration
 	MetricsAddr            string
 	TrustedProxies         []netip.Prefix
@@ -171,6 +172,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	trustedProxies := str("trusted-proxies", "SOCKPLAY_TRUSTED_PROXIES", "", "reverse proxies (comma-separated IPs or CIDRs) whose X-Forwarded-Proto and X-Forwarded-For workshop mode believes: for Secure cookies and per-address log-in and join limits")
 	metricsAddr := str("metrics-addr", "SOCKPLAY_METRICS_ADDR", "", "address for /metrics in the Prometheus text format, such as 127.0.0.1:9090 (off when empty); keep it off the participants' network")
 	workshopRetention := dur("workshop-retention", "SOCKPLAY_WORKSHOP_RETENTION", 7*24*time.Hour, "how long the sessions of an ended (or expired) workshop are kept, read-only and exportable, before they are deleted (0: kept)")
+	participantPorts := num("participant-ports", "SOCKPLAY_PARTICIPANT_PORTS", 20, "workshop mode: each participant's session gets a block of this many lab ports of its own (its servers listen only there, other participants' clients are kept out unless the instructor opens the lab); 0: no blocks, participants share the lab range")
 	maxParticipantSessions := num("max-participant-sessions", "SOCKPLAY_MAX_PARTICIPANT_SESSIONS", 1, "sessions one workshop participant may have; the per-session limits (-max-servers, -max-clients) then bound each participant (0: no limit)")
 	logLevel := str("log-level", "SOCKPLAY_LOG_LEVEL", "info", "debug, info, warn or error")
 	socketDir := str("socket-dir", "SOCKPLAY_SOCKET_DIR", "", "directory of the unix-echo servers' sockets, one 0700 subdirectory per session (default: sockets/ beside the -db file; a path too long for a Unix socket falls back to /tmp/sockplay-UID)")
@@ -198,7 +200,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		LiveBuffer: int(*liveBuffer), Queue: int(*queue), DialAllow: splitList(*dialAllow),
 		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, IdleTimeout: *idle, ShutdownWait: *shutdownWait,
 		Workshop: *workshop, InstructorPassword: getenv("SOCKPLAY_INSTRUCTOR_PASSWORD"), InstructorTTL: *instructorTTL,
-		SecureCookies: *secureCookies, MaxJoins: int(*maxJoins), MaxParticipantSessions: int(*maxParticipantSessions),
+		SecureCookies: *secureCookies, MaxJoins: int(*maxJoins), MaxParticipantSessions: int(*maxParticipantSessions), ParticipantPorts: int(*participantPorts),
 		WorkshopRetention: *workshopRetention, MetricsAddr: *metricsAddr, Lessons: *lessonsDir, SocketDir: *socketDir,
 		SessionMaxEvents: *sessionMaxEvents, SessionMaxBytes: *sessionMaxBytes, MaxDBBytes: *maxDBBytes, MaxAge: *maxAge,
 		RetentionEvery: *retentionEvery, MaxImportBytes: *maxImportBytes}
@@ -220,7 +222,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	}
 	for name, v := range map[string]int64{"max-event-rate": int64(c.MaxEventRate), "event-budget": int64(c.EventBudget), "max-sockets": int64(c.MaxSockets),
 		"max-new-sessions": int64(c.MaxNewSessions), "max-servers": int64(c.MaxServers), "max-clients": int64(c.MaxClients),
-		"max-conns": int64(c.MaxConns), "max-joins": int64(c.MaxJoins), "max-participant-sessions": int64(c.MaxParticipantSessions),
+		"max-conns": int64(c.MaxConns), "max-joins": int64(c.MaxJoins), "max-participant-sessions": int64(c.MaxParticipantSessions), "participant-ports": int64(c.ParticipantPorts),
 		"session-max-events": c.SessionMaxEvents, "session-max-bytes": c.SessionMaxBytes, "max-db-bytes": c.MaxDBBytes, "max-age": int64(c.MaxAge)} {
 		if v < 0 {
 			return config{}, fmt.Errorf("-%s must be 0 (no limit) or more", name)
@@ -345,6 +347,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 // recorder, close the database. Nothing emitted is dropped.
 func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) error {
 	tutorial := withoutPort(cfg.TutorialPorts, ln.Addr().String())
+	if cfg.Workshop && cfg.ParticipantPorts > 0 {
+		tutorial = nil // one tutorial port cannot serve a room: each participant has their own block
+	}
 	policy := &engine.DialPolicy{LabPorts: cfg.LabPorts, ExtraPorts: tutorial}
 	for _, a := range cfg.DialAllow {
 		if err := policy.ParseAllow(a); err != nil {
@@ -396,7 +401,7 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 			MaxNewSessions: cfg.MaxNewSessions, BodyTimeout: cfg.BodyTimeout,
 			Workshop: cfg.Workshop, InstructorPassword: cfg.InstructorPassword, InstructorTTL: cfg.InstructorTTL,
 			SecureCookies: cfg.SecureCookies, JoinsPerMinute: noLimit(cfg.MaxJoins), TrustedProxies: cfg.TrustedProxies,
-			MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions), WorkshopRetention: cfg.WorkshopRetention, Lessons: catalog, EmbedOrigins: cfg.EmbedOrigins,
+			MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions), ParticipantPorts: noLimit(cfg.ParticipantPorts), WorkshopRetention: cfg.WorkshopRetention, Lessons: catalog, EmbedOrigins: cfg.EmbedOrigins,
 			Budget: web.DiskBudget{MaxImportBytes: cfg.MaxImportBytes, MaxSessionEvents: cfg.SessionMaxEvents,
 				MaxSessionBytes: cfg.SessionMaxBytes, Retention: retention}}})
 	// IdleTimeout closes keep-alive connections nobody uses (a local client
@@ -515,6 +520,10 @@ func logWorkshop(cfg config, addr net.Addr, log *slog.Logger) {
 		log.Info("playground servers listen on loopback: participants use them from the page; for nc or Python on their own laptops, -lab-host this machine's LAN address (then anyone on that network can reach the lab ports)")
 	} else {
 		log.Warn("playground servers listen on "+cfg.LabHost+": anyone who can reach that address can connect to the lab ports", "lab_host", cfg.LabHost)
+	}
+	if n := cfg.ParticipantPorts; n > 0 {
+		log.Info(fmt.Sprintf("each participant gets %d lab ports of their own: the lab range holds %d participants (raise -lab-ports for more); tutorial ports are off", n, (cfg.LabPorts.Last-cfg.LabPorts.First+1)/n),
+			"lab_ports", cfg.LabPorts.String(), "participant_ports", n)
 	}
 }
 

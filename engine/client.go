@@ -143,7 +143,7 @@ type clientEnv struct {
 // dialer returns a dialer that enforces the lab's dial policy on the
 // resolved address, with the lab's connect timeout.
 func (e *clientEnv) dialer() *net.Dialer {
-	d := e.lab.policy.Dialer()
+	d := e.lab.policy.dialerFor(e.Session)
 	d.Timeout = e.lab.cfg.DialTimeout
 	return d
 }
@@ -208,6 +208,9 @@ func (e *clientEnv) tap(network, local, remote string) *tap {
 func (e *clientEnv) connectEvent(t *tap, o Options, extra map[string]any) {
 	ev := t.event(KindConnect)
 	ev.Meta = map[string]any{"client": e.Kind, "target": e.Target, "options": o}
+	if peer := e.lab.peerName(e.Session, t.remote); peer != "" {
+		ev.Meta["peer"] = peer // open lab: another participant's server
+	}
 	for k, v := range extra {
 		ev.Meta[k] = v
 	}

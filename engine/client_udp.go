@@ -66,7 +66,7 @@ func startUDPClient(ctx context.Context, env *clientEnv, o Options) (Client, err
 		c.pc = conn.(*net.UDPConn)
 		c.peer = c.pc.RemoteAddr().(*net.UDPAddr).AddrPort()
 	} else {
-		peer, err := env.lab.resolveAllowed(ctx, env.Target)
+		peer, err := env.lab.resolveAllowed(ctx, env.Session, env.Target)
 		if err != nil {
 			env.connectFailed(NetUDP, err)
 			return nil, err
@@ -98,7 +98,7 @@ func startUDPClient(ctx context.Context, env *clientEnv, o Options) (Client, err
 // resolveAllowed resolves target to one address (the first the resolver
 // gives, in its IPv4 form when it is IPv4-mapped) and checks it against the
 // dial policy: a datagram is only ever sent there.
-func (l *Lab) resolveAllowed(ctx context.Context, target string) (netip.AddrPort, error) {
+func (l *Lab) resolveAllowed(ctx context.Context, session, target string) (netip.AddrPort, error) {
 	host, port, _ := net.SplitHostPort(target)
 	p, _ := strconv.Atoi(port)
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
@@ -109,7 +109,7 @@ func (l *Lab) resolveAllowed(ctx context.Context, target string) (netip.AddrPort
 		return netip.AddrPort{}, &net.DNSError{Err: "no addresses", Name: host, IsNotFound: true}
 	}
 	ap := netip.AddrPortFrom(ips[0].Unmap(), uint16(p))
-	if err := l.policy.Check(ap); err != nil {
+	if err := l.policy.CheckFrom(session, ap); err != nil {
 		return netip.AddrPort{}, err
 	}
 	return ap, nil

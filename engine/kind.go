@@ -182,7 +182,7 @@ func bindPort[T interface{ Close() error }](e *Env, host string, bind func(addr 
 	if host == "" {
 		host = e.lab.cfg.Host
 	}
-	t, port, err := poolBind(e.lab.pool, e.Port, func(port int) (T, error) {
+	t, port, err := poolBind(e.lab.pool, e.lab.blockRange(e.Session), e.lab.inOtherBlock(e.Session), e.Port, func(port int) (T, error) {
 		return bind(net.JoinHostPort(host, strconv.Itoa(port)))
 	})
 	if err == nil {
@@ -202,7 +202,7 @@ func (e *Env) release() {
 // Dialer returns a dialer that enforces the lab's dial policy on the
 // resolved address, with the lab's connect timeout.
 func (e *Env) Dialer() *net.Dialer {
-	d := e.lab.policy.Dialer()
+	d := e.lab.policy.dialerFor(e.Session)
 	d.Timeout = e.lab.cfg.DialTimeout
 	return d
 }
@@ -211,7 +211,7 @@ func (e *Env) Dialer() *net.Dialer {
 // policy without dialing, so a server whose target can never be dialed is
 // refused when it starts.
 func (e *Env) CheckTarget(ctx context.Context, target string) error {
-	return e.lab.checkTargetAllowed(ctx, target)
+	return e.lab.checkTargetAllowed(ctx, e.Session, target)
 }
 
 // NewConn wraps a socket the server opened itself (a proxy's upstream leg)

@@ -166,6 +166,12 @@ func NewLab(cfg LabConfig, sink Sink, log *slog.Logger) *Lab {
 	if policy == nil {
 		policy = &DialPolicy{LabPorts: cfg.Ports, ExtraPorts: cfg.TutorialPorts}
 	}
+	if policy.blocks == nil {
+		policy.blocks = newPortBlocks() // workshop participants' blocks (ports.go)
+	}
+	if a, err := netip.ParseAddr(cfg.Host); err == nil && !a.IsLoopback() && !policy.LabHost.IsValid() {
+		policy.LabHost = a // -lab-host on a LAN address: its lab ports are the lab's own
+	}
 	l := &Lab{cfg: cfg, sink: sink, log: log, pool: NewPortPool(cfg.Host, cfg.Ports, cfg.TutorialPorts), policy: policy,
 		sessions: map[string]*sessionLab{}, ids: map[string]bool{}, socks: sockets{max: int64(cfg.MaxSockets)},
 		budget: newBudget(cfg.EventBudget, cfg.MaxEventRate)}
@@ -292,6 +298,9 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 		return ServerInfo{}, err
 	}
 	opts, err := l.checkSpec(kind, &spec)
+	if err == nil {
+		err = l.checkBlockPort(session, spec.Port) // a workshop participant's own ports (ports.go)
+	}
 	if err == nil {
 		faults, err = startFaults(kind, spec.Faults)
 	}
@@ -622,7 +631,7 @@ func (l *Lab) checkTarget(target string) error {
 
 // checkTargetAllowed checks target's form, resolves it and judges every
 // address with the dial policy, without dialing.
-func (l *Lab) checkTargetAllowed(ctx context.Context, target string) error {
+func (l *Lab) checkTargetAllowed(ctx context.Context, session, target string) error {
 	if err := l.checkTarget(target); err != nil {
 		return err
 	}
@@ -633,7 +642,7 @@ func (l *Lab) checkTargetAllowed(ctx context.Context, target string) error {
 		return err
 	}
 	for _, ip := range ips {
-		if err := l.policy.Check(netip.AddrPortFrom(ip, uint16(p))); err != nil {
+		if err := l.policy.CheckFrom(session, netip.AddrPortFrom(ip, uint16(p))); err != nil {
 			return err
 		}
 	}
@@ -698,6 +707,7 @@ func (l *Lab) Clients(session string) []ClientInfo {
 // CloseSession stops every server and client of session (before the session
 // is deleted) and refuses new ones.
 func (l *Lab) CloseSession(session string) {
+	l.SetPortBlock(session, PortBlock{}) // a deleted session's block is free (ports.go)
 	l.mu.Lock()
 	sl := l.session(session)
 	if !sl.gone {

@@ -39,6 +39,14 @@ type DialPolicy struct {
 	AllowPrefixes []netip.Prefix
 	// AllowAddrs are extra exact ip:port targets the operator allows.
 	AllowAddrs []netip.AddrPort
+	// LabHost is the address the lab's servers listen on when it is not
+	// loopback (-lab-host 192.168.1.20 in a workshop): allowed on the lab
+	// ports like loopback.
+	LabHost netip.Addr
+
+	// blocks are the workshop participants' own port blocks (the Lab sets
+	// them): CheckFrom refuses a dial into another participant's block.
+	blocks *portBlocks
 }
 
 // never-without-naming: link-local and cloud metadata addresses.
@@ -76,6 +84,8 @@ func (p *DialPolicy) Check(ap netip.AddrPort) error {
 	case ip.IsUnspecified():
 		return &RefusedError{target, "the unspecified address (0.0.0.0 or ::) is not a destination"}
 	case ip.IsLoopback() && (p.LabPorts.Contains(port) || slices.Contains(p.ExtraPorts, port)):
+		return nil
+	case p.isLabHost(ip) && p.LabPorts.Contains(port):
 		return nil
 	case ip.IsLoopback():
 		return &RefusedError{target, fmt.Sprintf("only the lab ports %s are allowed on this machine (other local services such as sockplay itself, ssh or databases are off limits)", p.LabPorts)}
@@ -193,4 +203,56 @@ func CheckUnixTarget(target string, own map[string]string) (string, error) {
 		return "", refuse("the path is not a socket")
 	}
 	return path, nil
+}
+
+// isLabHost reports whether ip is the lab's own (non-loopback) listening
+// address.
+func (p *DialPolicy) isLabHost(ip netip.Addr) bool {
+	return p.LabHost.IsValid() && !p.LabHost.IsUnspecified() && ip == p.LabHost.Unmap()
+}
+
+// CheckFrom is Check for a dial by a client (or proxy) of session, with
+// the workshop rule on top: a port of another participant's block is
+// refused, unless both are of one workshop whose lab the instructor
+// opened.
+func (p *DialPolicy) CheckFrom(session string, ap netip.AddrPort) error {
+	if err := p.Check(ap); err != nil {
+		return err
+	}
+	return p.checkBlock(session, ap)
+}
+
+// checkBlock is the block rule of CheckFrom.
+func (p *DialPolicy) checkBlock(session string, ap netip.AddrPort) error {
+	if p.blocks == nil {
+		return nil
+	}
+	ip := ap.Addr().Unmap().WithZone("")
+	if !ip.IsLoopback() && !p.isLabHost(ip) {
+		return nil
+	}
+	other, pb, ok := p.blocks.owner(int(ap.Port()))
+	if !ok || other == session {
+		return nil
+	}
+	mine, mineOK := p.blocks.of(session)
+	if p.blocks.isOpen(pb.Group) && (!mineOK || mine.Group == pb.Group) {
+		return nil // open lab: pair exercises (and the instructor's own sessions)
+	}
+	target := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	if !mineOK {
+		return &RefusedError{target, fmt.Sprintf("port %d belongs to a workshop participant (%s); the instructor can open the lab to reach it", ap.Port(), pb.Owner)}
+	}
+	return &RefusedError{target, fmt.Sprintf("port %d belongs to another participant (your ports are %d–%d); the instructor can open the lab for pair exercises", ap.Port(), mine.Ports.First, mine.Ports.Last)}
+}
+
+// dialerFor returns a net.Dialer that enforces CheckFrom for session.
+func (p *DialPolicy) dialerFor(session string) *net.Dialer {
+	return &net.Dialer{Control: func(network, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return &RefusedError{address, "not an IP address and port"}
+		}
+		return p.CheckFrom(session, ap)
+	}}
 }

@@ -55,11 +55,11 @@ func TestOpenAppliesMigrationsToNewFile(t *testing.T) {
 	st := mustOpen(t)
 	tables, versions := migrationState(t, st)
 	if want := []string{"table event_chunks", "view events", "table goose_db_version", "table lab_servers", "table participants",
-		"table session_lessons", "table sessions", "table shares", "table workshops"}; !slices.Equal(tables, want) {
+		"table session_lessons", "table session_ports", "table sessions", "table shares", "table workshops"}; !slices.Equal(tables, want) {
 		t.Errorf("tables = %v, want %v", tables, want)
 	}
 	// goose records version 0 for its own table, then each migration.
-	if want := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}; !slices.Equal(versions, want) {
+	if want := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}; !slices.Equal(versions, want) {
 		t.Errorf("applied versions = %v, want %v", versions, want)
 	}
 }

@@ -358,6 +358,12 @@ func (s *Store) EndWorkshop(ctx context.Context, id string) (Workshop, error) {
 // participant with a new session is created. Either way the session is the
 // participant's own (Owner is the participant's id).
 func (s *Store) Join(ctx context.Context, w Workshop, name, oldHash, newHash string) (Participant, Session, error) {
+	return s.join(ctx, w, name, oldHash, newHash, nil)
+}
+
+// join is Join; inTx (nil: none) runs in its transaction once the session
+// is known (JoinWithPorts gives it its block there).
+func (s *Store) join(ctx context.Context, w Workshop, name, oldHash, newHash string, inTx func(tx *sql.Tx, p Participant) error) (Participant, Session, error) {
 	name, err := CheckDisplayName(name)
 	if err != nil {
 		return Participant{}, Session{}, err
@@ -415,6 +421,11 @@ func (s *Store) Join(ctx context.Context, w Workshop, name, oldHash, newHash str
 		p.SessionID = sess.ID
 		if _, err := tx.ExecContext(ctx, `UPDATE participants SET session_id = ? WHERE id = ?`, p.SessionID, p.ID); err != nil {
 			return Participant{}, Session{}, fmt.Errorf("join: %w", err)
+		}
+	}
+	if inTx != nil {
+		if err := inTx(tx, p); err != nil {
+			return Participant{}, Session{}, err
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -199,6 +199,7 @@ export class Ends {
     this.serverPorts = new Map(); // port -> label: a server listening on [::] or 0.0.0.0 is reached at 127.0.0.1
     this.clientKinds = new Map(); // client id -> kind, for a client the view has not listed yet
     this.proxyLegs = new Set(); // the conns of proxies' upstream legs (they dial a server)
+    this.peers = new Map(); // conn -> another workshop participant's server ("Bob's tcp-echo server", open lab)
     this.version = 0; // grows when a name changes
   }
 
@@ -240,6 +241,7 @@ export class Ends {
       return false;
     }
     if (ev.kind === "connect" && m.proxy_for && ev.conn) this.proxyLegs.add(ev.conn);
+    if (ev.kind === "connect" && m.peer && ev.conn) this.peers.set(ev.conn, m.peer);
     if (ev.kind === "connect" && m.client && !this.owners.has(id)) this.clientKinds.set(id, m.client);
     return !this.owners.has(id);
   }
@@ -262,6 +264,8 @@ export class Ends {
     if (ev.net === "unix") return this.otherUnix(ev, peerOwner);
     if (!remote) return "";
     if (peerOwner) return `${this.owner(peerOwner)} ${remote}`;
+    const peer = this.peers.get(ev.conn);
+    if (peer) return `${peer} ${remote}`;
     let label = this.byAddr.get(remote);
     // A client, or a proxy's upstream leg, dials a server: known by its port.
     if (!label && ((ev.server || "").startsWith("cli-") || this.proxyLegs.has(ev.conn))) label = this.serverPorts.get(portOf(remote));

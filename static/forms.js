@@ -34,8 +34,9 @@ export function showKindFields(serverForm) {
     startFaults.hidden = udp;
     for (const el of startFaults.querySelectorAll("input")) el.disabled = udp;
   }
-  const port = Number(kindSelect.selectedOptions[0]?.dataset.port || 0);
   const hint = document.querySelector("[data-testid=tutorial-port-suggestion]");
+  // A workshop participant's block (data-block): tutorial ports are off.
+  const port = "block" in hint.dataset ? 0 : Number(kindSelect.selectedOptions[0]?.dataset.port || 0);
   hint.hidden = !port;
   hint.replaceChildren();
   if (port) {

@@ -48,7 +48,8 @@ export const renderers = {
   loss: (ev, m) => m.cap ? `From here on nothing more of this session is recorded (since ${m.from}): ${m.reason}` : `${m.events} events were not recorded (${m.from} to ${m.to})${m.reason ? `: ${m.reason}` : ""}`,
   connect: (ev, m) => {
     if (m.proxy_for) return `proxy's upstream leg → ${m.target} (for ${m.proxy_for})`;
-    const to = m.target || ev.remote;
+    // Open lab (workshop): the server is another participant's.
+    const to = m.peer ? `${m.peer} (${m.target || ev.remote})` : m.target || ev.remote;
     // The clients that open several connections say which this one is.
     if (m.client === "round-robin" && m.target_index) {
       return withHint(`request ${m.request} of ${m.of} → target ${m.target_index} of ${m.targets} (${to})`,

@@ -231,6 +231,8 @@ type sessionView struct {
 type labInfo struct {
 	Host  string `json:"host"`
 	Ports string `json:"ports"`
+	// Block says Ports are the session's own (a workshop participant's).
+	Block bool `json:"block,omitempty"`
 	// MaxEventRate is the hard cap on events a second per session (0: none).
 	MaxEventRate int `json:"max_event_rate"`
 	// EventBudget is the events a second all sessions together may record,
@@ -271,6 +273,9 @@ func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, erro
 	v := sessionView{Session: sess, Kinds: s.kinds(), Lab: labInfo{Host: s.cfg.LabHost, Ports: s.lab.Ports().String(), MaxEventRate: s.lab.MaxEventRate(),
 		EventBudget: s.lab.EventBudget()},
 		Servers: []serverView{}, Clients: []clientView{}, Throttled: s.lab.Throttled(sess.ID), EventRate: s.lab.EventRate(sess.ID)}
+	if b, ok := s.sessionBlock(sess.ID); ok { // a workshop participant's own ports (workshop_lab.go)
+		v.Lab.Ports, v.Lab.Block = blockText(b.Ports), true
+	}
 	recorded, recClients, err := s.store.RecordedServers(r.Context(), sess.ID)
 	if err != nil {
 		return v, err

@@ -301,11 +301,12 @@ func (s *Server) handleSessionLesson(w http.ResponseWriter, r *http.Request, ses
 		}
 	}
 	lv := newLessonView(l, addrs)
+	s.lessonOnLabHost(sess.ID, &lv) // a workshop's LAN -lab-host in the commands (workshop_lab.go)
 	out := sessionLessonView{Lesson: lv, Steps: []lessonStepRun{}, Current: len(states), Seq: seq,
 		HintAfterMs: s.cfg.LessonHintAfter.Milliseconds()}
 	for _, sv := range l.Servers {
 		if a, ok := addrs[sv.Name]; ok && sv.Port != 0 && !strings.HasSuffix(a, fmt.Sprintf(":%d", sv.Port)) {
-			out.Notices = append(out.Notices, fmt.Sprintf("Port %d was not free (another session has it, or this sockplay does not offer it), so %s listens on %s instead: the commands below use that port.", sv.Port, sv.Name, a))
+			out.Notices = append(out.Notices, s.lessonPortNotice(sess.ID, sv.Port, sv.Name, a))
 		}
 	}
 	for i, st := range states {

@@ -124,6 +124,9 @@ type Config struct {
 	// X-Forwarded-For workshop mode believes (for Secure cookies and for
 	// rate-limiting log-ins and joins per participant address).
 	TrustedProxies []netip.Prefix
+	// ParticipantPorts is the size of each workshop participant's own block
+	// of lab ports (default 20; -1: no blocks, they share the range).
+	ParticipantPorts int
 	// MaxParticipantSessions is how many sessions one participant may have
 	// (default 1; -1: no limit).
 	MaxParticipantSessions int
@@ -170,6 +173,7 @@ type Server struct {
 
 	visitors *visitors
 	ws       *workshopState   // workshop mode (workshop.go)
+	blocks   *labBlocks       // workshop mode: participants' port blocks (workshop_lab.go)
 	lessons  *lessons.Tracker // nil: lessons are off
 
 	streamsCtx    context.Context // cancelled by Wait to cut off streams
@@ -206,6 +210,7 @@ func NewServer(d Deps) *Server {
 	s.ws = newWorkshopState(d.Store, &s.cfg)
 	s.streamsCtx, s.cancelStreams = context.WithCancel(context.Background())
 	s.lab = s.ws.attach(s, s.lab) // workshop mode: freeze, faults pushed to everyone, retention
+	s.setupPortBlocks(d.Lab)      // workshop mode: participants' own lab ports (workshop_lab.go)
 	s.lessons = newLessons(d)
 	s.handler = s.routes()
 	return s

@@ -147,7 +147,11 @@ func (s *Server) createSession(r *http.Request, name string) (sessions.Session, 
 				"a workshop participant may have %d sessions and you have %d; delete one first (the home page lists them)", s.cfg.MaxParticipantSessions, n)}
 		}
 	}
-	return s.ws.store.CreateSessionFor(r.Context(), name, c.owner())
+	sess, err := s.ws.store.CreateSessionFor(r.Context(), name, c.owner())
+	if err == nil {
+		err = s.assignBlock(r.Context(), sess, c.participant) // its own lab ports (workshop_lab.go)
+	}
+	return sess, err
 }
 
 // login checks the instructor's password and sets the instructor's cookie.
@@ -202,7 +206,9 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 // workshopView is a workshop as the instructor's API and page show it.
 type workshopView struct {
 	sessions.Workshop
-	JoinURL      string            `json:"join_url"`
+	JoinURL string `json:"join_url"`
+	// OpenLab says participants may reach each other's servers.
+	OpenLab      bool              `json:"open_lab"`
 	Participants []participantView `json:"participants"`
 }
 
@@ -211,6 +217,8 @@ type participantView struct {
 	ID      string `json:"id"`
 	Name    string `json:"name"`
 	Session string `json:"session"`
+	// Ports is the session's own block of lab ports ("20040-20059").
+	Ports string `json:"ports,omitempty"`
 	// Servers and Clients are what runs now.
 	Servers int   `json:"servers"`
 	Clients int   `json:"clients"`
@@ -308,7 +316,8 @@ func (s *Server) look(ctx context.Context, sess sessions.Session, now time.Time)
 // workshopView is the dashboard of wk: its participants in the order they
 // joined, or with sortHelp the one who most needs help first.
 func (s *Server) workshopView(r *http.Request, wk sessions.Workshop) (workshopView, error) {
-	v := workshopView{Workshop: wk, JoinURL: s.joinURL(r, wk.Code), Participants: []participantView{}}
+	v := workshopView{Workshop: wk, JoinURL: s.joinURL(r, wk.Code), Participants: []participantView{},
+		OpenLab: s.workshopOpenLab(r.Context(), wk.ID)}
 	list, err := s.ws.store.Participants(r.Context(), wk.ID)
 	if err != nil {
 		return v, err
@@ -316,6 +325,9 @@ func (s *Server) workshopView(r *http.Request, wk sessions.Workshop) (workshopVi
 	now := time.Now()
 	for _, p := range list {
 		pv := participantView{ID: p.ID, Name: p.Name, Session: p.SessionID}
+		if b, ok := s.sessionBlock(p.SessionID); ok {
+			pv.Ports = b.Ports.String()
+		}
 		sess, err := s.store.GetSession(r.Context(), p.SessionID)
 		if err == nil {
 			pv.Events, pv.LastAt = sess.Events, sess.LastAt
@@ -570,7 +582,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request, code, name string)
 		old = sessions.HashToken(ck.Value)
 	}
 	token := newToken()
-	p, sess, err := s.ws.store.Join(r.Context(), wk, name, old, sessions.HashToken(token))
+	p, sess, err := s.joinStore(r.Context(), wk, name, old, sessions.HashToken(token)) // with a block of lab ports (workshop_lab.go)
 	if err != nil {
 		return sessions.Participant{}, sessions.Session{}, err
 	}

@@ -405,3 +405,11 @@ test("unix: a unix-echo server is named by its socket file, its unnamed peer as 
   assert.equal(endsText({ server: "srv-u", kind: "listen", net: "unix", local: path }, ends), path);
   assert.ok(!/:\d/.test(endsText(atServer, ends) + endsText(atClient, ends)));
 });
+
+test("Ends.other: a connection to another workshop participant's server (open lab) names it, not your terminal", () => {
+  const e = new Ends();
+  e.setView({ servers: [], clients: [{ id: "cli-a", kind: "tcp", local: "127.0.0.1:50000" }] });
+  e.noteEvent({ kind: "connect", server: "cli-a", conn: "c-1", remote: "127.0.0.1:20061", meta: { client: "tcp", peer: "Bob's tcp-echo server" } });
+  assert.equal(e.other({ kind: "send", server: "cli-a", conn: "c-1", remote: "127.0.0.1:20061" }), "Bob's tcp-echo server 127.0.0.1:20061");
+  assert.equal(e.other({ kind: "send", server: "cli-a", conn: "c-2", remote: "127.0.0.1:20062" }), "your terminal 127.0.0.1:20062");
+});
