@@ -79,6 +79,8 @@ type config struct {
 	SecureCookies          bool
 	MaxJoins               int
 	MaxParticipantSessions int
+	ParticipantMaxSockets  int
+	ParticipantMaxRate     int
 	WorkshopRetention      time.Duration
 	MetricsAddr            string
 	TrustedProxies         []netip.Prefix
@@ -170,6 +172,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	metricsAddr := str("metrics-addr", "SOCKPLAY_METRICS_ADDR", "", "address for /metrics in the Prometheus text format, such as 127.0.0.1:9090 (off when empty); keep it off the participants' network")
 	workshopRetention := dur("workshop-retention", "SOCKPLAY_WORKSHOP_RETENTION", 7*24*time.Hour, "how long the sessions of an ended (or expired) workshop are kept, read-only and exportable, before they are deleted (0: kept)")
 	maxParticipantSessions := num("max-participant-sessions", "SOCKPLAY_MAX_PARTICIPANT_SESSIONS", 1, "sessions one workshop participant may have; the per-session limits (-max-servers, -max-clients) then bound each participant (0: no limit)")
+	participantSockets := num("participant-max-sockets", "SOCKPLAY_PARTICIPANT_MAX_SOCKETS", 256, "open sockets one workshop participant's session may hold: its listeners, their connections and its clients together (0: no limit)")
+	participantRate := num("participant-max-event-rate", "SOCKPLAY_PARTICIPANT_MAX_EVENT_RATE", 2000, "events a second one workshop participant's session may emit, on top of its fair share of -event-budget; past it its sockets slow down, nothing is dropped (0: no cap)")
 	logLevel := str("log-level", "SOCKPLAY_LOG_LEVEL", "info", "debug, info, warn or error")
 	lessonsDir := str("lessons", "SOCKPLAY_LESSONS", "", "directory of extra lesson scenarios (*.md), offered besides the built-in ones")
 	embedOrigins := str("embed-origins", "SOCKPLAY_EMBED_ORIGINS", "", "origins whose pages may show a session's compact view (/s/ID?embed=1) in an iframe, comma-separated (https://tutorial.example); none: no page may frame sockplay's")
@@ -196,6 +200,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, IdleTimeout: *idle, ShutdownWait: *shutdownWait,
 		Workshop: *workshop, InstructorPassword: getenv("SOCKPLAY_INSTRUCTOR_PASSWORD"), InstructorTTL: *instructorTTL,
 		SecureCookies: *secureCookies, MaxJoins: int(*maxJoins), MaxParticipantSessions: int(*maxParticipantSessions),
+		ParticipantMaxSockets: int(*participantSockets), ParticipantMaxRate: int(*participantRate),
 		WorkshopRetention: *workshopRetention, MetricsAddr: *metricsAddr, Lessons: *lessonsDir,
 		SessionMaxEvents: *sessionMaxEvents, SessionMaxBytes: *sessionMaxBytes, MaxDBBytes: *maxDBBytes, MaxAge: *maxAge,
 		RetentionEvery: *retentionEvery, MaxImportBytes: *maxImportBytes}
@@ -218,6 +223,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	for name, v := range map[string]int64{"max-event-rate": int64(c.MaxEventRate), "event-budget": int64(c.EventBudget), "max-sockets": int64(c.MaxSockets),
 		"max-new-sessions": int64(c.MaxNewSessions), "max-servers": int64(c.MaxServers), "max-clients": int64(c.MaxClients),
 		"max-conns": int64(c.MaxConns), "max-joins": int64(c.MaxJoins), "max-participant-sessions": int64(c.MaxParticipantSessions),
+		"participant-max-sockets": int64(c.ParticipantMaxSockets), "participant-max-event-rate": int64(c.ParticipantMaxRate),
 		"session-max-events": c.SessionMaxEvents, "session-max-bytes": c.SessionMaxBytes, "max-db-bytes": c.MaxDBBytes, "max-age": int64(c.MaxAge)} {
 		if v < 0 {
 			return config{}, fmt.Errorf("-%s must be 0 (no limit) or more", name)
@@ -366,8 +372,9 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 		return err
 	}
 	hub := sessions.NewHub(cfg.LiveBuffer)
+	commits := web.NewCommitStats()
 	rec := sessions.NewRecorder(store, hub, sessions.RecorderConfig{QueueSize: cfg.Queue,
-		MaxSessionEvents: cfg.SessionMaxEvents, MaxSessionBytes: cfg.SessionMaxBytes}, log)
+		MaxSessionEvents: cfg.SessionMaxEvents, MaxSessionBytes: cfg.SessionMaxBytes, OnCommit: commits.Observe}, log)
 	lab := engine.NewLab(engine.LabConfig{Host: cfg.LabHost, Ports: cfg.LabPorts, TutorialPorts: tutorial, Policy: policy,
 		CaptureCap: cfg.CaptureCap, MaxServersPerSession: cfg.MaxServers,
 		MaxClientsPerSession: cfg.MaxClients, MaxConnsPerServer: cfg.MaxConns,
@@ -387,13 +394,14 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 	for _, err := range lessonErrs {
 		log.Warn("lesson refused", "err", err)
 	}
-	site := web.NewServer(web.Deps{Lab: lab, Store: store, Recorder: rec, Hub: hub, Log: log,
+	site := web.NewServer(web.Deps{Lab: lab, Store: store, Recorder: rec, Hub: hub, Log: log, Commits: commits,
 		Config: web.Config{LabHost: cfg.LabHost, MaxBodyBytes: cfg.MaxBody, MaxMessageBytes: cfg.MaxMessage,
 			AllowedHosts: cfg.AllowedHosts, ListenAddr: ln.Addr().String(), MaxSubscribers: cfg.MaxSubscribers,
 			MaxNewSessions: cfg.MaxNewSessions, BodyTimeout: cfg.BodyTimeout,
 			Workshop: cfg.Workshop, InstructorPassword: cfg.InstructorPassword, InstructorTTL: cfg.InstructorTTL,
 			SecureCookies: cfg.SecureCookies, JoinsPerMinute: noLimit(cfg.MaxJoins), TrustedProxies: cfg.TrustedProxies,
-			MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions), WorkshopRetention: cfg.WorkshopRetention, Lessons: catalog, EmbedOrigins: cfg.EmbedOrigins,
+			MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions), ParticipantMaxSockets: noLimit(cfg.ParticipantMaxSockets),
+			ParticipantMaxEventRate: noLimit(cfg.ParticipantMaxRate), WorkshopRetention: cfg.WorkshopRetention, Lessons: catalog, EmbedOrigins: cfg.EmbedOrigins,
 			Budget: web.DiskBudget{MaxImportBytes: cfg.MaxImportBytes, MaxSessionEvents: cfg.SessionMaxEvents,
 				MaxSessionBytes: cfg.SessionMaxBytes, Retention: retention}}})
 	// IdleTimeout closes keep-alive connections nobody uses (a local client

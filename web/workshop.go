@@ -143,7 +143,7 @@ func (s *Server) createSession(r *http.Request, name string) (sessions.Session, 
 			return sessions.Session{}, err
 		}
 		if n >= s.cfg.MaxParticipantSessions {
-			return sessions.Session{}, &apiError{status: http.StatusTooManyRequests, msg: fmt.Sprintf(
+			return sessions.Session{}, &apiError{status: http.StatusTooManyRequests, quota: "sessions", msg: fmt.Sprintf(
 				"a workshop participant may have %d sessions and you have %d; delete one first (the home page lists them)", s.cfg.MaxParticipantSessions, n)}
 		}
 	}
@@ -573,7 +573,8 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request, code, name string)
 		return sessions.Participant{}, sessions.Session{}, err
 	}
 	s.setCookie(w, r, participantCookie, token, participantCookieAge)
-	s.log.Info("participant joined", "workshop", wk.ID, "participant", p.ID, "name", p.Name, "session", sess.ID)
+	s.applyParticipant(sess.ID, p)
+	s.participantLog(p).Info("participant joined", "name", p.Name, "session", sess.ID)
 	return p, sess, nil
 }
 

@@ -63,6 +63,7 @@ func (ws *workshopState) attach(s *Server, lab Lab) Lab {
 	if !s.cfg.Workshop {
 		return lab
 	}
+	quotaDefaults(&s.cfg)
 	s.lab = workshopLab{Lab: lab, s: s} // before the sweep starts: it uses s.lab
 	if s.cfg.WorkshopRetention > 0 && s.addStream() {
 		go s.sweepWorkshops()
@@ -92,9 +93,12 @@ func (s *Server) workshopOf(ctx context.Context, session string) (sessions.Works
 func (l workshopLab) StartServer(session string, spec engine.ServerSpec) (engine.ServerInfo, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	wk, _, ok, err := l.s.workshopOf(ctx, session)
+	wk, p, ok, err := l.s.workshopOf(ctx, session)
 	if err != nil {
 		return engine.ServerInfo{}, err
+	}
+	if ok {
+		l.s.applyParticipant(session, p)
 	}
 	if ok && !spec.Restore {
 		if wk.Frozen {
@@ -106,9 +110,12 @@ func (l workshopLab) StartServer(session string, spec engine.ServerSpec) (engine
 }
 
 func (l workshopLab) OpenClient(ctx context.Context, session string, spec engine.ClientSpec) (engine.ClientInfo, error) {
-	wk, _, ok, err := l.s.workshopOf(ctx, session)
+	wk, p, ok, err := l.s.workshopOf(ctx, session)
 	if err != nil {
 		return engine.ClientInfo{}, err
+	}
+	if ok {
+		l.s.applyParticipant(session, p)
 	}
 	if ok && wk.Frozen {
 		return engine.ClientInfo{}, errFrozen
