@@ -212,3 +212,116 @@ func TestWorkshopParticipantQuotas(t *testing.T) {
 		}
 	}
 }
+
+// Fairness: Bob floods (a multi client of 10 connections writing into his
+// echo as fast as it can) under an event budget of 2000 a second for the
+// whole instance; Ada, meanwhile, sends and reads her echoes. Bob's
+// sockets are paced (they wait), Ada's share stays at least her fair half
+// of the budget, every one of her events is recorded and delivered on her
+// live stream in order, and the instructor's dashboard keeps answering.
+// Nothing here is timed: counts, and deadlines for what must happen.
+func TestWorkshopFairnessOneFloods(t *testing.T) {
+	const budget = 2000
+	a := newTestApp(t, withWorkshop(func(c *Config) { c.ParticipantMaxEventRate = -1 }),
+		func(l *engine.LabConfig, _ *Config, _ *int) { l.EventBudget = budget })
+	inst := a.instructor()
+	w := inst.createWorkshop("Fair")
+	ada, adaJ := a.participant(w.Code, "Ada")
+	bob, bobJ := a.participant(w.Code, "Bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+
+	var bsrv struct{ ID, Addr string }
+	if code := bob.do("POST", "/api/sessions/"+bobJ.Session+"/servers", map[string]any{"kind": "tcp-echo"}, &bsrv); code != http.StatusCreated {
+		t.Fatalf("Bob's server: %d", code)
+	}
+	// 10 connections × 1000 messages × 64 bytes: about 40,000 events, 20 s
+	// of the whole budget.
+	began := time.Now()
+	if code := bob.do("POST", "/api/sessions/"+bobJ.Session+"/clients", map[string]any{"kind": "multi", "target": bsrv.Addr,
+		"options": map[string]any{"connections": 10, "messages": 1000, "size": 64}}, nil); code != http.StatusCreated {
+		t.Fatalf("Bob's flood: %d", code)
+	}
+	waitFor(t, "Bob's sockets to wait for his share", func() bool { return a.Lab.Throttled(bobJ.Session) > 0 })
+
+	var srv, cli struct{ ID, Addr string }
+	if code := ada.do("POST", "/api/sessions/"+adaJ.Session+"/servers", map[string]any{"kind": "tcp-echo"}, &srv); code != http.StatusCreated {
+		t.Fatalf("Ada's server: %d", code)
+	}
+	if code := ada.do("POST", "/api/sessions/"+adaJ.Session+"/clients", map[string]any{"kind": "tcp", "target": srv.Addr}, &cli); code != http.StatusCreated {
+		t.Fatalf("Ada's client: %d", code)
+	}
+	live, _, err := a.dialLive(ctx, adaJ.Session, 0, cookieHeader(a, ada))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.CloseNow()
+	const sends = 20
+	var seen []sessions.Record
+	minShare := budget
+	for i := range sends {
+		msg := fmt.Sprintf("ada-%02d", i)
+		if code := ada.do("POST", "/api/sessions/"+adaJ.Session+"/clients/"+cli.ID+"/send", map[string]string{"text": msg}, nil); code != http.StatusOK {
+			t.Fatalf("Ada's send %d: %d", i, code)
+		}
+		got, _ := collect(ctx, t, live, int64(len(seen)), func(evs []sessions.Record) bool {
+			return hasRecv(msg)(append(slices.Clip(seen), evs...))
+		})
+		seen = append(seen, got...)
+		minShare = min(minShare, a.Lab.EventRate(adaJ.Session))
+		// The dashboard answers during the flood, and shows both.
+		if i%5 == 0 {
+			var v struct {
+				Participants []struct {
+					Name   string
+					Events int64
+				}
+			}
+			if code := inst.do("GET", "/api/workshops/"+w.ID, nil, &v); code != http.StatusOK || len(v.Participants) != 2 {
+				t.Fatalf("the dashboard during the flood: %d, %d participants", code, len(v.Participants))
+			}
+		}
+	}
+	bobShare, bobWaits := a.Lab.EventRate(bobJ.Session), a.Lab.Throttled(bobJ.Session)
+	if a.Lab.Throttled(bobJ.Session) == 0 {
+		t.Fatal("Bob's flood was never paced: the test shows nothing")
+	}
+	// Ada's events: her 20 sends, their 20 recvs by her server, its 20
+	// echoes and her 20 recvs, all delivered in order (collect checks the
+	// seqs), none lost.
+	count := func(kind engine.Kind, owner string) int {
+		n := 0
+		for _, r := range seen {
+			if r.Kind == kind && r.Server == owner {
+				n++
+			}
+		}
+		return n
+	}
+	echoed := 0
+	for _, r := range seen {
+		if r.Kind == engine.KindRecv && r.Server == cli.ID {
+			echoed += len(r.Data)
+		}
+	}
+	if n := count(engine.KindSend, cli.ID); n != sends || echoed != sends*len("ada-00") {
+		t.Errorf("Ada's live stream: %d sends, %d bytes echoed; want %d and %d", n, echoed, sends, sends*len("ada-00"))
+	}
+	if slices.ContainsFunc(seen, func(r sessions.Record) bool { return r.Kind == engine.KindLoss }) {
+		t.Error("Ada's stream has a loss event")
+	}
+	// Her share of the budget never fell below half (two sessions want
+	// events: max-min fairness gives the quiet one what it uses and at least
+	// an equal share).
+	if minShare < budget/2 {
+		t.Errorf("Ada's share fell to %d events a second while Bob flooded; her fair share is at least %d", minShare, budget/2)
+	}
+	if bobShare > budget {
+		t.Errorf("Bob's share is %d, above the whole budget of %d", bobShare, budget)
+	}
+	var bs struct{ Events int64 }
+	bob.do("GET", "/api/sessions/"+bobJ.Session, nil, &bs)
+	took := time.Since(began).Seconds()
+	t.Logf("budget %d/s: Ada's share at least %d/s over her %d sends (%d events seen live); Bob's share %d/s, his sockets waited %d times, %d events recorded in %.1f s (%.0f/s)",
+		budget, minShare, sends, len(seen), bobShare, bobWaits, bs.Events, took, float64(bs.Events)/took)
+}
