@@ -417,6 +417,9 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 		defer msrv.Close()
 		log.Info("metrics in the Prometheus text format", "url", "http://"+metricsLn.Addr().String()+"/metrics")
 	}
+	if err := site.ApplyParticipantQuotas(ctx); err != nil {
+		log.Warn("workshop quotas before the restore", "err", err)
+	}
 	restoreServers(ctx, store, lab, log)
 
 	retentionCtx, stopRetention := context.WithCancel(context.Background())

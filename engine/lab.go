@@ -99,14 +99,14 @@ type ClientSpec struct {
 // participant's session the participant's quota). What a session stores
 // is bounded by the recorder (-session-max-events, -session-max-bytes).
 type Quota struct {
-	Servers int
-	Clients int
+	Servers int `json:"servers"`
+	Clients int `json:"clients"`
 	// Sockets bounds the session's open sockets: its servers' listeners,
 	// their accepted connections and its clients' sockets together.
-	Sockets int
+	Sockets int `json:"sockets"`
 	// EventRate caps the session's events a second on top of its fair
 	// share of the event budget (and of LabConfig.MaxEventRate).
-	EventRate int
+	EventRate int `json:"event_rate"`
 }
 
 // sessionLab is the lab's state of one session: what runs in it, its event

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -105,3 +106,30 @@ func (c *CommitStats) Observe(d time.Duration, events int) {
 // quotaNames are the quotas sockplay_quota_refusals_total counts: the
 // lab's and the participants' sessions.
 var quotaNames = append([]string{"sessions"}, engine.QuotaNames...)
+
+// ApplyParticipantQuotas gives every participant's session of the open
+// workshops its quota and logger: main calls it before it starts the
+// recorded servers again after a restart, so they run under the quotas
+// from their first accept.
+func (s *Server) ApplyParticipantQuotas(ctx context.Context) error {
+	if !s.cfg.Workshop {
+		return nil
+	}
+	list, err := s.ws.store.Workshops(ctx)
+	if err != nil {
+		return err
+	}
+	for _, wk := range list {
+		if !wk.Open(time.Now()) {
+			continue
+		}
+		ps, err := s.ws.store.WorkshopSessions(ctx, wk.ID)
+		if err != nil {
+			return err
+		}
+		for _, x := range ps {
+			s.applyParticipant(x.Session.ID, x.Participant)
+		}
+	}
+	return nil
+}

@@ -141,6 +141,14 @@ func TestWorkshopParticipantQuotas(t *testing.T) {
 	if !strings.Contains(limit.Err.Hint, "-participant-max-sockets") {
 		t.Errorf("the LIMIT event's hint %q does not name the quota", limit.Err.Hint)
 	}
+	// Her session's API says what her quotas are and what she holds.
+	var view struct {
+		Quota       engine.Quota `json:"quota"`
+		OpenSockets int64        `json:"open_sockets"`
+	}
+	if ada.do("GET", "/api/sessions/"+adaJ.Session, nil, &view); view.Quota.Sockets != 3 || view.Quota.EventRate != defaultParticipantEventRate || view.OpenSockets != 3 {
+		t.Errorf("Ada's session view: quota %+v, %d open sockets; want 3 sockets, %d events/s, 3 open", view.Quota, view.OpenSockets, defaultParticipantEventRate)
+	}
 	// A second session is past -max-participant-sessions (1).
 	if code := ada.do("POST", "/api/sessions", map[string]any{"name": "another"}, &refusal); code != http.StatusTooManyRequests || !strings.Contains(refusal.Error, "may have 1 sessions") {
 		t.Errorf("Ada's second session: %d %q; want 429", code, refusal.Error)
