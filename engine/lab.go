@@ -122,6 +122,7 @@ type sessionLab struct {
 	pace     *pacer            // the session's event rate (nil: no limit)
 	socks    sockets           // the session's open sockets (counted in the lab's too)
 	log      *slog.Logger      // its lines' logger (SetSessionLog; nil: the lab's)
+	logged   time.Time         // when a quota refusal was last logged
 	gone     bool              // closed by CloseSession (deleted): nothing new starts
 }
 

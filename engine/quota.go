@@ -20,7 +20,6 @@ var QuotaNames = []string{QuotaServers, QuotaClients, QuotaSockets, QuotaLabSock
 
 type quotaCounts struct {
 	servers, clients, sockets, labSockets atomic.Int64
-	lastLog                               atomic.Int64 // UnixNano of the last refusal logged
 }
 
 func (q *quotaCounts) of(name string) *atomic.Int64 {
@@ -52,15 +51,23 @@ func (l *Lab) QuotaRefusals() map[string]int64 {
 const refusalLogEvery = time.Second
 
 // refused counts a refusal by quota and logs it on session's logger (at
-// most one line every refusalLogEvery).
+// most one line a session every refusalLogEvery).
 func (l *Lab) refused(session, quota string) {
 	l.quotas.of(quota).Add(1)
-	now := time.Now().UnixNano()
-	last := l.quotas.lastLog.Load()
-	if now-last < int64(refusalLogEvery) || !l.quotas.lastLog.CompareAndSwap(last, now) {
+	now := time.Now()
+	l.mu.Lock()
+	sl := l.find(session)
+	if sl == nil || now.Sub(sl.logged) < refusalLogEvery {
+		l.mu.Unlock()
 		return
 	}
-	l.SessionLog(session).Warn("quota reached: refused", "quota", quota)
+	sl.logged = now
+	log := sl.log
+	l.mu.Unlock()
+	if log == nil {
+		log = l.log.With("session", session)
+	}
+	log.Warn("quota reached: refused", "quota", quota)
 }
 
 // refusedSocket counts a socket refused by full (a session's count: its
