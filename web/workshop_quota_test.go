@@ -333,3 +333,26 @@ func TestWorkshopFairnessOneFloods(t *testing.T) {
 	t.Logf("budget %d/s: Ada's share at least %d/s over her %d sends (%d events seen live); Bob's share %d/s, his sockets waited %d times, %d events recorded in %.1f s (%.0f/s)",
 		budget, minShare, sends, len(seen), bobShare, bobWaits, bs.Events, took, float64(bs.Events)/took)
 }
+
+// A participant past their rate quota is slowed, not refused, and their
+// page's servers panel says so, naming the quota.
+func TestWorkshopRateQuotaOnThePage(t *testing.T) {
+	a := newTestApp(t, withWorkshop(func(c *Config) { c.ParticipantMaxEventRate = 100 }))
+	w := a.instructor().createWorkshop("Slow")
+	ada, adaJ := a.participant(w.Code, "Ada")
+	var srv struct{ ID, Addr string }
+	if code := ada.do("POST", "/api/sessions/"+adaJ.Session+"/servers", map[string]any{"kind": "tcp-echo"}, &srv); code != http.StatusCreated {
+		t.Fatalf("Ada's server: %d", code)
+	}
+	// 2 × 100 echoed messages: 800 events, far past the burst of 64.
+	if code := ada.do("POST", "/api/sessions/"+adaJ.Session+"/clients", map[string]any{"kind": "multi", "target": srv.Addr,
+		"options": map[string]any{"connections": 2, "messages": 100, "size": 16}}, nil); code != http.StatusCreated {
+		t.Fatalf("Ada's multi client: %d", code)
+	}
+	waitFor(t, "Ada's sockets to be slowed", func() bool { return a.Lab.Throttled(adaJ.Session) > 0 })
+	res, body := ada.send("GET", "/s/"+adaJ.Session+"/endpoints", "", false)
+	want := "may emit at most 100 events a second (-participant-max-event-rate)"
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+		t.Errorf("the servers panel (%d) does not say %q:\n%.3000s", res.StatusCode, want, body)
+	}
+}
