@@ -81,6 +81,8 @@ type config struct {
 	MaxJoins               int
 	MaxParticipantSessions int
 	ParticipantPorts       int
+	ParticipantMaxSockets  int
+	ParticipantMaxRate     int
 	WorkshopRetention      time.Duration
 	MetricsAddr            string
 	TrustedProxies         []netip.Prefix
@@ -174,6 +176,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	workshopRetention := dur("workshop-retention", "SOCKPLAY_WORKSHOP_RETENTION", 7*24*time.Hour, "how long the sessions of an ended (or expired) workshop are kept, read-only and exportable, before they are deleted (0: kept)")
 	participantPorts := num("participant-ports", "SOCKPLAY_PARTICIPANT_PORTS", 20, "workshop mode: each participant's session gets a block of this many lab ports of its own (its servers listen only there, other participants' clients are kept out unless the instructor opens the lab); 0: no blocks, participants share the lab range")
 	maxParticipantSessions := num("max-participant-sessions", "SOCKPLAY_MAX_PARTICIPANT_SESSIONS", 1, "sessions one workshop participant may have; the per-session limits (-max-servers, -max-clients) then bound each participant (0: no limit)")
+	participantSockets := num("participant-max-sockets", "SOCKPLAY_PARTICIPANT_MAX_SOCKETS", 256, "open sockets one workshop participant's session may hold: its listeners, their connections and its clients together (0: no limit)")
+	participantRate := num("participant-max-event-rate", "SOCKPLAY_PARTICIPANT_MAX_EVENT_RATE", 2000, "events a second one workshop participant's session may emit, on top of its fair share of -event-budget; past it its sockets slow down, nothing is dropped (0: no cap)")
 	logLevel := str("log-level", "SOCKPLAY_LOG_LEVEL", "info", "debug, info, warn or error")
 	socketDir := str("socket-dir", "SOCKPLAY_SOCKET_DIR", "", "directory of the unix-echo servers' sockets, one 0700 subdirectory per session (default: sockets/ beside the -db file; a path too long for a Unix socket falls back to /tmp/sockplay-UID)")
 	lessonsDir := str("lessons", "SOCKPLAY_LESSONS", "", "directory of extra lesson scenarios (*.md), offered besides the built-in ones")
@@ -201,6 +205,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		AllowedHosts: splitList(*hosts), HeaderTimeout: *headerTimeout, IdleTimeout: *idle, ShutdownWait: *shutdownWait,
 		Workshop: *workshop, InstructorPassword: getenv("SOCKPLAY_INSTRUCTOR_PASSWORD"), InstructorTTL: *instructorTTL,
 		SecureCookies: *secureCookies, MaxJoins: int(*maxJoins), MaxParticipantSessions: int(*maxParticipantSessions), ParticipantPorts: int(*participantPorts),
+		ParticipantMaxSockets: int(*participantSockets), ParticipantMaxRate: int(*participantRate),
 		WorkshopRetention: *workshopRetention, MetricsAddr: *metricsAddr, Lessons: *lessonsDir, SocketDir: *socketDir,
 		SessionMaxEvents: *sessionMaxEvents, SessionMaxBytes: *sessionMaxBytes, MaxDBBytes: *maxDBBytes, MaxAge: *maxAge,
 		RetentionEvery: *retentionEvery, MaxImportBytes: *maxImportBytes}
@@ -223,6 +228,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	for name, v := range map[string]int64{"max-event-rate": int64(c.MaxEventRate), "event-budget": int64(c.EventBudget), "max-sockets": int64(c.MaxSockets),
 		"max-new-sessions": int64(c.MaxNewSessions), "max-servers": int64(c.MaxServers), "max-clients": int64(c.MaxClients),
 		"max-conns": int64(c.MaxConns), "max-joins": int64(c.MaxJoins), "max-participant-sessions": int64(c.MaxParticipantSessions), "participant-ports": int64(c.ParticipantPorts),
+		"participant-max-sockets": int64(c.ParticipantMaxSockets), "participant-max-event-rate": int64(c.ParticipantMaxRate),
 		"session-max-events": c.SessionMaxEvents, "session-max-bytes": c.SessionMaxBytes, "max-db-bytes": c.MaxDBBytes, "max-age": int64(c.MaxAge)} {
 		if v < 0 {
 			return config{}, fmt.Errorf("-%s must be 0 (no limit) or more", name)
@@ -374,8 +380,9 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 		return err
 	}
 	hub := sessions.NewHub(cfg.LiveBuffer)
+	commits := web.NewCommitStats()
 	rec := sessions.NewRecorder(store, hub, sessions.RecorderConfig{QueueSize: cfg.Queue,
-		MaxSessionEvents: cfg.SessionMaxEvents, MaxSessionBytes: cfg.SessionMaxBytes}, log)
+		MaxSessionEvents: cfg.SessionMaxEvents, MaxSessionBytes: cfg.SessionMaxBytes, OnCommit: commits.Observe}, log)
 	lab := engine.NewLab(engine.LabConfig{Host: cfg.LabHost, Ports: cfg.LabPorts, TutorialPorts: tutorial, Policy: policy,
 		CaptureCap: cfg.CaptureCap, MaxServersPerSession: cfg.MaxServers,
 		MaxClientsPerSession: cfg.MaxClients, MaxConnsPerServer: cfg.MaxConns,
@@ -395,13 +402,14 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 	for _, err := range lessonErrs {
 		log.Warn("lesson refused", "err", err)
 	}
-	site := web.NewServer(web.Deps{Lab: lab, Store: store, Recorder: rec, Hub: hub, Log: log,
+	site := web.NewServer(web.Deps{Lab: lab, Store: store, Recorder: rec, Hub: hub, Log: log, Commits: commits,
 		Config: web.Config{LabHost: cfg.LabHost, MaxBodyBytes: cfg.MaxBody, MaxMessageBytes: cfg.MaxMessage,
 			AllowedHosts: cfg.AllowedHosts, ListenAddr: ln.Addr().String(), MaxSubscribers: cfg.MaxSubscribers,
 			MaxNewSessions: cfg.MaxNewSessions, BodyTimeout: cfg.BodyTimeout,
 			Workshop: cfg.Workshop, InstructorPassword: cfg.InstructorPassword, InstructorTTL: cfg.InstructorTTL,
 			SecureCookies: cfg.SecureCookies, JoinsPerMinute: noLimit(cfg.MaxJoins), TrustedProxies: cfg.TrustedProxies,
-			MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions), ParticipantPorts: noLimit(cfg.ParticipantPorts), WorkshopRetention: cfg.WorkshopRetention, Lessons: catalog, EmbedOrigins: cfg.EmbedOrigins,
+			MaxParticipantSessions: noLimit(cfg.MaxParticipantSessions), ParticipantPorts: noLimit(cfg.ParticipantPorts), ParticipantMaxSockets: noLimit(cfg.ParticipantMaxSockets),
+			ParticipantMaxEventRate: noLimit(cfg.ParticipantMaxRate), WorkshopRetention: cfg.WorkshopRetention, Lessons: catalog, EmbedOrigins: cfg.EmbedOrigins,
 			Budget: web.DiskBudget{MaxImportBytes: cfg.MaxImportBytes, MaxSessionEvents: cfg.SessionMaxEvents,
 				MaxSessionBytes: cfg.SessionMaxBytes, Retention: retention}}})
 	// IdleTimeout closes keep-alive connections nobody uses (a local client
@@ -416,6 +424,9 @@ func serve(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) e
 		go msrv.Serve(metricsLn)
 		defer msrv.Close()
 		log.Info("metrics in the Prometheus text format", "url", "http://"+metricsLn.Addr().String()+"/metrics")
+	}
+	if err := site.ApplyParticipantQuotas(ctx); err != nil {
+		log.Warn("workshop quotas before the restore", "err", err)
 	}
 	restoreServers(ctx, store, lab, log)
 

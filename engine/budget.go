@@ -47,23 +47,66 @@ func newBudget(total, perSession int) *budget {
 	return &budget{total: t, cap: float64(perSession), pacers: map[*pacer]struct{}{}, last: time.Now()}
 }
 
-// join returns a new session's pacer, its share drawn from the budget (nil
-// budget: nil, no pacing).
-func (b *budget) join() *pacer {
+// newBudgetOnlyQuotas is the budget of a lab with neither a total nor a
+// per-session cap, made when a session is given a rate quota
+// (Lab.SetQuota): it paces only the sessions with a cap of their own.
+func newBudgetOnlyQuotas() *budget {
+	return &budget{total: math.Inf(1), pacers: map[*pacer]struct{}{}, last: time.Now()}
+}
+
+// join returns a new session's pacer, its share drawn from the budget, at
+// most capRate events a second (0: the budget's cap) (nil budget: nil, no
+// pacing).
+func (b *budget) join(capRate float64) *pacer {
 	if b == nil {
 		return nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	p := &pacer{budget: b, cap: capRate}
+	if math.IsInf(b.total, 1) && b.capOf(p) == 0 {
+		return nil // nothing to pace it to
+	}
 	rate := b.total / float64(len(b.pacers)+1)
 	whole := b.total
-	if b.cap > 0 {
-		rate, whole = min(rate, b.cap), min(whole, b.cap)
+	if c := b.capOf(p); c > 0 {
+		rate, whole = min(rate, c), min(whole, c)
 	}
 	// A batch is about 5 ms of the largest share; the burst a tenth of a second.
-	p := &pacer{bucket: newBucket(rate, max(int(rate/10), 64)), batch: min(max(int(whole/200), 1), 64), budget: b}
+	p.bucket, p.batch = newBucket(rate, max(int(rate/10), 64)), min(max(int(whole/200), 1), 64)
 	b.pacers[p] = struct{}{}
 	return p
+}
+
+// capOf is p's cap: its own (a quota) or the budget's, the lower of the
+// two (0: none). Call with b.mu held.
+func (b *budget) capOf(p *pacer) float64 {
+	switch {
+	case p.cap > 0 && b.cap > 0:
+		return min(p.cap, b.cap)
+	case p.cap > 0:
+		return p.cap
+	}
+	return b.cap
+}
+
+// setCap gives p a cap of its own (0: only the budget's), at once.
+func (b *budget) setCap(p *pacer, capRate float64) {
+	if b == nil || p == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p.cap == capRate {
+		return
+	}
+	p.cap = capRate
+	rate := b.total / float64(max(len(b.pacers), 1))
+	if c := b.capOf(p); c > 0 {
+		rate = min(rate, c)
+	}
+	p.bucket.setRate(rate)
+	b.next.Store(0) // the next paced socket rebalances
 }
 
 // leave removes a session's pacer (the session was deleted).
@@ -102,11 +145,16 @@ func (b *budget) maybeRebalance(now time.Time) {
 		used, waits := p.used.Load(), p.waits.Load()
 		d := demand{p: p, rate: float64(used-p.seenUsed) / dt, hungry: waits != p.seenWaits}
 		p.seenUsed, p.seenWaits = used, waits
+		if c := b.capOf(p); c > 0 && d.hungry {
+			// It wants more than its cap allows: it wants its cap, no
+			// more, so what it cannot take is left to the others.
+			d.rate, d.hungry = c, false
+		}
 		ds = append(ds, d)
 	}
 	for p, rate := range fairShares(b.total, ds, func(d demand) (float64, bool) { return d.rate, d.hungry }) {
-		if b.cap > 0 {
-			rate = min(rate, b.cap)
+		if c := b.capOf(ds[p].p); c > 0 {
+			rate = min(rate, c)
 		}
 		ds[p].p.bucket.setRate(rate)
 	}

@@ -135,6 +135,7 @@ type clientEnv struct {
 	lab                       *Lab
 	Session, ID, Kind, Target string
 	pace                      *pacer
+	socks                     *sockets // the session's count of open sockets
 	// release gives back the socket slot OpenClient reserved (idempotent):
 	// pass it to the first socket the client opens.
 	release func()
@@ -188,14 +189,15 @@ func (e *clientEnv) begin() (done func(), err error) {
 	return l.ops.Done, nil
 }
 
-// takeSocket takes another place in the lab's count of open sockets (for
-// a socket after the first), or returns nil at the limit. The function it
-// returns gives it back, once.
-func (e *clientEnv) takeSocket() func() {
-	if !e.lab.socks.take() {
-		return nil
+// takeSocket takes another place in the session's and the lab's counts of
+// open sockets (for a socket after the first), or returns the refusal at a
+// limit. The function it returns gives it back, once.
+func (e *clientEnv) takeSocket() (func(), error) {
+	if full := e.socks.acquire(); full != nil {
+		e.lab.refusedSocket(e.Session, full)
+		return nil, full.limitError()
 	}
-	return sync.OnceFunc(e.lab.socks.put)
+	return sync.OnceFunc(e.socks.put), nil
 }
 
 // tap returns an event tap for one socket of the client.

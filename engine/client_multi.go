@@ -56,16 +56,19 @@ func startMultiClient(ctx context.Context, env *clientEnv, o Options) (Client, e
 	if open, max := lab.OpenSockets(); max > 0 && open+int64(n-1) > max {
 		return nil, fmt.Errorf("%w: %d connections would pass sockplay's limit of %d open sockets (%d are open; -max-sockets)", ErrLimit, n, max, open)
 	}
+	if q := env.socks.limit(); q > 0 && env.socks.open.Load()+int64(n-1) > q {
+		return nil, fmt.Errorf("%w: %d connections would pass this session's quota of %d open sockets (%d are open; a workshop participant's -participant-max-sockets)", ErrLimit, n, q, env.socks.open.Load())
+	}
 	mc := &multiClient{env: env, info: ClientInfo{ID: env.ID, Session: env.Session, Kind: env.Kind, Target: env.Target,
 		State: StateConnected, OpenedAt: time.Now()}}
 	for i := range n {
 		release := env.release
 		if i > 0 {
-			if !lab.socks.take() {
+			var err error
+			if release, err = env.takeSocket(); err != nil {
 				mc.closeAll()
-				return nil, lab.socks.limitError()
+				return nil, err
 			}
-			release = sync.OnceFunc(lab.socks.put)
 		}
 		c, err := env.dialer().DialContext(ctx, "tcp", env.Target)
 		if err != nil {

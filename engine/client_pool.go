@@ -79,8 +79,8 @@ func (r *requester) count(name string, n int64) {
 func (r *requester) dial(ctx context.Context, target string, first *bool, meta map[string]any) (*Conn, error) {
 	release := r.env.release
 	if !*first {
-		if release = r.env.takeSocket(); release == nil {
-			err := r.env.lab.socks.limitError()
+		var err error
+		if release, err = r.env.takeSocket(); err != nil {
 			r.failed(target, err, meta)
 			return nil, err
 		}

@@ -169,9 +169,9 @@ func (c *requestClient) Send(b []byte) error {
 		return err
 	}
 	defer done()
-	release := c.env.takeSocket()
-	if release == nil {
-		return c.env.lab.socks.limitError()
+	release, err := c.env.takeSocket()
+	if err != nil {
+		return err
 	}
 	ctx, cancel := c.env.dialContext()
 	defer cancel()

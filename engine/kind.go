@@ -150,7 +150,8 @@ type Env struct {
 
 	lab   *Lab
 	pace  *pacer
-	ports []int // ports claimed from the pool, released by release
+	socks *sockets // the session's count of open sockets
+	ports []int    // ports claimed from the pool, released by release
 }
 
 // Host is the address the lab's servers bind.
@@ -220,14 +221,21 @@ func (e *Env) CheckTarget(ctx context.Context, target string) error {
 // shares leg's capture budget: a proxy's two legs carry the same bytes, so
 // they are one connection's worth of capture, not two.
 func (e *Env) NewConn(c net.Conn, network string, leg *Conn) *Conn {
-	if !e.lab.socks.take() {
-		return nil
+	conn, _ := e.newConn(c, network, leg)
+	return conn
+}
+
+// newConn is NewConn that says which limit refused the socket.
+func (e *Env) newConn(c net.Conn, network string, leg *Conn) (*Conn, *sockets) {
+	if full := e.socks.acquire(); full != nil {
+		e.lab.refusedSocket(e.Session, full)
+		return nil, full
 	}
 	t := newTap(e.lab.sink, e.pace, e.Session, e.ID, network, c.LocalAddr().String(), c.RemoteAddr().String(), e.lab.cfg.CaptureCap)
 	if leg != nil {
 		t.captured = leg.tap.captured
 	}
-	return newConn(c, t, e.lab.socks.put)
+	return newConn(c, t, e.socks.put), nil
 }
 
 // Tap returns an event tap for a socket of the server that is not a Conn

@@ -96,10 +96,20 @@ type ClientSpec struct {
 	Faults []FaultSpec
 }
 
-// Quota is what one session may hold open at once (0 = no limit).
+// Quota is what one session may hold open at once and the events a second
+// it may emit (0 = no limit). A session's quota starts from the lab's
+// per-session limits; SetQuota changes it (workshop mode gives each
+// participant's session the participant's quota). What a session stores
+// is bounded by the recorder (-session-max-events, -session-max-bytes).
 type Quota struct {
-	Servers int
-	Clients int
+	Servers int `json:"servers"`
+	Clients int `json:"clients"`
+	// Sockets bounds the session's open sockets: its servers' listeners,
+	// their accepted connections and its clients' sockets together.
+	Sockets int `json:"sockets"`
+	// EventRate caps the session's events a second on top of its fair
+	// share of the event budget (and of LabConfig.MaxEventRate).
+	EventRate int `json:"event_rate"`
 }
 
 // sessionLab is the lab's state of one session: what runs in it, its event
@@ -113,6 +123,9 @@ type sessionLab struct {
 	starting int               // servers being started now (bound outside the lock)
 	dialing  int               // clients being dialed now
 	pace     *pacer            // the session's event rate (nil: no limit)
+	socks    sockets           // the session's open sockets (counted in the lab's too)
+	log      *slog.Logger      // its lines' logger (SetSessionLog; nil: the lab's)
+	logged   time.Time         // when a quota refusal was last logged
 	gone     bool              // closed by CloseSession (deleted): nothing new starts
 }
 
@@ -126,6 +139,7 @@ type Lab struct {
 	policy *DialPolicy
 	socks  sockets
 	budget *budget // nil: no event pacing
+	quotas quotaCounts
 
 	mu       sync.Mutex
 	closed   bool
@@ -185,7 +199,8 @@ func (l *Lab) session(id string) *sessionLab {
 	sl := l.sessions[id]
 	if sl == nil {
 		sl = &sessionLab{quota: Quota{Servers: l.cfg.MaxServersPerSession, Clients: l.cfg.MaxClientsPerSession},
-			servers: map[string]server{}, clients: map[string]Client{}, pace: l.budget.join()}
+			servers: map[string]server{}, clients: map[string]Client{}, pace: l.budget.join(0)}
+		sl.socks.parent = &l.socks
 		l.sessions[id] = sl
 	}
 	return sl
@@ -321,6 +336,7 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	}
 	if max := sl.quota.Servers; max > 0 && len(sl.servers)+sl.starting >= max {
 		l.mu.Unlock()
+		l.refused(session, QuotaServers)
 		return ServerInfo{}, fmt.Errorf("%w: a session may run at most %d servers at once; stop one first", ErrLimit, max)
 	}
 	id := spec.ID
@@ -333,15 +349,20 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	default:
 		l.ids[id] = true
 	}
-	if !l.socks.take() {
+	if full := sl.socks.acquire(); full != nil {
 		delete(l.ids, id)
 		l.mu.Unlock()
-		return ServerInfo{}, l.socks.limitError()
+		l.refusedSocket(session, full)
+		return ServerInfo{}, full.limitError()
 	}
 	sl.starting++
 	l.ops.Add(1)
 	defer l.ops.Done()
-	env := &Env{Session: session, ID: id, Kind: kind.Name, Port: spec.Port, Log: l.log, lab: l, pace: sl.pace}
+	log := l.log.With("session", session)
+	if sl.log != nil {
+		log = sl.log
+	}
+	env := &Env{Session: session, ID: id, Kind: kind.Name, Port: spec.Port, Log: log, lab: l, pace: sl.pace, socks: &sl.socks}
 	l.mu.Unlock()
 
 	srv, err := kind.start(env, opts)
@@ -368,7 +389,7 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 		sl.starting--
 		delete(l.ids, id)
 		l.mu.Unlock()
-		l.socks.put()
+		sl.socks.put()
 		env.release()
 		err = l.portHeld(session, spec.Port, err) // EADDRINUSE: say which server holds the port
 		l.emitStartFailure(session, id, spec, kind, err)
@@ -410,7 +431,7 @@ func (l *Lab) StartServer(session string, spec ServerSpec) (ServerInfo, error) {
 	}
 	sl.servers[id] = srv
 	l.mu.Unlock()
-	l.log.Info("server started", "session", session, "server", id, "kind", kind.Name, "addr", addr, "restored", spec.Restore)
+	env.Log.Info("server started", "server", id, "kind", kind.Name, "addr", addr, "restored", spec.Restore)
 	return srv.Info(), nil
 }
 
@@ -500,7 +521,7 @@ func (l *Lab) StopServer(session, id string) (ServerInfo, error) {
 		sl.stopped = slices.Delete(sl.stopped, 0, len(sl.stopped)-stoppedServersKept)
 	}
 	l.mu.Unlock()
-	l.log.Info("server stopped", "session", session, "server", id)
+	l.SessionLog(session).Info("server stopped", "server", id)
 	return info, nil
 }
 
@@ -553,11 +574,13 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 	}
 	if max := sl.quota.Clients; max > 0 && sl.openClients()+sl.dialing >= max {
 		l.mu.Unlock()
+		l.refused(session, QuotaClients)
 		return ClientInfo{}, fmt.Errorf("%w: a session may hold at most %d open clients; close one first", ErrLimit, max)
 	}
-	if !l.socks.take() {
+	if full := sl.socks.acquire(); full != nil {
 		l.mu.Unlock()
-		return ClientInfo{}, l.socks.limitError()
+		l.refusedSocket(session, full)
+		return ClientInfo{}, full.limitError()
 	}
 	sl.dialing++
 	l.ops.Add(1) // Close waits for this open to finish (and emit)
@@ -582,8 +605,9 @@ func (l *Lab) OpenClient(ctx context.Context, session string, spec ClientSpec) (
 	}
 	defer cancel()
 	defer context.AfterFunc(l.closing, cancel)() // Close cuts a dial short
-	env := &clientEnv{lab: l, Session: session, ID: id, Kind: kind.Name, Target: spec.Target, pace: pace,
-		release: sync.OnceFunc(l.socks.put)}
+	socks := &sl.socks
+	env := &clientEnv{lab: l, Session: session, ID: id, Kind: kind.Name, Target: spec.Target, pace: pace, socks: socks,
+		release: sync.OnceFunc(socks.put)}
 	c, err := kind.start(ctx, env, opts)
 	if err != nil {
 		env.release() // (a kind gives it back when its socket closes; once)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,7 +77,8 @@ type pacer struct {
 	waits  atomic.Int64 // batches that had to wait
 	used   atomic.Int64 // tokens taken
 
-	seenUsed, seenWaits int64 // budget.mu: at the last rebalance
+	seenUsed, seenWaits int64   // budget.mu: at the last rebalance
+	cap                 float64 // budget.mu: its own cap, a session's quota (0: the budget's)
 }
 
 // tokens is one connection's share of its session's pacer. Its batches
@@ -140,18 +142,37 @@ func (t *tokens) stop() {
 	})
 }
 
-// sockets counts the lab's open sockets (listeners, accepted connections and
-// clients, all sessions together) against LabConfig.MaxSockets.
+// sockets counts open sockets (listeners, accepted connections and
+// clients) against a limit: the lab's count of all sessions together
+// (LabConfig.MaxSockets), or a session's (its Quota.Sockets), whose every
+// socket is counted in the lab's too.
 type sockets struct {
-	max  int64 // 0: no limit
-	open atomic.Int64
+	max    int64 // the lab's limit (0: no limit)
+	open   atomic.Int64
+	parent *sockets     // a session's count: the lab's
+	quota  atomic.Int64 // a session's limit (0: no limit)
 }
 
-// take counts one more socket, or reports false at the limit.
-func (s *sockets) take() bool {
+// take counts one more socket, or reports false at a limit.
+func (s *sockets) take() bool { return s.acquire() == nil }
+
+// acquire counts one more socket (in the session and in the lab), or
+// returns the count that is at its limit.
+func (s *sockets) acquire() *sockets {
+	if !s.inc(s.limit()) {
+		return s
+	}
+	if s.parent != nil && !s.parent.inc(s.parent.limit()) {
+		s.open.Add(-1)
+		return s.parent
+	}
+	return nil
+}
+
+func (s *sockets) inc(limit int64) bool {
 	for {
 		n := s.open.Load()
-		if s.max > 0 && n >= s.max {
+		if limit > 0 && n >= limit {
 			return false
 		}
 		if s.open.CompareAndSwap(n, n+1) {
@@ -160,11 +181,49 @@ func (s *sockets) take() bool {
 	}
 }
 
-func (s *sockets) put() { s.open.Add(-1) }
+// limit is the count's limit now (0: none).
+func (s *sockets) limit() int64 {
+	if s.parent == nil {
+		return s.max
+	}
+	return s.quota.Load()
+}
+
+func (s *sockets) put() {
+	s.open.Add(-1)
+	if s.parent != nil {
+		s.parent.open.Add(-1)
+	}
+}
+
+// takeErr is acquire with the refusal as an error (nil: taken).
+func (s *sockets) takeErr() error {
+	if full := s.acquire(); full != nil {
+		return full.limitError()
+	}
+	return nil
+}
+
+// what says the limit of this count, for a learner.
+func (s *sockets) what() string {
+	if s.parent != nil {
+		return "this session may hold at most " + strconv.FormatInt(s.limit(), 10) +
+			" open sockets at once: its listeners, their connections and its clients together (a workshop participant's quota, -participant-max-sockets)"
+	}
+	return "sockplay holds at most " + strconv.FormatInt(s.max, 10) + " open sockets for all sessions together (-max-sockets)"
+}
 
 // limitError is the refusal of a new server or client at the limit.
 func (s *sockets) limitError() error {
-	return fmt.Errorf("%w: sockplay holds at most %d open sockets (listeners and connections of all sessions together); close some and try again", ErrLimit, s.max)
+	return fmt.Errorf("%w: %s; close some and try again", ErrLimit, s.what())
+}
+
+// refusal is the event text of a connection closed at once at the limit.
+func (s *sockets) refusal(doing string) *SockErr {
+	if s.parent != nil {
+		return limitRefusal("this session's quota of open sockets is reached", doing+": "+s.what()+".")
+	}
+	return limitRefusal("sockplay's limit of open sockets is reached", doing+": "+s.what()+".")
 }
 
 // limitRefusal explains a connection sockplay closed at once because a limit

@@ -212,14 +212,13 @@ func (p *proxyServer) handle(client *Conn) {
 		client.SetCloseReason(p.dialFailure(se))
 		return
 	}
-	up := p.env.NewConn(raw, NetTCP, client)
+	up, full := p.env.newConn(raw, NetTCP, client)
 	if up == nil {
 		raw.Close()
 		p.failedDials.Add(1)
-		dialEvent(client, p.target, "", limitRefusal("sockplay's limit of open sockets is reached",
-			"the proxy accepted this connection but could not open its own to the target: sockplay holds at most "+
-				strconv.FormatInt(p.env.lab.socks.max, 10)+" open sockets for all sessions together (-max-sockets)."))
-		client.SetCloseReason("sockplay's limit of open sockets is reached: the proxy could not connect to its target")
+		refusal := full.refusal("the proxy accepted this connection but could not open its own to the target")
+		dialEvent(client, p.target, "", refusal)
+		client.SetCloseReason(refusal.Message + ": the proxy could not connect to its target")
 		return
 	}
 	p.connections.Add(1)

@@ -119,7 +119,7 @@ func (b *serverBase) Info() ServerInfo {
 // emits server-stop. Call it once, after every goroutine of the server ended.
 func (b *serverBase) stopped(reason string) {
 	b.env.release()
-	b.env.lab.socks.put() // the listening socket's place
+	b.env.socks.put() // the listening socket's place
 	b.mu.Lock()
 	b.info.State, b.info.StoppedAt, b.info.StopReason = StateStopped, time.Now(), reason
 	info := b.info
@@ -218,19 +218,19 @@ func (s *StreamServer) acceptLoop() {
 		}
 		var refusal *SockErr
 		var limit any
-		switch {
-		case s.maxConns > 0 && len(s.conns) >= s.maxConns:
+		var full *sockets
+		if s.maxConns > 0 && len(s.conns) >= s.maxConns {
 			limit = s.maxConns
 			refusal = limitRefusal("this server already has its maximum number of open connections",
 				"sockplay accepted the connection and closed it at once: this server holds at most "+strconv.Itoa(s.maxConns)+" connections (-max-conns). Close some first.")
-		case !lab.socks.take():
-			limit = lab.socks.max
-			refusal = limitRefusal("sockplay's limit of open sockets is reached",
-				"sockplay accepted the connection and closed it at once: it holds at most "+strconv.FormatInt(lab.socks.max, 10)+" open sockets for all sessions together (-max-sockets).")
-		default:
+		} else if full = s.env.socks.acquire(); full != nil {
+			lab.refusedSocket(s.env.Session, full)
+			limit = full.limit()
+			refusal = full.refusal("sockplay accepted the connection and closed it at once")
+		} else {
 			s.conns[conn] = struct{}{}
 			s.info.Accepted++
-			conn.release = lab.socks.put
+			conn.release = s.env.socks.put
 		}
 		s.mu.Unlock()
 		accept := t.event(KindAccept)

@@ -32,6 +32,9 @@ type RecorderConfig struct {
 	// session may pass that cap by one batch.
 	MaxSessionEvents int64
 	MaxSessionBytes  int64
+	// OnCommit, if set, is called by the writer after each commit that
+	// worked, with how long it took and how many events it recorded.
+	OnCommit func(d time.Duration, events int)
 }
 
 // Recorder implements engine.Sink: it numbers events per session, commits
@@ -428,6 +431,7 @@ func (r *Recorder) finalFlush() {
 
 // commit writes events in one transaction and publishes them.
 func (r *Recorder) commit(ops []op) error {
+	began := time.Now()
 	recs, drops, err := r.write(ops, r.recs[:0])
 	defer func() {
 		clear(recs) // drop references to the events' bytes
@@ -443,6 +447,9 @@ func (r *Recorder) commit(ops []op) error {
 		r.log.Info("recording recovered")
 	}
 	r.committed.Add(int64(len(recs)))
+	if r.cfg.OnCommit != nil {
+		r.cfg.OnCommit(time.Since(began), len(recs))
+	}
 	if drops > 0 {
 		r.dropped.Add(int64(drops))
 		r.log.Warn("events for sessions that do not exist (deleted); not recorded", "events", drops)

@@ -223,6 +223,10 @@ type sessionView struct {
 	// a second (0: no limit): all of it when it is alone, an equal share of
 	// what quieter sessions leave when several want more.
 	EventRate int `json:"event_rate"`
+	// Quota is what the session may hold open and emit (a workshop
+	// participant's quotas), and OpenSockets what it holds now.
+	Quota       engine.Quota `json:"quota"`
+	OpenSockets int64        `json:"open_sockets"`
 	// ReadOnly is the page of a share link (Share its token): no controls.
 	ReadOnly bool   `json:"-"`
 	Share    string `json:"-"`
@@ -276,6 +280,7 @@ func (s *Server) view(r *http.Request, sess sessions.Session) (sessionView, erro
 	if b, ok := s.sessionBlock(sess.ID); ok { // a workshop participant's own ports (workshop_lab.go)
 		v.Lab.Ports, v.Lab.Block = blockText(b.Ports), true
 	}
+	v.Quota, v.OpenSockets = s.lab.QuotaOf(sess.ID)
 	recorded, recClients, err := s.store.RecordedServers(r.Context(), sess.ID)
 	if err != nil {
 		return v, err

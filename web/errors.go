@@ -18,6 +18,7 @@ type apiError struct {
 	status     int
 	msg        string
 	retryAfter time.Duration // sent as Retry-After (429) when set
+	quota      string        // a participant's quota that refused (counted for /metrics)
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -45,6 +46,13 @@ type errorBody struct {
 func (s *Server) respondError(w http.ResponseWriter, r *http.Request, err error) {
 	setRetryAfter(w, err)
 	status, body := s.errorResponse(r, err)
+	if status == http.StatusTooManyRequests {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.quota == "sessions" {
+			s.stats.sessionRefusals.Add(1)
+		}
+		s.logFor(r).Info("refused: a limit is reached", "method", r.Method, "path", r.URL.Path, "error", body.Error)
+	}
 	writeJSON(w, status, body)
 }
 
@@ -103,7 +111,7 @@ func (s *Server) errorResponse(r *http.Request, err error) (int, errorBody) {
 		}
 	}
 	if status == http.StatusInternalServerError {
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logFor(r).Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		body = errorBody{Error: "internal error; the server log has the details"}
 	}
 	return status, body

@@ -106,7 +106,7 @@ func (s *Server) endExport(r *http.Request, bw *bufio.Writer, sess sessions.Sess
 		// The status line is gone: cut the response off so that the
 		// download is seen to be incomplete rather than ending cleanly.
 		if r.Context().Err() == nil {
-			s.log.Error("export failed", "session", sess.ID, "format", format, "err", err)
+			s.logFor(r).Error("export failed", "session", sess.ID, "format", format, "err", err)
 		}
 		panic(http.ErrAbortHandler)
 	}

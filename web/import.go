@@ -156,7 +156,7 @@ func (s *Server) importOwner(r *http.Request) (string, error) {
 			return "", err
 		}
 		if n >= s.cfg.MaxParticipantSessions {
-			return "", &apiError{status: http.StatusTooManyRequests, msg: fmt.Sprintf(
+			return "", &apiError{status: http.StatusTooManyRequests, quota: "sessions", msg: fmt.Sprintf(
 				"a workshop participant may have %d sessions and you have %d; delete one first (the home page lists them)", s.cfg.MaxParticipantSessions, n)}
 		}
 	}

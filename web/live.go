@@ -62,7 +62,7 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, sess session
 	case errors.Is(err, sessions.ErrSubscriberClosed), s.streamsCtx.Err() != nil:
 		closeWithin(c, websocket.StatusGoingAway, "sockplay is shutting down or the session was deleted", time.Second)
 	case err != nil && websocket.CloseStatus(err) == -1 && ctx.Err() == nil:
-		s.log.Debug("live stream ended", "session", sess.ID, "err", err)
+		s.logFor(r).Debug("live stream ended", "session", sess.ID, "err", err)
 		c.CloseNow()
 	default:
 		c.CloseNow()
@@ -224,6 +224,7 @@ func (s *Server) stream(ctx context.Context, c *websocket.Conn, session string, 
 			last = recs[len(recs)-1].Seq
 		}
 		if gap != nil {
+			s.stats.countGap(gap)
 			b, _ := json.Marshal(map[string]any{"gap": gap})
 			if err := s.write(ctx, c, b); err != nil {
 				return err

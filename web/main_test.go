@@ -53,7 +53,14 @@ func withLiveBuffer(n int) appOption {
 // shutdown order of docs/architecture.md.
 func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return newTestAppLog(t, io.Discard, opts...)
+}
+
+// newTestAppLog is newTestApp with its log written to logw (text, debug
+// level and above).
+func newTestAppLog(t testing.TB, logw io.Writer, opts ...appOption) *testApp {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dbPath := filepath.Join(t.TempDir(), "sockplay.db")
 	store, err := sessions.Open(context.Background(), dbPath, log)
 	if err != nil {
@@ -73,9 +80,10 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 		o(&labCfg, &cfg, &liveBuf)
 	}
 	hub := sessions.NewHub(liveBuf)
-	rec := sessions.NewRecorder(store, hub, sessions.RecorderConfig{}, log)
+	commits := NewCommitStats()
+	rec := sessions.NewRecorder(store, hub, sessions.RecorderConfig{OnCommit: commits.Observe}, log)
 	lab := engine.NewLab(labCfg, rec, log)
-	site := NewServer(Deps{Lab: lab, Store: store, Recorder: rec, Hub: hub, Log: log, Config: cfg})
+	site := NewServer(Deps{Lab: lab, Store: store, Recorder: rec, Hub: hub, Log: log, Config: cfg, Commits: commits})
 	srv := httptest.NewServer(site)
 	a := &testApp{t: t, URL: srv.URL, Store: store, Rec: rec, Hub: hub, Lab: lab, Site: site, DB: dbPath, srv: srv}
 	t.Cleanup(func() {

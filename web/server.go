@@ -41,6 +41,12 @@ type Lab interface {
 	RemoveFault(session, serverID, name string) error
 	Sockets(session string) []engine.SocketInfo
 	Reproduce(ctx context.Context, session, errno string) (engine.Reproduction, error)
+	// Quotas (workshop_quota.go).
+	SetQuota(session string, q engine.Quota)
+	QuotaOf(session string) (engine.Quota, int64)
+	SetSessionLog(session string, log *slog.Logger)
+	QuotaRefusals() map[string]int64
+	OpenSocketsByKind() map[string]int64
 }
 
 // Store is what web reads of the recording.
@@ -130,6 +136,11 @@ type Config struct {
 	// MaxParticipantSessions is how many sessions one participant may have
 	// (default 1; -1: no limit).
 	MaxParticipantSessions int
+	// ParticipantMaxSockets and ParticipantMaxEventRate are each
+	// participant's session's quotas: open sockets (default 256) and events
+	// a second (default 2000) (-1: no limit; workshop_quota.go).
+	ParticipantMaxSockets   int
+	ParticipantMaxEventRate int
 	// WorkshopRetention is how long the sessions of an ended (or expired)
 	// workshop are kept before they are deleted (0: kept).
 	WorkshopRetention time.Duration
@@ -154,6 +165,8 @@ type Deps struct {
 	Hub      Hub
 	Log      *slog.Logger
 	Config   Config
+	// Commits, if set, is what the recorder's OnCommit measures (/metrics).
+	Commits *CommitStats
 }
 
 // Server is the HTTP handler of sockplay.
@@ -172,6 +185,8 @@ type Server struct {
 	subs    map[string]int
 
 	visitors *visitors
+	stats    webStats         // counters for /metrics (workshop_quota.go)
+	commits  *CommitStats     // nil: no commit histograms
 	ws       *workshopState   // workshop mode (workshop.go)
 	blocks   *labBlocks       // workshop mode: participants' port blocks (workshop_lab.go)
 	lessons  *lessons.Tracker // nil: lessons are off
@@ -205,7 +220,7 @@ func NewServer(d Deps) *Server {
 	if d.Config.BodyTimeout <= 0 {
 		d.Config.BodyTimeout = 30 * time.Second
 	}
-	s := &Server{lab: d.Lab, store: d.Store, recorder: d.Recorder, hub: d.Hub, log: d.Log, cfg: d.Config,
+	s := &Server{lab: d.Lab, store: d.Store, recorder: d.Recorder, hub: d.Hub, log: d.Log, cfg: d.Config, commits: d.Commits,
 		hosts: allowedHosts(d.Config), subs: map[string]int{}, visitors: newVisitors(d.Config.MaxNewSessions)}
 	s.ws = newWorkshopState(d.Store, &s.cfg)
 	s.streamsCtx, s.cancelStreams = context.WithCancel(context.Background())

@@ -143,7 +143,7 @@ func (s *Server) createSession(r *http.Request, name string) (sessions.Session, 
 			return sessions.Session{}, err
 		}
 		if n >= s.cfg.MaxParticipantSessions {
-			return sessions.Session{}, &apiError{status: http.StatusTooManyRequests, msg: fmt.Sprintf(
+			return sessions.Session{}, &apiError{status: http.StatusTooManyRequests, quota: "sessions", msg: fmt.Sprintf(
 				"a workshop participant may have %d sessions and you have %d; delete one first (the home page lists them)", s.cfg.MaxParticipantSessions, n)}
 		}
 	}
@@ -477,36 +477,34 @@ func (s *Server) handleListWorkshops(w http.ResponseWriter, r *http.Request) err
 // participants' servers and clients stop (each stop recorded) and their
 // sessions become read-only, to read and export.
 func (s *Server) endWorkshop(r *http.Request) (sessions.Workshop, error) {
-	wk, err := s.ws.store.EndWorkshop(r.Context(), chi.URLParam(r, "wid"))
-	if errors.Is(err, sessions.ErrNotFound) {
-		return wk, &apiError{status: http.StatusNotFound, msg: "no such workshop"}
-	}
-	if err != nil {
-		return wk, err
-	}
-	list, err := s.ws.store.Participants(r.Context(), wk.ID)
-	if err != nil {
-		return wk, err
-	}
-	stopped := 0
-	for _, p := range list {
-		for _, c := range s.lab.Clients(p.SessionID) {
-			if c.State != engine.StateClosed {
-				if _, err := s.lab.CloseClient(p.SessionID, c.ID, false); err == nil {
-					stopped++
+	return s.changeWorkshop(r, "workshop ended", true, func(wk sessions.Workshop) (sessions.Workshop, []any, error) {
+		wk, err := s.ws.store.EndWorkshop(r.Context(), wk.ID)
+		if err != nil {
+			return wk, nil, err
+		}
+		list, err := s.ws.store.Participants(r.Context(), wk.ID)
+		if err != nil {
+			return wk, nil, err
+		}
+		stopped := 0
+		for _, p := range list {
+			for _, c := range s.lab.Clients(p.SessionID) {
+				if c.State != engine.StateClosed {
+					if _, err := s.lab.CloseClient(p.SessionID, c.ID, false); err == nil {
+						stopped++
+					}
+				}
+			}
+			for _, i := range s.lab.Servers(p.SessionID) {
+				if i.State == engine.StateRunning {
+					if _, err := s.lab.StopServer(p.SessionID, i.ID); err == nil {
+						stopped++
+					}
 				}
 			}
 		}
-		for _, i := range s.lab.Servers(p.SessionID) {
-			if i.State == engine.StateRunning {
-				if _, err := s.lab.StopServer(p.SessionID, i.ID); err == nil {
-					stopped++
-				}
-			}
-		}
-	}
-	s.log.Info("workshop ended", "workshop", wk.ID, "name", wk.Name, "participants", len(list), "stopped", stopped)
-	return wk, nil
+		return wk, []any{"name", wk.Name, "participants", len(list), "stopped", stopped}, nil
+	})
 }
 
 func (s *Server) handleEndWorkshop(w http.ResponseWriter, r *http.Request) error {
@@ -587,7 +585,8 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request, code, name string)
 		return sessions.Participant{}, sessions.Session{}, err
 	}
 	s.setCookie(w, r, participantCookie, token, participantCookieAge)
-	s.log.Info("participant joined", "workshop", wk.ID, "participant", p.ID, "name", p.Name, "session", sess.ID)
+	s.applyParticipant(sess.ID, p)
+	s.participantLog(p).Info("participant joined", "name", p.Name, "session", sess.ID)
 	return p, sess, nil
 }
 

@@ -63,6 +63,7 @@ func (ws *workshopState) attach(s *Server, lab Lab) Lab {
 	if !s.cfg.Workshop {
 		return lab
 	}
+	quotaDefaults(&s.cfg)
 	s.lab = workshopLab{Lab: lab, s: s} // before the sweep starts: it uses s.lab
 	if s.cfg.WorkshopRetention > 0 && s.addStream() {
 		go s.sweepWorkshops()
@@ -92,9 +93,12 @@ func (s *Server) workshopOf(ctx context.Context, session string) (sessions.Works
 func (l workshopLab) StartServer(session string, spec engine.ServerSpec) (engine.ServerInfo, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	wk, _, ok, err := l.s.workshopOf(ctx, session)
+	wk, p, ok, err := l.s.workshopOf(ctx, session)
 	if err != nil {
 		return engine.ServerInfo{}, err
+	}
+	if ok {
+		l.s.applyParticipant(session, p)
 	}
 	if ok && !spec.Restore {
 		if wk.Frozen {
@@ -106,9 +110,12 @@ func (l workshopLab) StartServer(session string, spec engine.ServerSpec) (engine
 }
 
 func (l workshopLab) OpenClient(ctx context.Context, session string, spec engine.ClientSpec) (engine.ClientInfo, error) {
-	wk, _, ok, err := l.s.workshopOf(ctx, session)
+	wk, p, ok, err := l.s.workshopOf(ctx, session)
 	if err != nil {
 		return engine.ClientInfo{}, err
+	}
+	if ok {
+		l.s.applyParticipant(session, p)
 	}
 	if ok && wk.Frozen {
 		return engine.ClientInfo{}, errFrozen
@@ -147,6 +154,30 @@ func (s *Server) workshopParam(r *http.Request) (sessions.Workshop, error) {
 
 var errEndedNoChange = &apiError{status: http.StatusConflict, msg: "this workshop has ended: its sessions are read-only, so nothing can be pushed to them; create a new workshop"}
 
+// changeWorkshop is the shape of every instructor action on the workshop
+// of the URL (freeze, message, push and lift a fault, show to everyone,
+// end): load it, refuse it once ended (unless endedOK), let apply store the
+// change (it returns the workshop as stored and what the log line says of
+// the change), wake every participant's banner and dashboard, and log it
+// as what. Nothing is notified or logged when apply fails.
+func (s *Server) changeWorkshop(r *http.Request, what string, endedOK bool,
+	apply func(wk sessions.Workshop) (sessions.Workshop, []any, error)) (sessions.Workshop, error) {
+	wk, err := s.workshopParam(r)
+	if err != nil {
+		return wk, err
+	}
+	if !endedOK && !wk.EndedAt.IsZero() {
+		return wk, errEndedNoChange
+	}
+	wk, attrs, err := apply(wk)
+	if err != nil {
+		return wk, err
+	}
+	s.ws.live.notify()
+	s.log.Info(what, append([]any{"workshop", wk.ID}, attrs...)...)
+	return wk, nil
+}
+
 // pushRequest is POST /api/workshops/{wid}/faults: a fault (as for one
 // server) plus the server kinds it goes on.
 type pushRequest struct {
@@ -170,108 +201,102 @@ type skippedServer struct {
 // pushFault checks in, stores it with the workshop (so servers started from
 // now on get it) and adds it to every running server it fits.
 func (s *Server) pushFault(r *http.Request, in pushRequest) (pushResult, error) {
-	wk, err := s.workshopParam(r)
-	if err != nil {
-		return pushResult{}, err
-	}
-	if !wk.EndedAt.IsZero() {
-		return pushResult{}, errEndedNoChange
-	}
-	if in.Type == "" {
-		return pushResult{}, badRequest(`say which fault: "type" is one of ` + strings.Join(engine.FaultTypeNames(), ", ") + `, for example {"type":"reset","attributes":{"bytes":10},"kinds":["tcp-echo"]}`)
-	}
-	valid := engine.ServerKindNames()
-	fitting := 0
-	for _, k := range in.Kinds {
-		if !slices.Contains(valid, k) {
-			return pushResult{}, badRequest(fmt.Sprintf("kinds: %q is not a server kind; the kinds are %s", k, strings.Join(valid, ", ")))
+	res := pushResult{Skipped: []skippedServer{}}
+	_, err := s.changeWorkshop(r, "workshop fault pushed", false, func(wk sessions.Workshop) (sessions.Workshop, []any, error) {
+		if in.Type == "" {
+			return wk, nil, badRequest(`say which fault: "type" is one of ` + strings.Join(engine.FaultTypeNames(), ", ") + `, for example {"type":"reset","attributes":{"bytes":10},"kinds":["tcp-echo"]}`)
 		}
-	}
-	var firstErr error
-	for _, k := range valid {
-		if len(in.Kinds) > 0 && !slices.Contains(in.Kinds, k) {
-			continue
-		}
-		if err := engine.CheckFault(k, in.FaultSpec); err != nil {
-			if len(in.Kinds) > 0 {
-				return pushResult{}, badRequest(fmt.Sprintf("a %s server does not take this fault: %v", k, err))
+		valid := engine.ServerKindNames()
+		fitting := 0
+		for _, k := range in.Kinds {
+			if !slices.Contains(valid, k) {
+				return wk, nil, badRequest(fmt.Sprintf("kinds: %q is not a server kind; the kinds are %s", k, strings.Join(valid, ", ")))
 			}
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
 		}
-		fitting++
-	}
-	if fitting == 0 {
-		return pushResult{}, badRequest(fmt.Sprintf("no server kind takes this fault: %v", firstErr))
-	}
-	if in.Name == "" {
-		in.Name = "workshop-" + in.Type
-	}
-	if slices.ContainsFunc(wk.Faults, func(f sessions.WorkshopFault) bool { return f.Spec.Name == in.Name }) {
-		return pushResult{}, &apiError{status: http.StatusConflict, msg: fmt.Sprintf("a fault named %q is already pushed to everyone: lift it first, or give this one another \"name\"", in.Name)}
-	}
-	f := sessions.WorkshopFault{Spec: in.FaultSpec, Kinds: in.Kinds, PushedAt: time.Now().UTC()}
-	if wk, err = s.ws.store.SetWorkshopFaults(r.Context(), wk.ID, append(slices.Clip(wk.Faults), f)); err != nil {
-		return pushResult{}, err
-	}
-	res := pushResult{Fault: &f, Skipped: []skippedServer{}}
-	list, err := s.ws.store.WorkshopSessions(r.Context(), wk.ID)
-	if err != nil {
-		return res, err
-	}
-	for _, x := range list {
-		for _, srv := range s.lab.Servers(x.Session.ID) {
-			if srv.State != engine.StateRunning || !fits(f, srv.Kind) {
+		var firstErr error
+		for _, k := range valid {
+			if len(in.Kinds) > 0 && !slices.Contains(in.Kinds, k) {
 				continue
 			}
-			if _, err := s.lab.AddFault(x.Session.ID, srv.ID, f.Spec); err != nil {
-				res.Skipped = append(res.Skipped, skippedServer{Participant: x.Participant.Name, Server: srv.ID, Reason: err.Error()})
+			if err := engine.CheckFault(k, in.FaultSpec); err != nil {
+				if len(in.Kinds) > 0 {
+					return wk, nil, badRequest(fmt.Sprintf("a %s server does not take this fault: %v", k, err))
+				}
+				if firstErr == nil {
+					firstErr = err
+				}
 				continue
 			}
-			res.Servers++
+			fitting++
 		}
-	}
-	s.ws.live.notify()
-	s.log.Info("workshop fault pushed", "workshop", wk.ID, "fault", f.Spec.Name, "type", f.Spec.Type, "servers", res.Servers, "skipped", len(res.Skipped))
-	return res, nil
+		if fitting == 0 {
+			return wk, nil, badRequest(fmt.Sprintf("no server kind takes this fault: %v", firstErr))
+		}
+		if in.Name == "" {
+			in.Name = "workshop-" + in.Type
+		}
+		if slices.ContainsFunc(wk.Faults, func(f sessions.WorkshopFault) bool { return f.Spec.Name == in.Name }) {
+			return wk, nil, &apiError{status: http.StatusConflict, msg: fmt.Sprintf("a fault named %q is already pushed to everyone: lift it first, or give this one another \"name\"", in.Name)}
+		}
+		f := sessions.WorkshopFault{Spec: in.FaultSpec, Kinds: in.Kinds, PushedAt: time.Now().UTC()}
+		wk, err := s.ws.store.SetWorkshopFaults(r.Context(), wk.ID, append(slices.Clip(wk.Faults), f))
+		if err != nil {
+			return wk, nil, err
+		}
+		res.Fault = &f
+		list, err := s.ws.store.WorkshopSessions(r.Context(), wk.ID)
+		if err != nil {
+			return wk, nil, err
+		}
+		for _, x := range list {
+			for _, srv := range s.lab.Servers(x.Session.ID) {
+				if srv.State != engine.StateRunning || !fits(f, srv.Kind) {
+					continue
+				}
+				if _, err := s.lab.AddFault(x.Session.ID, srv.ID, f.Spec); err != nil {
+					res.Skipped = append(res.Skipped, skippedServer{Participant: x.Participant.Name, Server: srv.ID, Reason: err.Error()})
+					continue
+				}
+				res.Servers++
+			}
+		}
+		return wk, []any{"fault", f.Spec.Name, "type", f.Spec.Type, "servers", res.Servers, "skipped", len(res.Skipped)}, nil
+	})
+	return res, err
 }
 
 // liftFault removes the pushed fault name from the workshop and from every
 // participant's server that has it.
 func (s *Server) liftFault(r *http.Request, name string) (pushResult, error) {
-	wk, err := s.workshopParam(r)
-	if err != nil {
-		return pushResult{}, err
-	}
-	i := slices.IndexFunc(wk.Faults, func(f sessions.WorkshopFault) bool { return f.Spec.Name == name })
-	if i < 0 {
-		return pushResult{}, &apiError{status: http.StatusNotFound, msg: fmt.Sprintf("no fault named %q is pushed to this workshop", name)}
-	}
-	if _, err := s.ws.store.SetWorkshopFaults(r.Context(), wk.ID, slices.Delete(slices.Clone(wk.Faults), i, i+1)); err != nil {
-		return pushResult{}, err
-	}
 	res := pushResult{Skipped: []skippedServer{}}
-	list, err := s.ws.store.WorkshopSessions(r.Context(), wk.ID)
-	if err != nil {
-		return res, err
-	}
-	for _, x := range list {
-		for _, srv := range s.lab.Servers(x.Session.ID) {
-			if srv.State != engine.StateRunning {
-				continue
-			}
-			// A server without it (started before the push by a kind it
-			// does not fit, or whose participant removed it) says so.
-			if err := s.lab.RemoveFault(x.Session.ID, srv.ID, name); err == nil {
-				res.Servers++
+	_, err := s.changeWorkshop(r, "workshop fault lifted", true, func(wk sessions.Workshop) (sessions.Workshop, []any, error) {
+		i := slices.IndexFunc(wk.Faults, func(f sessions.WorkshopFault) bool { return f.Spec.Name == name })
+		if i < 0 {
+			return wk, nil, &apiError{status: http.StatusNotFound, msg: fmt.Sprintf("no fault named %q is pushed to this workshop", name)}
+		}
+		wk, err := s.ws.store.SetWorkshopFaults(r.Context(), wk.ID, slices.Delete(slices.Clone(wk.Faults), i, i+1))
+		if err != nil {
+			return wk, nil, err
+		}
+		list, err := s.ws.store.WorkshopSessions(r.Context(), wk.ID)
+		if err != nil {
+			return wk, nil, err
+		}
+		for _, x := range list {
+			for _, srv := range s.lab.Servers(x.Session.ID) {
+				if srv.State != engine.StateRunning {
+					continue
+				}
+				// A server without it (started before the push by a kind it
+				// does not fit, or whose participant removed it) says so.
+				if err := s.lab.RemoveFault(x.Session.ID, srv.ID, name); err == nil {
+					res.Servers++
+				}
 			}
 		}
-	}
-	s.ws.live.notify()
-	s.log.Info("workshop fault lifted", "workshop", wk.ID, "fault", name, "servers", res.Servers)
-	return res, nil
+		return wk, []any{"fault", name, "servers", res.Servers}, nil
+	})
+	return res, err
 }
 
 func (s *Server) handlePushFault(w http.ResponseWriter, r *http.Request) error {
@@ -296,19 +321,10 @@ func (s *Server) handleLiftFault(w http.ResponseWriter, r *http.Request) error {
 
 // setFrozen freezes or unfreezes the workshop of the URL.
 func (s *Server) setFrozen(r *http.Request, frozen bool) (sessions.Workshop, error) {
-	wk, err := s.workshopParam(r)
-	if err != nil {
-		return wk, err
-	}
-	if !wk.EndedAt.IsZero() {
-		return wk, errEndedNoChange
-	}
-	if wk, err = s.ws.store.SetWorkshopFrozen(r.Context(), wk.ID, frozen); err != nil {
-		return wk, err
-	}
-	s.ws.live.notify()
-	s.log.Info("workshop frozen", "workshop", wk.ID, "frozen", frozen)
-	return wk, nil
+	return s.changeWorkshop(r, "workshop frozen", false, func(wk sessions.Workshop) (sessions.Workshop, []any, error) {
+		wk, err := s.ws.store.SetWorkshopFrozen(r.Context(), wk.ID, frozen)
+		return wk, []any{"frozen", frozen}, err
+	})
 }
 
 func (s *Server) handleFreeze(w http.ResponseWriter, r *http.Request) error {
@@ -330,16 +346,10 @@ func (s *Server) handleFreeze(w http.ResponseWriter, r *http.Request) error {
 
 // setMessage broadcasts msg to the workshop of the URL ("" clears it).
 func (s *Server) setMessage(r *http.Request, msg string) (sessions.Workshop, error) {
-	wk, err := s.workshopParam(r)
-	if err != nil {
-		return wk, err
-	}
-	if wk, err = s.ws.store.SetWorkshopMessage(r.Context(), wk.ID, msg); err != nil {
-		return wk, err
-	}
-	s.ws.live.notify()
-	s.log.Info("workshop message", "workshop", wk.ID, "chars", len(wk.Message))
-	return wk, nil
+	return s.changeWorkshop(r, "workshop message", true, func(wk sessions.Workshop) (sessions.Workshop, []any, error) {
+		wk, err := s.ws.store.SetWorkshopMessage(r.Context(), wk.ID, msg)
+		return wk, []any{"chars", len(wk.Message)}, err
+	})
 }
 
 func (s *Server) handleMessage(w http.ResponseWriter, r *http.Request) error {
@@ -678,41 +688,32 @@ func (s *Server) spotlightName(ctx context.Context, wk sessions.Workshop) string
 // URL) to every participant, read-only, through a share link made for it;
 // session "" stops showing (the link is revoked). It returns the workshop.
 func (s *Server) showToEveryone(r *http.Request, session string) (sessions.Workshop, error) {
-	wk, err := s.workshopParam(r)
-	if err != nil {
-		return wk, err
-	}
-	if session != "" {
-		if !wk.EndedAt.IsZero() {
-			return wk, errEndedNoChange
+	return s.changeWorkshop(r, "workshop spotlight", session == "", func(wk sessions.Workshop) (sessions.Workshop, []any, error) {
+		if session != "" {
+			of, _, ok, err := s.workshopOf(r.Context(), session)
+			if err != nil {
+				return wk, nil, err
+			}
+			if !ok || of.ID != wk.ID {
+				return wk, nil, &apiError{status: http.StatusNotFound, msg: "session " + session + " is not the session of a participant of this workshop"}
+			}
 		}
-		of, _, ok, err := s.workshopOf(r.Context(), session)
-		if err != nil {
-			return wk, err
+		if wk.SpotlightToken != "" { // one at a time: the previous link stops working
+			if err := s.store.RevokeShare(r.Context(), wk.SpotlightSession, wk.SpotlightToken); err != nil && !errors.Is(err, sessions.ErrNotFound) {
+				return wk, nil, err
+			}
 		}
-		if !ok || of.ID != wk.ID {
-			return wk, &apiError{status: http.StatusNotFound, msg: "session " + session + " is not the session of a participant of this workshop"}
+		token := ""
+		if session != "" {
+			sh, err := s.store.CreateShare(r.Context(), session)
+			if err != nil {
+				return wk, nil, err
+			}
+			token = sh.Token
 		}
-	}
-	if wk.SpotlightToken != "" { // one at a time: the previous link stops working
-		if err := s.store.RevokeShare(r.Context(), wk.SpotlightSession, wk.SpotlightToken); err != nil && !errors.Is(err, sessions.ErrNotFound) {
-			return wk, err
-		}
-	}
-	token := ""
-	if session != "" {
-		sh, err := s.store.CreateShare(r.Context(), session)
-		if err != nil {
-			return wk, err
-		}
-		token = sh.Token
-	}
-	if wk, err = s.ws.store.SetWorkshopSpotlight(r.Context(), wk.ID, session, token); err != nil {
-		return wk, err
-	}
-	s.ws.live.notify()
-	s.log.Info("workshop spotlight", "workshop", wk.ID, "session", session)
-	return wk, nil
+		wk, err := s.ws.store.SetWorkshopSpotlight(r.Context(), wk.ID, session, token)
+		return wk, []any{"session", session}, err
+	})
 }
 
 func (s *Server) handleShowToEveryone(w http.ResponseWriter, r *http.Request) error {
