@@ -271,7 +271,9 @@ const insertChunkSQL = `INSERT INTO event_chunks (session_id, first_seq, last_se
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 // insertChunks compresses chunks and stores them in tx.
-func (c *chunker) insertChunks(ctx context.Context, tx *sql.Tx, chunks []*chunk) error {
+// stored, if not nil, gets each session's bytes as stored (the packed
+// bodies' lengths: what the disk budget counts).
+func (c *chunker) insertChunks(ctx context.Context, tx *sql.Tx, chunks []*chunk, stored map[string]int64) error {
 	if len(chunks) == 0 {
 		return nil
 	}
@@ -290,6 +292,9 @@ func (c *chunker) insertChunks(ctx context.Context, tx *sql.Tx, chunks []*chunk)
 		c.packed = encodeBody(c.packed, ch.raw)
 		if _, err := stmt.ExecContext(ctx, ch.session, ch.first, ch.last, ch.firstAt, ch.lastAt, ch.errors, lifecycle, c.packed); err != nil {
 			return fmt.Errorf("insert events: %w", err)
+		}
+		if stored != nil {
+			stored[ch.session] += int64(len(c.packed))
 		}
 	}
 	return nil

@@ -380,7 +380,7 @@ func (r *Recorder) importSession(job *importJob) error {
 		c := &r.chunks
 		c.reset()
 		c.addAll(recs)
-		if err := c.insertChunks(ctx, tx, c.finish()); err != nil {
+		if err := c.insertChunks(ctx, tx, c.finish(), nil); err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
 	}
