@@ -107,16 +107,12 @@ func poolBind[T interface{ Close() error }](p *PortPool, block PortRange, skip f
 		if skip != nil && skip(cand) != nil {
 			continue
 		}
-		if !p.claim(cand) {
-			continue
-		}
-		t, err := bind(cand)
-		if err == nil {
-			return t, cand, nil
-		}
-		p.Release(cand)
-		if !isAddrInUse(err) {
+		t, ok, err := tryPort(p, cand, bind)
+		if err != nil {
 			return zero, 0, err
+		}
+		if ok {
+			return t, cand, nil
 		}
 	}
 	return zero, 0, ErrNoFreePort
@@ -156,6 +152,22 @@ func (p *PortPool) Release(port int) {
 
 func isAddrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }
 
+// tryPort claims cand and binds it: ok when it is bound; neither ok nor an
+// error when another server or program has it (try the next one).
+func tryPort[T interface{ Close() error }](p *PortPool, cand int, bind func(port int) (T, error)) (t T, ok bool, err error) {
+	if !p.claim(cand) {
+		return t, false, nil
+	}
+	if t, err = bind(cand); err == nil {
+		return t, true, nil
+	}
+	p.Release(cand)
+	if isAddrInUse(err) {
+		err = nil
+	}
+	return t, false, err
+}
+
 // poolBindBlock is poolBind inside a participant's block.
 func poolBindBlock[T interface{ Close() error }](p *PortPool, block PortRange, port int, bind func(port int) (T, error)) (T, int, error) {
 	var zero T
@@ -172,16 +184,12 @@ func poolBindBlock[T interface{ Close() error }](p *PortPool, block PortRange, p
 	}
 	for range block.Last - block.First + 1 {
 		cand := p.advanceIn(block)
-		if !p.claim(cand) {
-			continue
-		}
-		t, err := bind(cand)
-		if err == nil {
-			return t, cand, nil
-		}
-		p.Release(cand)
-		if !isAddrInUse(err) {
+		t, ok, err := tryPort(p, cand, bind)
+		if err != nil {
 			return zero, 0, err
+		}
+		if ok {
+			return t, cand, nil
 		}
 	}
 	return zero, 0, &BlockFullError{Block: block}

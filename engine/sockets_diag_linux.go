@@ -75,19 +75,29 @@ func sockDiag(families []uint8, states uint32, fn func(*diagSock)) error {
 	return sockDiagReq(families, states, 1<<(inetDiagInfo-1), fn)
 }
 
+// openSockDiag opens a NETLINK_SOCK_DIAG socket. The kernel answers at
+// once; its receive timeout only bounds a kernel that would not.
+func openSockDiag() (int, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return -1, err
+	}
+	tv := unix.Timeval{Sec: 2}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
 // sockDiagReq is sockDiag asking for the extensions ext (a bit for each
 // INET_DIAG_ attribute).
 func sockDiagReq(families []uint8, states uint32, ext uint8, fn func(*diagSock)) error {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	fd, err := openSockDiag()
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	// The dump answers at once; the timeout only bounds a kernel that would not.
-	tv := unix.Timeval{Sec: 2}
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return err
-	}
 	bp := diagBufs.Get().(*[32 << 10]byte)
 	defer diagBufs.Put(bp)
 	buf := bp[:]
@@ -208,15 +218,11 @@ func sockIdentity(fd int) (ino uint32, fam uint8) {
 // sendmsg): a hash lookup each, where a dump walks the whole table. fn gets
 // the state of each the kernel still has (TIME-WAIT included).
 func sockDiagLookup(queries []diagQuery, fn func(i int, state uint8)) error {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	fd, err := openSockDiag()
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	tv := unix.Timeval{Sec: 2}
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return err
-	}
 	bp := diagBufs.Get().(*[32 << 10]byte)
 	defer diagBufs.Put(bp)
 	const batch = 128 // answers of ~150 bytes: well within the receive buffer

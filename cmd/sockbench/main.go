@@ -18,7 +18,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -362,24 +361,7 @@ func startSockplay(bin, db string, args ...string) (*sockplay, error) {
 }
 
 func (sp *sockplay) call(method, path, body string, out any) error {
-	req, err := http.NewRequest(method, sp.url+path, strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
+	return realbin.Call(http.DefaultClient, method, sp.url+path, body, out)
 }
 
 func (sp *sockplay) startEcho() (string, error) {
