@@ -251,15 +251,31 @@ export function updateTargets() {
   const list = document.getElementById("targets");
   if (!list) return; // a share link's page has no client form
   list.replaceChildren();
+  // A unix client's targets are socket paths, every other kind's host:port.
+  const kind = document.querySelector("[data-testid=client-kind]");
+  const unix = kind?.value === "unix";
+  const isPath = (a) => a.startsWith("/");
+  const addrs = [];
   for (const li of document.querySelectorAll("li[data-testid=server][data-state=running]")) {
+    const a = li.dataset.addr || "";
+    if (!a) continue;
+    addrs.push(a);
+    if (isPath(a) !== unix) continue;
     const o = document.createElement("option");
-    o.value = li.dataset.addr;
+    o.value = a;
     list.appendChild(o);
   }
   const target = document.querySelector("[data-testid=client-target]");
   const first = list.querySelector("option");
   // A stopped server's address would only get ECONNREFUSED: offer a running one.
   // What the visitor typed stays, even after an error; only an empty
-  // target is filled in with a running server's address.
-  if (!target.value && first) target.value = first.value;
+  // target, or a server's address of the other sort (a socket path for a
+  // tcp client), is filled in with a running server's address.
+  const otherSort = addrs.includes(target.value) && isPath(target.value) !== unix;
+  if ((!target.value || otherSort) && first) target.value = first.value;
+  else if (otherSort) target.value = "";
+  if (kind && !kind.dataset.targets) {
+    kind.dataset.targets = "1";
+    kind.addEventListener("change", updateTargets);
+  }
 }

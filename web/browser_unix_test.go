@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // unix-echo from the form: a real client over the socket's path gets its
@@ -43,6 +45,18 @@ func TestBrowserUnixEchoFromTheForm(t *testing.T) {
 	if !strings.Contains(card, "unix") || !strings.Contains(card, "nc -U "+path) {
 		t.Errorf("the server card reads %q", card)
 	}
+	// The client form offers a socket path to a unix client only: a tcp
+	// client's target is never a path, and choosing unix fills the path in.
+	_, tcpAddr := a.startEcho(sid, nil)
+	step(t, ctx, "a tcp client is offered the tcp server",
+		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=client-target]").value === "`+tcpAddr+`"`))
+	if got := evalIn[[]string](t, ctx, `[...document.querySelectorAll("#targets option")].map(o => o.value)`); len(got) != 1 || got[0] != tcpAddr {
+		t.Errorf("tcp client: targets %v, want only %s", got, tcpAddr)
+	}
+	step(t, ctx, "choosing unix offers the socket path",
+		chromedp.SetValue(`[data-testid=client-kind]`, "unix"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=client-kind]").dispatchEvent(new Event("change"))`),
+		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=client-target]").value === "`+path+`"`))
 	shoot(t, ctx, "unix-echo-1366", 1366, 768)
 	shoot(t, ctx, "unix-echo-420", 420, 900)
 }
