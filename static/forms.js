@@ -34,6 +34,11 @@ export function showKindFields(serverForm) {
     startFaults.hidden = udp;
     for (const el of startFaults.querySelectorAll("input")) el.disabled = udp;
   }
+  // A Unix socket has a path, not a port: no port field for it.
+  const unixKind = kindSelect.selectedOptions[0]?.dataset.net === "unix";
+  serverForm.elements.port.closest("label").hidden = unixKind;
+  document.querySelector("[data-testid=port-hint]").hidden = unixKind;
+  if (unixKind) serverForm.elements.port.value = "0";
   const hint = document.querySelector("[data-testid=tutorial-port-suggestion]");
   // A workshop participant's block (data-block): tutorial ports are off.
   const port = "block" in hint.dataset ? 0 : Number(kindSelect.selectedOptions[0]?.dataset.port || 0);

@@ -21,6 +21,16 @@ func TestBrowserUnixEchoFromTheForm(t *testing.T) {
 	sid := a.newSession()
 	openSession(t, ctx, a, sid)
 	path := startFromForm(t, ctx, a, sid, "unix-echo", map[string]string{"socket": "ipc"})
+	// A Unix socket has a path, not a port: the form has no port field for
+	// it, and has one again for a tcp-echo.
+	portShown := `!document.querySelector("[data-testid=server-port]").closest("label").hidden`
+	if evalIn[bool](t, ctx, portShown) {
+		t.Error("the start form shows a port field for unix-echo")
+	}
+	step(t, ctx, "choose tcp-echo: the port field is back",
+		chromedp.SetValue(`[data-testid=server-kind]`, "tcp-echo"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=server-kind]").dispatchEvent(new Event("change", {bubbles: true}))`),
+		chromedp.Poll[chromedp.Void](portShown))
 	if !strings.HasSuffix(path, "/"+sid+"/ipc.sock") {
 		t.Fatalf("socket at %s", path)
 	}
