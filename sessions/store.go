@@ -81,6 +81,12 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	// Keep connections open for the readers that come at once (a room's
+	// pages, the dashboard, the writer): with database/sql's default of 2
+	// idle, every other query opened a new SQLite connection (the file, the
+	// pragmas, the schema read again) and closed it after.
+	db.SetMaxIdleConns(32)
+	db.SetConnMaxIdleTime(time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
