@@ -556,6 +556,10 @@ func TestBrowserWorkspaceEveryEventReachableByScrolling(t *testing.T) {
 // to the recording (live_flood.go): the page, following, never holds most
 // of them, and still every one is reachable by scrolling up afterwards.
 func TestBrowserWorkspaceEveryEventReachableAfterAThinnedFlood(t *testing.T) {
+	if raceEnabled {
+		t.Skip("under the race detector the flood comes slower than the 5,000 events a second past which the stream thins it; " +
+			"go test ./... (the README's command, and a second step of .ci/run) runs it")
+	}
 	a := newTestApp(t)
 	ctx := newBrowser(t)
 	viewport(t, ctx, 1366, 1400) // more rows a screen: fewer steps up
