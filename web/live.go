@@ -106,7 +106,7 @@ func (s *Server) acceptStream(w http.ResponseWriter, r *http.Request, session st
 
 // closeRead reads c until it closes, so that pings are answered and the
 // peer's close is seen (then cancel ends the stream). A data message is
-// refused with 1008. It is the library's CloseRead, which on a data message
+// refused with 1008. It stands in for the library's CloseRead, which on a data message
 // closed while still holding the reader the close handshake waits on: the
 // connection then hung for 5–15 s.
 func closeRead(ctx context.Context, cancel context.CancelFunc, c *websocket.Conn) {
