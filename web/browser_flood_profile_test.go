@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,27 +35,7 @@ func TestBrowserWorkspaceFloodProfile(t *testing.T) {
 	_, addr := a.startEcho(sid, map[string]any{"recv_size": 256})
 	openSession(t, ctx, a, sid)
 
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	wg.Go(func() { io.Copy(io.Discard, c) })
-	wg.Go(func() {
-		line := []byte(strings.Repeat("y\n", 4096))
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := c.Write(line); err != nil {
-				return
-			}
-		}
-	})
-	t.Cleanup(func() { close(stop); c.Close(); wg.Wait() })
+	yesFlood(t, addr)
 	time.Sleep(2 * time.Second) // the flood under way (a tool: no condition to wait on)
 
 	// A trace of 5 s following.
@@ -66,7 +44,7 @@ func TestBrowserWorkspaceFloodProfile(t *testing.T) {
 		events []traceEvent
 	)
 	done := make(chan struct{})
-	err = chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		evctx, cancel := context.WithCancel(ctx)
 		data := cdp.Events(evctx, tg, tracing.DataCollected)
 		complete := cdp.Events(evctx, tg, tracing.TracingComplete)

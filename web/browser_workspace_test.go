@@ -107,39 +107,7 @@ func TestBrowserWorkspaceFloodStaysResponsive(t *testing.T) {
 			new PerformanceObserver((l) => { for (const e of l.getEntries()) window.longTasks.push(e.duration); }).observe({ type: "longtask" });
 		})()`))
 
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var sent atomic.Int64
-	stop := make(chan struct{})
-	wg.Go(func() { io.Copy(io.Discard, c) })
-	wg.Go(func() {
-		line := []byte(strings.Repeat("y\n", 4096))
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			n, err := c.Write(line)
-			sent.Add(int64(n))
-			if err != nil {
-				return
-			}
-		}
-	})
-	stopped := false
-	stopFlood := func() {
-		if !stopped {
-			stopped = true
-			close(stop)
-			c.Close()
-			wg.Wait()
-		}
-	}
-	t.Cleanup(stopFlood)
+	sent, stopFlood := yesFlood(t, addr)
 
 	// Baseline: paused for 3 s during the flood.
 	floodStart := time.Now()
@@ -228,7 +196,7 @@ func TestBrowserWorkspaceFloodStaysResponsive(t *testing.T) {
 	// browser moved the scroll position, which is not the reader scrolling
 	// up, so the list still follows (it once read it as a scroll and paused).
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = chromedp.Do(cctx, chromedp.WaitVisible(`tr.ev[data-seq="`+itoa(last)+`"]`))
+	err := chromedp.Do(cctx, chromedp.WaitVisible(`tr.ev[data-seq="`+itoa(last)+`"]`))
 	cancel()
 	if err != nil {
 		seen := evalIn[map[string]string](t, ctx, `(() => { const s = document.getElementById("events-scroll").dataset; return {state: document.querySelector("[data-testid=live-state]").textContent, first: s.first, last: s.last}; })()`)
@@ -644,6 +612,40 @@ func scrollUpThroughEverything(t *testing.T, ctx context.Context, total int64) {
 	}
 	// No duplicate: the rows drawn at once are contiguous, unique seqs.
 	checkContiguous(t, shownSeqs(t, ctx))
+}
+
+// yesFlood writes "y\n" lines to addr as fast as it takes them (yes | nc)
+// and reads the echo, until stop (also called when the test ends, and
+// safe to call twice); sent counts the bytes written.
+func yesFlood(t *testing.T, addr string) (sent *atomic.Int64, stop func()) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent = new(atomic.Int64)
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	wg.Go(func() { io.Copy(io.Discard, c) })
+	wg.Go(func() {
+		line := []byte(strings.Repeat("y\n", 4096))
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			n, err := c.Write(line)
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	})
+	var once sync.Once
+	stop = func() { once.Do(func() { close(done); c.Close(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return sent, stop
 }
 
 // waitLastClose waits until the session's newest stored event is a close
