@@ -485,9 +485,13 @@ export function createTable({ api, state, onLifecycle }) {
         rows[n - 1].getBoundingClientRect().height;
       measured = h > 0;
       if (h > 0 && Math.abs(h - rowH) > 0.5) {
+        // Draw again now with the pitch measured (it is not measured again
+        // for a second): a frame with the spacers of the guess would show
+        // rows that are not where the scroll position says, and a scroll
+        // made then would skip the rows between.
         rowH = h;
-        redraw();
-        queueFlush();
+        draw();
+        return;
       }
     }
     setData("first", list.first);

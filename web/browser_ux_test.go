@@ -46,14 +46,21 @@ func floodEvents(t *testing.T, a *testApp, sid, addr string, n int) int64 {
 	if _, err := io.CopyN(io.Discard, c, int64(n)); err != nil {
 		t.Fatal(err)
 	}
-	evs := a.waitEvents(sid, "the flood's echo recorded", func(evs []sessions.Record) bool {
-		sent := 0
+	// Hang up and wait for both closes (the peer's FIN seen, then the
+	// server's own close), so no event of this connection comes after the
+	// seq returned.
+	c.Close()
+	evs := a.waitEvents(sid, "the flood's echo and both closes recorded", func(evs []sessions.Record) bool {
+		sent, closes := 0, 0
 		for _, e := range evs {
-			if e.Kind == engine.KindSend {
+			switch e.Kind {
+			case engine.KindSend:
 				sent += e.Len
+			case engine.KindClose:
+				closes++
 			}
 		}
-		return sent >= n
+		return sent >= n && closes >= 2
 	})
 	return evs[len(evs)-1].Seq
 }

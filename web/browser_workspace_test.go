@@ -561,15 +561,19 @@ func TestBrowserWorkspaceEveryEventReachableAfterAThinnedFlood(t *testing.T) {
 func scrollUpThroughEverything(t *testing.T, ctx context.Context, total int64) {
 	t.Helper()
 	seen := map[int64]int{}
+	var trail []string // where each step was, for a failure's message
 	// Scroll up a screen at a time from the bottom, collecting the rows drawn.
 	for i := 0; i < 2000; i++ {
 		got := evalIn[map[string]any](t, ctx, `(() => {
 			const s = document.getElementById("events-scroll");
 			const seqs = [...document.querySelectorAll("tr.ev")].map(tr => Number(tr.dataset.seq));
-			return {seqs, top: s.scrollTop, first: Number(s.dataset.first)};
+			return {seqs, top: s.scrollTop, first: Number(s.dataset.first), height: s.scrollHeight};
 		})()`)
 		for _, v := range got["seqs"].([]any) {
 			seen[int64(v.(float64))]++
+		}
+		if sq := got["seqs"].([]any); len(sq) > 0 {
+			trail = append(trail, fmt.Sprintf("scrollTop %v of %v (list from #%v): rows #%v–#%v", got["top"], got["height"], got["first"], sq[0], sq[len(sq)-1]))
 		}
 		if got["top"].(float64) == 0 && got["first"].(float64) == 1 {
 			// The oldest page is in and the list is at its top: its rows
@@ -603,7 +607,7 @@ func scrollUpThroughEverything(t *testing.T, ctx context.Context, total int64) {
 		}
 	}
 	if len(missing) > 0 {
-		t.Fatalf("%d of %d events never drawn while scrolling up, first %v", len(missing), total, missing[:min(10, len(missing))])
+		t.Fatalf("%d of %d events never drawn while scrolling up, first %v; the walk: %s", len(missing), total, missing[:min(10, len(missing))], strings.Join(trail[:min(8, len(trail))], "; "))
 	}
 	for q := range seen {
 		if q < 1 || q > total {
