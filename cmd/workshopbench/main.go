@@ -4,7 +4,8 @@
 // joins it as N participants. Each participant, as a browser and a terminal
 // would: opens a live WebSocket viewer of their session, starts a tcp-echo
 // server, holds C connections to it that each send a short message every
-// interval and read the echo, and calls the API now and then; the
+// interval and read the echo, and calls the API every 5 s (each from a
+// random phase, as people do not act in step); the
 // instructor's dashboard is read every 2 s as the page does.
 //
 // It reports what the participants feel — how long from a message written
@@ -463,7 +464,10 @@ func (p *participant) run(ctx context.Context, wg *sync.WaitGroup, every time.Du
 		})
 	}
 	wg.Go(func() {
-		t := time.NewTicker(5 * time.Second)
+		// From a random phase too: 200 tickers started within a second
+		// would send 200 requests at once every 5 s, a herd that no room of
+		// browsers makes, and measure its queue.
+		t := time.NewTimer(rand.N(5 * time.Second))
 		defer t.Stop()
 		for {
 			select {
@@ -471,6 +475,7 @@ func (p *participant) run(ctx context.Context, wg *sync.WaitGroup, every time.Du
 				return
 			case <-t.C:
 			}
+			t.Reset(5 * time.Second)
 			t0 := time.Now()
 			if err := p.c.call("GET", "/api/sessions/"+p.session, nil, nil); err == nil {
 				p.mu.Lock()
@@ -561,7 +566,9 @@ func (l *latencies) pct(q float64) time.Duration {
 	return s[min(len(s)-1, int(q*float64(len(s))))]
 }
 
-// client is an HTTP client with its own cookies (one person).
+// client is an HTTP client with its own cookies and its own connections
+// (one person's browser: the default transport, shared, would keep 2 idle
+// connections for all 200 and open a new one for most requests).
 type client struct {
 	base string
 	jar  *cookiejar.Jar
@@ -570,7 +577,8 @@ type client struct {
 
 func newClient(base string) *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{base: base, jar: jar, http: &http.Client{Jar: jar, Timeout: time.Minute}}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	return &client{base: base, jar: jar, http: &http.Client{Jar: jar, Timeout: time.Minute, Transport: tr}}
 }
 
 func (c *client) call(method, path string, body, out any) error {
