@@ -383,6 +383,9 @@ func (r *Recorder) importSession(job *importJob) error {
 		if err := c.insertChunks(ctx, tx, c.finish(), nil); err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
+		if err := countErrors(ctx, tx, recs); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("import: commit: %w", err)

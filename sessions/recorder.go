@@ -532,6 +532,9 @@ func (r *Recorder) write(ops []op, recs []Record) (_ []Record, drops int, err er
 	if err := rememberServers(ctx, tx, recs); err != nil {
 		return nil, 0, err
 	}
+	if err := countErrors(ctx, tx, recs); err != nil {
+		return nil, 0, err
+	}
 	if err := r.updateUsage(ctx, tx, usage, stored); err != nil {
 		return nil, 0, err
 	}
@@ -605,6 +608,44 @@ func (r *Recorder) updateUsage(ctx context.Context, tx *sql.Tx, usage map[string
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET capped_seq = ?, not_kept = not_kept + ? WHERE id = ?`,
 			u.cappedSeq, u.notKept, s); err != nil {
 			return fmt.Errorf("cap of %s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// countErrors adds the error events of recs to their sessions' counts and
+// keeps each session's newest one (sessions.errors, last_error), in their
+// transaction: what the workshop dashboard shows without reading events.
+// Most batches have no error, and cost a loop.
+func countErrors(ctx context.Context, tx *sql.Tx, recs []Record) error {
+	type tally struct {
+		n    int
+		last *Record
+	}
+	var bySession map[string]*tally
+	for i := range recs {
+		if recs[i].Err == nil {
+			continue
+		}
+		if bySession == nil {
+			bySession = map[string]*tally{}
+		}
+		t := bySession[recs[i].Session]
+		if t == nil {
+			t = &tally{}
+			bySession[recs[i].Session] = t
+		}
+		t.n++
+		t.last = &recs[i]
+	}
+	for session, t := range bySession {
+		last, err := json.Marshal(t.last.Err)
+		if err != nil {
+			return fmt.Errorf("errors of %s: %w", session, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET errors = errors + ?, last_error = ?, last_error_at = ? WHERE id = ?`,
+			t.n, string(last), t.last.At.UnixNano(), session); err != nil {
+			return fmt.Errorf("errors of %s: %w", session, err)
 		}
 	}
 	return nil

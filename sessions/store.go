@@ -198,10 +198,12 @@ func (s *Store) CreateSession(ctx context.Context, name string) (Session, error)
 	return sess, nil
 }
 
-const sessionColumns = `s.id, s.name, s.created_at,
-	COALESCE((SELECT MAX(last_seq) FROM event_chunks c WHERE c.session_id = s.id), 0),
-	COALESCE((SELECT last_at FROM event_chunks c WHERE c.session_id = s.id ORDER BY last_seq DESC LIMIT 1), 0),
-	s.owner`
+const sessionColumns = `s.id, s.name, s.created_at, ` + sessionProgress + `, s.owner`
+
+// sessionProgress is the last seq of session s and the time of its newest
+// event (0 and 0 before its first).
+const sessionProgress = `COALESCE((SELECT MAX(last_seq) FROM event_chunks c WHERE c.session_id = s.id), 0),
+	COALESCE((SELECT last_at FROM event_chunks c WHERE c.session_id = s.id ORDER BY last_seq DESC LIMIT 1), 0)`
 
 func scanSession(sc interface{ Scan(...any) error }) (Session, error) {
 	var sess Session

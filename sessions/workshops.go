@@ -320,6 +320,70 @@ func (s *Store) Participants(ctx context.Context, workshopID string) ([]Particip
 	return list, nil
 }
 
+// ParticipantRow is a participant as the instructor's dashboard lists
+// them: with their session (nil once they deleted it), its error events
+// and the lesson it follows.
+type ParticipantRow struct {
+	Participant
+	Session *Session
+	// Errors counts the session's error events; LastError is the newest
+	// (nil when there is none).
+	Errors      int64
+	LastError   *engine.SockErr
+	LastErrorAt time.Time
+	// Lesson is the id of the lesson the session follows ("" none).
+	Lesson string
+}
+
+// ParticipantRows lists a workshop's participants in the order they
+// joined, each with their session, in one query (the dashboard's, read
+// every two seconds for up to 200 people).
+func (s *Store) ParticipantRows(ctx context.Context, workshopID string) ([]ParticipantRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT p.id, p.workshop_id, p.name, p.session_id, p.created_at,
+			s.id IS NOT NULL, COALESCE(s.name, ''), COALESCE(s.created_at, 0),
+			`+sessionProgress+`,
+			COALESCE(s.owner, ''), COALESCE(s.errors, 0), s.last_error, COALESCE(s.last_error_at, 0),
+			COALESCE((SELECT lesson_id FROM session_lessons l WHERE l.session_id = s.id), '')
+		FROM participants p LEFT JOIN sessions s ON s.id = p.session_id
+		WHERE p.workshop_id = ? ORDER BY p.created_at, p.id`, workshopID)
+	if err != nil {
+		return nil, fmt.Errorf("list participants: %w", err)
+	}
+	defer rows.Close()
+	list := []ParticipantRow{}
+	for rows.Next() {
+		var pr ParticipantRow
+		var sess Session
+		var joined, created, last, errAt int64
+		var exists bool
+		var lastErr sql.NullString
+		if err := rows.Scan(&pr.ID, &pr.WorkshopID, &pr.Name, &pr.SessionID, &joined,
+			&exists, &sess.Name, &created, &sess.Events, &last, &sess.Owner, &pr.Errors, &lastErr, &errAt, &pr.Lesson); err != nil {
+			return nil, fmt.Errorf("list participants: %w", err)
+		}
+		pr.CreatedAt = time.Unix(0, joined).UTC()
+		if exists {
+			sess.ID, sess.CreatedAt = pr.SessionID, time.Unix(0, created).UTC()
+			if last != 0 {
+				sess.LastAt = time.Unix(0, last).UTC()
+			}
+			pr.Session = &sess
+		}
+		if lastErr.Valid {
+			var e engine.SockErr
+			if err := json.Unmarshal([]byte(lastErr.String), &e); err != nil {
+				return nil, fmt.Errorf("list participants: the last error of session %s: %w", pr.SessionID, err)
+			}
+			pr.LastError, pr.LastErrorAt = &e, time.Unix(0, errAt).UTC()
+		}
+		list = append(list, pr)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list participants: %w", err)
+	}
+	return list, nil
+}
+
 // ParticipantByToken returns the participant whose cookie hashes to
 // tokenHash (see HashToken), or ErrNotFound. Closed says whether their
 // workshop has ended or expired.

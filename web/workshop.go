@@ -25,6 +25,7 @@ type WorkshopStore interface {
 	GetWorkshop(ctx context.Context, id string) (sessions.Workshop, error)
 	WorkshopByCode(ctx context.Context, code string) (sessions.Workshop, error)
 	Participants(ctx context.Context, workshopID string) ([]sessions.Participant, error)
+	ParticipantRows(ctx context.Context, workshopID string) ([]sessions.ParticipantRow, error)
 	ParticipantByToken(ctx context.Context, tokenHash string) (sessions.Participant, error)
 	Join(ctx context.Context, w sessions.Workshop, name, oldHash, newHash string) (sessions.Participant, sessions.Session, error)
 	CreateSessionFor(ctx context.Context, name, owner string) (sessions.Session, error)
@@ -226,9 +227,9 @@ type participantView struct {
 	// Rate is the events a second recorded since the dashboard's previous
 	// look (at least a second before).
 	Rate float64 `json:"rate"`
-	// Errors counts the error events the dashboard has seen (of the newest
-	// 200 at its first look, then every new one up to 200 a look).
-	Errors int `json:"errors"`
+	// Errors counts the session's error events (all of them: the recorder
+	// counts them as it records).
+	Errors int64 `json:"errors"`
 	// LastError is the newest error among them.
 	LastError   *engine.SockErr `json:"last_error,omitempty"`
 	LastErrorAt time.Time       `json:"last_error_at,omitzero"`
@@ -257,17 +258,9 @@ func (s *Server) joinURL(r *http.Request, code string) string {
 	return scheme + "://" + r.Host + "/join?code=" + url.QueryEscape(code)
 }
 
-// recentForErrors is how many of a session's newest events the dashboard
-// reads at a look for errors.
-const recentForErrors = 200
-
-// sample is what the dashboard last saw of a session: it reads only the
-// events recorded since.
+// sample is what the dashboard last saw of a session's event count: the
+// rate is the events recorded since, a second or more ago.
 type sample struct {
-	seq        int64 // the last event read for errors
-	errors     int
-	lastErr    *engine.SockErr
-	lastErrAt  time.Time
 	rateAt     time.Time
 	rateEvents int64
 	rate       float64
@@ -279,38 +272,21 @@ func (l *workshopLive) forget(session string) {
 	l.sampleMu.Unlock()
 }
 
-// look updates session's sample with the events recorded since the last
-// look and returns a copy.
-func (s *Server) look(ctx context.Context, sess sessions.Session, now time.Time) (sample, error) {
-	l := s.ws.live
+// rate returns the events a second session recorded since the dashboard's
+// look at least a second before (it has events now).
+func (l *workshopLive) rate(session string, events int64, now time.Time) float64 {
 	l.sampleMu.Lock()
 	defer l.sampleMu.Unlock()
-	sm := l.samples[sess.ID]
-	if sm == nil {
-		sm = &sample{rateAt: now, rateEvents: sess.Events}
-		l.samples[sess.ID] = sm
-	}
-	if sess.Events < sm.seq { // (a session's events never shrink; be safe)
-		*sm = sample{rateAt: now, rateEvents: sess.Events}
-	}
-	if sess.Events > sm.seq {
-		recs, err := s.store.Events(ctx, sess.ID, max(sm.seq, sess.Events-recentForErrors), 0, recentForErrors)
-		if err != nil {
-			return sample{}, err
-		}
-		for i := range recs {
-			if recs[i].Err != nil {
-				sm.errors++
-				sm.lastErr, sm.lastErrAt = recs[i].Err, recs[i].At
-			}
-		}
-		sm.seq = sess.Events
+	sm := l.samples[session]
+	if sm == nil || events < sm.rateEvents { // (a session's events never shrink; be safe)
+		sm = &sample{rateAt: now, rateEvents: events}
+		l.samples[session] = sm
 	}
 	if dt := now.Sub(sm.rateAt); dt >= time.Second {
-		sm.rate = float64(sess.Events-sm.rateEvents) / dt.Seconds()
-		sm.rateAt, sm.rateEvents = now, sess.Events
+		sm.rate = float64(events-sm.rateEvents) / dt.Seconds()
+		sm.rateAt, sm.rateEvents = now, events
 	}
-	return *sm, nil
+	return sm.rate
 }
 
 // workshopView is the dashboard of wk: its participants in the order they
@@ -318,7 +294,10 @@ func (s *Server) look(ctx context.Context, sess sessions.Session, now time.Time)
 func (s *Server) workshopView(r *http.Request, wk sessions.Workshop) (workshopView, error) {
 	v := workshopView{Workshop: wk, JoinURL: s.joinURL(r, wk.Code), Participants: []participantView{},
 		OpenLab: s.workshopOpenLab(r.Context(), wk.ID)}
-	list, err := s.ws.store.Participants(r.Context(), wk.ID)
+	// One query for every participant's row (their session, its error
+	// count and newest error, its lesson): read every two seconds for up to
+	// 200 people, it reads no events.
+	list, err := s.ws.store.ParticipantRows(r.Context(), wk.ID)
 	if err != nil {
 		return v, err
 	}
@@ -328,8 +307,7 @@ func (s *Server) workshopView(r *http.Request, wk sessions.Workshop) (workshopVi
 		if b, ok := s.sessionBlock(p.SessionID); ok {
 			pv.Ports = b.Ports.String()
 		}
-		sess, err := s.store.GetSession(r.Context(), p.SessionID)
-		if err == nil {
+		if sess := p.Session; sess != nil {
 			pv.Events, pv.LastAt = sess.Events, sess.LastAt
 			for _, i := range s.lab.Servers(sess.ID) {
 				if i.State == engine.StateRunning {
@@ -341,12 +319,9 @@ func (s *Server) workshopView(r *http.Request, wk sessions.Workshop) (workshopVi
 					pv.Clients++
 				}
 			}
-			sm, err := s.look(r.Context(), sess, now)
-			if err != nil {
-				return v, err
-			}
-			pv.Rate, pv.Errors, pv.LastError, pv.LastErrorAt = sm.rate, sm.errors, sm.lastErr, sm.lastErrAt
-			if s.lessons != nil {
+			pv.Rate = s.ws.live.rate(sess.ID, sess.Events, now)
+			pv.Errors, pv.LastError, pv.LastErrorAt = p.Errors, p.LastError, p.LastErrorAt
+			if s.lessons != nil && p.Lesson != "" {
 				l, steps, _, err := s.lessons.Progress(r.Context(), sess.ID)
 				if err == nil && l != nil {
 					lp := &lessonProgress{ID: l.ID, Title: l.Title, Steps: len(steps)}
@@ -358,10 +333,8 @@ func (s *Server) workshopView(r *http.Request, wk sessions.Workshop) (workshopVi
 					pv.Lesson = lp
 				}
 			}
-		} else if errors.Is(err, sessions.ErrNotFound) {
-			pv.Session = "" // they deleted it; rejoining makes a new one
 		} else {
-			return v, err
+			pv.Session = "" // they deleted it; rejoining makes a new one
 		}
 		pv.HelpScore, pv.NeedsHelp = needsHelp(pv)
 		v.Participants = append(v.Participants, pv)
@@ -378,7 +351,7 @@ func needsHelp(p participantView) (int, string) {
 	var why []string
 	score := 0
 	if p.Errors > 0 {
-		score += 10 * min(p.Errors, 1000)
+		score += 10 * int(min(p.Errors, 1000))
 		e := fmt.Sprintf("%d errors", p.Errors)
 		if p.Errors == 1 {
 			e = "1 error"
