@@ -33,6 +33,11 @@ import (
 	"github.com/sockplay/sockplay/web/lessons"
 )
 
+// workshopSessionsInBudget is how many sessions' recordings at their cap
+// the database budget holds in workshop mode (the room of 200 the issue
+// sizes it for).
+const workshopSessionsInBudget = 200
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -183,7 +188,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	lessonsDir := str("lessons", "SOCKPLAY_LESSONS", "", "directory of extra lesson scenarios (*.md), offered besides the built-in ones")
 	embedOrigins := str("embed-origins", "SOCKPLAY_EMBED_ORIGINS", "", "origins whose pages may show a session's compact view (/s/ID?embed=1) in an iframe, comma-separated (https://tutorial.example); none: no page may frame sockplay's")
 	sessionMaxEvents := num("session-max-events", "SOCKPLAY_SESSION_MAX_EVENTS", 1_000_000, "events one session records; past it one loss event says so and later events are not kept, the sockets go on (0: no cap)")
-	sessionMaxBytes := num("session-max-bytes", "SOCKPLAY_SESSION_MAX_BYTES", 128<<20, "bytes one session's recording may take in the database; past it one loss event says so and later events are not kept (0: no cap)")
+	sessionMaxBytes := num("session-max-bytes", "SOCKPLAY_SESSION_MAX_BYTES", 128<<20, "bytes one session's recording may take in the database; past it one loss event says so and later events are not kept (0: no cap; in workshop mode the default is -max-db-bytes/200, 5 MiB)")
 	maxDBBytes := num("max-db-bytes", "SOCKPLAY_MAX_DB_BYTES", 1<<30, "bytes the whole database may hold; past it the sessions active longest ago are deleted first, never one with a running server or client, and the file shrinks (0: no limit)")
 	maxAge := dur("max-age", "SOCKPLAY_MAX_AGE", 30*24*time.Hour, "sessions with no activity for longer are deleted (unless a server or client of theirs runs) (0: kept for ever)")
 	retentionEvery := dur("retention-every", "SOCKPLAY_RETENTION_EVERY", time.Minute, "how often the database's budget and age are checked")
@@ -191,6 +196,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
+	given := map[string]bool{} // the flags set on the command line
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected argument %q; settings are flags (-h lists them)", fs.Arg(0))
 	}
@@ -209,6 +216,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		WorkshopRetention: *workshopRetention, MetricsAddr: *metricsAddr, Lessons: *lessonsDir, SocketDir: *socketDir,
 		SessionMaxEvents: *sessionMaxEvents, SessionMaxBytes: *sessionMaxBytes, MaxDBBytes: *maxDBBytes, MaxAge: *maxAge,
 		RetentionEvery: *retentionEvery, MaxImportBytes: *maxImportBytes}
+	// A room shares one database: in workshop mode each session's recording
+	// cap is, unless set, a 200th of the database's budget (5 MiB of the
+	// default 1 GiB), so 200 participants recording all they may still fit.
+	if c.Workshop && !given["session-max-bytes"] && getenv("SOCKPLAY_SESSION_MAX_BYTES") == "" && c.MaxDBBytes > 0 {
+		c.SessionMaxBytes = min(c.SessionMaxBytes, max(c.MaxDBBytes/workshopSessionsInBudget, 1<<20))
+	}
 	var err error
 	if c.LabPorts, err = engine.ParsePortRange(*labPorts); err != nil {
 		return config{}, fmt.Errorf("-lab-ports: %w", err)

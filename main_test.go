@@ -214,6 +214,34 @@ func TestConfigFlagsOverrideEnvironment(t *testing.T) {
 	}
 }
 
+// In workshop mode a session's recording cap defaults to a 200th of the
+// database's budget, so a full room fits it; a cap the operator gives, by
+// flag or environment, is kept, and outside workshop mode the default is.
+func TestConfigWorkshopSessionCapFitsTheRoomInTheBudget(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want int64
+	}{
+		{nil, nil, 128 << 20},
+		{[]string{"-workshop"}, nil, (1 << 30) / 200},
+		{[]string{"-workshop", "-max-db-bytes", "4294967296"}, nil, (4 << 30) / 200},
+		{[]string{"-workshop", "-max-db-bytes", "104857600"}, nil, 1 << 20}, // never below 1 MiB
+		{[]string{"-workshop", "-max-db-bytes", "0"}, nil, 128 << 20},       // no budget to share
+		{[]string{"-workshop", "-session-max-bytes", "67108864"}, nil, 64 << 20},
+		{[]string{"-workshop"}, map[string]string{"SOCKPLAY_SESSION_MAX_BYTES": "33554432"}, 32 << 20},
+		{nil, map[string]string{"SOCKPLAY_WORKSHOP": "true"}, (1 << 30) / 200},
+	} {
+		cfg, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.SessionMaxBytes != tc.want {
+			t.Errorf("%v %v: -session-max-bytes %d, want %d", tc.args, tc.env, cfg.SessionMaxBytes, tc.want)
+		}
+	}
+}
+
 func TestConfigRejectsBadValues(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
