@@ -126,6 +126,7 @@ type sessionLab struct {
 	socks    sockets           // the session's open sockets (counted in the lab's too)
 	log      *slog.Logger      // its lines' logger (SetSessionLog; nil: the lab's)
 	logged   time.Time         // when a quota refusal was last logged
+	refusals map[string]int64  // what each quota refused in this session (nil: nothing)
 	gone     bool              // closed by CloseSession (deleted): nothing new starts
 }
 

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"log/slog"
+	"maps"
 	"sync/atomic"
 	"time"
 )
@@ -45,6 +46,18 @@ func (l *Lab) QuotaRefusals() map[string]int64 {
 	return out
 }
 
+// QuotaRefusalsOf returns what each quota refused in session since the lab
+// started (by quota name; empty: nothing), for the workshop dashboard.
+func (l *Lab) QuotaRefusalsOf(session string) map[string]int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]int64{}
+	if sl := l.find(session); sl != nil {
+		maps.Copy(out, sl.refusals)
+	}
+	return out
+}
+
 // refusalLogEvery bounds the log lines of refusals: a flood of connections
 // past a quota is one line a second, not one per connection (each refused
 // connection is an event of its session).
@@ -57,6 +70,12 @@ func (l *Lab) refused(session, quota string) {
 	now := time.Now()
 	l.mu.Lock()
 	sl := l.find(session)
+	if sl != nil {
+		if sl.refusals == nil {
+			sl.refusals = map[string]int64{}
+		}
+		sl.refusals[quota]++
+	}
 	if sl == nil || now.Sub(sl.logged) < refusalLogEvery {
 		l.mu.Unlock()
 		return

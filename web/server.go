@@ -46,6 +46,7 @@ type Lab interface {
 	QuotaOf(session string) (engine.Quota, int64)
 	SetSessionLog(session string, log *slog.Logger)
 	QuotaRefusals() map[string]int64
+	QuotaRefusalsOf(session string) map[string]int64
 	OpenSocketsByKind() map[string]int64
 }
 

@@ -234,6 +234,9 @@ type participantView struct {
 	LastError   *engine.SockErr `json:"last_error,omitempty"`
 	LastErrorAt time.Time       `json:"last_error_at,omitzero"`
 	LastAt      time.Time       `json:"last_at,omitzero"`
+	// Refused counts, by quota (servers, clients, sockets, max-sockets),
+	// what the session was refused since sockplay started.
+	Refused map[string]int64 `json:"quota_refusals,omitempty"`
 	// Lesson is the lesson the session follows and how far it is.
 	Lesson *lessonProgress `json:"lesson,omitempty"`
 	// NeedsHelp says why the row is near the top ("" nothing to see);
@@ -320,6 +323,9 @@ func (s *Server) workshopView(r *http.Request, wk sessions.Workshop) (workshopVi
 				}
 			}
 			pv.Rate = s.ws.live.rate(sess.ID, sess.Events, now)
+			if r := s.lab.QuotaRefusalsOf(sess.ID); len(r) > 0 {
+				pv.Refused = r
+			}
 			pv.Errors, pv.LastError, pv.LastErrorAt = p.Errors, p.LastError, p.LastErrorAt
 			if s.lessons != nil && p.Lesson != "" {
 				l, steps, _, err := s.lessons.Progress(r.Context(), sess.ID)
@@ -360,6 +366,17 @@ func needsHelp(p participantView) (int, string) {
 			e += ", last " + p.LastError.Errno
 		}
 		why = append(why, e)
+	}
+	if len(p.Refused) > 0 {
+		// A quota stops what they try: they may not know why.
+		score += 4
+		var parts []string
+		for _, q := range engine.QuotaNames {
+			if n := p.Refused[q]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%s ×%d", q, n))
+			}
+		}
+		why = append(why, "refused by a quota: "+strings.Join(parts, ", "))
 	}
 	if p.Lesson != nil && p.Lesson.Done < p.Lesson.Steps {
 		if p.Lesson.Done == 0 {

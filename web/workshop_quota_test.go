@@ -172,6 +172,19 @@ func TestWorkshopParticipantQuotas(t *testing.T) {
 	defer bobLive.CloseNow()
 	collect(ctx, t, bobLive, 0, hasRecv("hi bob"))
 
+	// The instructor's dashboard says what the quota refused Ada, and puts
+	// her first; Bob was refused nothing.
+	var wv workshopView
+	if code := inst.do("GET", "/api/workshops/"+w.ID+"?sort=help", nil, &wv); code != http.StatusOK || len(wv.Participants) != 2 {
+		t.Fatalf("dashboard: %d %+v", code, wv.Participants)
+	}
+	if p := wv.Participants[0]; p.Name != "Ada" || p.Refused["sockets"] != 2 || !strings.Contains(p.NeedsHelp, "refused by a quota: sockets ×2") {
+		t.Errorf("the dashboard's first row: %s, refused %v, %q; want Ada, sockets ×2", p.Name, p.Refused, p.NeedsHelp)
+	}
+	if p := wv.Participants[1]; len(p.Refused) != 0 || strings.Contains(p.NeedsHelp, "quota") {
+		t.Errorf("Bob's row: refused %v, %q; want nothing", p.Refused, p.NeedsHelp)
+	}
+
 	// The operator's view.
 	m := httptest.NewServer(a.Site.MetricsHandler())
 	defer m.Close()
