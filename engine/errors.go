@@ -76,7 +76,11 @@ func Classify(err error) *SockErr {
 		return se
 	}
 	name := errnoName(err)
-	return &SockErr{Errno: name, Message: message(err), Hint: hints[name], Python: pythonErrors[name]}
+	hint := hints[name]
+	if refused := (*RefusedError)(nil); errors.As(err, &refused) && refused.Hint != "" {
+		hint = refused.Hint
+	}
+	return &SockErr{Errno: name, Message: message(err), Hint: hint, Python: pythonErrors[name]}
 }
 
 // message is the operating system's message for err, without what only

@@ -17,6 +17,9 @@ import (
 type RefusedError struct {
 	Target string // the address actually dialed, after name resolution
 	Reason string
+	// Hint, when set, replaces the generic hint of EREFUSED (which speaks of
+	// the lab range) for a rule that has its own story.
+	Hint string
 }
 
 func (e *RefusedError) Error() string {
@@ -68,7 +71,7 @@ func (p *DialPolicy) Check(ap netip.AddrPort) error {
 		if p.namesSensitive(ip, ap.Port()) {
 			return nil
 		}
-		return &RefusedError{target, "link-local and cloud metadata addresses are never dialed unless the operator allows them by name"}
+		return &RefusedError{Target: target, Reason: "link-local and cloud metadata addresses are never dialed unless the operator allows them by name"}
 	}
 	for _, a := range p.AllowAddrs {
 		if a.Addr() == ip && a.Port() == ap.Port() {
@@ -82,15 +85,15 @@ func (p *DialPolicy) Check(ap netip.AddrPort) error {
 	}
 	switch {
 	case ip.IsUnspecified():
-		return &RefusedError{target, "the unspecified address (0.0.0.0 or ::) is not a destination"}
+		return &RefusedError{Target: target, Reason: "the unspecified address (0.0.0.0 or ::) is not a destination"}
 	case ip.IsLoopback() && (p.LabPorts.Contains(port) || slices.Contains(p.ExtraPorts, port)):
 		return nil
 	case p.isLabHost(ip) && p.LabPorts.Contains(port):
 		return nil
 	case ip.IsLoopback():
-		return &RefusedError{target, fmt.Sprintf("only the lab ports %s are allowed on this machine (other local services such as sockplay itself, ssh or databases are off limits)", p.LabPorts)}
+		return &RefusedError{Target: target, Reason: fmt.Sprintf("only the lab ports %s are allowed on this machine (other local services such as sockplay itself, ssh or databases are off limits)", p.LabPorts)}
 	}
-	return &RefusedError{target, fmt.Sprintf("only this instance's own lab servers (loopback, ports %s) may be dialed; the operator can allow more with -dial-allow", p.LabPorts)}
+	return &RefusedError{Target: target, Reason: fmt.Sprintf("only this instance's own lab servers (loopback, ports %s) may be dialed; the operator can allow more with -dial-allow", p.LabPorts)}
 }
 
 // namesSensitive reports whether the operator allowed a link-local or
@@ -129,7 +132,7 @@ func isSensitive(ip netip.Addr) bool {
 func (p *DialPolicy) Control(network, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return &RefusedError{address, "not an IP address and port"}
+		return &RefusedError{Target: address, Reason: "not an IP address and port"}
 	}
 	return p.Check(ap)
 }
@@ -240,10 +243,13 @@ func (p *DialPolicy) checkBlock(session string, ap netip.AddrPort) error {
 		return nil // open lab: pair exercises (and the instructor's own sessions)
 	}
 	target := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	const hint = "In a workshop each participant has a block of lab ports of their own, and clients reach only their own " +
+		"session's servers, so that one person's client cannot talk to another's server by accident. Dial one of your own " +
+		"servers, or ask the instructor to open the lab (the dashboard's toggle) for an exercise in pairs."
 	if !mineOK {
-		return &RefusedError{target, fmt.Sprintf("port %d belongs to a workshop participant (%s); the instructor can open the lab to reach it", ap.Port(), pb.Owner)}
+		return &RefusedError{Target: target, Reason: fmt.Sprintf("port %d belongs to a workshop participant (%s); the instructor can open the lab to reach it", ap.Port(), pb.Owner), Hint: hint}
 	}
-	return &RefusedError{target, fmt.Sprintf("port %d belongs to another participant (your ports are %d–%d); the instructor can open the lab for pair exercises", ap.Port(), mine.Ports.First, mine.Ports.Last)}
+	return &RefusedError{Target: target, Reason: fmt.Sprintf("port %d belongs to another participant (your ports are %d–%d); the instructor can open the lab for pair exercises", ap.Port(), mine.Ports.First, mine.Ports.Last), Hint: hint}
 }
 
 // dialerFor returns a net.Dialer that enforces CheckFrom for session.
@@ -251,7 +257,7 @@ func (p *DialPolicy) dialerFor(session string) *net.Dialer {
 	return &net.Dialer{Control: func(network, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
-			return &RefusedError{address, "not an IP address and port"}
+			return &RefusedError{Target: address, Reason: "not an IP address and port"}
 		}
 		return p.CheckFrom(session, ap)
 	}}

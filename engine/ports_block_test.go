@@ -80,6 +80,10 @@ func TestBlockDialRefusedThenOpenLab(t *testing.T) {
 		for _, ev := range evs {
 			if ev.Session == "alice" && ev.Err != nil && strings.Contains(ev.Err.Message, "belongs to another participant") {
 				refusedEvent = true
+				// The hint tells the block's story, not the lab range's.
+				if !strings.Contains(ev.Err.Hint, "a block of lab ports of their own") || strings.Contains(ev.Err.Hint, "by default clients may only reach") {
+					t.Errorf("%s: the refusal's hint %q is not the workshop block's", spec.Kind, ev.Err.Hint)
+				}
 			}
 		}
 		if !errors.As(err, &re) && !refusedEvent {
