@@ -211,7 +211,7 @@ func (e *clientEnv) connectEvent(t *tap, o Options, extra map[string]any) {
 	ev := t.event(KindConnect)
 	ev.Meta = map[string]any{"client": e.Kind, "target": e.Target, "options": o}
 	if peer := e.lab.peerName(e.Session, t.remote); peer != "" {
-		ev.Meta["peer"] = peer // open lab: another participant's server
+		ev.Meta["peer_name"] = peer // open lab: another participant's server
 	}
 	for k, v := range extra {
 		ev.Meta[k] = v

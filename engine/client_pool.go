@@ -99,7 +99,7 @@ func (r *requester) dial(ctx context.Context, target string, first *bool, meta m
 	ev := t.event(KindConnect)
 	ev.Meta = map[string]any{"client": r.env.Kind, "target": target}
 	if peer := r.env.lab.peerName(r.env.Session, t.remote); peer != "" {
-		ev.Meta["peer"] = peer // open lab: another participant's server
+		ev.Meta["peer_name"] = peer // open lab: another participant's server
 	}
 	for k, v := range meta {
 		ev.Meta[k] = v

@@ -109,8 +109,24 @@ func TestBlockDialRefusedThenOpenLab(t *testing.T) {
 	evs := sink.waitFor(t, "alice's connect naming bob's server", func(evs []Event) bool {
 		return len(filter(evs, KindConnect, ci.ID)) > 0
 	})
-	if got := filter(evs, KindConnect, ci.ID)[0].Meta["peer"]; got != "Bob's tcp-echo server" {
-		t.Errorf("connect event peer = %v, want Bob's tcp-echo server", got)
+	if got := filter(evs, KindConnect, ci.ID)[0].Meta["peer_name"]; got != "Bob's tcp-echo server" {
+		t.Errorf("connect event peer_name = %v, want Bob's tcp-echo server", got)
+	}
+	// A udp client to Bob's udp-echo: its connect event names his server
+	// too, and its peer stays the address its datagrams go to.
+	bobUDP, err := lab.StartServer("bob", ServerSpec{Kind: "udp-echo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc, err := lab.OpenClient(ctx, "alice", ClientSpec{Kind: "udp", Target: bobUDP.Addr})
+	if err != nil {
+		t.Fatalf("open lab: alice's udp client to bob: %v", err)
+	}
+	evs = sink.waitFor(t, "alice's udp connect event", func(evs []Event) bool {
+		return len(filter(evs, KindConnect, uc.ID)) > 0
+	})
+	if m := filter(evs, KindConnect, uc.ID)[0].Meta; m["peer_name"] != "Bob's udp-echo server" || m["peer"] != bobUDP.Addr {
+		t.Errorf("udp connect event peer_name %v, peer %v; want Bob's udp-echo server at %s", m["peer_name"], m["peer"], bobUDP.Addr)
 	}
 	// Another workshop's participant stays out even with w1's lab open.
 	lab.SetPortBlock("dave", PortBlock{Ports: PortRange{lab.Ports().First + 40, lab.Ports().First + 49}, Owner: "Dave", Group: "w2"})

@@ -241,7 +241,7 @@ export class Ends {
       return false;
     }
     if (ev.kind === "connect" && m.proxy_for && ev.conn) this.proxyLegs.add(ev.conn);
-    if (ev.kind === "connect" && m.peer && ev.conn) this.peers.set(ev.conn, m.peer);
+    if (ev.kind === "connect" && m.peer_name && ev.conn) this.peers.set(ev.conn, m.peer_name);
     if (ev.kind === "connect" && m.client && !this.owners.has(id)) this.clientKinds.set(id, m.client);
     return !this.owners.has(id);
   }

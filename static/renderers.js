@@ -49,7 +49,7 @@ export const renderers = {
   connect: (ev, m) => {
     if (m.proxy_for) return `proxy's upstream leg → ${m.target} (for ${m.proxy_for})`;
     // Open lab (workshop): the server is another participant's.
-    const to = m.peer ? `${m.peer} (${m.target || ev.remote})` : m.target || ev.remote;
+    const to = m.peer_name ? `${m.peer_name} (${m.target || ev.remote})` : m.target || ev.remote;
     // The clients that open several connections say which this one is.
     if (m.client === "round-robin" && m.target_index) {
       return withHint(`request ${m.request} of ${m.of} → target ${m.target_index} of ${m.targets} (${to})`,

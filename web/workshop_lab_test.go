@@ -130,8 +130,8 @@ func TestWorkshopPortBlocks(t *testing.T) {
 		return false
 	})
 	for _, r := range evs {
-		if r.Kind == engine.KindConnect && r.Server == cli.ID && r.Meta["peer"] != "Bob's tcp-echo server" {
-			t.Errorf("connect meta peer = %v, want Bob's tcp-echo server", r.Meta["peer"])
+		if r.Kind == engine.KindConnect && r.Server == cli.ID && r.Meta["peer_name"] != "Bob's tcp-echo server" {
+			t.Errorf("connect meta peer_name = %v, want Bob's tcp-echo server", r.Meta["peer_name"])
 		}
 	}
 	// The dashboard shows each participant's ports and the lab open.

@@ -409,7 +409,7 @@ test("unix: a unix-echo server is named by its socket file, its unnamed peer as 
 test("Ends.other: a connection to another workshop participant's server (open lab) names it, not your terminal", () => {
   const e = new Ends();
   e.setView({ servers: [], clients: [{ id: "cli-a", kind: "tcp", local: "127.0.0.1:50000" }] });
-  e.noteEvent({ kind: "connect", server: "cli-a", conn: "c-1", remote: "127.0.0.1:20061", meta: { client: "tcp", peer: "Bob's tcp-echo server" } });
+  e.noteEvent({ kind: "connect", server: "cli-a", conn: "c-1", remote: "127.0.0.1:20061", meta: { client: "tcp", peer_name: "Bob's tcp-echo server" } });
   assert.equal(e.other({ kind: "send", server: "cli-a", conn: "c-1", remote: "127.0.0.1:20061" }), "Bob's tcp-echo server 127.0.0.1:20061");
   assert.equal(e.other({ kind: "send", server: "cli-a", conn: "c-2", remote: "127.0.0.1:20062" }), "your terminal 127.0.0.1:20062");
 });
