@@ -501,7 +501,7 @@ func (s *Store) RecordedServers(ctx context.Context, session string) (servers, c
 		return nil, nil, fmt.Errorf("servers of %s: %w", session, err)
 	}
 	defer rows.Close()
-	index := map[string]int{}
+	index := map[string]int{} // a server's or client's place in its list
 	for rows.Next() {
 		var list []byte
 		if err := rows.Scan(&list); err != nil {
@@ -529,6 +529,14 @@ func (s *Store) RecordedServers(ctx context.Context, session string) (servers, c
 					servers[i].Stopped, servers[i].StoppedAt, servers[i].StopReason = true, r.At, str("reason")
 				}
 			case engine.KindConnect:
+				// A client that opens several connections (multi, pool,
+				// round-robin, retry, app, http) has a connect event for
+				// each: it is one client, as of its first. A proxy's
+				// upstream leg is the proxy server's, not a client.
+				if _, seen := index[r.Server]; seen || r.Meta["proxy_for"] != nil {
+					continue
+				}
+				index[r.Server] = len(clients)
 				clients = append(clients, Endpoint{ID: r.Server, Kind: str("client"), Net: r.Net, Target: str("target"),
 					Addr: r.Local, At: r.At})
 			}

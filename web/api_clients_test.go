@@ -1,9 +1,12 @@
 package web
 
 import (
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sockplay/sockplay/engine"
 	"github.com/sockplay/sockplay/sessions"
@@ -96,5 +99,61 @@ func TestAPIClientKindsOpen(t *testing.T) {
 	code := a.do("POST", "/api/sessions/"+sess+"/clients", map[string]any{"kind": "tls", "target": srv.Addr}, &body)
 	if code != http.StatusBadGateway || body.Errno != "ETLS" || !strings.Contains(body.Error, "unknown authority") || body.Hint == "" {
 		t.Errorf("tls client to another session's tls-echo: status %d %+v, want 502 ETLS unknown authority", code, body)
+	}
+}
+
+// A client that opens several connections (here a finished multi client of
+// three) is listed once, and a proxy's upstream leg is the proxy's, not a
+// client: the session's view, after they are all done, lists the multi
+// client alone, as does the read-only shared view.
+func TestSessionViewListsEachClientOnce(t *testing.T) {
+	a := newTestApp(t)
+	sid := a.newSession()
+	_, echo := a.startEcho(sid, nil)
+	_, proxy := a.start(sid, "tcp-proxy", map[string]any{"target": echo})
+	multi := a.clientTo(sid, "multi", echo, map[string]any{"connections": 3, "messages": 2, "size": 8})
+	// A program of the learner's own through the proxy.
+	c, err := net.Dial("tcp", proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write([]byte("via the proxy\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, len("via the proxy\n"))); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	a.waitEvents(sid, "the multi client's three connections and the proxy's leg", func(evs []sessions.Record) bool {
+		connects, legs := 0, 0
+		for _, e := range evs {
+			if e.Kind == engine.KindConnect && e.Server == multi {
+				connects++
+			}
+			if e.Kind == engine.KindConnect && e.Meta["proxy_for"] != nil {
+				legs++
+			}
+		}
+		return connects == 3 && legs == 1
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	var v apiSessionView
+	for v = a.getSession(sid); len(v.Clients) == 0 || v.Clients[0].State != "closed"; v = a.getSession(sid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the multi client never finished: %+v", v.Clients)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(v.Clients) != 1 || v.Clients[0].ID != multi || v.Clients[0].Kind != "multi" {
+		t.Errorf("the session lists clients %+v; want the multi client %s once", v.Clients, multi)
+	}
+	sh := a.share(sid)
+	var shared apiSessionView
+	if code := a.do("GET", "/api/shared/"+sh.Token, nil, &shared); code != http.StatusOK {
+		t.Fatalf("shared view: %d", code)
+	}
+	if len(shared.Clients) != 1 || shared.Clients[0].ID != multi {
+		t.Errorf("the shared view lists clients %+v; want the multi client once", shared.Clients)
 	}
 }
