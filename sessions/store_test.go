@@ -59,7 +59,7 @@ func TestOpenAppliesMigrationsToNewFile(t *testing.T) {
 		t.Errorf("tables = %v, want %v", tables, want)
 	}
 	// goose records version 0 for its own table, then each migration.
-	if want := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}; !slices.Equal(versions, want) {
+	if want := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}; !slices.Equal(versions, want) {
 		t.Errorf("applied versions = %v, want %v", versions, want)
 	}
 }

@@ -117,11 +117,24 @@ func (s *Server) startLesson(r *http.Request, id string) (sessions.Session, erro
 		return sessions.Session{}, err
 	}
 	ctx := r.Context()
+	if sess, ok, err := s.participantLessonSession(r); err != nil || ok {
+		if err != nil {
+			return sessions.Session{}, err
+		}
+		// A workshop participant who may have no other session: the lesson
+		// runs in the one they work in, its servers beside theirs, counting
+		// only what happens from now on.
+		if err := s.setUpLesson(ctx, t, sess, l, sess.Events); err != nil {
+			return sessions.Session{}, err
+		}
+		s.logFor(r).Info("lesson started in the participant's session", "lesson", l.ID, "session", sess.ID, "from_seq", sess.Events)
+		return sess, nil
+	}
 	sess, err := s.createSession(r, l.Title) // in workshop mode, the caller's own
 	if err != nil {
 		return sessions.Session{}, err
 	}
-	if err := s.setUpLesson(ctx, t, sess, l); err != nil {
+	if err := s.setUpLesson(ctx, t, sess, l, 0); err != nil {
 		if derr := s.deleteSession(context.WithoutCancel(ctx), sess); derr != nil {
 			s.log.Error("delete a lesson's session that could not start", "session", sess.ID, "err", derr)
 		}
@@ -130,8 +143,33 @@ func (s *Server) startLesson(r *http.Request, id string) (sessions.Session, erro
 	return sess, nil
 }
 
-func (s *Server) setUpLesson(ctx context.Context, t *lessons.Tracker, sess sessions.Session, l *lessons.Lesson) error {
-	if err := t.Follow(ctx, sess.ID, l.ID); err != nil {
+// participantLessonSession returns, for a workshop participant who has as
+// many sessions as they may (one, by default), the session they joined
+// into, where a lesson they start runs; ok is false for anyone else (a new
+// session is made for the lesson).
+func (s *Server) participantLessonSession(r *http.Request) (_ sessions.Session, ok bool, _ error) {
+	if !s.cfg.Workshop {
+		return sessions.Session{}, false, nil
+	}
+	c, err := s.callerOf(r)
+	if err != nil || c.participant == nil || c.participant.Closed || s.cfg.MaxParticipantSessions <= 0 {
+		return sessions.Session{}, false, err // createSession says what is wrong, if anything
+	}
+	n, err := s.ws.store.CountSessionsOf(r.Context(), c.owner())
+	if err != nil || n < s.cfg.MaxParticipantSessions {
+		return sessions.Session{}, false, err
+	}
+	sess, err := s.store.GetSession(r.Context(), c.participant.SessionID)
+	if errors.Is(err, sessions.ErrNotFound) {
+		return sessions.Session{}, false, nil // theirs is another one: createSession refuses with the limit
+	}
+	return sess, err == nil, err
+}
+
+// setUpLesson makes sess follow lesson l from the event after seq from,
+// and starts its servers and sets its faults.
+func (s *Server) setUpLesson(ctx context.Context, t *lessons.Tracker, sess sessions.Session, l *lessons.Lesson, from int64) error {
+	if err := t.FollowFrom(ctx, sess.ID, l.ID, from); err != nil {
 		return err
 	}
 	addrs := map[string]string{}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockplay/sockplay/engine"
 	"github.com/sockplay/sockplay/sessions"
 )
 
@@ -648,5 +650,99 @@ func TestWorkshopDashboardLessonProgress(t *testing.T) {
 	_, raw := f.inst.send("GET", "/instructor/workshops/"+f.w.ID+"/participants", "", false)
 	if !bytes.Contains(raw, []byte(">0/4<")) {
 		t.Errorf("the table does not show Ada's 0/4: %.600s", raw)
+	}
+}
+
+// A workshop participant may have one session, the one they joined into:
+// a lesson they start runs there (201, their session), beside what they
+// already run, and counts only what happens from then on — Ada's own echo
+// server named "echo", connected to and sent hello before, completes
+// nothing; the lesson's own server does, and the dashboard follows.
+func TestWorkshopParticipantStartsALessonInTheirSession(t *testing.T) {
+	f := newWorkshopFixture(t)
+	if f.a.Site.lessons == nil {
+		t.Skip("lessons are off")
+	}
+	sid := f.adaJ.Session
+	var own struct{ ID, Addr string }
+	if code := f.ada.do("POST", "/api/sessions/"+sid+"/servers", map[string]any{"kind": "tcp-echo", "name": "echo"}, &own); code != http.StatusCreated {
+		t.Fatal(code)
+	}
+	var cli struct{ ID string }
+	if code := f.ada.do("POST", "/api/sessions/"+sid+"/clients", map[string]any{"kind": "tcp", "target": own.Addr}, &cli); code != http.StatusCreated {
+		t.Fatal(code)
+	}
+	if code := f.ada.do("POST", "/api/sessions/"+sid+"/clients/"+cli.ID+"/send", map[string]string{"text": "hello\n"}, nil); code != http.StatusOK {
+		t.Fatal(code)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var page struct{ Events []sessions.Record }
+		f.ada.do("GET", "/api/sessions/"+sid+"/events?limit=5000", nil, &page)
+		if hasRecv("hello\n")(page.Events) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Ada's hello was never recorded")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	var started struct{ Session, URL string }
+	if code := f.ada.do("POST", "/api/lessons/tcp-echo-basics/start", nil, &started); code != http.StatusCreated || started.Session != sid {
+		t.Fatalf("Ada starts a lesson: %d %+v; want 201 and her own session %s", code, started, sid)
+	}
+	var lv lessonRun
+	if code := f.ada.do("GET", "/api/sessions/"+sid+"/lesson", nil, &lv); code != http.StatusOK || lv.Lesson.ID != "tcp-echo-basics" {
+		t.Fatalf("her lesson: %d %+v", code, lv.Lesson)
+	}
+	for _, st := range lv.Steps {
+		if st.Done {
+			t.Errorf("step %q done by what happened before the lesson began", st.Title)
+		}
+	}
+	// The lesson's echo server runs in her block, beside her own.
+	var view struct {
+		Servers []struct{ ID, Name, Addr, State string }
+	}
+	f.ada.do("GET", "/api/sessions/"+sid, nil, &view)
+	var lessonAddr string
+	for _, s := range view.Servers {
+		if s.Name == "echo" && s.ID != own.ID && s.State == string(engine.StateRunning) {
+			lessonAddr = s.Addr
+		}
+	}
+	if lessonAddr == "" {
+		t.Fatalf("no lesson server beside hers: %+v", view.Servers)
+	}
+	// Her terminal: nc to the lesson's server, hello.
+	c, err := net.Dial("tcp", lessonAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 6)); err != nil {
+		t.Fatal(err)
+	}
+	var wv workshopView
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		f.inst.do("GET", "/api/workshops/"+f.w.ID, nil, &wv)
+		if p := wv.Participants[0]; p.Lesson != nil && p.Lesson.Done >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dashboard never showed Ada's three steps: %+v", wv.Participants[0].Lesson)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if l := wv.Participants[0].Lesson; l.ID != "tcp-echo-basics" || l.Steps != 4 {
+		t.Errorf("Ada's lesson on the dashboard: %+v", l)
+	}
+	// Bob, who has not started it, follows no lesson.
+	if wv.Participants[1].Lesson != nil {
+		t.Errorf("Bob's lesson: %+v", wv.Participants[1].Lesson)
 	}
 }

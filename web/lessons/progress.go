@@ -60,10 +60,17 @@ func NewTracker(cat *Catalog, db *sql.DB, scan Scanner) *Tracker {
 // Catalog returns the lessons.
 func (t *Tracker) Catalog() *Catalog { return t.cat }
 
-// Follow records that session follows lesson.
+// Follow records that session follows lesson, from its first event.
 func (t *Tracker) Follow(ctx context.Context, session, lesson string) error {
-	_, err := t.db.ExecContext(ctx, `INSERT INTO session_lessons (session_id, lesson_id) VALUES (?, ?)
-		ON CONFLICT (session_id) DO UPDATE SET lesson_id = excluded.lesson_id`, session, lesson)
+	return t.FollowFrom(ctx, session, lesson, 0)
+}
+
+// FollowFrom records that session follows lesson from the event after seq
+// from: what the session recorded before does not count for the steps (a
+// workshop participant starting a lesson in the session they work in).
+func (t *Tracker) FollowFrom(ctx context.Context, session, lesson string, from int64) error {
+	_, err := t.db.ExecContext(ctx, `INSERT INTO session_lessons (session_id, lesson_id, from_seq) VALUES (?, ?, ?)
+		ON CONFLICT (session_id) DO UPDATE SET lesson_id = excluded.lesson_id, from_seq = excluded.from_seq`, session, lesson, from)
 	t.mu.Lock()
 	delete(t.cache, session)
 	t.mu.Unlock()
@@ -72,12 +79,17 @@ func (t *Tracker) Follow(ctx context.Context, session, lesson string) error {
 
 // LessonOf returns the id of the lesson session follows ("" for none).
 func (t *Tracker) LessonOf(ctx context.Context, session string) (string, error) {
-	var id string
-	err := t.db.QueryRowContext(ctx, `SELECT lesson_id FROM session_lessons WHERE session_id = ?`, session).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
+	id, _, err := t.lessonOf(ctx, session)
 	return id, err
+}
+
+// lessonOf is LessonOf and the seq the lesson counts events after.
+func (t *Tracker) lessonOf(ctx context.Context, session string) (id string, from int64, err error) {
+	err = t.db.QueryRowContext(ctx, `SELECT lesson_id, from_seq FROM session_lessons WHERE session_id = ?`, session).Scan(&id, &from)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, nil
+	}
+	return id, from, err
 }
 
 // ErrNoLesson is returned by Progress for a session that follows no lesson
@@ -87,7 +99,7 @@ var ErrNoLesson = errors.New("this session follows no lesson")
 // Progress evaluates session's lesson up to its last recorded event; seq is
 // the last event evaluated (0: none yet).
 func (t *Tracker) Progress(ctx context.Context, session string) (_ *Lesson, _ []StepState, seq int64, _ error) {
-	id, err := t.LessonOf(ctx, session)
+	id, from, err := t.lessonOf(ctx, session)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -110,7 +122,7 @@ func (t *Tracker) Progress(ctx context.Context, session string) (_ *Lesson, _ []
 				break
 			}
 		}
-		p = &progress{lesson: id, doneAt: make([]int64, len(l.Steps)), eval: newEvaluator()}
+		p = &progress{lesson: id, lastSeq: from, doneAt: make([]int64, len(l.Steps)), eval: newEvaluator()}
 		t.cache[session] = p
 	}
 	t.mu.Unlock()
