@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 )
 
 // unixClientKind is the tcp client's behaviour over a Unix domain stream
@@ -50,6 +52,12 @@ func trimSock(s string) string {
 	return s
 }
 
+// unixClientName is the abstract socket name client id binds: unique to the
+// client (ids are random), and the process's, so two sockplays do not meet.
+func unixClientName(id string) string {
+	return fmt.Sprintf("@sockplay-%d/%s", os.Getpid(), id)
+}
+
 func startUnixClient(ctx context.Context, env *clientEnv, o Options) (Client, error) {
 	path, err := CheckUnixTarget(env.Target, env.lab.unixSockets(env.Session))
 	if err != nil {
@@ -57,7 +65,11 @@ func startUnixClient(ctx context.Context, env *clientEnv, o Options) (Client, er
 		env.release()
 		return nil, err
 	}
-	d := net.Dialer{Timeout: env.lab.cfg.DialTimeout}
+	// The client binds an abstract name of its own (Linux: "@…", no file)
+	// before connecting: the server's accepted end then reports it as its
+	// peer, so the two ends of a connection pair up by address as TCP's
+	// do (an unbound client is "" on both sides: nothing to pair by).
+	d := net.Dialer{Timeout: env.lab.cfg.DialTimeout, LocalAddr: &net.UnixAddr{Name: unixClientName(env.ID), Net: "unix"}}
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		env.connectFailed(NetUnix, err)

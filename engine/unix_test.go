@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -279,9 +280,14 @@ func TestUnixClientPolicy(t *testing.T) {
 	other := startUnix(t, lab, "s2", `{"socket":"echo"}`)
 	for _, target := range []string{srv.Addr, "echo", "echo.sock"} {
 		ci := openClientKind(t, lab, "s1", "unix", target, "")
-		if ci.Remote != srv.Addr || ci.Local != "" {
-			t.Errorf("%s: local %q remote %q", target, ci.Local, ci.Remote)
+		if ci.Remote != srv.Addr || ci.Local != unixClientName(ci.ID) || !strings.HasPrefix(ci.Local, "@") {
+			t.Errorf("%s: local %q remote %q; want the abstract name %q, then the socket", target, ci.Local, ci.Remote, unixClientName(ci.ID))
 		}
+		// The server's end names the client's as its peer: the two ends of
+		// the connection pair up by address (the page's conversation view).
+		sink.waitFor(t, "the server's accept from the client's name", func(evs []Event) bool {
+			return slices.ContainsFunc(filter(evs, KindAccept, srv.ID), func(ev Event) bool { return ev.Remote == ci.Local })
+		})
 		if err := lab.Send("s1", ci.ID, []byte("hi "+target)); err != nil {
 			t.Fatal(err)
 		}

@@ -67,6 +67,15 @@ func TestBrowserUnixEchoFromTheForm(t *testing.T) {
 		chromedp.SetValue(`[data-testid=client-kind]`, "unix"),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("[data-testid=client-kind]").dispatchEvent(new Event("change"))`),
 		chromedp.Poll[chromedp.Void](`document.querySelector("[data-testid=client-target]").value === "`+path+`"`))
+	// Connect: the client's end and the server's pair up (the client binds a
+	// name of its own), so the connection filter names the conversation
+	// by both its ends, as for TCP.
+	step(t, ctx, "open the unix client",
+		chromedp.Click(`[data-testid=open-client]`),
+		chromedp.WaitVisible(`li[data-testid=client][data-state=connected]`))
+	step(t, ctx, "the conversation named by both ends",
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#filter-conn option")].some(o => /unix client .+ ⇄ unix-echo .*server ipc\.sock/.test(o.textContent))`,
+			chromedp.WithPollingTimeout(30*time.Second)))
 	shoot(t, ctx, "unix-echo-1366", 1366, 768)
 	shoot(t, ctx, "unix-echo-420", 420, 900)
 }
