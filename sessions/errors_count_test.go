@@ -5,10 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
-
 	"github.com/sockplay/sockplay/engine"
-	"github.com/sockplay/sockplay/migrations"
 )
 
 // errorEvents emits n events to session, every third an error (ECONNREFUSED
@@ -111,10 +108,7 @@ func TestMigrationCountsTheErrorsAlreadyRecorded(t *testing.T) {
 	errs, lastAt := errorEvents(t, rec, sess.ID, 100)
 	rec.Close()
 	// Back to the schema before migration 12, as its Down leaves it.
-	p, err := goose.NewProvider(goose.DialectSQLite3, st.DB(), migrations.FS, goose.WithGoMigrations(
-		goose.NewGoMigration(2, &goose.GoFunc{RunTx: chunkEvents}, &goose.GoFunc{RunTx: cannotUndo(2)}),
-		goose.NewGoMigration(4, &goose.GoFunc{RunTx: packChunks}, &goose.GoFunc{RunTx: cannotUndo(4)}),
-		goose.NewGoMigration(9, &goose.GoFunc{RunDB: diskBudget}, &goose.GoFunc{RunDB: undoDiskBudget})))
+	p, err := migrator(st.DB())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,16 +16,21 @@ import (
 // migrate applies the embedded SQL migrations of package migrations and the
 // Go migrations below, in version order, each in its own transaction.
 func migrate(ctx context.Context, db *sql.DB) error {
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS, goose.WithGoMigrations(
-		goose.NewGoMigration(2, &goose.GoFunc{RunTx: chunkEvents}, &goose.GoFunc{RunTx: cannotUndo(2)}),
-		goose.NewGoMigration(4, &goose.GoFunc{RunTx: packChunks}, &goose.GoFunc{RunTx: cannotUndo(4)}),
-		goose.NewGoMigration(9, &goose.GoFunc{RunDB: diskBudget}, &goose.GoFunc{RunDB: undoDiskBudget}),
-	))
+	p, err := migrator(db)
 	if err != nil {
 		return err
 	}
 	_, err = p.Up(ctx)
 	return err
+}
+
+// migrator is goose's provider of every migration, SQL and Go, over db.
+func migrator(db *sql.DB) (*goose.Provider, error) {
+	return goose.NewProvider(goose.DialectSQLite3, db, migrations.FS, goose.WithGoMigrations(
+		goose.NewGoMigration(2, &goose.GoFunc{RunTx: chunkEvents}, &goose.GoFunc{RunTx: cannotUndo(2)}),
+		goose.NewGoMigration(4, &goose.GoFunc{RunTx: packChunks}, &goose.GoFunc{RunTx: cannotUndo(4)}),
+		goose.NewGoMigration(9, &goose.GoFunc{RunDB: diskBudget}, &goose.GoFunc{RunDB: undoDiskBudget}),
+	))
 }
 
 func cannotUndo(version int) func(context.Context, *sql.Tx) error {

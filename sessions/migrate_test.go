@@ -129,10 +129,7 @@ func TestOpenMigratesRowEventsIntoChunks(t *testing.T) {
 // without its events.
 func TestChunkMigrationsCannotBeUndone(t *testing.T) {
 	st := mustOpen(t)
-	p, err := goose.NewProvider(goose.DialectSQLite3, st.DB(), migrations.FS, goose.WithGoMigrations(
-		goose.NewGoMigration(2, &goose.GoFunc{RunTx: chunkEvents}, &goose.GoFunc{RunTx: cannotUndo(2)}),
-		goose.NewGoMigration(4, &goose.GoFunc{RunTx: packChunks}, &goose.GoFunc{RunTx: cannotUndo(4)}),
-		goose.NewGoMigration(9, &goose.GoFunc{RunDB: diskBudget}, &goose.GoFunc{RunDB: undoDiskBudget})))
+	p, err := migrator(st.DB())
 	if err != nil {
 		t.Fatal(err)
 	}
