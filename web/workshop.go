@@ -323,8 +323,8 @@ func (s *Server) workshopView(r *http.Request, wk sessions.Workshop) (workshopVi
 				}
 			}
 			pv.Rate = s.ws.live.rate(sess.ID, sess.Events, now)
-			if r := s.lab.QuotaRefusalsOf(sess.ID); len(r) > 0 {
-				pv.Refused = r
+			if refused := s.lab.QuotaRefusalsOf(sess.ID); len(refused) > 0 {
+				pv.Refused = refused
 			}
 			pv.Errors, pv.LastError, pv.LastErrorAt = p.Errors, p.LastError, p.LastErrorAt
 			if s.lessons != nil && p.Lesson != "" {
