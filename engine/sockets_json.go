@@ -132,15 +132,34 @@ var jsonPlain = func() (t [256]bool) {
 	return t
 }()
 
+// plainPrefix is how many of s's first bytes a JSON string holds as they
+// are, found 8 bytes at a time (a table's strings are 6 to 30 bytes): a
+// word's bytes are all plain unless one is below 0x20, has its high bit
+// set, or is a quote or a backslash (each test exact as to whether any
+// byte is; the bytewise loop then finds which).
+func plainPrefix(s string) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		q, bs := x^(lo*'"'), x^(lo*'\\')
+		if ((x-lo*0x20)&^x|x|(q-lo)&^q|(bs-lo)&^bs)&hi != 0 {
+			break
+		}
+	}
+	for i < len(s) && jsonPlain[s[i]] {
+		i++
+	}
+	return i
+}
+
 // appendSockString appends s as a JSON string: quotes, backslashes and
 // control characters escaped, invalid UTF-8 replaced (as encoding/json does).
 func appendSockString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
-	plain := 0 // ids, addresses, states: usually nothing to escape
-	for plain < len(s) && jsonPlain[s[plain]] {
-		plain++
-	}
+	plain := plainPrefix(s) // ids, addresses, states: usually nothing to escape
 	b = append(b, s[:plain]...)
 	for i := plain; i < len(s); {
 		c := s[i]
