@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,7 @@ type multiClient struct {
 
 	mu   sync.Mutex
 	info ClientInfo
+	err  error // the first connection that failed to connect
 }
 
 func startMultiClient(ctx context.Context, env *clientEnv, o Options) (Client, error) {
@@ -61,26 +63,49 @@ func startMultiClient(ctx context.Context, env *clientEnv, o Options) (Client, e
 	}
 	mc := &multiClient{env: env, info: ClientInfo{ID: env.ID, Session: env.Session, Kind: env.Kind, Target: env.Target,
 		State: StateConnected, OpenedAt: time.Now()}}
-	for i := range n {
-		release := env.release
-		if i > 0 {
-			var err error
-			if release, err = env.takeSocket(); err != nil {
-				mc.closeAll()
-				return nil, err
-			}
-		}
-		c, err := env.dialer().DialContext(ctx, "tcp", env.Target)
+	// Every socket's place first (refused before anything is dialed), then
+	// the N dials at once, as the tutorials' client opens them.
+	releases := make([]func(), n)
+	releases[0] = env.release
+	for i := 1; i < n; i++ {
+		release, err := env.takeSocket()
 		if err != nil {
-			release()
-			env.connectFailed("tcp", err)
-			mc.closeAll()
+			for _, r := range releases[:i] {
+				r()
+			}
 			return nil, err
 		}
-		t := env.tap(NetTCP, c.LocalAddr().String(), c.RemoteAddr().String())
-		conn := newConn(c, t, release)
-		mc.conns = append(mc.conns, conn)
-		env.connectEvent(t, o, map[string]any{"connection": i + 1, "of": n})
+		releases[i] = release
+	}
+	conns := make([]*Conn, n)
+	errs := make([]error, n)
+	var dials sync.WaitGroup
+	for i := range n {
+		dials.Go(func() {
+			c, err := env.dialer().DialContext(ctx, "tcp", env.Target)
+			if err != nil {
+				releases[i]()
+				errs[i] = err
+				return
+			}
+			t := env.tap(NetTCP, c.LocalAddr().String(), c.RemoteAddr().String())
+			conns[i] = newConn(c, t, releases[i])
+			env.connectEvent(t, o, map[string]any{"connection": i + 1, "of": n})
+		})
+	}
+	dials.Wait()
+	for i, c := range conns {
+		if c != nil {
+			mc.conns = append(mc.conns, c)
+		} else if mc.err == nil {
+			mc.err = errs[i]
+		}
+	}
+	if err := mc.err; err != nil {
+		// One failed: the error event says why, and the others close.
+		env.connectFailed("tcp", err)
+		mc.closeAll()
+		return nil, err
 	}
 	mc.info.Conn, mc.info.Local, mc.info.Remote = mc.conns[0].ID(), mc.conns[0].tap.local, mc.conns[0].tap.remote
 	for i, c := range mc.conns {
@@ -146,10 +171,17 @@ func (mc *multiClient) exchange(num int, c *Conn, m, size, recvSize int) {
 // multiMessage is the k-th message of connection num, size bytes: its text says
 // whose it is, so a reply that mixes connections shows.
 func multiMessage(num, k, size int) []byte {
-	s := fmt.Sprintf("conn %d message %d ", num, k)
+	var head [48]byte
+	s := append(head[:0], "conn "...)
+	s = strconv.AppendInt(s, int64(num), 10)
+	s = append(s, " message "...)
+	s = strconv.AppendInt(s, int64(k), 10)
+	s = append(s, ' ')
 	b := make([]byte, size)
-	for i := range b {
-		b[i] = s[i%len(s)]
+	// The text, repeated: each copy doubles what is written.
+	n := copy(b, s)
+	for n < len(b) {
+		n += copy(b[n:], b[:n])
 	}
 	return b
 }

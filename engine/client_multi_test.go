@@ -80,3 +80,37 @@ func clientInfo(t *testing.T, lab *Lab, id string) ClientInfo {
 	}
 	return c.Info()
 }
+
+// A multi client whose connections cannot all connect fails with one
+// connect error event, closes the ones that did, and gives every socket
+// back. Here none connect: nothing listens at the target.
+func TestMultiClientFailsWhenAConnectionIsRefused(t *testing.T) {
+	lab, sink := newTestLab(t, LabConfig{})
+	srv := startEcho(t, lab, "s", "")
+	if _, err := lab.StopServer("s", srv.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err := lab.OpenClient(context.Background(), "s", ClientSpec{Kind: "multi", Target: srv.Addr,
+		Options: json.RawMessage(`{"connections":5}`)})
+	if err == nil {
+		t.Fatal("a multi client to a port nothing listens on opened")
+	}
+	evs := sink.waitFor(t, "the connect error", func(evs []Event) bool {
+		for _, ev := range evs {
+			if ev.Kind == KindError && ev.Meta["op"] == "connect" {
+				return true
+			}
+		}
+		return false
+	})
+	n := 0
+	for _, ev := range evs {
+		if ev.Kind == KindError && ev.Meta["op"] == "connect" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d connect error events, want 1", n)
+	}
+	sink.waitFor(t, "every socket given back", func([]Event) bool { open, _ := lab.OpenSockets(); return open == 0 })
+}

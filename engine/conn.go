@@ -41,6 +41,9 @@ type Conn struct {
 	fx *connFaults
 	// stats are the socket table's counts (sockets.go).
 	stats connStats
+	// regIdx is its place among its owner's Conns in openConns (-1: not
+	// there), guarded by openConns.mu.
+	regIdx int
 }
 
 // newConn wraps the socket c. release is called once when it closes.

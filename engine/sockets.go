@@ -97,6 +97,8 @@ type connStats struct {
 	// socket, then the dump finds it by ino (0: not learned yet).
 	ino atomic.Uint32
 	fam atomic.Uint32
+	// rc is the socket's RawConn, kept once the table asked for it.
+	rc atomic.Pointer[syscall.RawConn]
 }
 
 func (s *connStats) read(n int) {
@@ -114,39 +116,45 @@ func (s *connStats) wrote(n int) {
 // connRegistry holds the open Conns by owner (server or client id). It is
 // one for the process: a Conn does not know its lab, but owner ids are
 // random (40 bits) and unique in a lab, and a lab asks only for the owners
-// of one of its sessions.
+// of one of its sessions. An owner's Conns are a slice (each Conn knows its
+// place, so it leaves it at once): the table reads every owner's each
+// refresh, and five hundred maps' iterations were a tenth of its Go work.
 type connRegistry struct {
 	mu      sync.Mutex
-	byOwner map[string]map[*Conn]struct{}
+	byOwner map[string][]*Conn
 	closed  []goneConn // a ring of the latest closed connections
 	next    int
 }
 
-var openConns = connRegistry{byOwner: map[string]map[*Conn]struct{}{}, closed: make([]goneConn, closedKept)}
+var openConns = connRegistry{byOwner: map[string][]*Conn{}, closed: make([]goneConn, closedKept)}
 
 func (r *connRegistry) add(c *Conn) {
 	r.mu.Lock()
-	m := r.byOwner[c.tap.owner]
-	if m == nil {
-		m = map[*Conn]struct{}{}
-		r.byOwner[c.tap.owner] = m
-	}
-	m[c] = struct{}{}
+	s := r.byOwner[c.tap.owner]
+	c.regIdx = len(s)
+	r.byOwner[c.tap.owner] = append(s, c)
 	r.mu.Unlock()
 }
 
 func (r *connRegistry) remove(c *Conn) {
 	r.mu.Lock()
-	if m := r.byOwner[c.tap.owner]; m != nil {
-		if _, ok := m[c]; ok && !isUnixConn(c) {
+	s := r.byOwner[c.tap.owner]
+	if i := c.regIdx; i >= 0 && i < len(s) && s[i] == c {
+		if !isUnixConn(c) {
 			r.closed[r.next%len(r.closed)] = goneConn{owner: c.tap.owner, id: c.tap.conn, local: c.tap.local, remote: c.tap.remote,
 				opened: c.stats.opened, closed: time.Now(), in: c.stats.bytesIn.Load(), out: c.stats.bytesOut.Load(), events: c.stats.events.Load(),
 				fam: uint8(c.stats.fam.Load())}
 			r.next++
 		}
-		delete(m, c)
-		if len(m) == 0 {
+		last := s[len(s)-1]
+		s[i], last.regIdx = last, i
+		s[len(s)-1] = nil
+		s = s[:len(s)-1]
+		c.regIdx = -1
+		if len(s) == 0 {
 			delete(r.byOwner, c.tap.owner)
+		} else {
+			r.byOwner[c.tap.owner] = s
 		}
 	}
 	r.mu.Unlock()
@@ -199,7 +207,7 @@ func (r *connRegistry) ofOwners(owners []socketOwner) []tableConn {
 		if owners[i].gone {
 			continue
 		}
-		for c := range r.byOwner[owners[i].id] {
+		for _, c := range r.byOwner[owners[i].id] {
 			out = append(out, tableConn{c: c, o: &owners[i]})
 		}
 	}
@@ -209,9 +217,7 @@ func (r *connRegistry) ofOwners(owners []socketOwner) []tableConn {
 // of appends the open Conns of owner to dst.
 func (r *connRegistry) of(owner string, dst []*Conn) []*Conn {
 	r.mu.Lock()
-	for c := range r.byOwner[owner] {
-		dst = append(dst, c)
-	}
+	dst = append(dst, r.byOwner[owner]...)
 	r.mu.Unlock()
 	return dst
 }
@@ -390,9 +396,12 @@ func (l *Lab) sockets(session string, k kernelPath) []SocketInfo {
 	if !dumped && k.dump != nil && (open || len(closed) > 0) {
 		dumped = kernelView(k.dump, open, table, closed, closedStates, &infos)
 	}
+	rd := newInfoReader()
 	for i := range table {
-		if row, ok := table[i].row(&infos); ok {
-			out = append(out, row)
+		// Each row is written in its place (a row is 230 bytes).
+		out = append(out, SocketInfo{})
+		if !table[i].row(&out[len(out)-1], &infos, rd) {
+			out = out[:len(out)-1]
 		}
 	}
 	if !dumped && len(closed) > 0 {
@@ -414,14 +423,43 @@ func (l *Lab) sockets(session string, k kernelPath) []SocketInfo {
 		}
 		return cmp.Compare(out[a.i].ID, out[b.i].ID) // (only for a tie: a string compare a swap was a tenth of the sort)
 	})
-	sorted := make([]SocketInfo, len(out))
-	var buf []byte
+	// The rows move into that order in place (a cycle at a time: no second
+	// table of rows), and their Since strings are one allocation.
+	perm := make([]int32, len(order))
 	for i, k := range order {
-		sorted[i] = out[k.i]
-		buf = sorted[i].at.UTC().AppendFormat(buf[:0], time.RFC3339Nano)
-		sorted[i].Since = string(buf)
+		perm[i] = k.i
 	}
-	return sorted
+	for i := range out {
+		if perm[i] < 0 || perm[i] == int32(i) {
+			continue
+		}
+		tmp := out[i]
+		j := i
+		for {
+			k := perm[j]
+			perm[j] = -1
+			if k == int32(i) {
+				out[j] = tmp
+				break
+			}
+			out[j] = out[k]
+			j = int(k)
+		}
+	}
+	const sinceLen = len("2006-01-02T15:04:05.999999999Z")
+	buf := make([]byte, 0, len(out)*sinceLen)
+	ends := make([]int32, len(out))
+	for i := range out {
+		buf = out[i].at.UTC().AppendFormat(buf, time.RFC3339Nano)
+		ends[i] = int32(len(buf))
+	}
+	all := string(buf)
+	start := int32(0)
+	for i := range out {
+		out[i].Since = all[start:ends[i]]
+		start = ends[i]
+	}
+	return out
 }
 
 // kernelView fills the closed connections' states, and with open table's
@@ -680,14 +718,14 @@ func (o socketOwner) ownSockets(out []SocketInfo) []SocketInfo {
 	return out
 }
 
-// row is the table's row of the Conn (ok false when its socket closed
-// meanwhile): the kernel's state and TCP_INFO from the dump where it found
+// row writes the table's row of the Conn into row (false when its socket
+// closed meanwhile): the kernel's state and TCP_INFO from the dump where it found
 // the socket, else from getsockopt(TCP_INFO) (the fallback: no dump, or a
 // socket opened after it), else what the Conn knows (off Linux, a Unix
 // domain socket).
-func (t *tableConn) row(infos *tcpInfos) (SocketInfo, bool) {
+func (t *tableConn) row(row *SocketInfo, infos *tcpInfos, rd *infoReader) bool {
 	o, c, tp := t.o, t.c, t.c.tap
-	row := SocketInfo{ID: tp.conn, Owner: o.id, Kind: o.kind, Proto: NetTCP, Net: o.net, Local: tp.local, Remote: tp.remote,
+	*row = SocketInfo{ID: tp.conn, Owner: o.id, Kind: o.kind, Proto: NetTCP, Net: o.net, Local: tp.local, Remote: tp.remote,
 		at: c.stats.opened, BytesIn: c.stats.bytesIn.Load(), BytesOut: c.stats.bytesOut.Load(), Events: c.stats.events.Load()}
 	unixConn := isUnixConn(c)
 	switch {
@@ -703,16 +741,16 @@ func (t *tableConn) row(infos *tcpInfos) (SocketInfo, bool) {
 		if row.Role == "upstream" {
 			row.Net = protoUnix
 		}
-		return row, true
+		return true
 	}
 	if t.found {
 		row.State, row.TCPInfo = tcpStateName(t.state), t.info
-		return row, true
+		return true
 	}
 	info := infos.next()
-	has, open := sockInfo(c.raw, info)
+	has, open := c.tcpInfo(rd, info)
 	if !open {
-		return row, false
+		return false
 	}
 	if has {
 		row.TCPInfo = info
@@ -720,7 +758,45 @@ func (t *tableConn) row(infos *tcpInfos) (SocketInfo, bool) {
 	} else {
 		row.State = c.ownState()
 	}
-	return row, true
+	return true
+}
+
+// infoReader reads TCP_INFO into info from the socket a RawConn's Control
+// hands it, with one func for the whole table (a closure a socket was an
+// allocation each).
+type infoReader struct {
+	info *TCPInfo
+	has  bool
+	fn   func(fd uintptr)
+}
+
+func newInfoReader() *infoReader {
+	r := &infoReader{}
+	r.fn = func(fd uintptr) { r.has = readTCPInfo(int(fd), r.info) }
+	return r
+}
+
+// tcpInfo is sockInfo for the Conn's socket, through its RawConn, kept
+// from the first time (SyscallConn makes one a call).
+func (c *Conn) tcpInfo(rd *infoReader, info *TCPInfo) (has, open bool) {
+	tc, ok := c.raw.(*net.TCPConn)
+	if !ok {
+		return sockInfo(c.raw, info)
+	}
+	p := c.stats.rc.Load()
+	if p == nil {
+		rc, err := tc.SyscallConn()
+		if err != nil {
+			return false, false
+		}
+		p = &rc
+		c.stats.rc.Store(p)
+	}
+	rd.info, rd.has = info, false
+	if err := (*p).Control(rd.fn); err != nil {
+		return false, false
+	}
+	return rd.has, true
 }
 
 // protoUnix is a Unix domain socket's proto (and net).

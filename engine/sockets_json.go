@@ -11,7 +11,13 @@ import (
 // asked for every second by every open panel, and reflection was a third
 // of its cost.
 func AppendSocketsJSON(b []byte, rows []SocketInfo) []byte {
-	b = slices.Grow(b, 2+len(rows)*420) // a TCP row with its tcp_info is about 400 bytes
+	// Room for them all at once: growing a buffer of a thousand rows (430
+	// KB) copies it whole.
+	n := 2
+	for i := range rows {
+		n += rows[i].jsonSizeHint()
+	}
+	b = slices.Grow(b, n)
 	b = append(b, '[')
 	for i := range rows {
 		if i > 0 {
@@ -20,6 +26,20 @@ func AppendSocketsJSON(b []byte, rows []SocketInfo) []byte {
 		b = rows[i].appendJSON(b)
 	}
 	return append(b, ']')
+}
+
+// jsonSizeHint is about the most bytes appendJSON writes of s: its keys,
+// its strings unescaped, and room for the numbers' digits.
+func (s *SocketInfo) jsonSizeHint() int {
+	n := 200 + len(s.ID) + len(s.Owner) + len(s.Kind) + len(s.Role) + len(s.Proto) + len(s.Net) +
+		len(s.Local) + len(s.Remote) + len(s.State) + len(s.Since) + 40*len(s.Counters)
+	for k := range s.Counters {
+		n += len(k)
+	}
+	if s.TCPInfo != nil {
+		n += 240 + len(s.TCPInfo.State)
+	}
+	return n
 }
 
 func (s *SocketInfo) appendJSON(b []byte) []byte {
@@ -103,15 +123,43 @@ func (s *SocketInfo) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+// jsonPlain are the bytes a JSON string holds as they are: printable
+// ASCII but the quote and the backslash.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// plainPrefix is how many of s's first bytes a JSON string holds as they
+// are, found 8 bytes at a time (a table's strings are 6 to 30 bytes): a
+// word's bytes are all plain unless one is below 0x20, has its high bit
+// set, or is a quote or a backslash (each test exact as to whether any
+// byte is; the bytewise loop then finds which).
+func plainPrefix(s string) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		q, bs := x^(lo*'"'), x^(lo*'\\')
+		if ((x-lo*0x20)&^x|x|(q-lo)&^q|(bs-lo)&^bs)&hi != 0 {
+			break
+		}
+	}
+	for i < len(s) && jsonPlain[s[i]] {
+		i++
+	}
+	return i
+}
+
 // appendSockString appends s as a JSON string: quotes, backslashes and
 // control characters escaped, invalid UTF-8 replaced (as encoding/json does).
 func appendSockString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
-	plain := 0 // ids, addresses, states: usually nothing to escape
-	for plain < len(s) && s[plain] >= 0x20 && s[plain] < utf8.RuneSelf && s[plain] != '"' && s[plain] != '\\' {
-		plain++
-	}
+	plain := plainPrefix(s) // ids, addresses, states: usually nothing to escape
 	b = append(b, s[:plain]...)
 	for i := plain; i < len(s); {
 		c := s[i]

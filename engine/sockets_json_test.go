@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -31,5 +32,27 @@ func TestAppendSocketsJSONMatchesEncodingJSON(t *testing.T) {
 	}
 	if string(AppendSocketsJSON(nil, nil)) != "[]" {
 		t.Errorf("no rows: %s", AppendSocketsJSON(nil, nil))
+	}
+}
+
+// plainPrefix stops at the first byte a JSON string escapes (or that may
+// start invalid UTF-8), wherever it is in its 8-byte word.
+func TestPlainPrefix(t *testing.T) {
+	for _, c := range []byte{0, 0x1f, '"', '\\', 0x7f + 1, 0xff} {
+		for n := range 20 {
+			for at := 0; at <= n; at++ {
+				b := []byte(strings.Repeat("a", n))
+				want := n
+				if at < n {
+					b[at], want = c, at
+				}
+				if got := plainPrefix(string(b)); got != want {
+					t.Fatalf("byte %#x at %d of %d: plainPrefix %d, want %d", c, at, n, got, want)
+				}
+			}
+		}
+	}
+	if got := plainPrefix(" !#~[]{}0123456789"); got != 18 {
+		t.Errorf("printable ASCII: %d of 18 plain", got)
 	}
 }

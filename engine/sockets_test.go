@@ -246,3 +246,32 @@ func TestSocketTableShowsTimeWaitAfterTheClose(t *testing.T) {
 		t.Errorf("row %+v: want the client's connection, closed, without tcp_info", c)
 	}
 }
+
+// The table lists its rows oldest first (ties by id), each once, whatever
+// order the registry holds them in: a session of 30 clients and the 30
+// connections its echo accepted.
+func TestSocketTableOldestFirst(t *testing.T) {
+	lab, _ := newTestLab(t, LabConfig{})
+	srv := startEcho(t, lab, "s", "")
+	for range 30 {
+		openTCPClient(t, lab, "s", srv.Addr, "")
+	}
+	rows := waitSockets(t, lab, "s", "the listener and 60 connections", func(r []SocketInfo) bool { return len(r) == 61 })
+	seen := map[string]bool{}
+	var prev time.Time
+	for i, r := range rows {
+		at, err := time.Parse(time.RFC3339Nano, r.Since)
+		if err != nil {
+			t.Fatalf("row %d: since %q: %v", i, r.Since, err)
+		}
+		if i > 0 && (at.Before(prev) || at.Equal(prev) && r.ID < rows[i-1].ID) {
+			t.Errorf("row %d (%s, %s) comes after %s (%s)", i, r.ID, r.Since, rows[i-1].ID, rows[i-1].Since)
+		}
+		k := r.ID + " " + r.Role
+		if seen[k] {
+			t.Errorf("row %s listed twice", k)
+		}
+		seen[k] = true
+		prev = at
+	}
+}
