@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
@@ -111,7 +112,14 @@ func browserText(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(tctx, chromedp.Text(sel))
+	// Read in one script, not by node id: the page draws its panels again
+	// as events arrive, and a node found a moment before may be gone
+	// ("No node with given id found"); the selector finds its successor.
+	q, _ := json.Marshal(sel)
+	if _, err := chromedp.Run(tctx, chromedp.WaitVisible(sel)); err != nil {
+		t.Fatalf("read %s: %v", sel, err)
+	}
+	s, err := chromedp.Run(tctx, chromedp.Evaluate[string](`document.querySelector(`+string(q)+`).innerText`))
 	if err != nil {
 		t.Fatalf("read %s: %v", sel, err)
 	}
