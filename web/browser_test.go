@@ -112,12 +112,7 @@ func TestBrowserEchoRoundTripShowsHexdump(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("tr.k-recv.data")].pop().click()`),
 		chromedp.WaitVisible(`[data-testid=hexdump]`),
 	)
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	dump, err := chromedp.Run(tctx, chromedp.Text(`[data-testid=hexdump]`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dump := browserText(t, ctx, `[data-testid=hexdump]`)
 	if !strings.Contains(dump, "68 65 6c 6c 6f") || !strings.Contains(dump, "hello") {
 		t.Fatalf("hexdump %q does not show the bytes of hello", dump)
 	}

@@ -506,11 +506,7 @@ func TestBrowserLessonFromLinkToLastStep(t *testing.T) {
 	sess := loc[i+3:]
 	_, addr := a.serverAddr(sess, "echo")
 	_, port, _ := net.SplitHostPort(addr)
-	do, err := chromedp.Run(tctx, chromedp.Text(`[data-testid=lesson-do]`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if do != "nc 127.0.0.1 "+port {
+	if do := browserText(t, tctx, `[data-testid=lesson-do]`); do != "nc 127.0.0.1 "+port {
 		t.Errorf("the first step says to run %q; the server is on %s", do, addr)
 	}
 	doneIs := func(n int) string {
