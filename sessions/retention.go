@@ -157,18 +157,32 @@ func (s *Store) FileSize(ctx context.Context) (FileSize, error) {
 }
 
 // Shrink gives the free pages back to the file system and truncates the
-// write-ahead log (a checkpoint that a reader holds back is partial; the
-// next one completes it).
+// write-ahead log. The truncating checkpoint is busy while the Store's own
+// checkpointer runs one (every second) or a reader holds an old snapshot:
+// it is tried again for up to about half a second, and a checkpoint still
+// held back is partial then (the next one completes it).
 func (s *Store) Shrink(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `PRAGMA incremental_vacuum`); err != nil {
 		return fmt.Errorf("incremental vacuum: %w", err)
 	}
-	var busy, log, done int
-	if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &log, &done); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+	for try := 0; ; try++ {
+		var busy, log, done int
+		if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &log, &done); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		if busy == 0 || try == shrinkTries {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
 	}
-	return nil
 }
+
+// shrinkTries is how many more times Shrink tries a busy checkpoint.
+const shrinkTries = 20
 
 // RetentionConfig is the whole database's budget.
 type RetentionConfig struct {
