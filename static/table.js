@@ -130,9 +130,7 @@ export function createTable({ api, state, onLifecycle }) {
     const tr = document.createElement("tr");
     tr.className = "spacer";
     tr.setAttribute("aria-hidden", "true");
-    // One cell, no colspan: a colspan wider than the columns shown (narrow
-    // screens hide some) would make the fixed layout share the width with
-    // columns that do not exist.
+    // One cell, as wide as the row (style.css: never hidden with a column).
     tr.appendChild(document.createElement("td"));
     return tr;
   }
@@ -148,9 +146,11 @@ export function createTable({ api, state, onLifecycle }) {
   function makeRow() {
     const tr = document.createElement("tr");
     tr.setAttribute("data-testid", "event");
+    tr.setAttribute("role", "row"); // the table is laid out as flex rows (style.css): its roles are said
     for (const cls of CELLS) {
       const td = document.createElement("td");
       td.className = cls;
+      td.setAttribute("role", "cell");
       td.appendChild(document.createTextNode(""));
       tr.appendChild(td);
     }
@@ -341,14 +341,14 @@ export function createTable({ api, state, onLifecycle }) {
           skipped = false;
           list.clear();
           rowCache.clear();
-          olderNote.hidden = false; // what was skipped is older now
+          setHidden(olderNote, false); // what was skipped is older now
         }
         list.append(run);
         for (const ev of run) noteEvent(ev); // after: a failed send marks a send of the same run
         if (list.over) {
           list.trimFront();
           for (const k of rowCache.keys()) if (k < list.first) rowCache.delete(k);
-          olderNote.hidden = false;
+          setHidden(olderNote, false);
         }
         dirty = true;
         // Rows already in the list may belong to a connection whose other
@@ -362,7 +362,7 @@ export function createTable({ api, state, onLifecycle }) {
         watchHole();
       }
     } else if (!follow) {
-      if (pending.size) jumpLatest.hidden = false;
+      if (pending.size) setHidden(jumpLatest, false);
       trimPending();
     }
     if (dirty) {
@@ -529,7 +529,7 @@ export function createTable({ api, state, onLifecycle }) {
   function showLive() {
     if (liveState.dataset.state !== "live" && liveState.dataset.state !== "catching-up") return;
     const behind = Math.max(state.received, state.storedLast) - (tail());
-    pauseButton.hidden = !follow;
+    setHidden(pauseButton, !follow);
     if (!follow) {
       // The sockets go on; only the view is frozen, and it says so.
       setCount(liveState, behind > 0 ? `paused: ${behind} newer events not shown` : "paused");
@@ -540,9 +540,9 @@ export function createTable({ api, state, onLifecycle }) {
     if (performance.now() - floodAt < 1000) {
       // A flood: the server sends the newest events only.
       setText(liveState, "live (a flood: the newest only)");
-      liveState.title = "In a flood the page is sent the newest events ten times a second; the others are in the recording: pause and scroll up to read them.";
-      liveState.dataset.state = "live";
-      liveState.dataset.flood = "1";
+      setAttr(liveState, "title", "In a flood the page is sent the newest events ten times a second; the others are in the recording: pause and scroll up to read them.");
+      setAttr(liveState, "data-state", "live");
+      setAttr(liveState, "data-flood", "1");
       return;
     }
     if (liveState.dataset.flood) {
@@ -551,11 +551,20 @@ export function createTable({ api, state, onLifecycle }) {
     }
     if (behind > 300) {
       setCount(liveState, `catching up (${behind} behind)…`);
-      liveState.dataset.state = "catching-up";
+      setAttr(liveState, "data-state", "catching-up");
     } else {
       setText(liveState, "live");
-      liveState.dataset.state = "live";
+      setAttr(liveState, "data-state", "live");
     }
+  }
+  // setHidden and setAttr write only a change: a write of the same value
+  // is still a mutation, and outside the list's containment each one can
+  // lay the whole page out again in a flood's every frame.
+  function setHidden(el, h) {
+    if (el.hidden !== h) el.hidden = h;
+  }
+  function setAttr(el, name, v) {
+    if (el.getAttribute(name) !== v) el.setAttribute(name, v);
   }
   // setText changes a text only when it is new (no relayout otherwise).
   function setText(el, text) {
@@ -937,7 +946,7 @@ export function createTable({ api, state, onLifecycle }) {
   function showFilterState() {
     const active = filterConn.value || filterKind.value;
     const any = active && list.view.length > 0;
-    filterEmpty.hidden = !active || !!any;
+    setHidden(filterEmpty, !active || !!any);
     if (filterEmpty.hidden) return;
     const first = list.first;
     const range = first ? `#${first}–#${list.last}` : "none loaded";
