@@ -367,8 +367,13 @@ export function createTable({ api, state, onLifecycle }) {
     }
     if (dirty) {
       const now = performance.now();
-      // Catching up (a flood), new rows are drawn less often still.
-      const every = liveState.dataset.state === "catching-up" ? 2 * DRAW_EVERY : DRAW_EVERY;
+      // Catching up or in a flood (the server sends the newest events
+      // only), new rows are drawn less often still: five times a second
+      // is as live as rows that are all new each time can be read, and
+      // each draw is one task that a machine busy with the flood's own
+      // sockets can stretch past 50 ms.
+      const flooding = liveState.dataset.state === "catching-up" || now - floodAt < 1000;
+      const every = flooding ? 2 * DRAW_EVERY : DRAW_EVERY;
       if (urgent || now - lastDraw >= every) {
         draw();
         lastDraw = now;
