@@ -190,7 +190,7 @@ func appendTail(b []byte, r *engine.Event) []byte {
 // through encoding/json's escaping.
 func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainJSON[s[i]] {
 			q, _ := json.Marshal(s)
 			return append(b, q...)
 		}
@@ -199,6 +199,18 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// plainJSON says which bytes appendString copies as they are: printable
+// ASCII but the quote, the backslash and what encoding/json escapes for
+// HTML (<, >, &). One table load a byte instead of seven comparisons: the
+// ids and addresses of every event go through here (3% of a round-trip
+// flood's CPU).
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // appendTime appends t in UTC as TimeLayout does (time.AppendFormat, which
 // interprets the layout on every call, cost the recorder a fifth of its time).

@@ -54,6 +54,7 @@ type Recorder struct {
 	mu     sync.Mutex
 	space  *sync.Cond // broadcast when the writer takes the queue or closes
 	queue  []op       // guarded by mu
+	slab   []byte     // guarded by mu: the block small events' JSON is copied into (slabCopy)
 	urgent bool       // guarded by mu: a barrier, a full queue or Close is waiting
 	closed bool       // guarded by mu
 	wake   chan struct{}
@@ -145,8 +146,19 @@ var ErrRecorderClosed = errors.New("recorder closed")
 // has been closed, so there are none in a correct shutdown.
 func (r *Recorder) Emit(ev engine.Event) {
 	// The event's JSON is made here, in the emitting goroutine, in parallel
-	// with every other socket: the writer only numbers and writes it.
-	tail := appendTail(make([]byte, 0, tailSize(&ev)), &ev)
+	// with every other socket: the writer only numbers and writes it. A
+	// small one (most are: no data kept, or a short message) is made on
+	// the stack and copied into the queue's slab under the lock, which
+	// costs a copy of ~250 bytes instead of an allocation per event; a
+	// large one gets its own buffer. (small must not flow anywhere but
+	// slabCopy, or the compiler puts it on the heap.)
+	var small [smallTail]byte
+	var st, ht []byte
+	if n := tailSize(&ev); n <= smallTail {
+		st = appendTail(small[:0], &ev)
+	} else {
+		ht = appendTail(make([]byte, 0, n), &ev)
+	}
 	r.mu.Lock()
 	if len(r.queue) >= r.cfg.QueueSize && !r.closed {
 		r.waits.Add(1)
@@ -161,12 +173,37 @@ func (r *Recorder) Emit(ev engine.Event) {
 		r.log.Error("event emitted after the recorder closed; not recorded", "session", ev.Session, "kind", ev.Kind)
 		return
 	}
+	tail := ht
+	if tail == nil {
+		tail = r.slabCopy(st)
+	}
 	r.queue = append(r.queue, op{ev: ev, tail: tail})
 	first := len(r.queue) == 1
 	r.mu.Unlock()
 	if first {
 		r.signal()
 	}
+}
+
+// smallTail is the largest event JSON Emit makes on the stack; slabSize
+// the size of the blocks it copies them into. A block lives as long as
+// any of its events is referenced (queued, or in a live viewer's buffer,
+// which holds a few thousand consecutive events: a few blocks).
+const (
+	smallTail = 512
+	slabSize  = 64 << 10
+)
+
+// slabCopy copies b into the current slab block and returns the copy
+// (with its capacity cut to its length: nothing appends into the next
+// event's bytes). r.mu must be held.
+func (r *Recorder) slabCopy(b []byte) []byte {
+	if cap(r.slab)-len(r.slab) < len(b) {
+		r.slab = make([]byte, 0, slabSize)
+	}
+	n := len(r.slab)
+	r.slab = append(r.slab, b...)
+	return r.slab[n:len(r.slab):len(r.slab)]
 }
 
 // signal wakes the writer (without blocking: one pending wake-up is enough).
