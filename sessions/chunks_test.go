@@ -462,6 +462,12 @@ func TestAppendTimeMatchesFormat(t *testing.T) {
 		if got := string(appendTime([]byte(`"at":"`), at)); got != `"at":"`+want {
 			t.Errorf("appendTime after a prefix, %v = %q, want %q", at, got, `"at":"`+want)
 		}
+		// The second call above used the second it kept; another instant
+		// of the same second does too.
+		same := at.Add(time.Duration(999_999_999 - at.Nanosecond()))
+		if got, want := string(appendTime(nil, same)), same.UTC().Format(TimeLayout); got != want {
+			t.Errorf("appendTime(%v), in the second just written = %q, want %q", same, got, want)
+		}
 	}
 }
 

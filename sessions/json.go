@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sockplay/sockplay/engine"
@@ -215,12 +216,20 @@ var plainJSON = func() (t [256]bool) {
 // appendTime appends t in UTC as TimeLayout does (time.AppendFormat, which
 // interprets the layout on every call, cost the recorder a fifth of its time).
 func appendTime(b []byte, t time.Time) []byte {
+	// Events come many to a second: the date and clock of the second are
+	// worked out once and kept (t.Date and t.Clock were 3% of a flood's
+	// CPU), then only the nanoseconds are written.
+	sec := t.Unix()
+	if c := lastSecond.Load(); c != nil && c.sec == sec {
+		b = append(b, c.text[:]...)
+		return append(appendDigits(b, t.Nanosecond(), 9), 'Z')
+	}
 	t = t.UTC()
 	year, month, day := t.Date()
 	if year < 0 || year > 9999 {
 		return t.AppendFormat(b, TimeLayout)
 	}
-	hour, minute, sec := t.Clock()
+	hour, minute, second := t.Clock()
 	b = appendDigits(b, year, 4)
 	b = append(b, '-')
 	b = appendDigits(b, int(month), 2)
@@ -231,11 +240,23 @@ func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, ':')
 	b = appendDigits(b, minute, 2)
 	b = append(b, ':')
-	b = appendDigits(b, sec, 2)
+	b = appendDigits(b, second, 2)
 	b = append(b, '.')
+	c := &secondText{sec: sec}
+	copy(c.text[:], b[len(b)-len(c.text):])
+	lastSecond.Store(c)
 	b = appendDigits(b, t.Nanosecond(), 9)
 	return append(b, 'Z')
 }
+
+// secondText is "YYYY-MM-DDTHH:MM:SS." of the Unix second sec; lastSecond
+// the one appendTime wrote last (shared by every emitting goroutine).
+type secondText struct {
+	sec  int64
+	text [20]byte
+}
+
+var lastSecond atomic.Pointer[secondText]
 
 // parseTime reads a time written by appendTime. RFC 3339 has four-digit
 // years only; for a year outside 0..9999 appendTime writes what time.Format
