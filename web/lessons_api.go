@@ -124,6 +124,19 @@ func (s *Server) startLesson(r *http.Request, id string) (sessions.Session, erro
 		// A workshop participant who may have no other session: the lesson
 		// runs in the one they work in, its servers beside theirs, counting
 		// only what happens from now on.
+		if s.lessonRunning(ctx, t, sess.ID, l) {
+			// A second click (or a reload of /start): the lesson is there,
+			// its servers run; starting them again would double them.
+			return sess, nil
+		}
+		// What they did before is committed first, so that an event still
+		// queued for the disk does not count for the lesson.
+		if err := s.recorder.Flush(ctx); err != nil {
+			return sessions.Session{}, err
+		}
+		if sess, err = s.store.GetSession(ctx, sess.ID); err != nil {
+			return sessions.Session{}, err
+		}
 		if err := s.setUpLesson(ctx, t, sess, l, sess.Events); err != nil {
 			return sessions.Session{}, err
 		}
@@ -164,6 +177,27 @@ func (s *Server) participantLessonSession(r *http.Request) (_ sessions.Session, 
 		return sessions.Session{}, false, nil // theirs is another one: createSession refuses with the limit
 	}
 	return sess, err == nil, err
+}
+
+// lessonRunning says whether session already follows lesson l with every
+// server of the lesson running under its name.
+func (s *Server) lessonRunning(ctx context.Context, t *lessons.Tracker, session string, l *lessons.Lesson) bool {
+	if cur, err := t.LessonOf(ctx, session); err != nil || cur != l.ID {
+		return false
+	}
+	running := map[string]int{}
+	for _, info := range s.lab.Servers(session) {
+		if info.State == engine.StateRunning {
+			running[info.Name]++
+		}
+	}
+	for _, sv := range l.Servers {
+		if running[sv.Name] == 0 {
+			return false
+		}
+		running[sv.Name]--
+	}
+	return true
 }
 
 // setUpLesson makes sess follow lesson l from the event after seq from,

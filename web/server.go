@@ -79,6 +79,7 @@ type Store interface {
 // Recorder is what web needs of the recorder.
 type Recorder interface {
 	DeleteSession(ctx context.Context, id string) error
+	Flush(ctx context.Context) error
 	Stats() sessions.RecorderStats
 }
 

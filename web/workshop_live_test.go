@@ -714,6 +714,21 @@ func TestWorkshopParticipantStartsALessonInTheirSession(t *testing.T) {
 	if lessonAddr == "" {
 		t.Fatalf("no lesson server beside hers: %+v", view.Servers)
 	}
+	// A second click starts nothing more: the same session, the same
+	// servers (hers and the lesson's echo), the steps where they were.
+	if code := f.ada.do("POST", "/api/lessons/tcp-echo-basics/start", nil, &started); code != http.StatusCreated || started.Session != sid {
+		t.Fatalf("Ada starts the lesson again: %d %+v; want 201 and her own session %s", code, started, sid)
+	}
+	f.ada.do("GET", "/api/sessions/"+sid, nil, &view)
+	echoes := 0
+	for _, s := range view.Servers {
+		if s.Name == "echo" && s.State == string(engine.StateRunning) {
+			echoes++
+		}
+	}
+	if echoes != 2 {
+		t.Fatalf("after a second start, %d echo servers run, want 2 (hers and the lesson's): %+v", echoes, view.Servers)
+	}
 	// Her terminal: nc to the lesson's server, hello.
 	c, err := net.Dial("tcp", lessonAddr)
 	if err != nil {
