@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +86,21 @@ func TestRecorderCountsErrorsForTheDashboard(t *testing.T) {
 	}
 	if c := rows[2]; c.Session != nil || c.Errors != 0 {
 		t.Errorf("Cy deleted their session, row %+v", c)
+	}
+	// A last error that cannot be read (only the recorder writes it, but a
+	// disk or a hand can spoil it) spoils that row only, not the dashboard.
+	if _, err := st.db.ExecContext(ctx, `UPDATE sessions SET last_error = '{not json' WHERE id = ?`, bobSess.ID); err != nil {
+		t.Fatal(err)
+	}
+	spoiled, err := st.ParticipantRows(ctx, w.ID)
+	if err != nil || len(spoiled) != 3 {
+		t.Fatalf("with Bob's last error spoiled: %d rows, %v; want all 3", len(spoiled), err)
+	}
+	if le := spoiled[1].LastError; le == nil || le.Errno != "?" || !strings.Contains(le.Message, "could not be read") {
+		t.Errorf("Bob's spoiled last error reads %+v, want it said", le)
+	}
+	if spoiled[0].LastError == nil || spoiled[0].LastError.Errno != "ETIMEDOUT" {
+		t.Errorf("Ada's row changed: %+v", spoiled[0].LastError)
 	}
 	// What the count says is what the recording holds.
 	var stored int64

@@ -372,7 +372,9 @@ func (s *Store) ParticipantRows(ctx context.Context, workshopID string) ([]Parti
 		if lastErr.Valid {
 			var e engine.SockErr
 			if err := json.Unmarshal([]byte(lastErr.String), &e); err != nil {
-				return nil, fmt.Errorf("list participants: the last error of session %s: %w", pr.SessionID, err)
+				// One unreadable value (only the recorder writes it) must not
+				// take the whole dashboard down: the row says so instead.
+				e = engine.SockErr{Errno: "?", Message: "the stored last error could not be read: " + err.Error()}
 			}
 			pr.LastError, pr.LastErrorAt = &e, time.Unix(0, errAt).UTC()
 		}
