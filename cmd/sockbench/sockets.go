@@ -138,14 +138,21 @@ func runSockets(bins []string, calls, rounds int) error {
 	}
 	fmt.Printf("\nGET /api/sessions/{id}/sockets, the server's CPU per call from /proc/PID/stat (%d rounds of %d calls each, ten times as many of the one-socket call, one keep-alive connection; idle CPU taken off: median %.1f ms/s)\n\n",
 		rounds, calls, median(idle))
-	fmt.Println("| binary | 1,001 sockets (min–max, median) | one socket | difference | answer |")
-	fmt.Println("|---|---|---|---|---|")
+	// Against the first binary, round by round (the rounds alternate, so
+	// each pair ran in the same minute): the median of the ratios.
+	fmt.Println("| binary | 1,001 sockets (min–max, median) | one socket | difference | answer | 1,001 / one socket, vs the first binary (round by round, median) |")
+	fmt.Println("|---|---|---|---|---|---|")
 	for _, t := range targets {
 		diff := make([]float64, len(t.bigCPU))
+		bigRatio := make([]float64, len(t.bigCPU))
+		smallRatio := make([]float64, len(t.bigCPU))
 		for i := range diff {
 			diff[i] = t.bigCPU[i] - t.smallCPU[i]
+			bigRatio[i] = t.bigCPU[i] / targets[0].bigCPU[i]
+			smallRatio[i] = t.smallCPU[i] / targets[0].smallCPU[i]
 		}
-		fmt.Printf("| %s | %s | %s | %s | %.0f KiB |\n", t.bin, spread(t.bigCPU), spread(t.smallCPU), spread(diff), t.bigKiB)
+		fmt.Printf("| %s | %s | %s | %s | %.0f KiB | %.2f / %.2f |\n", t.bin, spread(t.bigCPU), spread(t.smallCPU), spread(diff), t.bigKiB,
+			median(bigRatio), median(smallRatio))
 	}
 	return nil
 }
