@@ -54,6 +54,8 @@ type Store struct {
 	log *slog.Logger
 	// stopCheckpoints stops the checkpointer and waits for it.
 	stopCheckpoints func()
+	// lookup is LookupSession's statement, prepared once.
+	lookup *sql.Stmt
 	// caughtUp counts the checkpoints that copied the whole log.
 	caughtUp atomic.Int64
 }
@@ -95,7 +97,12 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrate database %s: %w", path, err)
 	}
-	s := &Store{db: db, log: log}
+	lookup, err := db.PrepareContext(ctx, `SELECT id, name, created_at, owner FROM sessions WHERE id = ?`)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	s := &Store{db: db, log: log, lookup: lookup}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); s.checkpoints(ctx) }()
@@ -107,6 +114,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 // the write-ahead log as the last connection closes).
 func (s *Store) Close() error {
 	s.stopCheckpoints()
+	s.lookup.Close()
 	return s.db.Close()
 }
 
@@ -298,6 +306,26 @@ func (s *Store) GetSession(ctx context.Context, id string) (Session, error) {
 	if err != nil {
 		return Session{}, fmt.Errorf("get session %s: %w", id, err)
 	}
+	return sess, nil
+}
+
+// LookupSession is GetSession without the session's progress (its Events
+// and LastAt are zero): the session's own row, all a route needs to know
+// that it exists and whose it is. It is one prepared statement on the
+// primary key: the live socket table asks every second for every open
+// panel, and GetSession's parse of its subqueries was most of what such a
+// request cost the server.
+func (s *Store) LookupSession(ctx context.Context, id string) (Session, error) {
+	var sess Session
+	var created int64
+	err := s.lookup.QueryRowContext(ctx, id).Scan(&sess.ID, &sess.Name, &created, &sess.Owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, ErrNotFound
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("get session %s: %w", id, err)
+	}
+	sess.CreatedAt = time.Unix(0, created).UTC()
 	return sess, nil
 }
 

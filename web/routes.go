@@ -130,7 +130,7 @@ func (s *Server) routes() http.Handler {
 			r.Get("/shared/{token}/export.jsonl", s.api(s.inShare(s.handleSharedExport("jsonl"))))
 			r.Get("/shared/{token}/export.pcapng", s.api(s.inShare(s.handleSharedExport("pcapng"))))
 			r.Get("/shared/{token}/export.txt", s.api(s.inShare(s.handleSharedExport("txt"))))
-			r.Get("/sessions/{id}/sockets", s.api(s.inSession(s.handleSockets)))
+			r.Get("/sessions/{id}/sockets", s.api(s.inSessionRow(s.handleSockets))) // asked every second: the session's row alone
 			r.Post("/sessions/{id}/reproduce", s.api(s.inSession(s.handleReproduce)))
 			r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 				writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)

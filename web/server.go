@@ -55,6 +55,8 @@ type Store interface {
 	CreateSession(ctx context.Context, name string) (sessions.Session, error)
 	ListSessions(ctx context.Context, before string, limit int) (list []sessions.Session, next string, err error)
 	GetSession(ctx context.Context, id string) (sessions.Session, error)
+	// LookupSession is GetSession without the progress (Events, LastAt).
+	LookupSession(ctx context.Context, id string) (sessions.Session, error)
 	Events(ctx context.Context, session string, after, before int64, limit int) ([]sessions.Record, error)
 	// RawEvents is Events as stored JSON, not decoded: what the API and the
 	// live stream send.

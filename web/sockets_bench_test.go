@@ -28,9 +28,14 @@ func processCPU(b *testing.B) time.Duration {
 // open sockets (a tcp-echo listener, 500 tcp clients and the 500
 // connections it accepted): routing, the session's lookup, the table with
 // each connection's TCP_INFO, its JSON, the HTTP round trip over loopback
-// and reading the answer. CPU is the process's (getrusage: server and test
-// client are one process); the baseline, in the same run, is the same
-// call for a session of one tcp-echo and no connections.
+// and reading the answer. CPU is the process's (getrusage), and server and
+// test client are one process: api-cpu-ms includes the client's HTTP
+// round trip, reading the 425 KiB answer and counting its rows (0.5–1 ms
+// a call), and one-socket-api-cpu-ms is mostly the client's (0.45–0.65
+// ms in all on 2026-12-02, against the server's own 0.15–0.25). The
+// server's own CPU, from another process on the real binary, is what `go
+// run ./cmd/sockbench -only sockets` measures. The baseline, in the same
+// run, is the same call for a session of one tcp-echo and no connections.
 func BenchmarkAPISockets1000(b *testing.B) {
 	a := newTestApp(b, func(l *engine.LabConfig, _ *Config, _ *int) {
 		l.MaxClientsPerSession, l.MaxConnsPerServer = 600, 600

@@ -7,6 +7,7 @@
 //
 //	go run ./cmd/sockbench            # about a minute
 //	go run ./cmd/sockbench -d 5s      # longer, steadier figures
+//	go run ./cmd/sockbench -only sockets   # the server's CPU per GET of the socket table
 //
 // The machine should be otherwise idle: the figures are ratios measured in
 // one run, so they travel between machines better than absolute numbers,
@@ -46,10 +47,26 @@ func main() {
 	conns := flag.Int("conns", 20, "connections of the many-connection round trip")
 	bin := flag.String("bin", "", "sockplay binary to measure (default: go build the module in the current directory)")
 	unlimited := flag.String("unlimited", "-max-event-rate 0 -event-budget 0 -session-max-events 0 -session-max-bytes 0 -max-db-bytes 0", "the flags that lift every event-rate limit and the disk budget (an older binary has fewer)")
+	only := flag.String("only", "", `"sockets": measure only the server's CPU per GET of the live socket table (1,001 sockets against one); -bin may then name several binaries, comma-separated, whose rounds alternate`)
+	calls := flag.Int("calls", 200, "with -only sockets: calls of each round")
 	flag.Parse()
 	if *bareAddr != "" {
 		bareEcho(*bareAddr, *loop)
 		return
+	}
+	if *only == "sockets" {
+		var bins []string
+		if *bin != "" {
+			bins = strings.Split(*bin, ",")
+		}
+		if err := runSockets(bins, *calls, *rounds); err != nil {
+			fmt.Fprintln(os.Stderr, "sockbench:", err)
+			os.Exit(1)
+		}
+		return
+	} else if *only != "" {
+		fmt.Fprintln(os.Stderr, "sockbench: -only: the one measurement on its own is \"sockets\"")
+		os.Exit(2)
 	}
 	if err := run(*bin, strings.Fields(*unlimited), *d, *rounds, *conns); err != nil {
 		fmt.Fprintln(os.Stderr, "sockbench:", err)
@@ -345,7 +362,11 @@ type sockplay struct {
 func startSockplay(bin, db string, args ...string) (*sockplay, error) {
 	// Lab ports away from the defaults, so that a sockplay already running
 	// on this machine is not in the way.
-	p, err := realbin.Start(bin, append([]string{"-db", db, "-lab-ports", "41000-41099",
+	return startSockplayPorts(bin, db, "41000-41099", args...)
+}
+
+func startSockplayPorts(bin, db, ports string, args ...string) (*sockplay, error) {
+	p, err := realbin.Start(bin, append([]string{"-db", db, "-lab-ports", ports,
 		"-tutorial-ports", "none", "-log-level", "warn"}, args...))
 	if err != nil {
 		return nil, err
