@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chromedp/chromedp"
 )
 
 // TestBrowserWorkspaceYesNc20s is a measurement, not a check: with
@@ -29,11 +27,7 @@ func TestBrowserWorkspaceYesNc20s(t *testing.T) {
 	sid := a.newSession()
 	_, addr := a.startEcho(sid, nil)
 	openSession(t, ctx, a, sid)
-	step(t, ctx, "record long tasks",
-		chromedp.Evaluate[chromedp.Void](`(() => {
-			window.longTasks = [];
-			new PerformanceObserver((l) => { for (const e of l.getEntries()) window.longTasks.push(e.duration); }).observe({ type: "longtask" });
-		})()`))
+	recordLongTasks(t, ctx)
 	host, port, _ := strings.Cut(addr, ":")
 	cctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -68,6 +68,17 @@ type taskStats struct {
 	longest   float64
 }
 
+// recordLongTasks starts collecting the page's long tasks (a
+// PerformanceObserver) for longTasks to read.
+func recordLongTasks(t *testing.T, ctx context.Context) {
+	t.Helper()
+	step(t, ctx, "record long tasks",
+		chromedp.Evaluate[chromedp.Void](`(() => {
+			window.longTasks = [];
+			new PerformanceObserver((l) => { for (const e of l.getEntries()) window.longTasks.push(e.duration); }).observe({ type: "longtask" });
+		})()`))
+}
+
 func longTasks(t *testing.T, ctx context.Context) taskStats {
 	t.Helper()
 	var st taskStats
@@ -101,11 +112,7 @@ func TestBrowserWorkspaceFloodStaysResponsive(t *testing.T) {
 	sid := a.newSession()
 	_, addr := a.startEcho(sid, map[string]any{"recv_size": 256})
 	openSession(t, ctx, a, sid)
-	step(t, ctx, "record long tasks",
-		chromedp.Evaluate[chromedp.Void](`(() => {
-			window.longTasks = [];
-			new PerformanceObserver((l) => { for (const e of l.getEntries()) window.longTasks.push(e.duration); }).observe({ type: "longtask" });
-		})()`))
+	recordLongTasks(t, ctx)
 
 	sent, stopFlood := yesFlood(t, addr)
 
