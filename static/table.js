@@ -734,7 +734,17 @@ export function createTable({ api, state, onLifecycle }) {
   });
   let lastTop = 0;
   jumpLatest.addEventListener("click", () => loadTail().catch((e) => showError(e.message)));
-  pauseButton.addEventListener("click", stopFollowing);
+  pauseButton.addEventListener("click", () => {
+    // Rows taken in but not drawn yet (draws are spaced DRAW_EVERY apart)
+    // are drawn first: the pause freezes what the list holds, and no row
+    // appears after it. (A scroll up stops following without this: a draw
+    // while following would put the view back at the bottom.)
+    if (follow && dirty) {
+      draw();
+      lastDraw = performance.now();
+    }
+    stopFollowing();
+  });
   olderNote.addEventListener("click", () => loadOlder());
 
   // ---- gaps ------------------------------------------------------------------
